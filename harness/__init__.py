@@ -1,0 +1,1 @@
+"""percpu-diff: differential testing of the kernel's percpu first-chunk setup."""

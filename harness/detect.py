@@ -1,0 +1,280 @@
+"""Decide a source's percpu API generation and read its structures.
+
+The signature of pcpu_setup_first_chunk() tells the generation apart:
+the *unit_map* generation takes the sizes and a cpu -> unit map, the
+*alloc_info* generation takes a struct pcpu_alloc_info.  The fields of
+struct pcpu_alloc_info, pcpu_group_info and pcpu_chunk are read from the
+source with pycparser, so the C code that serializes them is generated
+from what the revision actually declares: a patch that adds a field shows
+up in the results without a change here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pycparser import c_ast, c_parser
+
+from harness import ctext
+from harness.errors import UserError
+
+Generation = Literal["unit_map", "alloc_info"]
+FieldKind = Literal["scalar", "pointer", "array", "flexible_array", "struct", "function_pointer"]
+
+# Kernel typedefs the declarations we parse may mention.  Their exact
+# definition does not matter: only field names and shapes are read.
+_BASE_TYPEDEFS = """
+typedef unsigned long size_t; typedef long ssize_t; typedef _Bool bool;
+typedef unsigned char u8; typedef unsigned short u16; typedef unsigned int u32;
+typedef unsigned long long u64; typedef signed char s8; typedef short s16;
+typedef int s32; typedef long long s64; typedef unsigned int gfp_t;
+typedef unsigned long phys_addr_t; typedef unsigned long pgprot_t;
+typedef int spinlock_t; typedef int atomic_t; typedef int cpumask_t;
+typedef unsigned long uintptr_t; typedef int pid_t;
+"""
+
+_ATTRIBUTE_GROUPS = ("__attribute__", "__aligned", "__section", "__printf", "__cond_lock")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    ctype: str
+    kind: FieldKind
+    pointee: str | None = None  # for pointers/arrays: the element type text
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    ctype: str
+
+
+@dataclass(frozen=True)
+class Prototype:
+    name: str
+    return_type: str
+    params: tuple[Param, ...]
+    params_text: str  # the parameter list exactly as written in the source
+
+    def signature(self) -> str:
+        return f"{self.return_type} {self.name}({', '.join(p.ctype for p in self.params)})"
+
+
+@dataclass(frozen=True)
+class ApiInfo:
+    generation: Generation
+    setup: Prototype
+    structs: dict[str, tuple[Field, ...]]
+    functions: dict[str, Prototype]
+
+    def fields(self, struct: str) -> tuple[Field, ...]:
+        return self.structs.get(struct, ())
+
+
+def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile) -> ApiInfo:
+    """Generation, setup prototype and struct layouts of one source."""
+    funcs = {it.name: it for it in c_file.items if it.kind == "function"}
+    setup_item = funcs.get("pcpu_setup_first_chunk")
+    if setup_item is None:
+        raise UserError(
+            "mm/percpu.c defines no pcpu_setup_first_chunk(): percpu-diff needs a kernel "
+            "from the percpu allocator era (2.6.30 or later)"
+        )
+    setup = parse_prototype(setup_item.text)
+    generation = _generation_of(setup)
+
+    structs: dict[str, tuple[Field, ...]] = {}
+    for source in (h_file, c_file):
+        for item in source.items:
+            for tag in ("pcpu_alloc_info", "pcpu_group_info", "pcpu_chunk"):
+                if tag in item.names and item.kind == "declaration" and "{" in item.text:
+                    structs[tag] = parse_struct(item.text, tag)
+    if generation == "alloc_info":
+        for tag in ("pcpu_alloc_info", "pcpu_group_info"):
+            if tag not in structs:
+                raise UserError(
+                    f"pcpu_setup_first_chunk() takes a pcpu_alloc_info but struct {tag} is "
+                    "not defined in include/linux/percpu.h or mm/percpu.c: is the tree complete?"
+                )
+
+    prototypes = {name: parse_prototype(item.text) for name, item in funcs.items()
+                  if name.startswith("pcpu_")}
+    return ApiInfo(generation, setup, structs, prototypes)
+
+
+def _generation_of(setup: Prototype) -> Generation:
+    types = [p.ctype for p in setup.params]
+    if any("pcpu_alloc_info" in t for t in types):
+        return "alloc_info"
+    if len(types) == 6 and types[-1].replace(" ", "") in ("constint*", "int*") and types[
+        4
+    ].replace(" ", "") == "void*":
+        return "unit_map"
+    raise UserError(
+        f"unknown percpu API generation: found {setup.signature()}, which takes neither a "
+        "struct pcpu_alloc_info (alloc_info) nor sizes plus a unit_map (unit_map)"
+    )
+
+
+def _declaration_text(text: str) -> str:
+    """Make kernel C digestible for pycparser: no comments, no attributes."""
+    out: list[str] = []
+    toks = [t for t in ctext.tokenize(text) if t.kind != "pp"]
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        if tok.kind == "ident" and tok.text in _ATTRIBUTE_GROUPS:
+            i += 1
+            if i < len(toks) and toks[i].text == "(":
+                depth = 0
+                while i < len(toks):
+                    if toks[i].text == "(":
+                        depth += 1
+                    elif toks[i].text == ")":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    i += 1
+            i += 1
+            continue
+        if tok.kind == "ident" and tok.text in ctext.ANNOTATIONS and tok.text not in (
+            "static", "extern", "const", "volatile", "inline"
+        ):
+            i += 1
+            continue
+        if tok.kind == "ident" and tok.text.startswith("__") and tok.text.endswith("data"):
+            i += 1
+            continue
+        out.append(tok.text)
+        i += 1
+    return " ".join(out)
+
+
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto "
+    "if inline int long register restrict return short signed sizeof static struct switch "
+    "typedef union unsigned void volatile while _Bool _Complex".split()
+)
+
+
+def _parse(decl: str) -> c_ast.FileAST:
+    """Parse with pycparser, declaring every type name the text uses.
+
+    A non-keyword identifier that is followed by another identifier or a
+    '*' (and not preceded by struct/union/enum) stands in type position.
+    """
+    known = set(re.findall(r"typedef [^;]* (\w+);", _BASE_TYPEDEFS))
+    toks = [t for t in ctext.tokenize(decl) if t.kind != "pp"]
+    extra: list[str] = []
+    for i, tok in enumerate(toks[:-1]):
+        if tok.kind != "ident" or tok.text in _C_KEYWORDS or tok.text in known:
+            continue
+        if i > 0 and toks[i - 1].text in ("struct", "union", "enum"):
+            continue
+        nxt = toks[i + 1]
+        if nxt.kind == "ident" or nxt.text == "*":
+            extra.append(tok.text)
+            known.add(tok.text)
+    source = _BASE_TYPEDEFS + "".join(f"typedef int {n};" for n in extra) + decl
+    try:
+        return c_parser.CParser().parse(source, "<decl>")
+    except c_parser.ParseError as err:
+        raise UserError(f"cannot parse declaration '{decl[:80]}': {err}") from err
+
+
+def parse_prototype(function_text: str) -> Prototype:
+    """Name, return type and parameters of a function definition or prototype."""
+    head = _function_head(function_text)
+    ast = _parse(_declaration_text(head) + ";")
+    decl = ast.ext[-1]
+    if not isinstance(decl, c_ast.Decl) or not isinstance(decl.type, c_ast.FuncDecl):
+        raise UserError(f"not a function declaration: {head[:80]}")
+    func = decl.type
+    params: list[Param] = []
+    if func.args is not None:
+        for p in func.args.params:
+            if isinstance(p, c_ast.EllipsisParam):
+                params.append(Param("...", "..."))
+                continue
+            ctype = _type_text(p.type)
+            if ctype == "void" and p.name is None:
+                continue
+            params.append(Param(p.name or "", ctype))
+    params_text = head[head.index("(", head.index(decl.name)) + 1: head.rindex(")")]
+    return Prototype(decl.name, _type_text(func.type), tuple(params), params_text.strip())
+
+
+def _function_head(text: str) -> str:
+    """Text of a definition up to its body, or of a prototype without ';'."""
+    toks = ctext.tokenize(text)
+    depth = 0
+    for tok in toks:
+        if tok.kind == "punct" and tok.text == "(":
+            depth += 1
+        elif tok.kind == "punct" and tok.text == ")":
+            depth -= 1
+        elif tok.kind == "punct" and tok.text in "{;" and depth == 0:
+            return text[: tok.start]
+    return text
+
+
+def parse_struct(text: str, tag: str) -> tuple[Field, ...]:
+    """Fields of `struct tag { ... }` in declaration text."""
+    ast = _parse(_declaration_text(text))
+    for ext in ast.ext:
+        struct = _find_struct(ext, tag)
+        if struct is not None and struct.decls is not None:
+            return tuple(_field(d) for d in struct.decls)
+    raise UserError(f"struct {tag} not found in its declaration")
+
+
+def _find_struct(node: Any, tag: str) -> c_ast.Struct | None:
+    if isinstance(node, c_ast.Struct) and node.name == tag and node.decls is not None:
+        return node
+    for _, child in node.children():
+        found = _find_struct(child, tag)
+        if found is not None:
+            return found
+    return None
+
+
+def _field(decl: c_ast.Decl) -> Field:
+    t = decl.type
+    ctype = _type_text(t)
+    if isinstance(t, c_ast.ArrayDecl):
+        kind: FieldKind = "flexible_array" if t.dim is None else "array"
+        return Field(decl.name, ctype, kind, _type_text(t.type))
+    if isinstance(t, c_ast.PtrDecl):
+        if isinstance(t.type, c_ast.FuncDecl):
+            return Field(decl.name, ctype, "function_pointer")
+        return Field(decl.name, ctype, "pointer", _type_text(t.type))
+    if isinstance(t, c_ast.TypeDecl) and isinstance(t.type, c_ast.Struct | c_ast.Union):
+        return Field(decl.name, ctype, "struct")
+    return Field(decl.name, ctype, "scalar")
+
+
+def _type_text(node: Any) -> str:
+    if isinstance(node, c_ast.TypeDecl):
+        quals = " ".join(node.quals)
+        inner = node.type
+        if isinstance(inner, c_ast.IdentifierType):
+            base = " ".join(inner.names)
+        elif isinstance(inner, c_ast.Struct | c_ast.Union | c_ast.Enum):
+            kw = {c_ast.Struct: "struct", c_ast.Union: "union", c_ast.Enum: "enum"}[type(inner)]
+            base = f"{kw} {inner.name}"
+        else:
+            base = "?"
+        return f"{quals} {base}".strip()
+    if isinstance(node, c_ast.PtrDecl):
+        quals = " ".join(node.quals)
+        return f"{_type_text(node.type)} *{(' ' + quals) if quals else ''}".rstrip()
+    if isinstance(node, c_ast.ArrayDecl):
+        return f"{_type_text(node.type)}[]"
+    if isinstance(node, c_ast.FuncDecl):
+        return f"{_type_text(node.type)}(*)()"
+    if isinstance(node, c_ast.Typename):
+        return _type_text(node.type)
+    return "?"
