@@ -1,0 +1,350 @@
+"""Render the shim's translation unit and compile it, cached by content.
+
+The translation unit is the extracted kernel items, verbatim, plus glue
+rendered from jinja2 templates for the detected API generation.  The
+executable is cached under a hash of everything that goes into it (the
+rendered text, the runtime and stub headers, the flags, the compiler), so
+building the same source twice costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from harness import ctext, detect, extract
+from harness.errors import UserError
+from harness.sources import Snapshot
+
+SHIM_ROOT = Path(__file__).resolve().parent.parent / "kernel_shim"
+STUB_INCLUDE = SHIM_ROOT / "include"
+RUNTIME_C = SHIM_ROOT / "runtime" / "shim_runtime.c"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# Pointer fields that are arrays, and the field (or variable) counting them.
+COUNTED_FIELDS = {
+    ("pcpu_alloc_info", "groups"): "p->nr_groups",
+    ("pcpu_group_info", "cpu_map"): "p->nr_units",
+    ("pcpu_chunk", "map"): "p->map_used",
+}
+BITMAP_FIELDS = {("pcpu_chunk", "populated"): "pcpu_unit_pages"}
+SCALAR_STATE = (
+    "pcpu_first_unit_cpu",
+    "pcpu_last_unit_cpu",
+    "pcpu_nr_units",
+    "pcpu_unit_pages",
+    "pcpu_unit_size",
+    "pcpu_chunk_size",
+    "pcpu_nr_slots",
+    "pcpu_reserved_chunk_limit",
+    "pcpu_base_addr",
+)
+CHUNK_STATE = ("pcpu_first_chunk", "pcpu_reserved_chunk")
+SETUP_REAL_NAME = "shim_real_pcpu_setup_first_chunk"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    nr_cpus: int = 64
+    page_shift: int = 12
+    sanitize: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.nr_cpus <= 8192:
+            raise UserError(f"NR_CPUS {self.nr_cpus} is out of range: use 1..8192")
+        if self.page_shift not in (12, 13, 14, 16):
+            raise UserError(f"page shift {self.page_shift} unsupported: use 12 (4K) or 13 (8K)")
+
+    @property
+    def page_size(self) -> int:
+        return 1 << self.page_shift
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a source turns into before the compiler sees it."""
+
+    label: str
+    api: detect.ApiInfo
+    extraction: extract.Extraction
+    header_text: str
+    tu_text: str
+
+
+@dataclass(frozen=True)
+class Shim:
+    path: Path
+    key: str
+    rendered: Rendered
+    config: BuildConfig
+    warnings: str
+    cached: bool
+
+
+def cache_root() -> Path:
+    env = os.environ.get("PERCPU_DIFF_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "percpu-diff"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render(snapshot: Snapshot, scenarios: list[str] | None = None) -> Rendered:
+    """Detect, extract and render one source into C text."""
+    c_file, h_file = extract.parse_files(
+        snapshot.read(extract.PERCPU_C), snapshot.read(extract.PERCPU_H)
+    )
+    api = detect.detect(c_file, h_file)
+    extraction = extract.extract(c_file, h_file, api.generation, scenarios)
+    env = _environment()
+    item_template = env.get_template("item.j2")
+
+    def emit(item: ctext.Item) -> str:
+        rename = None
+        if item.kind == "function" and "pcpu_setup_first_chunk" in item.names:
+            rename = ("pcpu_setup_first_chunk", SETUP_REAL_NAME)
+        return item_template.render(item=item, rename=rename).rstrip("\n")
+
+    header_text = env.get_template("percpu_h.j2").render(
+        label=snapshot.label, items=extraction.header_items, emit=emit
+    )
+    defined = extraction.defined()
+    structs = _struct_plans(api, defined)
+    tu_text = env.get_template("tu.c.j2").render(
+        label=snapshot.label,
+        generation=api.generation,
+        source_path=extract.PERCPU_C,
+        includes=extraction.includes,
+        items=extraction.source_items,
+        emit=emit,
+        structs=structs,
+        struct_tags={s["tag"] for s in structs},
+        setup=api.setup,
+        p=[param.name for param in api.setup.params],
+        state_vars=defined,
+        scalar_state_vars=[v for v in SCALAR_STATE if v in defined],
+        chunk_vars=[v for v in CHUNK_STATE if v in defined],
+        static_check=all(
+            v in defined for v in ("pcpu_base_addr", "pcpu_unit_map", "pcpu_unit_size")
+        ),
+        scenarios=extraction.scenarios,
+    )
+    return Rendered(snapshot.label, api, extraction, header_text, tu_text)
+
+
+def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str, object]]:
+    """How to serialize each struct the source declares, field by field."""
+    plans: list[dict[str, object]] = []
+    for tag in ("pcpu_group_info", "pcpu_alloc_info", "pcpu_chunk"):
+        fields = api.fields(tag)
+        if not fields or tag not in defined:
+            continue
+        names = {f.name for f in fields}
+        planned: list[dict[str, object]] = []
+        for f in fields:
+            count = COUNTED_FIELDS.get((tag, f.name))
+            bitmap = BITMAP_FIELDS.get((tag, f.name))
+            elem = None
+            if f.pointee and f.pointee.startswith("struct "):
+                elem_tag = f.pointee.split()[-1]
+                elem = elem_tag if api.fields(elem_tag) else None
+            if count and count.removeprefix("p->") in names:
+                how = "flex_array" if f.kind == "flexible_array" else "array"
+                planned.append({"name": f.name, "how": how, "count": count, "elem_struct": elem})
+            elif bitmap and bitmap in defined:
+                planned.append({"name": f.name, "how": "bitmap", "count": bitmap})
+            elif f.kind in ("scalar", "pointer", "function_pointer"):
+                planned.append({"name": f.name, "how": "value"})
+            else:
+                planned.append({"name": f.name, "how": f"{f.kind} field, not serialized"})
+        plans.append({"tag": tag, "fields": planned})
+    return plans
+
+
+def _compiler_identity(cc: str) -> str:
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise UserError(f"C compiler '{cc}' does not run ({err}): install gcc or set CC") from err
+    return out.stdout.splitlines()[0] if out.stdout else cc
+
+
+def _shim_inputs_digest() -> str:
+    h = hashlib.sha256()
+    for path in sorted(SHIM_ROOT.rglob("*")):
+        if path.suffix in (".c", ".h") and path.is_file():
+            h.update(str(path.relative_to(SHIM_ROOT)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def compile_flags(config: BuildConfig) -> list[str]:
+    flags = [
+        "-std=gnu11",
+        "-O1",
+        "-g",
+        "-fno-strict-aliasing",
+        "-fno-delete-null-pointer-checks",
+        "-fno-common",
+        "-Wall",
+        "-Wno-unused-function",
+        "-Werror=implicit-function-declaration",
+        "-Werror=implicit-int",
+        f"-DNR_CPUS={config.nr_cpus}",
+        f"-DSHIM_PAGE_SHIFT={config.page_shift}",
+    ]
+    if config.sanitize:
+        flags += [
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ]
+    return flags
+
+
+def build(
+    rendered: Rendered, config: BuildConfig, cc: str | None = None, root: Path | None = None
+) -> Shim:
+    """Compile a rendered shim, or return the cached executable."""
+    cc = cc or os.environ.get("CC", "cc")
+    flags = compile_flags(config)
+    h = hashlib.sha256()
+    for part in (
+        rendered.tu_text,
+        rendered.header_text,
+        _shim_inputs_digest(),
+        " ".join(flags),
+        _compiler_identity(cc),
+    ):
+        h.update(part.encode())
+        h.update(b"\0")
+    key = h.hexdigest()[:20]
+    shims = (root or cache_root()) / "shims"
+    final = shims / key
+    exe = final / "shim"
+    if exe.is_file():
+        warnings = (final / "build.log").read_text() if (final / "build.log").exists() else ""
+        return Shim(exe, key, rendered, config, warnings, cached=True)
+
+    shims.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=shims))
+    try:
+        (work / "include" / "linux").mkdir(parents=True)
+        (work / "include" / "linux" / "percpu.h").write_text(rendered.header_text)
+        (work / "shim_tu.c").write_text(rendered.tu_text)
+        # The runtime is plain userspace C: it must see libc's headers, not
+        # the kernel stubs, so it is compiled on its own.
+        runtime_cmd = [cc, *flags, "-iquote", str(STUB_INCLUDE), "-c", str(RUNTIME_C),
+                       "-o", str(work / "runtime.o")]
+        tu_cmd = [cc, *flags, "-I", str(work / "include"), "-I", str(STUB_INCLUDE), "-c",
+                  str(work / "shim_tu.c"), "-o", str(work / "shim_tu.o")]
+        link_cmd = [cc, *flags, str(work / "shim_tu.o"), str(work / "runtime.o"),
+                    "-o", str(work / "shim")]
+        # LC_ALL=C keeps gcc's quotes ASCII, which the symbol parser expects.
+        env = {**os.environ, "LC_ALL": "C"}
+        stderr = ""
+        returncode = 0
+        for cmd in (runtime_cmd, tu_cmd, link_cmd):
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
+            stderr += " ".join(cmd) + "\n" + proc.stderr
+            returncode = proc.returncode
+            if returncode:
+                break
+        (work / "build.log").write_text(stderr)
+        if returncode != 0:
+            failed = shims / f"failed-{key}"
+            shutil.rmtree(failed, ignore_errors=True)
+            work.rename(failed)
+            raise UserError(describe_failure(stderr, rendered.label, failed / "build.log"))
+        (work / "meta.json").write_text(
+            json.dumps(
+                {
+                    "label": rendered.label,
+                    "generation": rendered.api.generation,
+                    "nr_cpus": config.nr_cpus,
+                    "page_size": config.page_size,
+                    "sanitize": config.sanitize,
+                    "scenarios": list(rendered.extraction.scenarios),
+                },
+                indent=2,
+            )
+        )
+        try:
+            work.rename(final)
+        except OSError:
+            # Another process finished the same build first; theirs is identical.
+            shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Shim(exe, key, rendered, config, stderr, cached=False)
+
+
+_UNRESOLVED_PATTERNS = (
+    re.compile(r"implicit declaration of function '(\w+)'"),
+    re.compile(r"'(\w+)' undeclared"),
+    re.compile(r"unknown type name '(\w+)'"),
+    re.compile(r"undefined reference to `(\w+)'"),
+    re.compile(r"incomplete type 'struct (\w+)'"),
+    re.compile(r"storage size of '\w+' isn't known"),
+)
+_IN_FUNCTION = re.compile(r"In function '(\w+)'")
+
+
+def unresolved_symbols(stderr: str) -> dict[str, list[str]]:
+    """Symbol -> functions using it, from compiler and linker messages."""
+    found: dict[str, list[str]] = {}
+    current = "?"
+    for line in stderr.splitlines():
+        m = _IN_FUNCTION.search(line)
+        if m:
+            current = m.group(1)
+            continue
+        for pattern in _UNRESOLVED_PATTERNS:
+            m = pattern.search(line)
+            if m and m.groups():
+                users = found.setdefault(m.group(1), [])
+                if current not in users:
+                    users.append(current)
+    return found
+
+
+def describe_failure(stderr: str, label: str, log: Path) -> str:
+    symbols = unresolved_symbols(stderr)
+    if symbols:
+        listed = "; ".join(
+            f"{name} (used in {', '.join(users)})" for name, users in sorted(symbols.items())
+        )
+        return (
+            f"cannot build the shim for {label}: unresolved symbols: {listed}; "
+            f"add them to the stub headers in kernel_shim/include (full log: {log})"
+        )
+    errors = [ln for ln in stderr.splitlines() if "error" in ln]
+    first = errors[0].strip() if errors else stderr.strip().splitlines()[-1:]
+    return (
+        f"cannot build the shim for {label}: {len(errors)} compiler errors, first: {first} "
+        f"(full log: {log})"
+    )

@@ -1,0 +1,15 @@
+#ifndef _SHIM_LINUX_BOOTMEM_H
+#define _SHIM_LINUX_BOOTMEM_H
+#include <linux/mm.h>
+#include <shim/runtime.h>
+/* Boot memory is simulated: every allocation and free is accounted. */
+#define MAX_DMA_ADDRESS ((unsigned long)shim_arena_base + (16UL << 20))
+#define alloc_bootmem(x) shim_bootmem_alloc((x), SMP_CACHE_BYTES, __pa(MAX_DMA_ADDRESS), false, __func__)
+#define alloc_bootmem_nopanic(x) shim_bootmem_alloc((x), SMP_CACHE_BYTES, __pa(MAX_DMA_ADDRESS), true, __func__)
+#define alloc_bootmem_pages(x) shim_bootmem_alloc((x), PAGE_SIZE, __pa(MAX_DMA_ADDRESS), false, __func__)
+#define __alloc_bootmem(x, align, goal) shim_bootmem_alloc((x), (align), (goal), false, __func__)
+#define __alloc_bootmem_nopanic(x, align, goal) shim_bootmem_alloc((x), (align), (goal), true, __func__)
+#define __alloc_bootmem_node(pgdat, x, align, goal) shim_bootmem_alloc((x), (align), (goal), false, __func__)
+#define __alloc_bootmem_node_nopanic(pgdat, x, align, goal) shim_bootmem_alloc((x), (align), (goal), true, __func__)
+#define free_bootmem(addr, size) shim_bootmem_free((addr), (size))
+#endif

@@ -1,0 +1,23 @@
+#ifndef _SHIM_LINUX_KERNEL_H
+#define _SHIM_LINUX_KERNEL_H
+#include <linux/types.h>
+#include <limits.h>
+#include <string.h>
+#include <stdio.h>
+#include <linux/bug.h>
+#include <linux/printk.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ALIGN(x, a) (((x) + ((__typeof__(x))(a) - 1)) & ~((__typeof__(x))(a) - 1))
+#define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
+#define roundup(x, y) ((((x) + ((y) - 1)) / (y)) * (y))
+#define rounddown(x, y) ((x) - ((x) % (y)))
+#define min(x, y) ({ __typeof__(x) _a = (x); __typeof__(y) _b = (y); (void)(&_a == &_b); _a < _b ? _a : _b; })
+#define max(x, y) ({ __typeof__(x) _a = (x); __typeof__(y) _b = (y); (void)(&_a == &_b); _a > _b ? _a : _b; })
+#define min_t(t, x, y) ({ t _a = (x); t _b = (y); _a < _b ? _a : _b; })
+#define max_t(t, x, y) ({ t _a = (x); t _b = (y); _a > _b ? _a : _b; })
+#define clamp(v, lo, hi) min(max(v, lo), hi)
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define SMP_CACHE_BYTES 64
+#define L1_CACHE_BYTES 64
+#endif

@@ -1,0 +1,19 @@
+#ifndef _SHIM_LINUX_MM_H
+#define _SHIM_LINUX_MM_H
+#include <linux/kernel.h>
+#include <linux/pfn.h>
+#include <linux/list.h>
+#include <linux/bitops.h>
+#include <linux/cpumask.h>
+#include <linux/errno.h>
+#include <asm/page.h>
+typedef unsigned long pgprot_t;
+#define PAGE_KERNEL ((pgprot_t)0x163)
+#define virt_to_page(addr) shim_virt_to_page((const void *)(addr))
+#define page_address(page) shim_page_address(page)
+#define map_kernel_range_noflush(addr, size, prot, pages) shim_map_kernel_range(addr, size, pages)
+static inline void unmap_kernel_range_noflush(unsigned long addr, unsigned long size) { (void)addr; (void)size; }
+#define GFP_KERNEL 0xd0u
+#define __GFP_HIGHMEM 0x02u
+#define __GFP_ZERO 0x8000u
+#endif

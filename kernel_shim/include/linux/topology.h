@@ -1,0 +1,5 @@
+#ifndef _SHIM_LINUX_TOPOLOGY_H
+#define _SHIM_LINUX_TOPOLOGY_H
+#define LOCAL_DISTANCE 10
+#define REMOTE_DISTANCE 20
+#endif

@@ -1,0 +1,18 @@
+/* Kernel configuration the shim builds with; build switches select it. */
+#ifndef SHIM_CONFIG_H
+#define SHIM_CONFIG_H
+#define CONFIG_SMP 1
+#define CONFIG_MODULES 1
+#define CONFIG_64BIT 1
+#define CONFIG_NEED_PER_CPU_EMBED_FIRST_CHUNK 1
+#define CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK 1
+#define CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK 1
+#define CONFIG_HAVE_SETUP_PER_CPU_AREA 1
+#ifdef SHIM_CONFIG_NUMA
+#define CONFIG_NUMA 1
+#endif
+#ifndef NR_CPUS
+#error "build with -DNR_CPUS=n"
+#endif
+#define CONFIG_NR_CPUS NR_CPUS
+#endif

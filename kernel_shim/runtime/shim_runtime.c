@@ -1,0 +1,1096 @@
+/*
+ * percpu-diff shim runtime: a simulated boot for the kernel's percpu
+ * first-chunk code.
+ *
+ * The process is a fork server.  It reads one case per line on stdin,
+ * forks a child per case (so every case boots from the same pristine
+ * state and nothing leaks from one case to the next), and prints one JSON
+ * object per case on stdout.  The child records what the kernel code did
+ * into a shared memory area as it goes, so a case that crashes, trips a
+ * sanitizer or hangs still leaves its evidence behind.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim/runtime.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#define SHIM_POISON(p, n) __asan_poison_memory_region((p), (n))
+#define SHIM_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define SHIM_POISON(p, n) ((void)(p), (void)(n))
+#define SHIM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#ifndef SHIM_PAGE_SHIFT
+#define SHIM_PAGE_SHIFT 12
+#endif
+#define SHIM_PAGE_SIZE (1UL << SHIM_PAGE_SHIFT)
+
+/* Fixed addresses keep pointers in logs identical from run to run. */
+#define ARENA_ADDR ((void *)0x600000000000UL)
+#define VMALLOC_ADDR ((void *)0x680000000000UL)
+#define STATIC_ADDR ((void *)0x6f0000000000UL)
+#define REGION_RESERVE (1UL << 40)
+#define STATIC_RESERVE (1UL << 34)
+#define REDZONE (64UL << 10)
+
+#define LOG_CAP (4UL << 20)
+#define SECTION_CAP (4UL << 20)
+#define MAX_SECTIONS 12
+#define MAX_BAD_FREES 32
+
+enum outcome { OUT_NONE, OUT_OK, OUT_BUG, OUT_PANIC, OUT_UNSUPPORTED };
+
+struct shared_section {
+	char name[32];
+	size_t len;
+	int closed;
+	int overflow;
+	char text[SECTION_CAP];
+};
+
+/* Lives in MAP_SHARED memory: written by the child, read by the parent. */
+struct shared_area {
+	int outcome;
+	int line;
+	char file[256];
+	char message[2048];
+	int fault_signal;
+	unsigned long fault_addr;
+	size_t log_len;
+	int log_overflow;
+	int nr_sections;
+	char log[LOG_CAP];
+	struct shared_section sections[MAX_SECTIONS];
+};
+
+struct shim_json {
+	struct shared_section *sec;
+	int depth;
+	bool need_comma[64];
+	bool after_key;
+};
+
+struct range { unsigned long start, end; };
+
+struct bootmem_state {
+	unsigned long cursor;		/* next free physical address (bump) */
+	unsigned long limit;		/* simulated memory size */
+	struct range *held;		/* sorted, disjoint, merged */
+	size_t nr_held, cap_held;
+	unsigned long allocated, freed, bad_free_bytes;
+	unsigned long nr_allocs, nr_frees, nr_failed;
+	long nopanic_calls;
+	struct { unsigned long phys, size, unheld; } bad[MAX_BAD_FREES];
+	int nr_bad;
+	unsigned long vm_cursor;
+	int nr_vm;
+	struct { unsigned long offset, size, align; } vm[16];
+	unsigned long fc_allocs, fc_alloc_bytes, fc_frees, fc_free_bytes, maps, ptes;
+	unsigned long fc_alloc_bytes_on_node[SHIM_MAX_NODES];
+	long fc_alloc_calls;
+};
+
+struct shim_case shim_case;
+unsigned long shim_possible_bits[(NR_CPUS + 63) / 64];
+unsigned int shim_nr_cpu_ids;
+char *shim_arena_base;
+char *shim_vmalloc_base;
+char *shim_per_cpu_start, *shim_per_cpu_end, *shim_per_cpu_load;
+
+static struct shared_area *shared;
+static struct bootmem_state bm;
+static int stderr_fd = -1;
+static bool in_child;
+
+/* ---------------------------------------------------------------- JSON */
+
+static void sec_put(struct shared_section *s, const char *text, size_t n)
+{
+	if (s->len + n >= SECTION_CAP) {
+		s->overflow = 1;
+		return;
+	}
+	memcpy(s->text + s->len, text, n);
+	s->len += n;
+}
+
+static void sec_printf(struct shared_section *s, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		sec_put(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+static void json_escape(struct shared_section *s, const char *str, size_t n)
+{
+	sec_put(s, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)str[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', (char)c };
+			sec_put(s, e, 2);
+		} else if (c == '\n') {
+			sec_put(s, "\\n", 2);
+		} else if (c == '\t') {
+			sec_put(s, "\\t", 2);
+		} else if (c < 0x20 || c >= 0x7f) {
+			sec_printf(s, "\\u%04x", c);
+		} else {
+			sec_put(s, (const char *)&c, 1);
+		}
+	}
+	sec_put(s, "\"", 1);
+}
+
+static struct shim_json section_writers[MAX_SECTIONS];
+
+struct shim_json *shim_section_begin(const char *name)
+{
+	int i;
+
+	for (i = 0; i < shared->nr_sections; i++)
+		if (!strcmp(shared->sections[i].name, name))
+			break;
+	if (i == MAX_SECTIONS)
+		shim_panic(__FILE__, __LINE__, "shim: too many result sections");
+	if (i == shared->nr_sections)
+		shared->nr_sections++;
+	struct shared_section *s = &shared->sections[i];
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->len = 0;
+	s->closed = 0;
+	s->overflow = 0;
+	struct shim_json *w = &section_writers[i];
+	memset(w, 0, sizeof(*w));
+	w->sec = s;
+	return w;
+}
+
+void shim_section_end(struct shim_json *w)
+{
+	w->sec->closed = !w->sec->overflow;
+}
+
+static void json_sep(struct shim_json *w)
+{
+	if (w->after_key) {
+		w->after_key = false;
+		return;
+	}
+	if (w->need_comma[w->depth])
+		sec_put(w->sec, ",", 1);
+	w->need_comma[w->depth] = true;
+}
+
+void shim_json_key(struct shim_json *w, const char *key)
+{
+	json_sep(w);
+	json_escape(w->sec, key, strlen(key));
+	sec_put(w->sec, ":", 1);
+	w->after_key = true;
+}
+
+void shim_json_i64(struct shim_json *w, long long v) { json_sep(w); sec_printf(w->sec, "%lld", v); }
+void shim_json_u64(struct shim_json *w, unsigned long long v) { json_sep(w); sec_printf(w->sec, "%llu", v); }
+void shim_json_bool(struct shim_json *w, _Bool v) { json_sep(w); sec_printf(w->sec, v ? "true" : "false"); }
+void shim_json_null(struct shim_json *w) { json_sep(w); sec_put(w->sec, "null", 4); }
+
+void shim_json_str(struct shim_json *w, const char *s)
+{
+	json_sep(w);
+	json_escape(w->sec, s, strlen(s));
+}
+
+/* Pointers are reported relative to the simulated region they fall in. */
+void shim_json_ptr(struct shim_json *w, const void *p)
+{
+	unsigned long a = (unsigned long)p;
+	unsigned long arena = (unsigned long)shim_arena_base;
+	unsigned long vmal = (unsigned long)shim_vmalloc_base;
+	char buf[64];
+
+	if (!p) {
+		shim_json_null(w);
+		return;
+	}
+	if (a >= arena && a < arena + REGION_RESERVE)
+		snprintf(buf, sizeof(buf), "phys:0x%lx", a - arena);
+	else if (a >= vmal && a < vmal + REGION_RESERVE)
+		snprintf(buf, sizeof(buf), "vmalloc:0x%lx", a - vmal);
+	else	/* program data moves with ASLR; its address would make results differ */
+		snprintf(buf, sizeof(buf), "other");
+	shim_json_str(w, buf);
+}
+
+void shim_json_obj_begin(struct shim_json *w) { json_sep(w); sec_put(w->sec, "{", 1); w->need_comma[++w->depth] = false; }
+void shim_json_obj_end(struct shim_json *w) { w->depth--; sec_put(w->sec, "}", 1); }
+void shim_json_arr_begin(struct shim_json *w) { json_sep(w); sec_put(w->sec, "[", 1); w->need_comma[++w->depth] = false; }
+void shim_json_arr_end(struct shim_json *w) { w->depth--; sec_put(w->sec, "]", 1); }
+
+/* ------------------------------------------------------------- outcomes */
+
+static void emit_bootmem(void);
+
+static void finish_child(void) __attribute__((noreturn));
+static void finish_child(void)
+{
+	emit_bootmem();
+	_exit(0);
+}
+
+void shim_bug(const char *file, int line, const char *cond)
+{
+	if (!in_child)
+		abort();
+	if (shared->outcome == OUT_NONE) {
+		shared->outcome = OUT_BUG;
+		shared->line = line;
+		snprintf(shared->file, sizeof(shared->file), "%s", file);
+		snprintf(shared->message, sizeof(shared->message), "%s", cond);
+	}
+	finish_child();
+}
+
+void shim_panic(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!in_child)
+		abort();
+	if (shared->outcome == OUT_NONE) {
+		shared->outcome = OUT_PANIC;
+		shared->line = line;
+		snprintf(shared->file, sizeof(shared->file), "%s", file);
+		va_start(ap, fmt);
+		vsnprintf(shared->message, sizeof(shared->message), fmt, ap);
+		va_end(ap);
+	}
+	finish_child();
+}
+
+int shim_warn(const char *file, int line, const char *cond)
+{
+	shim_printk("<4>WARNING: at %s:%d (%s)\n", file, line, cond);
+	return 1;
+}
+
+void shim_unsupported_scenario(const char *name)
+{
+	shared->outcome = OUT_UNSUPPORTED;
+	snprintf(shared->message, sizeof(shared->message),
+		 "scenario '%s' is not available in this source", name);
+	finish_child();
+}
+
+void *shim_slab_too_early(const char *file, int line, const char *what)
+{
+	shim_panic(file, line, "%s() called before the slab allocator is up", what);
+}
+
+/* ------------------------------------------------------------------ log */
+
+int shim_vprintk(const char *fmt, va_list ap)
+{
+	char buf[4096];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t len;
+
+	if (n < 0)
+		return n;
+	len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+	if (shared->log_len + len >= LOG_CAP) {
+		shared->log_overflow = 1;
+		return n;
+	}
+	memcpy(shared->log + shared->log_len, buf, len);
+	shared->log_len += len;
+	return n;
+}
+
+int shim_printk(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = shim_vprintk(fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+/* -------------------------------------------------------------- bootmem */
+
+unsigned long shim_pa(const void *addr) { return (unsigned long)addr - (unsigned long)shim_arena_base; }
+void *shim_va(unsigned long phys) { return shim_arena_base + phys; }
+
+static void held_insert(unsigned long start, unsigned long end)
+{
+	size_t i = 0, lo = 0, hi = bm.nr_held;
+
+	while (lo < hi) {		/* first range with start > new start */
+		size_t mid = (lo + hi) / 2;
+		if (bm.held[mid].start <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	i = lo;
+	/* merge with the predecessor and successor when adjacent */
+	if (i > 0 && bm.held[i - 1].end == start) {
+		bm.held[i - 1].end = end;
+		if (i < bm.nr_held && bm.held[i].start == end) {
+			bm.held[i - 1].end = bm.held[i].end;
+			memmove(&bm.held[i], &bm.held[i + 1], (bm.nr_held - i - 1) * sizeof(bm.held[0]));
+			bm.nr_held--;
+		}
+		return;
+	}
+	if (i < bm.nr_held && bm.held[i].start == end) {
+		bm.held[i].start = start;
+		return;
+	}
+	if (bm.nr_held == bm.cap_held) {
+		bm.cap_held = bm.cap_held ? bm.cap_held * 2 : 256;
+		bm.held = realloc(bm.held, bm.cap_held * sizeof(bm.held[0]));
+		if (!bm.held)
+			shim_panic(__FILE__, __LINE__, "shim: out of memory for bootmem ranges");
+	}
+	memmove(&bm.held[i + 1], &bm.held[i], (bm.nr_held - i) * sizeof(bm.held[0]));
+	bm.held[i].start = start;
+	bm.held[i].end = end;
+	bm.nr_held++;
+}
+
+/* Index of the held range containing [start, end), or -1. */
+static long held_find(unsigned long start, unsigned long end)
+{
+	size_t lo = 0, hi = bm.nr_held;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (bm.held[mid].end <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < bm.nr_held && bm.held[lo].start <= start && bm.held[lo].end >= end)
+		return (long)lo;
+	return -1;
+}
+
+static unsigned long held_overlap(unsigned long start, unsigned long end)
+{
+	unsigned long total = 0;
+
+	for (size_t i = 0; i < bm.nr_held; i++) {
+		unsigned long s = bm.held[i].start > start ? bm.held[i].start : start;
+		unsigned long e = bm.held[i].end < end ? bm.held[i].end : end;
+		if (s < e)
+			total += e - s;
+	}
+	return total;
+}
+
+void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
+			 bool may_fail, const char *caller)
+{
+	unsigned long start, end;
+
+	if (may_fail && shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem)
+		goto fail;
+	if (!align)
+		align = SHIM_PAGE_SIZE;
+	if (align & (align - 1))
+		shim_panic(__FILE__, __LINE__, "%s: bootmem alignment %lu is not a power of two",
+			   caller, align);
+	start = bm.cursor > goal ? bm.cursor : goal;
+	start = (start + align - 1) & ~(align - 1);
+	end = start + size;
+	if (size == 0 || end < start || end > bm.limit) {
+		if (goal && bm.cursor < goal)
+			goto retry_low;
+		goto fail;
+	}
+	goto got;
+retry_low:
+	start = (bm.cursor + align - 1) & ~(align - 1);
+	end = start + size;
+	if (end < start || end > bm.limit || end > goal)
+		goto fail;
+got:
+	SHIM_UNPOISON(shim_arena_base + start, size);
+	SHIM_POISON(shim_arena_base + end, REDZONE);
+	if (end > bm.cursor)
+		bm.cursor = end;
+	held_insert(start, end);
+	bm.allocated += size;
+	bm.nr_allocs++;
+	return shim_arena_base + start;
+fail:
+	bm.nr_failed++;
+	if (may_fail)
+		return NULL;
+	shim_panic(__FILE__, __LINE__, "Out of memory: %s could not allocate %lu bytes from bootmem",
+		   caller, size);
+}
+
+void shim_bootmem_free(unsigned long phys, unsigned long size)
+{
+	unsigned long end = phys + size;
+	long i;
+
+	bm.nr_frees++;
+	if (size == 0)
+		return;
+	i = held_find(phys, end);
+	if (i < 0) {
+		unsigned long held = end > phys ? held_overlap(phys, end) : 0;
+		if (bm.nr_bad < MAX_BAD_FREES) {
+			bm.bad[bm.nr_bad].phys = phys;
+			bm.bad[bm.nr_bad].size = size;
+			bm.bad[bm.nr_bad].unheld = size - held;
+		}
+		bm.nr_bad++;
+		bm.bad_free_bytes += size;
+		return;
+	}
+	struct range r = bm.held[i];
+	memmove(&bm.held[i], &bm.held[i + 1], (bm.nr_held - i - 1) * sizeof(bm.held[0]));
+	bm.nr_held--;
+	if (r.start < phys)
+		held_insert(r.start, phys);
+	if (end < r.end)
+		held_insert(end, r.end);
+	SHIM_POISON(shim_arena_base + phys, size);
+	bm.freed += size;
+}
+
+void *shim_vm_register(unsigned long size, unsigned long align)
+{
+	unsigned long start;
+
+	if (!align || (align & (align - 1)))
+		shim_panic(__FILE__, __LINE__, "vm_area_register_early: bad alignment %lu", align);
+	start = (bm.vm_cursor + align - 1) & ~(align - 1);
+	if (start + size < start || start + size > REGION_RESERVE - REDZONE)
+		shim_panic(__FILE__, __LINE__, "vm_area_register_early: %lu bytes do not fit", size);
+	bm.vm_cursor = start + size;
+	if (bm.nr_vm < 16) {
+		bm.vm[bm.nr_vm].offset = start;
+		bm.vm[bm.nr_vm].size = size;
+		bm.vm[bm.nr_vm].align = align;
+	}
+	bm.nr_vm++;
+	SHIM_UNPOISON(shim_vmalloc_base + start, size);
+	SHIM_POISON(shim_vmalloc_base + start + size, REDZONE);
+	return shim_vmalloc_base + start;
+}
+
+unsigned long shim_vmalloc_size(void) { return shim_case.vmalloc_size; }
+
+static void emit_bootmem(void)
+{
+	struct shim_json *w = shim_section_begin("bootmem");
+	unsigned long held_bytes = 0;
+
+	for (size_t i = 0; i < bm.nr_held; i++)
+		held_bytes += bm.held[i].end - bm.held[i].start;
+	shim_json_obj_begin(w);
+	shim_json_key(w, "allocated"); shim_json_u64(w, bm.allocated);
+	shim_json_key(w, "freed"); shim_json_u64(w, bm.freed);
+	shim_json_key(w, "held"); shim_json_u64(w, held_bytes);
+	shim_json_key(w, "allocations"); shim_json_u64(w, bm.nr_allocs);
+	shim_json_key(w, "frees"); shim_json_u64(w, bm.nr_frees);
+	shim_json_key(w, "failed_allocations"); shim_json_u64(w, bm.nr_failed);
+	shim_json_key(w, "bad_free_count"); shim_json_u64(w, (unsigned long)bm.nr_bad);
+	shim_json_key(w, "bad_free_bytes"); shim_json_u64(w, bm.bad_free_bytes);
+	shim_json_key(w, "bad_frees");
+	shim_json_arr_begin(w);
+	for (int i = 0; i < bm.nr_bad && i < MAX_BAD_FREES; i++) {
+		shim_json_obj_begin(w);
+		shim_json_key(w, "phys"); shim_json_u64(w, bm.bad[i].phys);
+		shim_json_key(w, "size"); shim_json_u64(w, bm.bad[i].size);
+		shim_json_key(w, "not_held"); shim_json_u64(w, bm.bad[i].unheld);
+		shim_json_obj_end(w);
+	}
+	shim_json_arr_end(w);
+	shim_json_key(w, "vm_areas");
+	shim_json_arr_begin(w);
+	for (int i = 0; i < bm.nr_vm && i < 16; i++) {
+		shim_json_obj_begin(w);
+		shim_json_key(w, "offset"); shim_json_u64(w, bm.vm[i].offset);
+		shim_json_key(w, "size"); shim_json_u64(w, bm.vm[i].size);
+		shim_json_key(w, "align"); shim_json_u64(w, bm.vm[i].align);
+		shim_json_obj_end(w);
+	}
+	shim_json_arr_end(w);
+	shim_json_key(w, "fc_allocs"); shim_json_u64(w, bm.fc_allocs);
+	shim_json_key(w, "fc_alloc_bytes"); shim_json_u64(w, bm.fc_alloc_bytes);
+	shim_json_key(w, "fc_frees"); shim_json_u64(w, bm.fc_frees);
+	shim_json_key(w, "fc_free_bytes"); shim_json_u64(w, bm.fc_free_bytes);
+	shim_json_key(w, "fc_alloc_bytes_by_node");
+	shim_json_arr_begin(w);
+	for (int n = 0; n < shim_case.nr_nodes; n++)
+		shim_json_u64(w, bm.fc_alloc_bytes_on_node[n]);
+	shim_json_arr_end(w);
+	shim_json_key(w, "maps"); shim_json_u64(w, bm.maps);
+	shim_json_key(w, "ptes_populated"); shim_json_u64(w, bm.ptes);
+	shim_json_obj_end(w);
+	shim_section_end(w);
+}
+
+/* ---------------------------------------------------- fc callbacks, pages */
+
+void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align)
+{
+	void *p;
+
+	if (shim_case.fail_fc_alloc >= 0 && bm.fc_alloc_calls++ == shim_case.fail_fc_alloc)
+		return NULL;
+	p = shim_bootmem_alloc(size, align, 0, true, "pcpu_fc_alloc");
+	if (p) {
+		int node = cpu < NR_CPUS ? shim_case.node_of_cpu[cpu] : 0;
+		bm.fc_allocs++;
+		bm.fc_alloc_bytes += size;
+		if (node >= 0 && node < SHIM_MAX_NODES)
+			bm.fc_alloc_bytes_on_node[node] += size;
+	}
+	return p;
+}
+
+void shim_fc_free(void *ptr, size_t size)
+{
+	bm.fc_frees++;
+	bm.fc_free_bytes += size;
+	shim_bootmem_free(shim_pa(ptr), size);
+}
+
+void shim_fc_map(void *ptr, size_t size, void *addr)
+{
+	(void)ptr; (void)size; (void)addr;
+	bm.maps++;
+}
+
+void shim_fc_populate_pte(unsigned long addr)
+{
+	(void)addr;
+	bm.ptes++;
+}
+
+int shim_cpu_distance(unsigned int from, unsigned int to)
+{
+	if (from >= NR_CPUS || to >= NR_CPUS)
+		shim_bug(__FILE__, __LINE__, "cpu_distance_fn called with cpu >= NR_CPUS");
+	return shim_case.distance[shim_case.node_of_cpu[from]][shim_case.node_of_cpu[to]];
+}
+
+/* One byte of fake struct page per arena page, never dereferenced. */
+#define PAGE_MAP_ADDR ((char *)0x6e0000000000UL)
+struct page *shim_virt_to_page(const void *addr)
+{
+	return (struct page *)(PAGE_MAP_ADDR + (shim_pa(addr) >> SHIM_PAGE_SHIFT));
+}
+
+void *shim_page_address(const struct page *page)
+{
+	return shim_va((unsigned long)((const char *)page - PAGE_MAP_ADDR) << SHIM_PAGE_SHIFT);
+}
+
+int shim_map_kernel_range(unsigned long addr, unsigned long size, struct page **pages)
+{
+	(void)addr; (void)pages;
+	bm.maps++;
+	return (int)(size >> SHIM_PAGE_SHIFT);
+}
+
+/* --------------------------------------------------------- result notes */
+
+void shim_note_return(long long value)
+{
+	struct shim_json *w = shim_section_begin("return");
+	shim_json_i64(w, value);
+	shim_section_end(w);
+}
+
+/* Every possible cpu's unit must start with a copy of the static data. */
+void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size)
+{
+	struct shim_json *w = shim_section_begin("static_copies");
+	unsigned long size = shim_case.static_size;
+	unsigned long checked = 0;
+	unsigned long arena = (unsigned long)shim_arena_base, vmal = (unsigned long)shim_vmalloc_base;
+
+	shim_json_obj_begin(w);
+	shim_json_key(w, "bad_cpus");
+	shim_json_arr_begin(w);
+	for (unsigned int cpu = 0; cpu < shim_nr_cpu_ids; cpu++) {
+		if (!(shim_possible_bits[cpu / 64] & (1UL << (cpu % 64))))
+			continue;
+		unsigned long a = (unsigned long)base + (unsigned long)(long)unit_map[cpu] * unit_size;
+		bool inside = (a >= arena && a + size <= arena + bm.limit) ||
+			      (a >= vmal && a + size <= vmal + bm.vm_cursor);
+		checked++;
+		if (!inside || memcmp((void *)a, shim_per_cpu_load, size))
+			shim_json_u64(w, cpu);
+	}
+	shim_json_arr_end(w);
+	shim_json_key(w, "checked"); shim_json_u64(w, checked);
+	shim_json_obj_end(w);
+	shim_section_end(w);
+}
+
+/* -------------------------------------------------------- case parsing */
+
+static int parse_list(const char *v, long *out, int max)
+{
+	int n = 0;
+	char *end;
+
+	if (!*v)
+		return 0;
+	for (;;) {
+		if (n == max)
+			return -1;
+		errno = 0;
+		out[n++] = strtol(v, &end, 0);
+		if (errno || end == v)
+			return -1;
+		if (*end == '\0')
+			return n;
+		if (*end != ',')
+			return -1;
+		v = end + 1;
+	}
+}
+
+static long list_buf[NR_CPUS > SHIM_MAX_NODES * SHIM_MAX_NODES ? NR_CPUS : SHIM_MAX_NODES * SHIM_MAX_NODES];
+
+/* "key=value key=value ...": returns NULL or a message naming the problem. */
+static const char *parse_case(char *line, struct shim_case *c)
+{
+	static char err[256];
+	int n_nodes_list = -1;
+	long cpu_nodes[NR_CPUS];
+
+	memset(c, 0, sizeof(*c));
+	c->dyn_size = -1;
+	c->atom_size = SHIM_PAGE_SIZE;
+	c->bootmem_size = 64UL << 30;
+	c->vmalloc_size = 32UL << 40;
+	c->fail_fc_alloc = -1;
+	c->fail_bootmem = -1;
+	c->nr_nodes = 1;
+	c->distance[0][0] = 10;
+	snprintf(c->scenario, sizeof(c->scenario), "embed");
+
+	for (char *tok = strtok(line, " \t\n"); tok; tok = strtok(NULL, " \t\n")) {
+		char *eq = strchr(tok, '=');
+		if (!eq) {
+			snprintf(err, sizeof(err), "malformed field '%.64s'", tok);
+			return err;
+		}
+		*eq = '\0';
+		const char *k = tok, *v = eq + 1;
+		char *end;
+		if (!strcmp(k, "id")) {
+			snprintf(c->id, sizeof(c->id), "%s", v);
+		} else if (!strcmp(k, "scenario")) {
+			snprintf(c->scenario, sizeof(c->scenario), "%s", v);
+		} else if (!strcmp(k, "possible")) {
+			int n = parse_list(v, list_buf, NR_CPUS);
+			if (n <= 0) {
+				snprintf(err, sizeof(err), "possible: need 1..%d cpu ids", NR_CPUS);
+				return err;
+			}
+			for (int i = 0; i < n; i++) {
+				if (list_buf[i] < 0 || list_buf[i] >= NR_CPUS) {
+					snprintf(err, sizeof(err), "possible cpu %ld is outside 0..%d",
+						 list_buf[i], NR_CPUS - 1);
+					return err;
+				}
+				if (i && list_buf[i] <= list_buf[i - 1]) {
+					snprintf(err, sizeof(err), "possible cpus must be strictly increasing");
+					return err;
+				}
+				c->possible[i] = (unsigned int)list_buf[i];
+			}
+			c->nr_possible = (unsigned int)n;
+		} else if (!strcmp(k, "cpu_node")) {
+			n_nodes_list = parse_list(v, cpu_nodes, NR_CPUS);
+			if (n_nodes_list < 0) {
+				snprintf(err, sizeof(err), "cpu_node: bad list");
+				return err;
+			}
+		} else if (!strcmp(k, "distance")) {
+			int n = parse_list(v, list_buf, SHIM_MAX_NODES * SHIM_MAX_NODES);
+			int nodes = 0;
+			while (nodes * nodes < n)
+				nodes++;
+			if (n <= 0 || nodes * nodes != n) {
+				snprintf(err, sizeof(err), "distance: need a square matrix of up to %d nodes",
+					 SHIM_MAX_NODES);
+				return err;
+			}
+			c->nr_nodes = nodes;
+			for (int i = 0; i < n; i++)
+				c->distance[i / nodes][i % nodes] = (int)list_buf[i];
+		} else {
+			errno = 0;
+			long long val = strtoll(v, &end, 0);
+			if (errno || end == v || *end) {
+				snprintf(err, sizeof(err), "%s: '%.32s' is not a number", k, v);
+				return err;
+			}
+			if (!strcmp(k, "static_size")) c->static_size = (unsigned long)val;
+			else if (!strcmp(k, "reserved_size")) c->reserved_size = (unsigned long)val;
+			else if (!strcmp(k, "dyn_size")) c->dyn_size = (long)val;
+			else if (!strcmp(k, "atom_size")) c->atom_size = (unsigned long)val;
+			else if (!strcmp(k, "bootmem_size")) c->bootmem_size = (unsigned long)val;
+			else if (!strcmp(k, "vmalloc_size")) c->vmalloc_size = (unsigned long)val;
+			else if (!strcmp(k, "fail_fc_alloc")) c->fail_fc_alloc = (long)val;
+			else if (!strcmp(k, "fail_bootmem")) c->fail_bootmem = (long)val;
+			else {
+				snprintf(err, sizeof(err), "unknown field '%.32s'", k);
+				return err;
+			}
+		}
+	}
+	if (!c->nr_possible) {
+		snprintf(err, sizeof(err), "no possible cpus given");
+		return err;
+	}
+	if (n_nodes_list >= 0 && n_nodes_list != (int)c->nr_possible) {
+		snprintf(err, sizeof(err), "cpu_node has %d entries for %u possible cpus",
+			 n_nodes_list, c->nr_possible);
+		return err;
+	}
+	for (unsigned int i = 0; i < c->nr_possible; i++) {
+		int node = n_nodes_list >= 0 ? (int)cpu_nodes[i] : 0;
+		if (node < 0 || node >= c->nr_nodes) {
+			snprintf(err, sizeof(err), "cpu %u is on node %d but the matrix has %d nodes",
+				 c->possible[i], node, c->nr_nodes);
+			return err;
+		}
+		c->node_of_cpu[c->possible[i]] = node;
+	}
+	if (c->bootmem_size > REGION_RESERVE - REDZONE) {
+		snprintf(err, sizeof(err), "bootmem_size is larger than the simulated 1 TiB");
+		return err;
+	}
+	if (c->static_size > STATIC_RESERVE) {
+		snprintf(err, sizeof(err), "static_size is larger than 16 GiB");
+		return err;
+	}
+	if (!c->atom_size || (c->atom_size & (c->atom_size - 1))) {
+		snprintf(err, sizeof(err), "atom_size must be a power of two");
+		return err;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ the child */
+
+static void on_fault(int sig, siginfo_t *info, void *uctx)
+{
+	(void)uctx;
+	shared->fault_signal = sig;
+	shared->fault_addr = (unsigned long)info->si_addr;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void boot_case(void)
+{
+	unsigned int last = 0;
+
+	memset(shim_possible_bits, 0, sizeof(shim_possible_bits));
+	for (unsigned int i = 0; i < shim_case.nr_possible; i++) {
+		unsigned int cpu = shim_case.possible[i];
+		shim_possible_bits[cpu / 64] |= 1UL << (cpu % 64);
+		last = cpu;
+	}
+	/* setup_nr_cpu_ids(): one past the highest possible cpu */
+	shim_nr_cpu_ids = last + 1;
+	memset(&bm, 0, sizeof(bm));
+	bm.limit = shim_case.bootmem_size;
+
+	shim_per_cpu_start = STATIC_ADDR;
+	shim_per_cpu_end = shim_per_cpu_start + shim_case.static_size;
+	shim_per_cpu_load = (char *)STATIC_ADDR + STATIC_RESERVE / 2;
+	for (unsigned long i = 0; i < shim_case.static_size; i++)
+		shim_per_cpu_load[i] = (char)(i * 131 + 7);
+}
+
+static void run_child(long timeout_ms, long mem_mb)
+{
+	struct sigaction sa;
+	struct rlimit rl;
+
+	in_child = true;
+	if (stderr_fd >= 0)
+		dup2(stderr_fd, 2);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGFPE, &sa, NULL);
+	sigaction(SIGILL, &sa, NULL);
+	sigaction(SIGABRT, &sa, NULL);
+	rl.rlim_cur = (timeout_ms + 999) / 1000;
+	rl.rlim_max = rl.rlim_cur + 1;
+	setrlimit(RLIMIT_CPU, &rl);
+	struct itimerval it = { { 0, 0 }, { timeout_ms / 1000, (timeout_ms % 1000) * 1000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+#ifndef __SANITIZE_ADDRESS__
+	/* Heap headroom beyond what is mapped now; the simulated memory is
+	 * bounded by the case's bootmem_size. */
+	if (mem_mb > 0) {
+		FILE *f = fopen("/proc/self/statm", "r");
+		unsigned long pages = 0;
+		if (f) {
+			if (fscanf(f, "%lu", &pages) != 1)
+				pages = 0;
+			fclose(f);
+		}
+		rl.rlim_cur = rl.rlim_max = pages * sysconf(_SC_PAGESIZE) + ((unsigned long)mem_mb << 20);
+		setrlimit(RLIMIT_AS, &rl);
+	}
+#else
+	(void)mem_mb;
+#endif
+	boot_case();
+	shim_run_scenario(&shim_case);
+	shim_emit_final_state();
+	shared->outcome = OUT_OK;
+	finish_child();
+}
+
+/* ----------------------------------------------------------- the parent */
+
+static void out_json_str(FILE *out, const char *s, size_t n)
+{
+	fputc('"', out);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static size_t read_stderr_capture(char *buf, size_t cap)
+{
+	ssize_t n;
+
+	if (stderr_fd < 0)
+		return 0;
+	lseek(stderr_fd, 0, SEEK_SET);
+	n = read(stderr_fd, buf, cap - 1);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+static const char *sanitizer_kind(const char *text)
+{
+	if (strstr(text, "ERROR: AddressSanitizer"))
+		return "AddressSanitizer";
+	if (strstr(text, "runtime error:"))
+		return "UndefinedBehaviorSanitizer";
+	if (strstr(text, "ERROR: LeakSanitizer"))
+		return "LeakSanitizer";
+	return NULL;
+}
+
+static void report(FILE *out, const char *id, int status, long elapsed_us, long timeout_ms)
+{
+	static char errbuf[1 << 16];
+	size_t errlen = read_stderr_capture(errbuf, sizeof(errbuf));
+	const char *san = errlen ? sanitizer_kind(errbuf) : NULL;
+
+	fputs("{\"id\":", out);
+	out_json_str(out, id, strlen(id));
+	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,\"elapsed_us\":%ld",
+		shim_generation, NR_CPUS, SHIM_PAGE_SIZE, elapsed_us);
+	fputs(",\"outcome\":{\"kind\":", out);
+	if (san) {
+		fputs("\"sanitizer\",\"sanitizer\":", out);
+		out_json_str(out, san, strlen(san));
+	} else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGALRM || WTERMSIG(status) == SIGXCPU ||
+					   (WTERMSIG(status) == SIGKILL && elapsed_us / 1000 >= timeout_ms))) {
+		fprintf(out, "\"timeout\",\"limit_ms\":%ld", timeout_ms);
+	} else if (WIFSIGNALED(status)) {
+		fprintf(out, "\"crash\",\"signal\":%d,\"signal_name\":", WTERMSIG(status));
+		const char *name = sigabbrev_np(WTERMSIG(status));
+		out_json_str(out, name ? name : "?", name ? strlen(name) : 1);
+		if (shared->fault_signal)
+			fprintf(out, ",\"fault_addr\":\"0x%lx\"", shared->fault_addr);
+	} else if (shared->outcome == OUT_BUG || shared->outcome == OUT_PANIC) {
+		fputs(shared->outcome == OUT_BUG ? "\"bug\"" : "\"panic\"", out);
+		fputs(",\"file\":", out);
+		out_json_str(out, shared->file, strlen(shared->file));
+		fprintf(out, ",\"line\":%d,\"%s\":", shared->line,
+			shared->outcome == OUT_BUG ? "condition" : "message");
+		out_json_str(out, shared->message, strlen(shared->message));
+	} else if (shared->outcome == OUT_UNSUPPORTED) {
+		fputs("\"unsupported\",\"message\":", out);
+		out_json_str(out, shared->message, strlen(shared->message));
+	} else if (shared->outcome == OUT_OK && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		fputs("\"ok\"", out);
+	} else {
+		fprintf(out, "\"exit\",\"status\":%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	if (errlen) {
+		fputs(",\"stderr\":", out);
+		out_json_str(out, errbuf, errlen);
+	}
+	fputs("},\"log\":", out);
+	out_json_str(out, shared->log, shared->log_len);
+	fprintf(out, ",\"log_truncated\":%s", shared->log_overflow ? "true" : "false");
+	for (int i = 0; i < shared->nr_sections; i++) {
+		struct shared_section *s = &shared->sections[i];
+		fputs(",", out);
+		out_json_str(out, s->name, strlen(s->name));
+		fputs(":", out);
+		if (s->closed)
+			fwrite(s->text, 1, s->len, out);
+		else
+			fputs("null", out);
+	}
+	fputs("}\n", out);
+	fflush(out);
+}
+
+static void report_invalid(FILE *out, const char *id, const char *why)
+{
+	fputs("{\"id\":", out);
+	out_json_str(out, id, strlen(id));
+	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,"
+		"\"outcome\":{\"kind\":\"invalid\",\"message\":", shim_generation, NR_CPUS, SHIM_PAGE_SIZE);
+	out_json_str(out, why, strlen(why));
+	fputs("},\"log\":\"\"}\n", out);
+	fflush(out);
+}
+
+static void *map_fixed(void *addr, unsigned long size)
+{
+	void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("shim: mmap");
+		exit(3);
+	}
+	return p;
+}
+
+static long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
+int main(int argc, char **argv)
+{
+	static char line[1 << 20];
+	long timeout_ms = 5000, mem_mb = 2048;
+	char id[128];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strncmp(argv[i], "--timeout-ms=", 13))
+			timeout_ms = atol(argv[i] + 13);
+		else if (!strncmp(argv[i], "--mem-mb=", 9))
+			mem_mb = atol(argv[i] + 9);
+		else if (!strcmp(argv[i], "--info")) {
+			printf("{\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu}\n",
+			       shim_generation, NR_CPUS, SHIM_PAGE_SIZE);
+			return 0;
+		} else {
+			fprintf(stderr, "usage: %s [--timeout-ms=N] [--mem-mb=N] [--info]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+
+	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED) {
+		perror("shim: mmap shared");
+		return 3;
+	}
+	shim_arena_base = map_fixed(ARENA_ADDR, REGION_RESERVE);
+	shim_vmalloc_base = map_fixed(VMALLOC_ADDR, REGION_RESERVE);
+	map_fixed(STATIC_ADDR, STATIC_RESERVE);
+	SHIM_POISON(shim_arena_base, REDZONE);
+	stderr_fd = memfd_create("shim-stderr", 0);
+
+	while (fgets(line, sizeof(line), stdin)) {
+		const char *why;
+		pid_t pid;
+		int status = 0;
+		long start;
+
+		if (line[0] == '\n' || line[0] == '#')
+			continue;
+		why = parse_case(line, &shim_case);
+		snprintf(id, sizeof(id), "%s", shim_case.id);
+		if (why) {
+			report_invalid(stdout, id, why);
+			continue;
+		}
+		shared->outcome = OUT_NONE;
+		shared->log_len = 0;
+		shared->log_overflow = 0;
+		shared->nr_sections = 0;
+		shared->fault_signal = 0;
+		if (stderr_fd >= 0 && ftruncate(stderr_fd, 0) != 0)
+			perror("shim: ftruncate");
+		fflush(stdout);
+		start = now_us();
+		pid = fork();
+		if (pid < 0) {
+			report_invalid(stdout, id, "fork failed");
+			continue;
+		}
+		if (pid == 0)
+			run_child(timeout_ms, mem_mb);	/* does not return */
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		report(stdout, id, status, now_us() - start, timeout_ms);
+	}
+	return 0;
+}
