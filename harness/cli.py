@@ -1,0 +1,246 @@
+"""The percpu-diff command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import build, cases, extract, report, run, sources
+from harness.errors import UserError
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="tree:PATH@REV, patch:PATH@BASE:FILE[,FILE], or dir:PATH")
+    p.add_argument("--tree", type=Path, help="kernel git tree (work tree or bare git dir)")
+    p.add_argument("--rev", action="append", default=[], help="revision in --tree (repeatable)")
+    p.add_argument("--base", help="base revision in --tree for --patch")
+    p.add_argument("--patch", action="append", type=Path, default=[],
+                   help="patch file or mbox series applied on --base (repeatable, in order)")
+    p.add_argument("--dir", action="append", type=Path, default=[],
+                   help="plain directory holding mm/percpu.c and include/linux/percpu.h")
+
+
+def _add_case_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--case", type=Path, help="case TOML file (see cases/)")
+    p.add_argument("--scenario", choices=cases.SCENARIOS)
+    p.add_argument("--possible", help="possible cpus, e.g. 0,2,4 or 0-7")
+    p.add_argument("--nr-cpus", type=int, help="NR_CPUS to build with (default 64)")
+    p.add_argument("--cpu-node", help="node of each possible cpu, e.g. 0,0,1,1")
+    p.add_argument("--distance", help="node distance matrix, e.g. 10,20;20,10")
+    p.add_argument("--static-size")
+    p.add_argument("--reserved-size")
+    p.add_argument("--dyn-size", help="bytes or auto")
+    p.add_argument("--atom-size", help="allocation atom (lpage size), e.g. 2M")
+    p.add_argument("--page-size", help="4K (x86) or 8K (sparc64)")
+
+
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sanitize", action="store_true", help="build with ASan+UBSan")
+    p.add_argument("--timeout-ms", type=int, default=5000, help="per-case time limit")
+    p.add_argument("--mem-mb", type=int, default=2048, help="per-case heap limit")
+
+
+def source_specs(args: argparse.Namespace) -> list[sources.SourceSpec]:
+    specs = [sources.parse_source_arg(s) for s in args.sources]
+    if args.patch:
+        if args.tree is None or args.base is None:
+            raise UserError("--patch needs --tree and --base: e.g. --tree ~/linux --base v2.6.31 "
+                            "--patch fix.patch")
+        specs.append(sources.SourceSpec("tree", args.tree, args.base))
+        specs.append(sources.SourceSpec("patch", args.tree, args.base, tuple(args.patch)))
+    elif args.base is not None:
+        raise UserError("--base is for --patch: use --rev to name a single revision")
+    if args.rev:
+        if args.tree is None:
+            raise UserError("--rev needs --tree: name the kernel git tree with --tree PATH")
+        specs += [sources.SourceSpec("tree", args.tree, rev) for rev in args.rev]
+    elif args.tree is not None and not args.patch:
+        raise UserError("--tree needs --rev REV (or --base REV --patch FILE)")
+    specs += [sources.SourceSpec("dir", d) for d in args.dir]
+    if not specs:
+        raise UserError("no source given: use --tree PATH --rev REV, --dir PATH, or SOURCE")
+    return specs
+
+
+def case_from_args(args: argparse.Namespace) -> cases.Case:
+    if args.case is not None:
+        base = cases.load_case(args.case)
+        data: dict[str, object] = {}
+    else:
+        base = cases.Case(name="cli")
+        data = {}
+    overrides = {
+        "scenario": args.scenario,
+        "nr_cpus": args.nr_cpus,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    if args.possible:
+        data["possible"] = cases.parse_cpu_list(args.possible)
+    if args.cpu_node:
+        data["cpu_node"] = tuple(int(n) for n in args.cpu_node.split(","))
+    if args.distance:
+        data["distance"] = cases.parse_distance(args.distance)
+    for name in ("static_size", "reserved_size", "dyn_size", "atom_size", "page_size"):
+        value = getattr(args, name)
+        if value is not None:
+            data[name] = cases.parse_size(value, "--" + name.replace("_", "-"))
+    if "nr_cpus" not in data and args.case is None:
+        possible = data.get("possible", base.possible)
+        assert isinstance(possible, tuple)
+        data["nr_cpus"] = max(64, max(possible) + 1)
+    from dataclasses import replace
+
+    return replace(base, **data).validate()  # type: ignore[arg-type]
+
+
+def _load(spec: sources.SourceSpec, err: Console) -> sources.Snapshot:
+    snap = sources.load_snapshot(spec)
+    for loss in snap.losses:
+        err.print(f"warning: {snap.label}: patch truncated: {loss.describe()}", style="yellow",
+                  markup=False, highlight=False)
+    return snap
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    out, err = Console(), Console(stderr=True)
+    specs = source_specs(args)
+    if len(specs) > 2:
+        raise UserError(f"show takes one or two sources, got {len(specs)}")
+    case = case_from_args(args)
+    config = build.BuildConfig(case.nr_cpus, case.page_shift, args.sanitize)
+    labels: list[str] = []
+    results = []
+    for spec in specs:
+        snap = _load(spec, err)
+        rendered = build.render(snap)
+        if args.show_tu:
+            print(rendered.header_text)
+            print(rendered.tu_text)
+            return 0
+        shim = build.build(rendered, config)
+        if not shim.cached and shim.warnings.count("warning:"):
+            err.print(f"{snap.label}: {shim.warnings.count('warning:')} compiler warnings "
+                      f"(log: {shim.path.parent / 'build.log'})", markup=False)
+        result = run.run_one(shim, case, run.Limits(args.timeout_ms, args.mem_mb))
+        result["possible"] = list(case.possible)
+        result["source"] = snap.label
+        labels.append(snap.label)
+        results.append(result)
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    else:
+        out.print(f"case {case.name}: scenario {case.scenario}, NR_CPUS={case.nr_cpus}, "
+                  f"possible {cases.format_cpu_list(case.possible)}, "
+                  f"static {case.static_size} reserved {case.reserved_size} "
+                  f"dyn {'auto' if case.dyn_size < 0 else case.dyn_size} atom {case.atom_size}",
+                  markup=False, highlight=False)
+        report.show(out, labels, results)
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    specs = source_specs(args)
+    if len(specs) > 2:
+        raise UserError(f"extract takes one or two sources, got {len(specs)}")
+    functions = []
+    labels = []
+    for spec in specs:
+        snap = _load(spec, err)
+        rendered = build.render(snap, args.scenario and [args.scenario])
+        ex = rendered.extraction
+        labels.append(snap.label)
+        functions.append(ex.functions())
+        if len(specs) == 1:
+            print(f"{snap.label}: generation {rendered.api.generation}, scenarios "
+                  f"{', '.join(ex.scenarios)}")
+            for item in ex.header_items + ex.source_items:
+                print(f"  {item.kind:<12} {item.name:<32} {item.path}:{item.line:<5} "
+                      f"{extract.item_digest(item)}")
+    if len(specs) == 2:
+        a, b = functions
+        same = 0
+        for name in sorted(set(a) | set(b)):
+            if name not in a or name not in b:
+                print(f"  only in {labels[0] if name in a else labels[1]}: {name}")
+            elif a[name].text == b[name].text:
+                same += 1
+                print(f"  identical  {name} {extract.item_digest(a[name])}")
+            else:
+                print(f"  DIFFERENT  {name} {extract.item_digest(a[name])} "
+                      f"{extract.item_digest(b[name])}")
+        total = len(set(a) | set(b))
+        print(f"{same} of {total} extracted functions byte-identical between "
+              f"{labels[0]} and {labels[1]}")
+        return 0 if same == total else 1
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    for spec in source_specs(args):
+        snap = _load(spec, err)
+        rendered = build.render(snap)
+        for nr_cpus in args.nr_cpus or [64]:
+            config = build.BuildConfig(nr_cpus, 13 if args.page_size == "8K" else 12,
+                                       args.sanitize)
+            shim = build.build(rendered, config)
+            print(f"{snap.label} {rendered.api.generation} NR_CPUS={nr_cpus} "
+                  f"{'sanitized' if args.sanitize else 'plain'} "
+                  f"{'cached' if shim.cached else 'built'} {shim.path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="percpu-diff",
+        description="Differential testing of the kernel's percpu first-chunk setup.",
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+
+    show = sub.add_parser("show", help="run one case on one or two sources and print it")
+    _add_source_options(show)
+    _add_case_options(show)
+    _add_build_options(show)
+    show.add_argument("--json", action="store_true", help="print the raw result JSON")
+    show.add_argument("--show-tu", action="store_true",
+                      help="print the generated header and translation unit, then stop")
+    show.set_defaults(func=cmd_show)
+
+    ext = sub.add_parser("extract", help="list extracted items; with two sources, compare them")
+    _add_source_options(ext)
+    ext.add_argument("--scenario", choices=cases.SCENARIOS)
+    ext.set_defaults(func=cmd_extract)
+
+    bld = sub.add_parser("build", help="build (or find cached) shims for sources")
+    _add_source_options(bld)
+    bld.add_argument("--nr-cpus", type=int, action="append", help="repeatable")
+    bld.add_argument("--page-size", choices=("4K", "8K"), default="4K")
+    bld.add_argument("--sanitize", action="store_true")
+    bld.set_defaults(func=cmd_build)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+        return status
+    except UserError as err:
+        print(f"percpu-diff: error: {err}", file=sys.stderr)
+        return err.exit_status
+    except KeyboardInterrupt:
+        print("percpu-diff: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Print results for people: unit layout, dump, outcome, side by side."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+DUMP_PREFIXES = ("pcpu-alloc:", "pcpu-lpage:")
+_LEVEL = re.compile(r"^(?:<([0-7])>|\x01([0-7c]))")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: str | None
+    text: str
+
+
+def split_log(log: str) -> list[LogLine]:
+    """Kernel log lines with their level ("<7>" in 2009, KERN_SOH later)."""
+    lines: list[LogLine] = []
+    for raw in log.split("\n"):
+        if not raw:
+            continue
+        m = _LEVEL.match(raw)
+        level = (m.group(1) or m.group(2)) if m else None
+        lines.append(LogLine(level, raw[m.end():] if m else raw))
+    return lines
+
+
+def dump_text(log: str) -> str:
+    """The allocation dump (pcpu-alloc:/pcpu-lpage: lines), levels stripped."""
+    return "\n".join(
+        line.text for line in split_log(log) if line.text.startswith(DUMP_PREFIXES)
+    )
+
+
+@dataclass(frozen=True)
+class Unit:
+    group: str
+    unit: int
+    cpu: int | None
+
+
+def unit_layout(result: dict[str, Any]) -> list[Unit]:
+    """Units in address order with the cpu each serves (None: empty slot)."""
+    nr_cpus = int(result.get("nr_cpus", 0))
+    args = result.get("setup_args") or {}
+    build = result.get("build") or {}
+    ai = args.get("alloc_info") or build.get("alloc_info")
+    if ai:
+        units: list[Unit] = []
+        for g, group in enumerate(ai.get("groups", [])):
+            for slot in group.get("cpu_map") or []:
+                units.append(Unit(str(g), len(units), None if slot == nr_cpus else int(slot)))
+        return units
+    state = result.get("state") or {}
+    unit_map = args.get("unit_map") or build.get("unit_map")
+    nr_units = state.get("nr_units") or build.get("return") or 0
+    if unit_map is None and state.get("unit_map") is not None:
+        # Identity mapping (NULL unit_map): the state holds it.
+        possible = set(_possible_cpus(result))
+        unit_map = [u if c in possible else None for c, u in enumerate(state["unit_map"])]
+    if not unit_map:
+        return []
+    by_unit = {u: cpu for cpu, u in enumerate(unit_map) if u is not None}
+    total = max(int(nr_units), max(by_unit, default=-1) + 1)
+    return [Unit("-", u, by_unit.get(u)) for u in range(total)]
+
+
+def _possible_cpus(result: dict[str, Any]) -> list[int]:
+    args = result.get("setup_args") or {}
+    if isinstance(args.get("unit_map"), list):
+        return [c for c, u in enumerate(args["unit_map"]) if u is not None]
+    return list(result.get("possible", []))
+
+
+def outcome_text(result: dict[str, Any]) -> str:
+    out = result.get("outcome", {})
+    kind = out.get("kind", "?")
+    if kind == "bug":
+        return f"BUG at {out.get('file')}:{out.get('line')}: {out.get('condition')}"
+    if kind == "panic":
+        return f"panic at {out.get('file')}:{out.get('line')}: {out.get('message')}"
+    if kind == "crash":
+        return f"crash: {out.get('signal_name')} at {out.get('fault_addr', '?')}"
+    if kind == "sanitizer":
+        first = next((ln for ln in out.get("stderr", "").splitlines() if "ERROR" in ln
+                      or "runtime error" in ln), "")
+        return f"sanitizer: {out.get('sanitizer')}: {first.strip()}"
+    if kind == "timeout":
+        return f"timeout after {out.get('limit_ms')} ms"
+    if kind in ("invalid", "unsupported", "harness"):
+        return f"{kind}: {out.get('message')}"
+    if kind == "exit":
+        return f"exited with status {out.get('status')}"
+    ret = result.get("return")
+    return f"ok, returned {ret}" if ret is not None else "ok"
+
+
+STATE_FIELDS = ("nr_units", "unit_size", "unit_pages", "chunk_size", "first_unit_cpu",
+                "last_unit_cpu", "reserved_chunk_limit", "base_addr")
+
+
+def show(console: Console, labels: list[str], results: list[dict[str, Any]]) -> None:
+    """One case on one or two sources, for a person."""
+    layouts = [unit_layout(r) for r in results]
+    table = Table(title="unit layout (group, unit -> cpu)")
+    table.add_column("unit", justify="right")
+    for label in labels:
+        table.add_column(f"{label}\ngroup", justify="right")
+        table.add_column("cpu", justify="right")
+    rows = max((len(lay) for lay in layouts), default=0)
+    for u in range(rows):
+        row = [str(u)]
+        for lay in layouts:
+            if u < len(lay):
+                cpu = lay[u].cpu
+                row += [lay[u].group, "--" if cpu is None else str(cpu)]
+            else:
+                row += ["", ""]
+        if len(layouts) == 2 and _differs(layouts, u):
+            row = [f"[bold yellow]{cell}[/]" for cell in row]
+        table.add_row(*row)
+    console.print(table)
+
+    state_table = Table(title="state left by pcpu_setup_first_chunk()")
+    state_table.add_column("field")
+    for label in labels:
+        state_table.add_column(label)
+    for name in STATE_FIELDS:
+        values = [str((r.get("state") or {}).get(name, "-")) for r in results]
+        style = "bold yellow" if len(set(values)) > 1 else ""
+        state_table.add_row(name, *values, style=style)
+    console.print(state_table)
+
+    for label, result in zip(labels, results, strict=True):
+        console.rule(label)
+        console.print(f"outcome: {outcome_text(result)}", markup=False, highlight=False)
+        dump = dump_text(result.get("log", ""))
+        console.print(dump if dump else "(no allocation dump printed)", markup=False,
+                      highlight=False)
+        bootmem = result.get("bootmem") or {}
+        if bootmem:
+            console.print(
+                f"bootmem: allocated {bootmem.get('allocated')} freed {bootmem.get('freed')} "
+                f"held {bootmem.get('held')} bad frees {bootmem.get('bad_free_count')}",
+                markup=False, highlight=False,
+            )
+        copies = result.get("static_copies") or {}
+        if copies.get("bad_cpus"):
+            console.print(f"static data missing for cpus {copies['bad_cpus']}", style="bold red")
+
+
+def _differs(layouts: list[list[Unit]], u: int) -> bool:
+    cells = [(lay[u].cpu if u < len(lay) else "absent") for lay in layouts]
+    return cells[0] != cells[1]

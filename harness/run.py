@@ -1,0 +1,102 @@
+"""Run cases through a shim executable, one isolated boot per case.
+
+The shim is a fork server: it stays up and forks a fresh child per case,
+so a case that crashes, hangs or trips a sanitizer is recorded as that
+outcome and the next case boots from a clean state.  Cases are streamed
+in and results streamed out, so per-case cost is a fork, not an exec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from harness.build import Shim
+from harness.cases import Case
+from harness.errors import UserError
+
+# Sanitizers report and exit with a status the runtime recognises; SEGV is
+# left to the shim so crashes look the same with and without sanitizers.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0:"
+    "detect_leaks=0:exitcode=66:allocator_may_return_null=1:symbolize=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=66",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_ms: int = 5000
+    mem_mb: int = 2048
+
+
+def check_case_fits(case: Case, shim: Shim) -> None:
+    if case.nr_cpus != shim.config.nr_cpus:
+        raise UserError(
+            f"case '{case.name}' needs NR_CPUS={case.nr_cpus} but the shim was built with "
+            f"{shim.config.nr_cpus}: build with --nr-cpus {case.nr_cpus}"
+        )
+    if case.page_size != shim.config.page_size:
+        raise UserError(
+            f"case '{case.name}' needs PAGE_SIZE={case.page_size} but the shim was built with "
+            f"{shim.config.page_size}"
+        )
+
+
+def run_cases(shim: Shim, cases: Iterable[Case], limits: Limits = Limits()) -> Iterator[dict[str, Any]]:
+    """Results in case order; a dead server fails the remaining cases, loudly."""
+    case_list = list(cases)
+    for case in case_list:
+        check_case_fits(case, shim)
+    env = {**os.environ, **SANITIZER_ENV}
+    proc = subprocess.Popen(
+        [str(shim.path), f"--timeout-ms={limits.timeout_ms}", f"--mem-mb={limits.mem_mb}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        bufsize=1,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def feed() -> None:
+        assert proc.stdin is not None
+        try:
+            for case in case_list:
+                proc.stdin.write(case.shim_line() + "\n")
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        for case in case_list:
+            line = proc.stdout.readline()
+            if not line:
+                err = proc.stderr.read() if proc.stderr else ""
+                yield harness_failure(case, f"shim server exited: {err.strip()[-300:]}")
+                continue
+            result: dict[str, Any] = json.loads(line)
+            result["case"] = case.name
+            yield result
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        writer.join(timeout=5)
+
+
+def run_one(shim: Shim, case: Case, limits: Limits = Limits()) -> dict[str, Any]:
+    return next(iter(run_cases(shim, [case], limits)))
+
+
+def harness_failure(case: Case, message: str) -> dict[str, Any]:
+    return {"id": case.name, "case": case.name, "outcome": {"kind": "harness", "message": message},
+            "log": ""}
