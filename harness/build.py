@@ -22,13 +22,15 @@ from pathlib import Path
 
 import jinja2
 
+import kernel_shim
+
 from harness import ctext, detect, extract
 from harness.errors import UserError
 from harness.sources import Snapshot
 
-SHIM_ROOT = Path(__file__).resolve().parent.parent / "kernel_shim"
-STUB_INCLUDE = SHIM_ROOT / "include"
-RUNTIME_C = SHIM_ROOT / "runtime" / "shim_runtime.c"
+SHIM_ROOT = kernel_shim.ROOT
+STUB_INCLUDE = kernel_shim.INCLUDE
+RUNTIME_C = kernel_shim.RUNTIME / "shim_runtime.c"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Pointer fields that are arrays, and the field (or variable) counting them.

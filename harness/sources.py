@@ -282,7 +282,7 @@ def _load_patched(
         files = {path: _decode(_read_bytes(scratch / path)) for path in present}
         _require_kernel_files(files, where)
     except BaseException:
-        pass
+        shutil.rmtree(scratch, ignore_errors=True)
         raise
     return Snapshot(
         label=label,
