@@ -23,7 +23,6 @@ from pathlib import Path
 import jinja2
 
 import kernel_shim
-
 from harness import ctext, detect, extract
 from harness.errors import UserError
 from harness.sources import Snapshot

@@ -357,7 +357,6 @@ def _declarator_names(code: list[Token], function: bool) -> frozenset[str]:
     names: set[str] = set()
     depth = 0
     last_ident: str | None = None
-    after_brace = False
     i = 0
     n = len(code)
     while i < n:
@@ -386,7 +385,7 @@ def _declarator_names(code: list[Token], function: bool) -> frozenset[str]:
             last_ident = None
             continue
         if t in ("[", "=", ",", ";") and depth == 0:
-            if last_ident is not None and (t != ";" or not after_brace or True):
+            if last_ident is not None and (True):
                 names.add(last_ident)
             last_ident = None
             if t in ("[", "="):
@@ -394,7 +393,6 @@ def _declarator_names(code: list[Token], function: bool) -> frozenset[str]:
                 continue
         if t == "{" and depth == 0:
             i = _skip_group(code, i)
-            after_brace = True
             last_ident = None
             continue
         i += 1

@@ -154,9 +154,11 @@ def _declaration_text(text: str) -> str:
 
 
 _C_KEYWORDS = frozenset(
-    "auto break case char const continue default do double else enum extern float for goto "
-    "if inline int long register restrict return short signed sizeof static struct switch "
-    "typedef union unsigned void volatile while _Bool _Complex".split()
+    (
+        "auto break case char const continue default do double else enum extern float for "
+        "goto if inline int long register restrict return short signed sizeof static struct "
+        "switch typedef union unsigned void volatile while _Bool _Complex"
+    ).split()
 )
 
 

@@ -48,7 +48,9 @@ def check_case_fits(case: Case, shim: Shim) -> None:
         )
 
 
-def run_cases(shim: Shim, cases: Iterable[Case], limits: Limits = Limits()) -> Iterator[dict[str, Any]]:
+def run_cases(
+    shim: Shim, cases: Iterable[Case], limits: Limits = Limits()
+) -> Iterator[dict[str, Any]]:
     """Results in case order; a dead server fails the remaining cases, loudly."""
     case_list = list(cases)
     for case in case_list:
