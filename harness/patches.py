@@ -50,6 +50,14 @@ class PatchLoss:
     new_missing: int
 
     def describe(self) -> str:
+        where = f"{self.file} hunk {self.hunk} ({self.header})"
+        if self.old_missing == self.new_missing == 0:
+            # Cut just before the final newline: the hunk is whole, but
+            # whatever the patch had after it is gone.
+            return (
+                f"{where}: input ends inside the hunk's last line, which matches the base, "
+                "so the whole hunk was applied; anything after it in the patch is lost"
+            )
         old_total, new_total = _header_counts(self.header)
         old_kept = old_total - self.old_missing
         new_kept = new_total - self.new_missing
@@ -60,8 +68,7 @@ class PatchLoss:
         else:
             applied = f"the intact {old_kept} old and {new_kept} new lines were applied"
         return (
-            f"{self.file} hunk {self.hunk} ({self.header}): input ends inside the hunk; "
-            f"{self.old_missing} of {old_total} old lines and "
+            f"{where}: input ends inside the hunk; {self.old_missing} of {old_total} old lines and "
             f"{self.new_missing} of {new_total} new lines missing; {applied}"
         )
 
@@ -571,7 +578,9 @@ def apply_file_diff(
         out.extend(base[cursor:pos])
         out.extend(new)
         cursor, drift = pos + len(old), pos - declared
-        if len(old) != hunk.old_count or len(new) != hunk.new_count:
+        # Report every hunk the input ended in, even one whose cut-off last
+        # line proved whole: the user must learn that the file was damaged.
+        if not hunk.complete:
             losses.append(
                 PatchLoss(
                     fd.path,
