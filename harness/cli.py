@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,6 +105,10 @@ def case_from_args(args: argparse.Namespace) -> cases.Case:
 
 def _load(spec: sources.SourceSpec, err: Console) -> sources.Snapshot:
     snap = sources.load_snapshot(spec)
+    if snap.scratch_dir is not None:
+        # The patched files are in memory; the scratch copy is for inspection
+        # during the run only.
+        atexit.register(shutil.rmtree, snap.scratch_dir, True)
     for loss in snap.losses:
         err.print(f"warning: {snap.label}: patch truncated: {loss.describe()}", style="yellow",
                   markup=False, highlight=False)

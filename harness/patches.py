@@ -35,6 +35,12 @@ _MBOX_FROM_RE = re.compile(r"From [0-9a-f]{40} Mon Sep 17 00:00:00 2001\n?")
 _GIT_VERSION_RE = re.compile(r"[0-9][0-9A-Za-z.+~_-]*\n?")
 _HEADER_FIELD_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*:")
 _SUBJECT_TAG_RE = re.compile(r"^(?:\[[^\]]*\]\s*)+")
+# `git show` headers and the chatter of `diff -r` / quilt, none of them a subject.
+_NOT_A_SUBJECT_RE = re.compile(
+    r"commit [0-9a-f]{7,}|(?:Author|AuthorDate|Commit|CommitDate|Date|Merge): "
+    r"|Only in |Index: |={5,}|Binary files "
+)
+_DIFF_STARTS = ("diff ", "--- ", "+++ ", "@@ ")
 _BASE_FIX = "rebase the patch or pick the base it was made against"
 _REGENERATE = "regenerate the patch with 'git format-patch' or 'diff -u'"
 
@@ -56,7 +62,7 @@ class PatchLoss:
             # whatever the patch had after it is gone.
             return (
                 f"{where}: input ends inside the hunk's last line, which matches the base, "
-                "so the whole hunk was applied; anything after it in the patch is lost"
+                "so the whole hunk was applied; whatever the patch had after it is lost"
             )
         old_total, new_total = _header_counts(self.header)
         old_kept = old_total - self.old_missing
@@ -202,7 +208,17 @@ def _strip_signature(lines: list[str]) -> tuple[list[str], bool]:
 
 
 def _subject(lines: list[str]) -> str:
-    """The mail Subject (unfolded, [PATCH] tags removed); "" for a plain diff."""
+    """The mail Subject, else the first line of a bare commit message; "" for a plain diff."""
+    mail = _mail_subject(lines)
+    if mail is not None:
+        return mail
+    if lines and _MBOX_FROM_RE.fullmatch(lines[0]):
+        return ""
+    return _message_subject(lines)
+
+
+def _mail_subject(lines: list[str]) -> str | None:
+    """The Subject header, unfolded, [PATCH] tags removed; None if there is none."""
     subject: list[str] | None = None
     start = 1 if lines and _MBOX_FROM_RE.fullmatch(lines[0]) else 0
     for line in lines[start:]:
@@ -215,8 +231,18 @@ def _subject(lines: list[str]) -> str:
         if line.lower().startswith("subject:"):
             subject = [line[len("subject:") :].strip()]
     if subject is None:
-        return ""
+        return None
     return _SUBJECT_TAG_RE.sub("", " ".join(subject), count=1).strip()
+
+
+def _message_subject(lines: list[str]) -> str:
+    """First line of a commit message that precedes the diff, as `git show` prints it."""
+    for line in lines:
+        if line.startswith(_DIFF_STARTS):
+            break
+        if line.strip() and not _NOT_A_SUBJECT_RE.match(line):
+            return line.strip()
+    return ""
 
 
 class _SegmentParser:

@@ -94,7 +94,7 @@ class SourceSpec:
 
 @dataclass
 class Snapshot:
-    label: str  # "TREE@<12-hex>", "<12-hex>+<patchname>[+...]", or the directory path
+    label: str  # "<tree dir name>@<12-hex>", "<12-hex>+<patchname>[+...]", or the directory path
     commit: str | None  # full commit hash for tree and patch bases, None for dir
     files: dict[str, str]  # path -> text, for every requested path the source has
     losses: list[PatchLoss] = field(default_factory=list)
@@ -254,7 +254,7 @@ def _load_dir(root: Path, wanted: list[str]) -> Snapshot:
 def _load_tree(root: Path, rev: str, wanted: list[str]) -> Snapshot:
     repo = _GitRepo.open(root)
     commit = repo.resolve(rev)
-    label = f"TREE@{commit[:12]}"
+    label = f"{_tree_name(root)}@{commit[:12]}"
     files = repo.read_files(commit, wanted)
     _require_kernel_files(files, f"{root} at {rev} ({label})")
     return Snapshot(label=label, commit=commit, files=files)
@@ -457,3 +457,11 @@ def _parse_batch_output(out: bytes, paths: Sequence[str]) -> dict[str, str]:
             files[path] = _decode(out[pos : pos + size])
         pos += size + 1
     return files
+
+
+def _tree_name(path: Path) -> str:
+    """A short name for a tree in labels: its directory, or its parent's for a .git dir."""
+    resolved = path.resolve()
+    if resolved.name in (".git", "repo") and resolved.parent.name:
+        return resolved.parent.name
+    return resolved.name or str(resolved)

@@ -162,6 +162,18 @@ def test_folded_subject_is_unfolded_and_untagged() -> None:
     assert parse_one(text).subject == "toy: a subject long enough to be folded"
 
 
+def test_git_show_output_takes_its_subject_from_the_message() -> None:
+    text = (
+        "commit 0123456789abcdef0123456789abcdef01234567\n"
+        "Author: Fixture <fixture@example.invalid>\n"
+        "Date:   Fri Feb 20 12:00:00 2009 +0000\n\n"
+        "    toy: make the unit size explicit\n\n    Body text.\n\n"
+        "diff --git a/f.c b/f.c\n--- a/f.c\n+++ b/f.c\n@@ -1 +1 @@\n-a\n+b\n"
+    )
+
+    assert parse_one(text).subject == "toy: make the unit size explicit"
+
+
 # --- truncated input -------------------------------------------------------
 
 
@@ -188,6 +200,20 @@ def test_cut_line_confirmed_by_the_base_is_kept() -> None:
 
     assert result[PERCPU_C] == fixture_text("toy-v1-percpu.c")
     assert losses == [PatchLoss(PERCPU_C, 3, "@@ -26,8 +28,8 @@", 2, 2)]
+
+
+def test_cut_before_the_last_newline_still_reports_the_damage() -> None:
+    # The hunk's final context line (" ") lost only its newline: the hunk is
+    # whole, but the file was cut, so later hunks or files may be missing.
+    result, losses = apply_cut(" }\n \n-- \n", len(" }\n "))
+
+    assert result[PERCPU_C] == fixture_text("toy-v1-percpu.c")
+    assert losses == [PatchLoss(PERCPU_C, 3, "@@ -26,8 +28,8 @@", 0, 0)]
+    assert losses[0].describe() == (
+        "mm/percpu.c hunk 3 (@@ -26,8 +28,8 @@): input ends inside the hunk's last line, "
+        "which matches the base, so the whole hunk was applied; whatever the patch had after "
+        "it is lost"
+    )
 
 
 def test_cut_after_a_whole_line_loses_only_the_rest() -> None:
