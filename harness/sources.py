@@ -461,7 +461,7 @@ def _parse_batch_output(out: bytes, paths: Sequence[str]) -> dict[str, str]:
 
 def _tree_name(path: Path) -> str:
     """A short name for a tree in labels: its directory, or its parent's for a .git dir."""
-    resolved = path.resolve()
+    resolved = path.absolute()
     if resolved.name in (".git", "repo") and resolved.parent.name:
         return resolved.parent.name
     return resolved.name or str(resolved)
