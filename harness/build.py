@@ -322,7 +322,8 @@ def unresolved_symbols(stderr: str) -> dict[str, list[str]]:
     for line in stderr.splitlines():
         m = _IN_FUNCTION.search(line)
         if m:
-            current = m.group(1)
+            # The wrapped setup function was renamed; name it as the user wrote it.
+            current = m.group(1).replace(SETUP_REAL_NAME, "pcpu_setup_first_chunk")
             continue
         for pattern in _UNRESOLVED_PATTERNS:
             m = pattern.search(line)

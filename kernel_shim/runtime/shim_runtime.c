@@ -41,7 +41,9 @@
 #endif
 #define SHIM_PAGE_SIZE (1UL << SHIM_PAGE_SHIFT)
 
-/* Fixed addresses keep pointers in logs identical from run to run. */
+/* Fixed addresses keep pointers in logs identical from run to run in plain
+ * builds; under ASan the arena may land elsewhere, and results stay
+ * identical only because pointers are reported relative to their region. */
 #define ARENA_ADDR ((void *)0x600000000000UL)
 #define VMALLOC_ADDR ((void *)0x680000000000UL)
 #define STATIC_ADDR ((void *)0x6f0000000000UL)
@@ -1077,8 +1079,11 @@ int main(int argc, char **argv)
 		shared->log_overflow = 0;
 		shared->nr_sections = 0;
 		shared->fault_signal = 0;
-		if (stderr_fd >= 0 && ftruncate(stderr_fd, 0) != 0)
-			perror("shim: ftruncate");
+		/* Empty the capture and rewind it, or the next report lands
+		 * after a hole of NULs and is not recognised. */
+		if (stderr_fd >= 0 && (ftruncate(stderr_fd, 0) != 0 ||
+				       lseek(stderr_fd, 0, SEEK_SET) != 0))
+			perror("shim: resetting stderr capture");
 		fflush(stdout);
 		start = now_us();
 		pid = fork();
