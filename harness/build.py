@@ -39,18 +39,11 @@ COUNTED_FIELDS = {
     ("pcpu_chunk", "map"): "p->map_used",
 }
 BITMAP_FIELDS = {("pcpu_chunk", "populated"): "pcpu_unit_pages"}
-SCALAR_STATE = (
-    "pcpu_first_unit_cpu",
-    "pcpu_last_unit_cpu",
-    "pcpu_nr_units",
-    "pcpu_unit_pages",
-    "pcpu_unit_size",
-    "pcpu_chunk_size",
-    "pcpu_nr_slots",
-    "pcpu_reserved_chunk_limit",
-    "pcpu_base_addr",
-)
+# State variables the glue reports: the ones extract.py pulls in.
 CHUNK_STATE = ("pcpu_first_chunk", "pcpu_reserved_chunk")
+SCALAR_STATE = tuple(
+    v for v in extract.STATE_VARIABLES if v not in CHUNK_STATE and v != "pcpu_unit_map"
+)
 SETUP_REAL_NAME = "shim_real_pcpu_setup_first_chunk"
 
 
@@ -185,6 +178,7 @@ def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str
     return plans
 
 
+@cache
 def _compiler_identity(cc: str) -> str:
     try:
         out = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True)
@@ -193,6 +187,7 @@ def _compiler_identity(cc: str) -> str:
     return out.stdout.splitlines()[0] if out.stdout else cc
 
 
+@cache
 def _shim_inputs_digest() -> str:
     h = hashlib.sha256()
     for path in sorted(SHIM_ROOT.rglob("*")):

@@ -8,7 +8,9 @@ import json
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -71,36 +73,28 @@ def source_specs(args: argparse.Namespace) -> list[sources.SourceSpec]:
 
 
 def case_from_args(args: argparse.Namespace) -> cases.Case:
-    if args.case is not None:
-        base = cases.load_case(args.case)
-        data: dict[str, object] = {}
-    else:
-        base = cases.Case(name="cli")
-        data = {}
-    overrides = {
-        "scenario": args.scenario,
-        "nr_cpus": args.nr_cpus,
-    }
-    for key, value in overrides.items():
-        if value is not None:
-            data[key] = value
+    """The case file, if any, with command-line options laid over it."""
+    base = cases.load_case(args.case) if args.case is not None else cases.Case(name="cli")
+    changes: dict[str, Any] = {}
+    if args.scenario is not None:
+        changes["scenario"] = args.scenario
+    if args.nr_cpus is not None:
+        changes["nr_cpus"] = args.nr_cpus
     if args.possible:
-        data["possible"] = cases.parse_cpu_list(args.possible)
+        changes["possible"] = cases.parse_cpu_list(args.possible)
     if args.cpu_node:
-        data["cpu_node"] = tuple(int(n) for n in args.cpu_node.split(","))
+        changes["cpu_node"] = tuple(int(n) for n in args.cpu_node.split(","))
     if args.distance:
-        data["distance"] = cases.parse_distance(args.distance)
+        changes["distance"] = cases.parse_distance(args.distance)
     for name in ("static_size", "reserved_size", "dyn_size", "atom_size", "page_size"):
         value = getattr(args, name)
         if value is not None:
-            data[name] = cases.parse_size(value, "--" + name.replace("_", "-"))
-    if "nr_cpus" not in data and args.case is None:
-        possible = data.get("possible", base.possible)
-        assert isinstance(possible, tuple)
-        data["nr_cpus"] = max(64, max(possible) + 1)
-    from dataclasses import replace
-
-    return replace(base, **data).validate()  # type: ignore[arg-type]
+            changes[name] = cases.parse_size(value, "--" + name.replace("_", "-"))
+    if "nr_cpus" not in changes and args.case is None:
+        # NR_CPUS must cover the highest possible cpu; 64 otherwise.
+        possible = changes.get("possible", base.possible)
+        changes["nr_cpus"] = max(64, max(possible) + 1)
+    return replace(base, **changes).validate()
 
 
 def _load(spec: sources.SourceSpec, err: Console) -> sources.Snapshot:
@@ -136,7 +130,6 @@ def cmd_show(args: argparse.Namespace) -> int:
             err.print(f"{snap.label}: {shim.warnings.count('warning:')} compiler warnings "
                       f"(log: {shim.path.parent / 'build.log'})", markup=False)
         result = run.run_one(shim, case, run.Limits(args.timeout_ms, args.mem_mb))
-        result["possible"] = list(case.possible)
         result["source"] = snap.label
         labels.append(snap.label)
         results.append(result)

@@ -108,6 +108,9 @@ class SourceFile:
     guard: str | None = None
 
 
+_PP_START = re.compile(r"[ \t]*#")
+
+
 def tokenize(text: str) -> list[Token]:
     """Tokens of C text; preprocessor lines (with continuations) are one token."""
     tokens: list[Token] = []
@@ -116,7 +119,7 @@ def tokenize(text: str) -> list[Token]:
     length = len(text)
     while pos < length:
         if at_line_start:
-            m = re.compile(r"[ \t]*#").match(text, pos)
+            m = _PP_START.match(text, pos)
             if m:
                 end = _pp_line_end(text, pos)
                 tokens.append(Token("pp", text[pos:end], pos, end))

@@ -68,7 +68,6 @@ class ApiInfo:
     generation: Generation
     setup: Prototype
     structs: dict[str, tuple[Field, ...]]
-    functions: dict[str, Prototype]
 
     def fields(self, struct: str) -> tuple[Field, ...]:
         return self.structs.get(struct, ())
@@ -100,9 +99,7 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile) -> ApiInfo:
                     "not defined in include/linux/percpu.h or mm/percpu.c: is the tree complete?"
                 )
 
-    prototypes = {name: parse_prototype(item.text) for name, item in funcs.items()
-                  if name.startswith("pcpu_")}
-    return ApiInfo(generation, setup, structs, prototypes)
+    return ApiInfo(generation, setup, structs)
 
 
 def _generation_of(setup: Prototype) -> Generation:

@@ -38,10 +38,9 @@ SCENARIO_ROOTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-# Always needed: the shim wraps the setup function and reports the state it
-# leaves in these variables (those a revision has).
-COMMON_ROOTS = (
-    "pcpu_setup_first_chunk",
+# The state pcpu_setup_first_chunk() leaves, reported after every boot
+# (the variables a revision has).
+STATE_VARIABLES = (
     "pcpu_unit_map",
     "pcpu_first_unit_cpu",
     "pcpu_last_unit_cpu",
@@ -55,6 +54,8 @@ COMMON_ROOTS = (
     "pcpu_reserved_chunk_limit",
     "pcpu_base_addr",
 )
+# Always needed: the shim wraps the setup function and reads the state.
+COMMON_ROOTS = ("pcpu_setup_first_chunk", *STATE_VARIABLES)
 
 
 @dataclass(frozen=True)

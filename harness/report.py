@@ -62,20 +62,13 @@ def unit_layout(result: dict[str, Any]) -> list[Unit]:
     nr_units = state.get("nr_units") or build.get("return") or 0
     if unit_map is None and state.get("unit_map") is not None:
         # Identity mapping (NULL unit_map): the state holds it.
-        possible = set(_possible_cpus(result))
+        possible = set(result.get("possible", []))
         unit_map = [u if c in possible else None for c, u in enumerate(state["unit_map"])]
     if not unit_map:
         return []
     by_unit = {u: cpu for cpu, u in enumerate(unit_map) if u is not None}
     total = max(int(nr_units), max(by_unit, default=-1) + 1)
     return [Unit("-", u, by_unit.get(u)) for u in range(total)]
-
-
-def _possible_cpus(result: dict[str, Any]) -> list[int]:
-    args = result.get("setup_args") or {}
-    if isinstance(args.get("unit_map"), list):
-        return [c for c, u in enumerate(args["unit_map"]) if u is not None]
-    return list(result.get("possible", []))
 
 
 def outcome_text(result: dict[str, Any]) -> str:

@@ -87,6 +87,7 @@ def run_cases(
                 continue
             result: dict[str, Any] = json.loads(line)
             result["case"] = case.name
+            result["possible"] = list(case.possible)
             yield result
     finally:
         if proc.poll() is None:

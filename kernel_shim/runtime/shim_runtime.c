@@ -251,6 +251,12 @@ void shim_json_obj_end(struct shim_json *w) { w->depth--; sec_put(w->sec, "}", 1
 void shim_json_arr_begin(struct shim_json *w) { json_sep(w); sec_put(w->sec, "[", 1); w->need_comma[++w->depth] = false; }
 void shim_json_arr_end(struct shim_json *w) { w->depth--; sec_put(w->sec, "]", 1); }
 
+static void json_kv_u64(struct shim_json *w, const char *key, unsigned long long v)
+{
+	shim_json_key(w, key);
+	shim_json_u64(w, v);
+}
+
 /* ------------------------------------------------------------- outcomes */
 
 static void emit_bootmem(void);
@@ -520,21 +526,21 @@ static void emit_bootmem(void)
 	for (size_t i = 0; i < bm.nr_held; i++)
 		held_bytes += bm.held[i].end - bm.held[i].start;
 	shim_json_obj_begin(w);
-	shim_json_key(w, "allocated"); shim_json_u64(w, bm.allocated);
-	shim_json_key(w, "freed"); shim_json_u64(w, bm.freed);
-	shim_json_key(w, "held"); shim_json_u64(w, held_bytes);
-	shim_json_key(w, "allocations"); shim_json_u64(w, bm.nr_allocs);
-	shim_json_key(w, "frees"); shim_json_u64(w, bm.nr_frees);
-	shim_json_key(w, "failed_allocations"); shim_json_u64(w, bm.nr_failed);
-	shim_json_key(w, "bad_free_count"); shim_json_u64(w, (unsigned long)bm.nr_bad);
-	shim_json_key(w, "bad_free_bytes"); shim_json_u64(w, bm.bad_free_bytes);
+	json_kv_u64(w, "allocated", bm.allocated);
+	json_kv_u64(w, "freed", bm.freed);
+	json_kv_u64(w, "held", held_bytes);
+	json_kv_u64(w, "allocations", bm.nr_allocs);
+	json_kv_u64(w, "frees", bm.nr_frees);
+	json_kv_u64(w, "failed_allocations", bm.nr_failed);
+	json_kv_u64(w, "bad_free_count", (unsigned long)bm.nr_bad);
+	json_kv_u64(w, "bad_free_bytes", bm.bad_free_bytes);
 	shim_json_key(w, "bad_frees");
 	shim_json_arr_begin(w);
 	for (int i = 0; i < bm.nr_bad && i < MAX_BAD_FREES; i++) {
 		shim_json_obj_begin(w);
-		shim_json_key(w, "phys"); shim_json_u64(w, bm.bad[i].phys);
-		shim_json_key(w, "size"); shim_json_u64(w, bm.bad[i].size);
-		shim_json_key(w, "not_held"); shim_json_u64(w, bm.bad[i].unheld);
+		json_kv_u64(w, "phys", bm.bad[i].phys);
+		json_kv_u64(w, "size", bm.bad[i].size);
+		json_kv_u64(w, "not_held", bm.bad[i].unheld);
 		shim_json_obj_end(w);
 	}
 	shim_json_arr_end(w);
@@ -542,23 +548,23 @@ static void emit_bootmem(void)
 	shim_json_arr_begin(w);
 	for (int i = 0; i < bm.nr_vm && i < 16; i++) {
 		shim_json_obj_begin(w);
-		shim_json_key(w, "offset"); shim_json_u64(w, bm.vm[i].offset);
-		shim_json_key(w, "size"); shim_json_u64(w, bm.vm[i].size);
-		shim_json_key(w, "align"); shim_json_u64(w, bm.vm[i].align);
+		json_kv_u64(w, "offset", bm.vm[i].offset);
+		json_kv_u64(w, "size", bm.vm[i].size);
+		json_kv_u64(w, "align", bm.vm[i].align);
 		shim_json_obj_end(w);
 	}
 	shim_json_arr_end(w);
-	shim_json_key(w, "fc_allocs"); shim_json_u64(w, bm.fc_allocs);
-	shim_json_key(w, "fc_alloc_bytes"); shim_json_u64(w, bm.fc_alloc_bytes);
-	shim_json_key(w, "fc_frees"); shim_json_u64(w, bm.fc_frees);
-	shim_json_key(w, "fc_free_bytes"); shim_json_u64(w, bm.fc_free_bytes);
+	json_kv_u64(w, "fc_allocs", bm.fc_allocs);
+	json_kv_u64(w, "fc_alloc_bytes", bm.fc_alloc_bytes);
+	json_kv_u64(w, "fc_frees", bm.fc_frees);
+	json_kv_u64(w, "fc_free_bytes", bm.fc_free_bytes);
 	shim_json_key(w, "fc_alloc_bytes_by_node");
 	shim_json_arr_begin(w);
 	for (int n = 0; n < shim_case.nr_nodes; n++)
 		shim_json_u64(w, bm.fc_alloc_bytes_on_node[n]);
 	shim_json_arr_end(w);
-	shim_json_key(w, "maps"); shim_json_u64(w, bm.maps);
-	shim_json_key(w, "ptes_populated"); shim_json_u64(w, bm.ptes);
+	json_kv_u64(w, "maps", bm.maps);
+	json_kv_u64(w, "ptes_populated", bm.ptes);
 	shim_json_obj_end(w);
 	shim_section_end(w);
 }
@@ -658,7 +664,7 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 			shim_json_u64(w, cpu);
 	}
 	shim_json_arr_end(w);
-	shim_json_key(w, "checked"); shim_json_u64(w, checked);
+	json_kv_u64(w, "checked", checked);
 	shim_json_obj_end(w);
 	shim_section_end(w);
 }

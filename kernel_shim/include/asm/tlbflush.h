@@ -1,7 +1,5 @@
 #ifndef _SHIM_ASM_TLBFLUSH_H
 #define _SHIM_ASM_TLBFLUSH_H
-/* No caches or TLBs to flush in a simulated boot. */
-#define flush_cache_vmap(start, end) ((void)(start), (void)(end))
-#define flush_cache_vunmap(start, end) ((void)(start), (void)(end))
+/* No TLB to flush in a simulated boot. */
 #define flush_tlb_kernel_range(start, end) ((void)(start), (void)(end))
 #endif
