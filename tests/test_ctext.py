@@ -135,18 +135,22 @@ def test_known_line_numbers() -> None:
 def test_if_else_context_is_kept_per_item() -> None:
     source = split_file(UNIT_MAP_C)
     smp, not_smp = by_name(source, "FX_MAP_SLOTS")
-    assert [c.lines for c in smp.conditions] == [("#ifdef CONFIG_SMP",)]
-    assert [c.lines for c in not_smp.conditions] == [("#ifdef CONFIG_SMP", "#else")]
+    assert [c.lines for c in smp.conditions] == [("#ifdef CONFIG_SMP\t/* room for more areas */",)]
+    assert [c.lines for c in not_smp.conditions] == [
+        ("#ifdef CONFIG_SMP\t/* room for more areas */", "#else")
+    ]
     assert "4" in smp.text and "2" in not_smp.text
 
 
 def test_items_inside_and_after_an_ifdef_block() -> None:
     source = split_file(UNIT_MAP_C)
     page = one(source, "pcpu_page_first_chunk")
-    assert [c.lines for c in page.conditions] == [("#ifdef CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK",)]
+    assert [c.lines for c in page.conditions] == [
+        ("#ifdef CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK /* fixture: page scenario */",)
+    ]
     for name in ("pcpu_lpage_build_unit_map", "pcpu_lpage_first_chunk", "fx_group_leader"):
         assert [c.lines for c in one(source, name).conditions] == [
-            ("#ifdef CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK",)
+            ("#ifdef CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK /* fixture: lpage scenario */",)
         ], name
     # The #endif closed the block: what follows is unconditional.
     assert one(source, "pcpu_fixture_unreached").conditions == ()
@@ -203,7 +207,7 @@ def test_include_guard_is_dropped(path: Path) -> None:
     # ...while a real #ifdef inside the guard is kept.
     page = one(header, "pcpu_page_first_chunk")
     assert [c.lines for c in page.conditions if c.lines] == [
-        ("#ifdef CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK",)
+        ("#ifdef CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK /* fixture: page scenario */",)
     ]
 
 

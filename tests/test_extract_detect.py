@@ -45,17 +45,18 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_unit_map_generation() -> None:
-    api = detect.detect(*parsed(UNIT_MAP))
+    c_file, h_file = parsed(UNIT_MAP)
+    api = detect.detect(c_file, h_file)
     assert api.generation == "unit_map"
     assert api.setup.name == "pcpu_setup_first_chunk"
     assert api.setup.return_type == "size_t"
     assert [p.name for p in api.setup.params] == [
-        "static_size",
-        "reserved_size",
-        "dyn_size",
-        "unit_size",
-        "base_addr",
-        "unit_map",
+        "static_bytes",
+        "reserved_bytes",
+        "dyn_bytes",
+        "unit_bytes",
+        "base",
+        "cpu_unit",
     ]
     assert [p.ctype for p in api.setup.params][-2:] == ["void *", "const int *"]
     assert "pcpu_alloc_info" not in api.structs
@@ -63,8 +64,10 @@ def test_unit_map_generation() -> None:
     assert list(chunk) == ["base_addr", "free_size", "map_used", "map_alloc", "map", "immutable"]
     assert chunk["map"].kind == "pointer"
     assert chunk["free_size"].kind == "scalar"
-    # Every pcpu_ function's prototype is read, including the lpage ones.
-    assert api.functions["pcpu_lpage_build_unit_map"].params[-1].ctype == (
+    # Prototypes are read with their typedef'd parameter types intact.
+    build_map = next(it for it in c_file.items if it.name == "pcpu_lpage_build_unit_map"
+                     and it.kind == "function")
+    assert detect.parse_prototype(build_map.text).params[-1].ctype == (
         "pcpu_fc_cpu_distance_fn_t"
     )
 

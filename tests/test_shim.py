@@ -198,11 +198,12 @@ def test_failing_cases_are_isolated(make_shim: ShimFactory, make_case: CaseFacto
     assert "state" not in results[0]
     assert results[2]["outcome"]["limit_ms"] == FAST.timeout_ms
     bug = results[4]["outcome"]
+    condition = "static_bytes + reserved_bytes + dyn_bytes > unit_bytes"
     assert bug == {
         "kind": "bug",
         "file": "mm/percpu.c",
-        "line": line_of(UNIT_MAP_C, "BUG_ON(static_size + reserved_size + dyn_size > unit_size)"),
-        "condition": "static_size + reserved_size + dyn_size > unit_size",
+        "line": line_of(UNIT_MAP_C, f"BUG_ON({condition});"),
+        "condition": condition,
     }
     # The wrapper saw the bad arguments before the real setup tripped on them.
     assert results[4]["setup_args"]["dyn_size"] == UNIT_SIZE
@@ -324,8 +325,8 @@ def test_unresolved_symbol_in_setup_names_the_source_function(tmp_path: Path) ->
     source = root / "mm" / "percpu.c"
     text = source.read_text().replace("\tfrobnicate_percpu();\n", "")
     text = text.replace(
-        "\tpcpu_base_addr = base_addr;\n",
-        "\tpcpu_base_addr = base_addr;\n\tfrobnicate_percpu();\n",
+        "\tpcpu_base_addr = base;\n",
+        "\tpcpu_base_addr = base;\n\tfrobnicate_percpu();\n",
     )
     source.write_text(text)
     with pytest.raises(UserError) as err:
@@ -341,7 +342,7 @@ def test_scenario_missing_from_the_source_is_unsupported(
     source = root / "mm" / "percpu.c"
     text = source.read_text()
     start = text.index("#ifdef CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK")
-    end = text.index("#endif /* CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK */")
+    end = text.index("#endif /* fixture: lpage scenario */")
     source.write_text(text[:start] + text[end:])
     shim = make_shim(root)
     assert shim.rendered.extraction.scenarios == ("embed", "page")

@@ -1,6 +1,6 @@
 #ifndef _SHIM_LINUX_BOOTMEM_H
 #define _SHIM_LINUX_BOOTMEM_H
-#include <linux/mm.h>
+#include <linux/mm.h>	/* __pa(), PAGE_SIZE, SMP_CACHE_BYTES */
 #include <shim/runtime.h>
 /* Boot memory is simulated: every allocation and free is accounted. */
 #define MAX_DMA_ADDRESS ((unsigned long)shim_arena_base + (16UL << 20))

@@ -1,10 +1,10 @@
 #ifndef _SHIM_LINUX_MM_H
 #define _SHIM_LINUX_MM_H
 #include <linux/kernel.h>
-#include <linux/pfn.h>
-#include <linux/list.h>
+#include <linux/pfn.h>	/* PFN_ALIGN() and friends */
+#include <linux/list.h>	/* struct list_head */
 #include <linux/bitops.h>
-#include <linux/cpumask.h>
+#include <linux/cpumask.h>	/* for_each_possible_cpu() */
 #include <linux/errno.h>
 #include <asm/page.h>
 typedef unsigned long pgprot_t;

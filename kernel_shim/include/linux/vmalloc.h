@@ -3,15 +3,10 @@
 #include <linux/types.h>
 #include <shim/runtime.h>
 #define VM_ALLOC 0x00000002
+/* Only what the first-chunk code sets and reads. */
 struct vm_struct {
-	struct vm_struct *next;
+	unsigned long flags, size;
 	void *addr;
-	unsigned long size;
-	unsigned long flags;
-	struct page **pages;
-	unsigned int nr_pages;
-	unsigned long phys_addr;
-	void *caller;
 };
 #define VMALLOC_START ((unsigned long)shim_vmalloc_base)
 #define VMALLOC_END ((unsigned long)shim_vmalloc_base + shim_vmalloc_size())
