@@ -142,7 +142,8 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None) -> Rendered:
         scalar_state_vars=[v for v in SCALAR_STATE if v in defined],
         chunk_vars=[v for v in CHUNK_STATE if v in defined],
         static_check=all(
-            v in defined for v in ("pcpu_base_addr", "pcpu_unit_map", "pcpu_unit_size")
+            v in defined
+            for v in ("pcpu_base_addr", "pcpu_unit_map", "pcpu_unit_size", "pcpu_nr_units")
         ),
         scenarios=extraction.scenarios,
     )

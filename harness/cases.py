@@ -219,6 +219,13 @@ def case_to_toml(case: Case) -> str:
         f"atom_size = {case.atom_size}",
         f"page_size = {case.page_size}",
     ]
+    defaults = Case(name=case.name)
+    for name in ("bootmem_size", "vmalloc_size", "fail_fc_alloc", "fail_bootmem"):
+        if getattr(case, name) != getattr(defaults, name):
+            lines.append(f"{name} = {getattr(case, name)}")
+    if case.expect:
+        lines.append("\n[expect]")
+        lines += [f'{key} = "{value}"' for key, value in case.expect.items()]
     if case.cpu_node is not None or case.distance is not None:
         lines.append("\n[topology]")
         if case.cpu_node is not None:

@@ -14,7 +14,8 @@ from typing import Any
 
 from rich.console import Console
 
-from harness import build, cases, extract, report, run, sources
+import py_impl
+from harness import agree, build, cases, extract, generate, report, run, sources, triage
 from harness.errors import UserError
 
 
@@ -111,10 +112,14 @@ def _load(spec: sources.SourceSpec, err: Console) -> sources.Snapshot:
 
 def cmd_show(args: argparse.Namespace) -> int:
     out, err = Console(), Console(stderr=True)
+    if args.model not in (None, "auto") and not (args.sources or args.tree or args.dir):
+        return show_model_only(args, out)
     specs = source_specs(args)
     if len(specs) > 2:
         raise UserError(f"show takes one or two sources, got {len(specs)}")
     case = case_from_args(args)
+    entries = triage.load_triage(args.triage) if args.model else []
+    differences: list[list[dict[str, Any]]] = []
     config = build.BuildConfig(case.nr_cpus, case.page_shift, args.sanitize)
     labels: list[str] = []
     results = []
@@ -133,8 +138,17 @@ def cmd_show(args: argparse.Namespace) -> int:
         result["source"] = snap.label
         labels.append(snap.label)
         results.append(result)
+        if args.model:
+            generation = rendered.api.generation if args.model == "auto" else args.model
+            verdict = agree.judge(case, result, generation, snap.label, entries)
+            labels.append(f"model:{generation}")
+            results.append(verdict.model)
+            differences.append(verdict.to_json()["differences"])
     if args.json:
-        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        if args.model:
+            print(json.dumps({"results": results, "differences": differences}, indent=2))
+        else:
+            print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     else:
         out.print(f"case {case.name}: scenario {case.scenario}, NR_CPUS={case.nr_cpus}, "
                   f"possible {cases.format_cpu_list(case.possible)}, "
@@ -142,7 +156,59 @@ def cmd_show(args: argparse.Namespace) -> int:
                   f"dyn {'auto' if case.dyn_size < 0 else case.dyn_size} atom {case.atom_size}",
                   markup=False, highlight=False)
         report.show(out, labels, results)
+        for label, diffs in zip(labels[::2], differences, strict=False):
+            report.show_differences(out, f"{label} vs its model", diffs)
     return 0
+
+
+def show_model_only(args: argparse.Namespace, out: Console) -> int:
+    """A model alone on a case: no kernel tree needed."""
+    case = case_from_args(args)
+    result = py_impl.run_model(args.model, case)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        report.show(out, [f"model:{args.model}"], [result])
+    return 0
+
+
+def cmd_agree(args: argparse.Namespace) -> int:
+    """Model against the real code over generated cases."""
+    out, err = Console(), Console(stderr=True)
+    specs = source_specs(args)
+    if len(specs) != 1:
+        raise UserError(f"agree takes one source, got {len(specs)}")
+    entries = triage.load_triage(args.triage)
+    snap = _load(specs[0], err)
+    rendered = build.render(snap)
+    generation = rendered.api.generation
+    shim = build.build(rendered, build.BuildConfig(args.nr_cpus, 12, args.sanitize))
+    summaries: dict[str, agree.Summary] = {}
+    sink = args.out.open("w") if args.out else None
+    try:
+        for scenario in args.scenario or list(cases.SCENARIOS):
+            batch = generate.generate(args.count, args.seed, scenario, args.nr_cpus)
+            summary = summaries.setdefault(scenario, agree.Summary())
+            with report.progress(err, f"{scenario}", args.count) as advance:
+                for verdict in agree.agree(shim, generation, snap.label, batch, entries,
+                                           run.Limits(args.timeout_ms, args.mem_mb)):
+                    summary.add(verdict)
+                    if sink:
+                        agree.write_verdict(sink, verdict)
+                    advance()
+    finally:
+        if sink:
+            sink.close()
+    if args.json:
+        print(json.dumps({"source": snap.label, "generation": generation,
+                          "nr_cpus": args.nr_cpus, "seed": args.seed,
+                          "scenarios": {k: v.to_json() for k, v in summaries.items()}},
+                         indent=2))
+    else:
+        report.show_agreement(out, f"{snap.label} ({generation}) vs model, NR_CPUS="
+                              f"{args.nr_cpus}, seed {args.seed}", summaries, entries)
+    unexplained = sum(s.verdicts["unexplained"] for s in summaries.values())
+    return 1 if unexplained else 0
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -212,7 +278,26 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the raw result JSON")
     show.add_argument("--show-tu", action="store_true",
                       help="print the generated header and translation unit, then stop")
+    show.add_argument("--model", choices=(*py_impl.MODELS, "auto"),
+                      help="also run the py_impl model (auto: the source's generation); "
+                      "without a source, run the model alone")
+    show.add_argument("--triage", type=Path, default=triage.DEFAULT_TRIAGE,
+                      help="triage file labelling known model/kernel differences")
     show.set_defaults(func=cmd_show)
+
+    agr = sub.add_parser("agree", help="check a model against the real code over generated cases")
+    _add_source_options(agr)
+    _add_build_options(agr)
+    agr.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
+                     help="repeatable; default: all")
+    agr.add_argument("--count", type=int, default=1000, help="cases per scenario")
+    agr.add_argument("--seed", type=int, default=1)
+    agr.add_argument("--nr-cpus", type=int, default=64)
+    agr.add_argument("--triage", type=Path, default=triage.DEFAULT_TRIAGE)
+    agr.add_argument("--out", type=Path, help="JSON lines, one per case that is not in "
+                     "plain agreement, written as the run goes")
+    agr.add_argument("--json", action="store_true", help="print the summary as JSON")
+    agr.set_defaults(func=cmd_agree)
 
     ext = sub.add_parser("extract", help="list extracted items; with two sources, compare them")
     _add_source_options(ext)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from harness.agree import Summary
+    from harness.triage import TriageEntry
 
 DUMP_PREFIXES = ("pcpu-alloc:", "pcpu-lpage:")
 _LEVEL = re.compile(r"^(?:<([0-7])>|\x01([0-7c]))")
@@ -137,7 +144,15 @@ def show(console: Console, labels: list[str], results: list[dict[str, Any]]) -> 
         console.print(dump if dump else "(no allocation dump printed)", markup=False,
                       highlight=False)
         bootmem = result.get("bootmem") or {}
-        if bootmem:
+        if bootmem and "held" not in bootmem:
+            # A model accounts only for what the arch callbacks did.
+            console.print(
+                f"first-chunk pages: allocated {bootmem.get('fc_alloc_bytes')} "
+                f"freed {bootmem.get('fc_free_bytes')}; embedded chunk held "
+                f"{(result.get('static_copies') or {}).get('chunk_held')}",
+                markup=False, highlight=False,
+            )
+        elif bootmem:
             console.print(
                 f"bootmem: allocated {bootmem.get('allocated')} freed {bootmem.get('freed')} "
                 f"held {bootmem.get('held')} bad frees {bootmem.get('bad_free_count')}",
@@ -151,3 +166,64 @@ def show(console: Console, labels: list[str], results: list[dict[str, Any]]) -> 
 def _differs(layouts: list[list[Unit]], u: int) -> bool:
     cells = [(lay[u].cpu if u < len(lay) else "absent") for lay in layouts]
     return cells[0] != cells[1]
+
+
+def show_differences(console: Console, title: str, differences: Sequence[Mapping[str, Any]]
+                     ) -> None:
+    """Model/kernel differences of one case, each with its triage entry."""
+    if not differences:
+        console.print(f"{title}: every compared field agrees", markup=False)
+        return
+    table = Table(title=title)
+    for column in ("field", "kernel", "model", "triage"):
+        table.add_column(column, overflow="fold")
+    for diff in differences:
+        entry = diff.get("triage")
+        table.add_row(str(diff["field"]), _cell(diff["kernel"]), _cell(diff["model"]),
+                      entry or "[bold red]unexplained[/]")
+    console.print(table)
+
+
+def _cell(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def show_agreement(console: Console, title: str, summaries: Mapping[str, Summary],
+                   entries: Sequence[TriageEntry]) -> None:
+    table = Table(title=title)
+    for column in ("scenario", "cases", "agree", "triaged", "unexplained", "kernel outcomes"):
+        table.add_column(column, justify="right" if column != "scenario" else "left")
+    for scenario, summary in summaries.items():
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items()))
+        table.add_row(scenario, str(summary.cases), str(summary.verdicts["agree"]),
+                      str(summary.verdicts["triaged"]), str(summary.verdicts["unexplained"]),
+                      outcomes)
+    console.print(table)
+    used = {e for s in summaries.values() for e in s.entries}
+    if used:
+        hits = Table(title="triage entries that explained differences")
+        for column in ("entry", "wrong", "cases"):
+            hits.add_column(column)
+        for entry in entries:
+            count = sum(s.entries[entry.id] for s in summaries.values())
+            if count:
+                hits.add_row(entry.id, entry.wrong, str(count))
+        console.print(hits)
+    fields: dict[str, int] = {}
+    for summary in summaries.values():
+        for name, count in summary.unexplained_fields.items():
+            fields[name] = fields.get(name, 0) + count
+    if fields:
+        console.print("unexplained differences by field: " + ", ".join(
+            f"{name} {count}" for name, count in sorted(fields.items(), key=lambda x: -x[1])),
+            style="bold red", markup=False)
+
+
+@contextmanager
+def progress(console: Console, what: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr; yields the function that advances it."""
+    with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda: bar.advance(task)

@@ -1,5 +1,44 @@
 """Independent Python models of the percpu first-chunk API generations.
 
-Written from the documented contract (kernel-doc comments, the seed patch's
-commit message), never from the C; they arrive with issue 3.
+Written from the documented contract (kernel-doc comments, the comments on
+the variables, the seed patch's commit message), never from the C: a model
+that copied the code would copy its mistakes.  Each model boots a case the
+way the shim does and returns a result of the shim's shape, so the two can
+be compared field by field (harness/compare.py).
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from harness.cases import Case
+from harness.errors import UserError
+from py_impl import alloc_info, unit_map
+from py_impl.machine import BootRecord, Machine, ModelBug
+from py_impl.result import Boot, result_json
+
+Scenario = Callable[[Boot], int]
+
+MODELS: Mapping[str, Mapping[str, Scenario]] = {
+    unit_map.GENERATION: unit_map.SCENARIOS,
+    alloc_info.GENERATION: alloc_info.SCENARIOS,
+}
+
+
+def run_model(generation: str, case: Case) -> dict[str, Any]:
+    """Boot `case` in the model of `generation`; the result has the shim's shape."""
+    scenarios = MODELS.get(generation)
+    if scenarios is None:
+        raise UserError(f"no model for generation '{generation}': use one of "
+                        f"{', '.join(MODELS)}")
+    scenario = scenarios.get(case.scenario)
+    if scenario is None:
+        raise UserError(f"the {generation} model has no scenario '{case.scenario}'")
+    boot = Boot(BootRecord(Machine(case)))
+    bug: ModelBug | None = None
+    try:
+        boot.returned = scenario(boot)
+    except ModelBug as err:
+        bug = err
+    return result_json(generation, boot, bug)

@@ -470,9 +470,16 @@ void shim_bootmem_free(unsigned long phys, unsigned long size)
 	long i;
 
 	bm.nr_frees++;
-	if (size == 0)
-		return;
-	i = held_find(phys, end);
+	/* free_bootmem() returns whole pages only: a partial page at either
+	 * end stays reserved, so the caller keeps it. */
+	if (end >= phys) {
+		phys = (phys + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
+		end &= ~(SHIM_PAGE_SIZE - 1);
+		if (end <= phys)
+			return;
+		size = end - phys;
+	}
+	i = end > phys ? held_find(phys, end) : -1;
 	if (i < 0) {
 		unsigned long held = end > phys ? held_overlap(phys, end) : 0;
 		if (bm.nr_bad < MAX_BAD_FREES) {
@@ -499,12 +506,15 @@ void *shim_vm_register(unsigned long size, unsigned long align)
 {
 	unsigned long start;
 
-	if (!align || (align & (align - 1)))
-		shim_panic(__FILE__, __LINE__, "vm_area_register_early: bad alignment %lu", align);
+	if (!align)
+		shim_panic(__FILE__, __LINE__, "vm_area_register_early: alignment 0");
+	/* The kernel's ALIGN(): mask arithmetic, whatever align is.  A unit
+	 * size that is not a power of two (lpage with a 3M unit, say) gets
+	 * what the kernel would give it, not a refusal. */
 	start = (bm.vm_cursor + align - 1) & ~(align - 1);
 	if (start + size < start || start + size > REGION_RESERVE - REDZONE)
 		shim_panic(__FILE__, __LINE__, "vm_area_register_early: %lu bytes do not fit", size);
-	bm.vm_cursor = start + size;
+	bm.vm_cursor = (start + size + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
 	if (bm.nr_vm < 16) {
 		bm.vm[bm.nr_vm].offset = start;
 		bm.vm[bm.nr_vm].size = size;
@@ -642,8 +652,13 @@ void shim_note_return(long long value)
 	shim_section_end(w);
 }
 
-/* Every possible cpu's unit must start with a copy of the static data. */
-void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size)
+/*
+ * Every possible cpu's unit must start with a copy of the static data.
+ * An embedded chunk lives in bootmem, so what it still holds there shows
+ * whether the unused tails and empty units were given back.
+ */
+void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size,
+			     unsigned long nr_units)
 {
 	struct shim_json *w = shim_section_begin("static_copies");
 	unsigned long size = shim_case.static_size;
@@ -665,6 +680,13 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 	}
 	shim_json_arr_end(w);
 	json_kv_u64(w, "checked", checked);
+	shim_json_key(w, "chunk_held");
+	if ((unsigned long)base >= arena && (unsigned long)base < arena + REGION_RESERVE) {
+		unsigned long start = shim_pa(base);
+		shim_json_u64(w, held_overlap(start, start + nr_units * unit_size));
+	} else {
+		shim_json_null(w);
+	}
 	shim_json_obj_end(w);
 	shim_section_end(w);
 }

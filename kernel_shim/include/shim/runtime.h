@@ -97,6 +97,7 @@ extern const char shim_generation[];
 /* runtime helpers for the glue */
 void shim_note_return(long long value);
 void shim_unsupported_scenario(const char *name) __attribute__((noreturn));
-void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size);
+void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size,
+			     unsigned long nr_units);
 
 #endif

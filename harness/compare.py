@@ -1,0 +1,146 @@
+"""Field-by-field comparison of two results of the shim's shape.
+
+A result is flattened into named fields ("state.nr_units",
+"setup_args.alloc_info.groups", ...) holding plain values, after the
+normalisations that make two honest results comparable: pointers become
+the region they point into, per-cpu arrays keep only possible cpus, the
+log is split into the allocation dump (compared byte for byte) and the
+other messages (compared with addresses masked).  Fields that describe the
+simulation rather than the kernel (timings, the allocator's own metadata
+in bootmem, struct sizes) are not compared.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.report import DUMP_PREFIXES, split_log
+
+# Compared fields; a trailing ".*" compares every key below that object.
+COMPARED = (
+    "outcome.kind",
+    "return",
+    "dump",
+    "messages",
+    "setup_args.*",
+    "build.*",
+    "state.*",
+    "static_copies.bad_cpus",
+    "static_copies.checked",
+    "static_copies.chunk_held",
+    "bootmem.fc_allocs",
+    "bootmem.fc_alloc_bytes",
+    "bootmem.fc_frees",
+    "bootmem.fc_free_bytes",
+    "bootmem.fc_alloc_bytes_by_node",
+    "bootmem.bad_free_count",
+    "bootmem.vm_areas",
+    "bootmem.maps",
+    "bootmem.ptes_populated",
+)
+
+# Implementation details inside compared objects: the size the kernel
+# rounded its own info struct to, the static vm struct, map capacity.
+IGNORED = frozenset({
+    "setup_args.alloc_info.__ai_size",
+    "build.alloc_info.__ai_size",
+    "state.first_chunk.vm",
+    "state.reserved_chunk.vm",
+    "state.first_chunk.map_alloc",
+    "state.reserved_chunk.map_alloc",
+})
+
+_ADDRESS = re.compile(r"@\S+")
+ABSENT = "<absent>"
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str
+    kernel: Any
+    model: Any
+
+    def describe(self) -> str:
+        return f"{self.field}: kernel {short(self.kernel)}, model {short(self.model)}"
+
+
+def short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def region(pointer: Any) -> Any:
+    """'phys:0x1000' -> 'phys': models know where a chunk lives, not its address."""
+    if isinstance(pointer, str):
+        return pointer.split(":", 1)[0]
+    return pointer
+
+
+def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            yield from _flatten(f"{prefix}.{key}", sub)
+    else:
+        yield prefix, value
+
+
+def _per_possible(values: Any, possible: list[int]) -> Any:
+    if not isinstance(values, list):
+        return values
+    return [values[cpu] if cpu < len(values) else None for cpu in possible]
+
+
+def fields(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The compared fields of one result."""
+    possible = list(result.get("possible", []))
+    out: dict[str, Any] = {}
+    outcome = result.get("outcome") or {}
+    out["outcome.kind"] = outcome.get("kind")
+    if "return" in result:
+        out["return"] = result["return"]
+    lines = split_log(str(result.get("log", "")))
+    out["dump"] = "\n".join(ln.text for ln in lines if ln.text.startswith(DUMP_PREFIXES))
+    out["messages"] = "\n".join(
+        f"<{ln.level}>{_ADDRESS.sub('@ADDR', ln.text)}"
+        for ln in lines if not ln.text.startswith(DUMP_PREFIXES)
+    )
+    for section in ("setup_args", "build", "state"):
+        if section in result and result[section] is not None:
+            for name, value in _flatten(section, result[section]):
+                if name not in IGNORED:
+                    out[name] = value
+    for name in ("setup_args.base_addr", "state.base_addr"):
+        if name in out:
+            out[name] = region(out[name])
+    # The kernel leaves whatever it likes in the slots of impossible cpus.
+    if "state.unit_map" in out:
+        out["state.unit_map"] = _per_possible(out["state.unit_map"], possible)
+    for section in ("static_copies", "bootmem"):
+        for key, value in (result.get(section) or {}).items():
+            name = f"{section}.{key}"
+            if name in COMPARED:
+                out[name] = value
+    if isinstance(out.get("bootmem.vm_areas"), list):
+        out["bootmem.vm_areas"] = [[a["size"], a["align"]] for a in out["bootmem.vm_areas"]]
+    return out
+
+
+def compare(kernel: Mapping[str, Any], model: Mapping[str, Any]) -> list[Difference]:
+    """Every compared field whose values differ, in a stable order."""
+    kernel_fields, model_fields = fields(kernel), fields(model)
+    names = sorted(set(kernel_fields) | set(model_fields), key=_field_order)
+    return [
+        Difference(name, kernel_fields.get(name, ABSENT), model_fields.get(name, ABSENT))
+        for name in names
+        if kernel_fields.get(name, ABSENT) != model_fields.get(name, ABSENT)
+    ]
+
+
+def _field_order(name: str) -> tuple[int, str]:
+    for rank, pattern in enumerate(COMPARED):
+        if name == pattern or (pattern.endswith(".*") and name.startswith(pattern[:-1])):
+            return rank, name
+    return len(COMPARED), name

@@ -1,0 +1,503 @@
+"""Generated machine topologies and sizes for differential runs.
+
+Two front ends share one description of the case families, so property
+tests and long runs never drift apart:
+
+* `cases()` is a hypothesis strategy for property tests.  Every choice is
+  an integer draw whose smallest value is the plainest option (dense mask,
+  one node, typical sizes, no failure injection), so failures shrink to
+  small cpu sets, few nodes and simple sizes.
+* `generate()` draws the same families from `random.Random` for long runs;
+  it makes thousands of cases a second where hypothesis's `.example()` is
+  neither fast nor reproducible.
+
+Each family is a function of a `Draw`, the handful of primitive draws the
+two front ends implement.  The weight tables below give the mix used by
+`generate()`: mostly what real machines boot with, plus a steady fraction
+of masks, distance matrices and sizes that only a buggy firmware, a
+hotplug-heavy platform or a careless caller would produce -- those are
+where the kernel and the model are most likely to part ways.
+
+Every case says in its description which families it came from, e.g.
+"sparse random mask 3 of 64 cpus, 3 nodes random, asymmetric distances,
+static 53244 unaligned, reserved 8192, dyn auto".
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from hypothesis import strategies as st
+
+from harness.cases import AUTO, LOCAL_DISTANCE, SCENARIOS, Case
+
+T = TypeVar("T")
+
+# NR_CPUS values the shims are usually built for; cases() picks among them
+# when the caller does not fix one (smallest first, so it shrinks there).
+NR_CPUS_CHOICES = (4, 8, 64, 256, 4096)
+
+# Per-case cost (shim and model) grows with the possible cpus, so counts
+# stay at or below this most of the time even when NR_CPUS is 4096.
+SMALL_CPUS = 256
+
+MAX_DISTANCE = 255
+REMOTE_DISTANCE = 20
+PAGE = 4096
+KB = 1 << 10
+MB = 1 << 20
+
+
+class Draw(ABC):
+    """The primitive draws a family may make.
+
+    Weight tables and booleans are arranged so that the lowest integer and
+    False are the plain options: hypothesis shrinks towards them.
+    """
+
+    @abstractmethod
+    def integers(self, lo: int, hi: int) -> int:
+        """An integer in lo..hi inclusive."""
+
+    @abstractmethod
+    def boolean(self, p: float) -> bool:
+        """True (the unusual branch) with probability about p."""
+
+    @abstractmethod
+    def subset(self, n: int, k: int) -> list[int]:
+        """k distinct integers of 0..n-1, sorted."""
+
+    def choice(self, seq: Sequence[T]) -> T:
+        return seq[self.integers(0, len(seq) - 1)]
+
+    def weighted(self, table: Sequence[tuple[int, T]]) -> T:
+        """One value of a (weight, value) table, plainest value first."""
+        pick = self.integers(0, sum(w for w, _ in table) - 1)
+        for weight, value in table:
+            if pick < weight:
+                return value
+            pick -= weight
+        raise AssertionError("unreachable: pick is below the total weight")
+
+
+class RandomDraw(Draw):
+    """Draws from a seeded random.Random, for bulk generation."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def integers(self, lo: int, hi: int) -> int:
+        return self.rng.randrange(lo, hi + 1)
+
+    def boolean(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def subset(self, n: int, k: int) -> list[int]:
+        return sorted(self.rng.sample(range(n), k))
+
+
+class HypothesisDraw(Draw):
+    """Draws through a hypothesis composite's `draw`, so cases shrink."""
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self.draw = draw
+
+    def integers(self, lo: int, hi: int) -> int:
+        return self.draw(st.integers(lo, hi))
+
+    def boolean(self, p: float) -> bool:
+        # An integer rather than st.booleans() keeps the requested odds;
+        # it shrinks to 0, which is False.
+        scale = 1000
+        return self.draw(st.integers(0, scale - 1)) >= scale - max(1, round(p * scale))
+
+    def subset(self, n: int, k: int) -> list[int]:
+        # Unique lists get slow as they fill the range, so past half of it
+        # draw the cpus left out instead.
+        if 2 * k <= n:
+            return sorted(self.draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k,
+                                             unique=True)))
+        out = set(self.draw(st.lists(st.integers(0, n - 1), min_size=n - k, max_size=n - k,
+                                     unique=True)))
+        return [c for c in range(n) if c not in out]
+
+
+# ---------------------------------------------------------------- cpu counts
+
+def _count(d: Draw, hi: int) -> int:
+    """A cpu count in 1..hi, mostly small or a power of two, rarely above SMALL_CPUS."""
+    cap = min(hi, SMALL_CPUS)
+    table: list[tuple[int, str]] = [(30, "few"), (30, "pow2"), (30, "any")]
+    if hi > cap:
+        table.append((10, "big"))
+    kind = d.weighted(table)
+    if kind == "few":
+        return d.integers(1, min(cap, 8))
+    if kind == "pow2":
+        # From 2: one cpu has its own family, and "few" already reaches it.
+        return 1 << d.integers(min(1, cap.bit_length() - 1), cap.bit_length() - 1)
+    if kind == "any":
+        return d.integers(1, cap)
+    return d.integers(cap + 1, hi)
+
+
+def _cpus_label(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
+# --------------------------------------------------------- possible masks
+# Each family: (draw, nr_cpus) -> (possible cpus, label).
+
+Mask = tuple[int, ...]
+MaskFamily = Callable[[Draw, int], tuple[Mask, str]]
+
+
+def mask_dense(d: Draw, n: int) -> tuple[Mask, str]:
+    c = _count(d, n)
+    return tuple(range(c)), f"dense mask {_cpus_label(0, c - 1)}"
+
+
+def mask_all(d: Draw, n: int) -> tuple[Mask, str]:
+    return tuple(range(n)), f"all {n} cpus possible"
+
+
+def mask_blocks(d: Draw, n: int) -> tuple[Mask, str]:
+    """Contiguous blocks with holes: sockets with disabled cores, hotplug gaps."""
+    span = min(n, max(3, _count(d, n)))
+    cuts = d.integers(2, min(7, span - 1))
+    bounds = [0, *(b + 1 for b in d.subset(span - 1, cuts)), span]
+    # Segments alternate present, hole, present...; an odd cut count ends in a hole.
+    cpus = tuple(c for i in range(0, len(bounds) - 1, 2) for c in range(bounds[i], bounds[i + 1]))
+    return cpus, f"blocks-with-holes mask {(cuts + 2) // 2} blocks in 0-{span - 1}"
+
+
+def mask_stride(d: Draw, n: int) -> tuple[Mask, str]:
+    """Every other (third, fourth) cpu: SMT siblings disabled, 0,2,4..."""
+    stride = d.weighted(((70, 2), (20, 3), (10, 4)))
+    offset = d.integers(1, min(stride - 1, n - 1)) if d.boolean(0.2) else 0
+    c = _count(d, (n - 1 - offset) // stride + 1)
+    return tuple(range(offset, offset + stride * c, stride)), \
+        f"sparse stride-{stride} mask from {offset}, {c} cpus"
+
+
+def mask_random(d: Draw, n: int) -> tuple[Mask, str]:
+    span = max(2, _count(d, n))
+    k = d.integers(1, min(span - 1, SMALL_CPUS))
+    return tuple(d.subset(span, k)), f"sparse random mask {k} of {span} cpus"
+
+
+def mask_no_cpu0(d: Draw, n: int) -> tuple[Mask, str]:
+    """cpu0 absent: code that assumes cpu 0 is possible (or first) breaks here."""
+    if d.boolean(0.3):
+        span = max(2, _count(d, n))
+        k = d.integers(1, min(span - 1, SMALL_CPUS))
+        return tuple(c + 1 for c in d.subset(span - 1, k)), \
+            f"no-cpu0 random mask {k} of 1-{span - 1}"
+    start = d.integers(2, n - 1) if n > 2 and d.boolean(0.3) else 1
+    c = _count(d, n - start)
+    return tuple(range(start, start + c)), f"no-cpu0 mask {_cpus_label(start, start + c - 1)}"
+
+
+def mask_single(d: Draw, n: int) -> tuple[Mask, str]:
+    where = d.weighted(((60, "first"), (20, "last"), (20, "any")))
+    cpu = 0 if where == "first" else n - 1 if where == "last" else d.integers(0, n - 1)
+    return (cpu,), f"single cpu {cpu}"
+
+
+def mask_last(d: Draw, n: int) -> tuple[Mask, str]:
+    """NR_CPUS-1 possible after a gap: off-by-ones at the top of the cpu range."""
+    c = _count(d, n - 2)
+    return (*range(c), n - 1), f"last-cpu mask 0-{c - 1},{n - 1}"
+
+
+# (weight, least NR_CPUS for the family to mean what it says, family)
+MASK_FAMILIES: tuple[tuple[int, int, MaskFamily], ...] = (
+    (400, 1, mask_dense),
+    (60, 1, mask_all),
+    (120, 3, mask_blocks),
+    (90, 3, mask_stride),
+    (100, 2, mask_random),
+    (80, 2, mask_no_cpu0),
+    (60, 1, mask_single),
+    (90, 3, mask_last),
+)
+
+
+def possible_mask(d: Draw, n: int) -> tuple[Mask, str]:
+    family = d.weighted([(w, f) for w, least, f in MASK_FAMILIES if n >= least])
+    return family(d, n)
+
+
+# ------------------------------------------------------- distance matrices
+# Each family: (draw, nodes) -> (matrix, label); values stay in 10..255.
+
+Matrix = list[list[int]]
+DistanceFamily = Callable[[Draw, int], tuple[Matrix, str]]
+
+
+def _flat(k: int, remote: int) -> Matrix:
+    return [[LOCAL_DISTANCE if i == j else remote for j in range(k)] for i in range(k)]
+
+
+def dist_symmetric(d: Draw, k: int) -> tuple[Matrix, str]:
+    return _flat(k, REMOTE_DISTANCE), "symmetric 10/20 distances"
+
+
+def dist_graded(d: Draw, k: int) -> tuple[Matrix, str]:
+    m = [[min(MAX_DISTANCE, LOCAL_DISTANCE * (1 + abs(i - j))) for j in range(k)]
+         for i in range(k)]
+    return m, "graded 10/20/30 distances"
+
+
+def dist_asymmetric(d: Draw, k: int) -> tuple[Matrix, str]:
+    """d[i][j] != d[j][i]: the kernel asks distance(cpu, tcpu) one way only."""
+    m = _flat(k, REMOTE_DISTANCE)
+    for _ in range(d.integers(1, k)):
+        i, j = d.subset(k, 2)
+        if d.boolean(0.2):
+            near = d.integers(LOCAL_DISTANCE + 1, MAX_DISTANCE - 1)
+        else:
+            near = d.choice((LOCAL_DISTANCE, REMOTE_DISTANCE))
+        wide = d.boolean(0.3)
+        far = d.integers(near + 1, MAX_DISTANCE) if wide else min(near + 10, MAX_DISTANCE)
+        m[i][j], m[j][i] = (near, far) if d.boolean(0.5) else (far, near)
+    return m, "asymmetric distances"
+
+
+def dist_non_transitive(d: Draw, k: int) -> tuple[Matrix, str]:
+    """a local to b, b local to c, a remote from c: grouping depends on cpu order."""
+    m = _flat(k, REMOTE_DISTANCE)
+    a, b, c = d.subset(k, 3)
+    a, b = (a, b) if d.boolean(0.5) else (b, a)  # vary which node is the bridge
+    for x, y in ((a, b), (b, c)):
+        m[x][y] = m[y][x] = LOCAL_DISTANCE
+    remote = d.integers(LOCAL_DISTANCE + 1, MAX_DISTANCE) if d.boolean(0.3) else REMOTE_DISTANCE
+    m[a][c] = m[c][a] = remote
+    return m, "non-transitive distances"
+
+
+def dist_all_local(d: Draw, k: int) -> tuple[Matrix, str]:
+    return _flat(k, LOCAL_DISTANCE), "all-local distances"
+
+
+def dist_random_symmetric(d: Draw, k: int) -> tuple[Matrix, str]:
+    m = _flat(k, REMOTE_DISTANCE)
+    for i in range(k):
+        for j in range(i + 1, k):
+            m[i][j] = m[j][i] = d.integers(LOCAL_DISTANCE, MAX_DISTANCE)
+    return m, "random symmetric distances"
+
+
+def dist_random(d: Draw, k: int) -> tuple[Matrix, str]:
+    m = _flat(k, REMOTE_DISTANCE)
+    for i in range(k):
+        for j in range(k):
+            if i != j:
+                m[i][j] = d.integers(LOCAL_DISTANCE, MAX_DISTANCE)
+    return m, "random distances"
+
+
+# (weight, least node count the family needs, family)
+DISTANCE_FAMILIES: tuple[tuple[int, int, DistanceFamily], ...] = (
+    (350, 2, dist_symmetric),
+    (200, 2, dist_graded),
+    (130, 2, dist_asymmetric),
+    (120, 3, dist_non_transitive),
+    (60, 2, dist_all_local),
+    (70, 2, dist_random_symmetric),
+    (70, 2, dist_random),
+)
+
+NODE_COUNTS = ((40, 2), (15, 3), (25, 4), (4, 5), (3, 6), (3, 7), (10, 8))
+
+Topology = tuple[tuple[int, ...] | None, tuple[tuple[int, ...], ...] | None, str]
+
+
+def _assign(d: Draw, ncpus: int, nodes: list[int]) -> tuple[list[int], str]:
+    """Node of each possible cpu, spread over `nodes`."""
+    p = len(nodes)
+    how = d.weighted(((50, "blocks"), (25, "round-robin"), (25, "random")))
+    if how == "blocks":
+        return [nodes[i * p // ncpus] for i in range(ncpus)], "blocks"
+    if how == "round-robin":
+        return [nodes[i % p] for i in range(ncpus)], "round-robin"
+    if ncpus <= SMALL_CPUS:
+        return [nodes[d.integers(0, p - 1)] for _ in range(ncpus)], "random"
+    # A draw per cpu would make big cases slow (and overrun hypothesis's
+    # buffer); random block boundaries still scatter the node sizes.
+    cuts = [0, *(c + 1 for c in d.subset(ncpus - 1, min(p - 1, ncpus - 1))), ncpus]
+    order = [nodes[d.integers(0, p - 1)] for _ in range(len(cuts) - 1)]
+    return [order[b] for b in range(len(cuts) - 1) for _ in range(cuts[b], cuts[b + 1])], \
+        "random blocks"
+
+
+def _odd_diagonal(d: Draw, m: Matrix) -> str:
+    """Occasionally a node that is not at LOCAL_DISTANCE from itself (firmware bugs)."""
+    if not d.boolean(0.05):
+        return ""
+    value = d.integers(LOCAL_DISTANCE + 1, MAX_DISTANCE) if d.boolean(0.5) else REMOTE_DISTANCE
+    targets = range(len(m)) if d.boolean(0.5) else (d.integers(0, len(m) - 1),)
+    for i in targets:
+        m[i][i] = value
+    return ", diagonal != 10"
+
+
+def topology(d: Draw, ncpus: int) -> Topology:
+    kind = d.weighted(((450, "one"), (30, "explicit"), (520, "numa")))
+    if kind == "one":
+        return None, None, "single node"
+    if kind == "explicit":
+        m = [[LOCAL_DISTANCE]]
+        odd = _odd_diagonal(d, m)
+        return (0,) * ncpus, (tuple(m[0]),), "single node explicit" + odd
+    least, family = d.weighted([(w, (least, f)) for w, least, f in DISTANCE_FAMILIES])
+    # Real machines rarely have more nodes than cpus; sometimes allow it,
+    # leaving nodes without cpus.
+    most = NODE_COUNTS[-1][1] if d.boolean(0.1) else max(least, ncpus)
+    k = d.weighted([(w, n) for w, n in NODE_COUNTS if least <= n <= most])
+    nodes = list(range(k))
+    if d.boolean(0.1):
+        # A memory-only node: present in the distance table, owns no cpus.
+        nodes.pop(d.integers(0, k - 1))
+    cpu_node, how = _assign(d, ncpus, nodes)
+    m, dist_label = family(d, k)
+    odd = _odd_diagonal(d, m)
+    empty = k - len(set(cpu_node))
+    label = f"{k} nodes {how}" + (f" ({empty} empty)" if empty else "")
+    return tuple(cpu_node), tuple(tuple(r) for r in m), f"{label}, {dist_label}{odd}"
+
+
+# ------------------------------------------------------------------- sizes
+
+# Static percpu sizes seen on real configs, several not page multiples.
+REAL_STATIC_SIZES = (40960, 53244, 28672, 36864, 45056, 61440, 73728, 90112, 123040, 155648)
+
+
+def static_size(d: Draw) -> tuple[int, str]:
+    kind = d.weighted(((475, "typical"), (200, "real"), (180, "page-edge"), (80, "tiny"),
+                       (60, "large"), (5, "zero")))
+    if kind == "typical":
+        size = d.integers(4 * KB, 200 * KB)
+        if d.boolean(0.5):
+            size -= size % PAGE
+    elif kind == "real":
+        size = d.choice(REAL_STATIC_SIZES)
+    elif kind == "page-edge":
+        size = d.integers(1, 48) * PAGE + (d.integers(-64, 64) if d.boolean(0.3)
+                                           else d.choice((-1, 1)))
+    elif kind == "tiny":
+        size = d.integers(1, 64)
+    elif kind == "large":
+        size = d.integers(1 * MB, 8 * MB)
+        if d.boolean(0.5):
+            size -= size % PAGE
+    else:
+        # No static area at all: a BUG_ON in the kernel that both sides must hit.
+        return 0, "static 0 (BUG)"
+    return size, f"static {size}" + (" unaligned" if size % PAGE else "")
+
+
+def _maybe_aligned(d: Draw, size: int) -> int:
+    return size - size % PAGE if d.boolean(0.5) else size
+
+
+def reserved_size(d: Draw) -> tuple[int, str]:
+    kind = d.weighted(((400, 8192), (400, 0), (200, -1)))
+    size = _maybe_aligned(d, d.integers(0, 64 * KB)) if kind < 0 else kind
+    return size, f"reserved {size}"
+
+
+def dyn_size(d: Draw) -> tuple[int, str]:
+    kind = d.weighted(((550, AUTO), (100, 0), (350, 1)))
+    if kind == AUTO:
+        return AUTO, "dyn auto"
+    size = _maybe_aligned(d, d.integers(0, 128 * KB)) if kind else 0
+    return size, f"dyn {size}"
+
+
+LPAGE_ATOMS = ((700, 2 * MB), (80, 4 * MB), (80, 1 * MB), (60, 64 * KB), (40, PAGE), (40, 8 * MB))
+
+
+def atom_size(d: Draw, scenario: str) -> int:
+    return d.weighted(LPAGE_ATOMS) if scenario == "lpage" else PAGE
+
+
+def failure(d: Draw) -> tuple[int, int, str]:
+    """Rarely, make one allocation fail: (fail_fc_alloc, fail_bootmem, label)."""
+    if not d.boolean(0.02):
+        return -1, -1, ""
+    if d.boolean(0.5):
+        k = d.integers(0, 1)
+        return -1, k, f", fail bootmem #{k}"
+    k = d.integers(0, 7)
+    return k, -1, f", fail fc alloc #{k}"
+
+
+# ------------------------------------------------------------------- cases
+
+def build_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
+    """One case of every family drawn from d; validated."""
+    possible, mask_label = possible_mask(d, nr_cpus)
+    cpu_node, distance, numa_label = topology(d, len(possible))
+    static, static_label = static_size(d)
+    reserved, reserved_label = reserved_size(d)
+    dyn, dyn_label = dyn_size(d)
+    atom = atom_size(d, scenario)
+    fail_fc, fail_bm, fail_label = failure(d)
+    atom_label = ""
+    if scenario == "lpage":
+        atom_label = f", atom {atom >> 20}M" if atom >= MB else f", atom {atom >> 10}K"
+    return Case(
+        name=name,
+        scenario=scenario,
+        nr_cpus=nr_cpus,
+        possible=possible,
+        cpu_node=cpu_node,
+        distance=distance,
+        static_size=static,
+        reserved_size=reserved,
+        dyn_size=dyn,
+        atom_size=atom,
+        fail_fc_alloc=fail_fc,
+        fail_bootmem=fail_bm,
+        description=f"{mask_label}, {numa_label}, {static_label}, {reserved_label}, "
+                    f"{dyn_label}{atom_label}{fail_label}",
+    ).validate()
+
+
+def _check(scenario: str | None, nr_cpus: int | None) -> None:
+    if scenario is not None and scenario not in SCENARIOS:
+        raise ValueError(f"scenario '{scenario}' unknown: use one of {', '.join(SCENARIOS)}")
+    if nr_cpus is not None and not 1 <= nr_cpus <= 8192:
+        raise ValueError(f"nr_cpus {nr_cpus} out of range 1..8192")
+
+
+def cases(scenario: str | None = None, nr_cpus: int | None = None) -> st.SearchStrategy[Case]:
+    """Hypothesis strategy over the generated families (any scenario/NR_CPUS if None)."""
+    _check(scenario, nr_cpus)
+
+    @st.composite
+    def strategy(draw: st.DrawFn) -> Case:
+        sc = scenario if scenario is not None else draw(st.sampled_from(SCENARIOS))
+        n = nr_cpus if nr_cpus is not None else draw(st.sampled_from(NR_CPUS_CHOICES))
+        return build_case(HypothesisDraw(draw), f"{sc}-hypothesis", sc, n)
+
+    return strategy()
+
+
+def generate(count: int, seed: int, scenario: str, nr_cpus: int, *,
+             start: int = 0) -> Iterator[Case]:
+    """`count` cases named f"{scenario}-s{seed}-{i:05d}" for i from `start`.
+
+    Case i depends only on (seed, scenario, nr_cpus, i), not on what came
+    before it, so start=i regenerates one case of a long run on its own.
+    """
+    _check(scenario, nr_cpus)
+    for i in range(start, start + count):
+        # A string seed is hashed (sha512) by random.Random: neighbouring
+        # indices get unrelated streams.
+        rng = random.Random(f"percpu-diff/{seed}/{scenario}/{nr_cpus}/{i}")
+        yield build_case(RandomDraw(rng), f"{scenario}-s{seed}-{i:05d}", scenario, nr_cpus)

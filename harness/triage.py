@@ -1,0 +1,223 @@
+"""Known disagreements between a model and the real code, with their reasons.
+
+cases/triage.toml lists every difference that has been looked into: which
+generation (and optionally which revisions), which fields, in which
+scenarios and under which conditions, which side is believed wrong, and
+why - found by reading both the code and the contract.  A difference that
+matches an entry is labelled with it; anything else is unexplained and is
+what a reviewer has to look at.  An entry without a reason, or whose
+example case does not exist, is refused on load: the list is only worth
+something if every line of it was checked.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.cases import Case, load_case
+from harness.compare import ABSENT, Difference
+from harness.errors import UserError
+
+DEFAULT_TRIAGE = Path(__file__).resolve().parent.parent / "cases" / "triage.toml"
+SIDES = ("kernel", "model")
+RELATIONS: Mapping[str, Callable[[Any, Any], bool]] = {
+    "kernel < model": lambda k, m: _num(k) < _num(m),
+    "kernel > model": lambda k, m: _num(k) > _num(m),
+}
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a condition may look at: the case and both results."""
+
+    case: Case
+    kernel: Mapping[str, Any]
+    model: Mapping[str, Any]
+
+
+def _model_units(subject: Subject) -> list[Any]:
+    ai = (subject.model.get("setup_args") or {}).get("alloc_info") or \
+        (subject.model.get("build") or {}).get("alloc_info")
+    if ai:
+        return [cpu for g in ai["groups"] for cpu in g["cpu_map"]]
+    build = subject.model.get("build") or {}
+    return [None] * int(build.get("return") or 0)
+
+
+def _has_empty_unit(subject: Subject) -> bool:
+    return subject.case.nr_cpus in _model_units(subject)
+
+
+def _last_unit_empty(subject: Subject) -> bool:
+    units = _model_units(subject)
+    return bool(units) and units[-1] == subject.case.nr_cpus
+
+
+def _units_reach_nr_cpus(subject: Subject) -> bool:
+    return len(_model_units(subject)) > subject.case.nr_cpus
+
+
+def _unaligned_without_dyn(subject: Subject) -> bool:
+    c = subject.case
+    return c.dyn_size == 0 and (c.static_size + c.reserved_size) % c.page_size != 0
+
+
+# Named conditions an entry's `when` table may use besides Case fields.
+PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
+    "cpu0_possible": lambda s: 0 in s.case.possible,
+    "has_empty_unit": _has_empty_unit,
+    "last_unit_empty": _last_unit_empty,
+    "units_reach_nr_cpus": _units_reach_nr_cpus,
+    "unaligned_without_dyn": _unaligned_without_dyn,
+}
+
+
+@dataclass(frozen=True)
+class TriageEntry:
+    id: str
+    generation: str
+    fields: tuple[str, ...]
+    wrong: str
+    reason: str
+    example: str
+    scenarios: tuple[str, ...] = ()
+    revisions: tuple[str, ...] = ()
+    kernel: Any = None
+    model: Any = None
+    relation: str | None = None
+    when: Mapping[str, Any] | None = None
+    consequences: bool = False
+
+    def matches(self, diff: Difference, subject: Subject, generation: str,
+                source: str) -> bool:
+        if generation != self.generation:
+            return False
+        if self.revisions and not any(rev in source for rev in self.revisions):
+            return False
+        if self.scenarios and subject.case.scenario not in self.scenarios:
+            return False
+        if not any(fnmatch.fnmatchcase(diff.field, pattern) for pattern in self.fields):
+            return False
+        if self.kernel is not None and diff.kernel != self._resolve(self.kernel, subject):
+            return False
+        if self.model is not None and diff.model != self._resolve(self.model, subject):
+            return False
+        if self.relation and not RELATIONS[self.relation](diff.kernel, diff.model):
+            return False
+        return all(self._condition(name, want, subject)
+                   for name, want in (self.when or {}).items())
+
+    @staticmethod
+    def _resolve(value: Any, subject: Subject) -> Any:
+        # Values that depend on the build rather than on the entry.
+        return subject.case.nr_cpus if value == "NR_CPUS" else value
+
+    @staticmethod
+    def _condition(name: str, want: Any, subject: Subject) -> bool:
+        if name in PREDICATES:
+            return bool(PREDICATES[name](subject) == want)
+        return bool(getattr(subject.case, name) == want)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    difference: Difference
+    entry: TriageEntry | None
+
+
+def label(differences: Sequence[Difference], subject: Subject, generation: str, source: str,
+          entries: Sequence[TriageEntry]) -> list[Labelled]:
+    """Each difference with the first entry explaining it, or None.
+
+    An entry marked `consequences` also explains the fields that are only
+    missing on one side because of it (a BUG stops the boot before the
+    state exists).
+    """
+    first = [next((e for e in entries if e.matches(d, subject, generation, source)), None)
+             for d in differences]
+    causes = [e for e in first if e is not None and e.consequences]
+    out: list[Labelled] = []
+    for diff, entry in zip(differences, first, strict=True):
+        if entry is None and causes and ABSENT in (diff.kernel, diff.model):
+            entry = causes[0]
+        out.append(Labelled(diff, entry))
+    return out
+
+
+_KEYS = {"id", "generation", "fields", "wrong", "reason", "example", "scenarios", "revisions",
+         "kernel", "model", "relation", "when", "consequences"}
+
+
+def load_triage(path: Path = DEFAULT_TRIAGE) -> list[TriageEntry]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise UserError(f"triage file {path} does not exist") from err
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"triage file {path} is not valid TOML: {err}") from err
+    entries: list[TriageEntry] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(data.get("entry", []), 1):
+        entry = _entry(raw, n, path)
+        if entry.id in seen:
+            raise UserError(f"{path}: entry {n}: id '{entry.id}' is used twice")
+        seen.add(entry.id)
+        entries.append(entry)
+    return entries
+
+
+def _entry(raw: Mapping[str, Any], n: int, path: Path) -> TriageEntry:
+    where = f"{path}: entry {n}"
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise UserError(f"{where}: unknown key '{unknown[0]}'")
+    for key in ("id", "generation", "fields", "wrong", "reason", "example"):
+        if not raw.get(key):
+            raise UserError(f"{where}: '{key}' is missing; every entry needs id, generation, "
+                            "fields, wrong, reason and example")
+    if len(str(raw["reason"]).split()) < 8:
+        raise UserError(f"{where} ({raw['id']}): the reason is too short to be one: say what "
+                        "each side does and why one of them is wrong")
+    if raw["wrong"] not in SIDES:
+        raise UserError(f"{where} ({raw['id']}): wrong = '{raw['wrong']}': use kernel or model")
+    relation = raw.get("relation")
+    if relation is not None and relation not in RELATIONS:
+        raise UserError(f"{where} ({raw['id']}): relation '{relation}' unknown: use "
+                        f"{' or '.join(repr(r) for r in RELATIONS)}")
+    when = raw.get("when") or {}
+    for name in when:
+        if name not in PREDICATES and name not in Case.__dataclass_fields__:
+            raise UserError(f"{where} ({raw['id']}): condition '{name}' unknown: use a case "
+                            f"field or one of {', '.join(PREDICATES)}")
+    example = path.parent / str(raw["example"])
+    if not example.is_file():
+        raise UserError(f"{where} ({raw['id']}): example case {example} does not exist")
+    load_case(example)
+    return TriageEntry(
+        id=str(raw["id"]),
+        generation=str(raw["generation"]),
+        fields=tuple(str(f) for f in _as_list(raw["fields"])),
+        wrong=str(raw["wrong"]),
+        reason=" ".join(str(raw["reason"]).split()),
+        example=str(raw["example"]),
+        scenarios=tuple(str(s) for s in _as_list(raw.get("scenarios", []))),
+        revisions=tuple(str(r) for r in _as_list(raw.get("revisions", []))),
+        kernel=raw.get("kernel"),
+        model=raw.get("model"),
+        relation=relation,
+        when=dict(when),
+        consequences=bool(raw.get("consequences", False)),
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]

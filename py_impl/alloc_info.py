@@ -1,0 +1,222 @@
+"""Model of the alloc_info generation ("percpu: introduce pcpu_alloc_info and
+pcpu_group_info", 2.6.32).
+
+Everything about the first chunk travels in a pcpu_alloc_info: sizes, the
+atom and allocation size, and groups of units, each with an offset and a
+unit -> cpu map whose empty slots hold NR_CPUS.  pcpu_build_alloc_info()
+makes one for every allocator; embed and page use a single group, the
+large-page allocator groups local cpus.  The commit message promises no
+change in behaviour other than packing: possible cpus get consecutive
+units, so sparse cpu ids no longer leave holes.  pcpu_setup_first_chunk()
+prints the layout as a `pcpu-alloc:` dump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from py_impl import dump
+from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
+from py_impl.layout import AreaSizes, lpage_groups, padded, page_align
+from py_impl.lpage import map_large_pages
+from py_impl.machine import ENOMEM, KERN_DEBUG, KERN_INFO, KERN_WARNING, BootRecord, ModelBug
+from py_impl.page import map_pages
+from py_impl.result import Boot
+
+GENERATION = "alloc_info"
+
+
+@dataclass
+class GroupInfo:
+    nr_units: int = 0
+    base_offset: int = 0
+    cpu_map: list[int] = field(default_factory=list)  # NR_CPUS marks an empty unit
+
+
+@dataclass
+class AllocInfo:
+    static_size: int = 0
+    reserved_size: int = 0
+    dyn_size: int = 0
+    unit_size: int = 0
+    atom_size: int = 0
+    alloc_size: int = 0
+    groups: list[GroupInfo] = field(default_factory=list)
+
+    @property
+    def nr_groups(self) -> int:
+        return len(self.groups)
+
+    @property
+    def sizes(self) -> AreaSizes:
+        return AreaSizes(self.static_size, self.reserved_size, self.dyn_size)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "static_size": self.static_size,
+            "reserved_size": self.reserved_size,
+            "dyn_size": self.dyn_size,
+            "unit_size": self.unit_size,
+            "atom_size": self.atom_size,
+            "alloc_size": self.alloc_size,
+            "nr_groups": self.nr_groups,
+            "groups": [
+                {"nr_units": g.nr_units, "base_offset": g.base_offset, "cpu_map": list(g.cpu_map)}
+                for g in self.groups
+            ],
+        }
+
+
+def alloc_alloc_info(record: BootRecord, nr_groups: int, nr_units: int) -> AllocInfo | None:
+    """pcpu_alloc_alloc_info(): room for the groups and units, group 0's map
+    all NR_CPUS; None when bootmem cannot supply it."""
+    if not record.bootmem_may_fail():
+        return None
+    groups = [GroupInfo() for _ in range(nr_groups)]
+    if groups:
+        groups[0].cpu_map = [record.machine.nr_cpus] * nr_units
+    return AllocInfo(groups=groups)
+
+
+def free_alloc_info(info: AllocInfo) -> None:
+    """pcpu_free_alloc_info(): bootmem bookkeeping of the info itself is not modelled."""
+
+
+def build_alloc_info(
+    record: BootRecord, reserved: int, dyn_request: int, atom_size: int, use_distance: bool
+) -> AllocInfo | None:
+    """pcpu_build_alloc_info(); None for the documented ENOMEM failure.
+
+    Groups are multiples of the allocation in units, local cpus share a
+    group and cpus of different nodes never do, and at least 75% of the
+    allocated address space is used.  base_offset is set "as if all groups
+    are located back-to-back".
+    """
+    machine = record.machine
+    sizes, plan, groups = lpage_groups(machine, reserved, dyn_request, atom_size, use_distance)
+    slots_per_group = [padded(group, plan.units_per_alloc) for group in groups]
+    info = alloc_alloc_info(record, len(groups), sum(map(len, slots_per_group)))
+    if info is None:
+        return None
+    info.static_size, info.reserved_size, info.dyn_size = sizes.static, sizes.reserved, sizes.dyn
+    info.unit_size = plan.unit_size
+    info.atom_size = atom_size
+    info.alloc_size = plan.alloc_size
+    first_unit = 0
+    for group, slots in zip(info.groups, slots_per_group, strict=True):
+        group.nr_units = len(slots)
+        group.base_offset = first_unit * plan.unit_size
+        group.cpu_map = [machine.nr_cpus if cpu is None else cpu for cpu in slots]
+        first_unit += len(slots)
+    return info
+
+
+def unit_slots(info: AllocInfo, nr_cpus: int) -> list[int | None]:
+    """Every unit in order across groups, None where the slot is empty."""
+    return [None if cpu == nr_cpus else cpu for g in info.groups for cpu in g.cpu_map]
+
+
+def dump_alloc_info(record: BootRecord, info: AllocInfo) -> None:
+    nr_cpus = record.machine.nr_cpus
+    table = dump.alloc_table(
+        info.static_size, info.reserved_size, info.dyn_size, info.unit_size, info.atom_size,
+        info.alloc_size,
+        [[None if cpu == nr_cpus else cpu for cpu in g.cpu_map] for g in info.groups],
+    )
+    for line in dump.render(table).split("\n"):
+        record.printk(KERN_DEBUG, line)
+
+
+def setup_first_chunk(boot: Boot, info: AllocInfo, base_addr: str) -> int:
+    """pcpu_setup_first_chunk(ai, base_addr); returns the unit size."""
+    record = boot.record
+    machine = record.machine
+    boot.setup_args = {"base_addr": base_addr, "alloc_info": info.to_json()}
+    if info.nr_groups <= 0:
+        raise ModelBug("no groups")
+    check_unit_size(info.sizes, info.unit_size, machine.page_size)
+    dump_alloc_info(record, info)
+    slots = unit_slots(info, machine.nr_cpus)
+    units: dict[int, int] = {}
+    for unit, cpu in enumerate(slots):
+        if cpu is None:
+            continue
+        if cpu in units or cpu not in machine.possible:
+            raise ModelBug("a unit maps a cpu that is impossible or already mapped")
+        units[cpu] = unit
+    check_one_to_one(machine, units)
+    boot.state = setup_state(machine, info.sizes, info.unit_size, units, len(slots), base_addr)
+    return info.unit_size
+
+
+def embed(boot: Boot) -> int:
+    """pcpu_embed_first_chunk(): one group, one bootmem block of packed units."""
+    record = boot.record
+    machine = record.machine
+    case = machine.case
+    info = build_alloc_info(record, case.reserved_size, case.dyn_size, machine.page_size, False)
+    if info is None:
+        return -ENOMEM
+    chunk_size = info.unit_size * machine.nr_possible
+    if not record.bootmem_may_fail():
+        record.printk(KERN_WARNING,
+                      f"PERCPU: failed to allocate {chunk_size} bytes for embedding")
+        free_alloc_info(info)
+        return -ENOMEM
+    used = page_align(info.sizes.used, machine.page_size)
+    record.chunk_held = used * machine.nr_possible
+    record.printk(KERN_INFO,
+                  f"PERCPU: Embedded {used // machine.page_size} pages/cpu @<bootmem> "
+                  f"s{info.static_size} r{info.reserved_size} d{info.dyn_size} u{info.unit_size}")
+    try:
+        return setup_first_chunk(boot, info, "phys")
+    finally:
+        free_alloc_info(info)
+
+
+def page(boot: Boot) -> int:
+    """pcpu_page_first_chunk(): one group, pages mapped unit by unit."""
+    record = boot.record
+    machine = record.machine
+    page_size = machine.page_size
+    info = build_alloc_info(record, machine.case.reserved_size, -1, page_size, False)
+    if info is None:
+        return -ENOMEM
+    unit_pages = info.unit_size // page_size
+    cpus = [cpu for cpu in unit_slots(info, machine.nr_cpus) if cpu is not None]
+    if not map_pages(record, cpus, unit_pages):
+        free_alloc_info(info)
+        return -ENOMEM
+    record.register_vm(machine.nr_possible * info.unit_size, page_size)
+    record.printk(KERN_INFO,
+                  f"PERCPU: {unit_pages} {page_size >> 10}K pages/cpu @<vmalloc> "
+                  f"s{info.static_size} r{info.reserved_size} d{info.dyn_size}")
+    try:
+        return setup_first_chunk(boot, info, "vmalloc")
+    finally:
+        free_alloc_info(info)
+
+
+def lpage(boot: Boot) -> int:
+    """pcpu_build_alloc_info() with distances, then pcpu_lpage_first_chunk()."""
+    record = boot.record
+    machine = record.machine
+    case = machine.case
+    info = build_alloc_info(record, case.reserved_size, case.dyn_size, case.atom_size, True)
+    boot.build = {"return": 0 if info else -ENOMEM, "alloc_info": info.to_json() if info else None}
+    if info is None:
+        return -ENOMEM
+    try:
+        if not map_large_pages(record, info.sizes, info.unit_size, info.atom_size,
+                               unit_slots(info, machine.nr_cpus)):
+            return -ENOMEM
+        record.printk(KERN_INFO,
+                      f"PERCPU: large pages @<vmalloc> s{info.static_size} "
+                      f"r{info.reserved_size} d{info.dyn_size} u{info.unit_size}")
+        return setup_first_chunk(boot, info, "vmalloc")
+    finally:
+        free_alloc_info(info)
+
+
+SCENARIOS = {"embed": embed, "page": page, "lpage": lpage}

@@ -1,0 +1,132 @@
+"""The machine a model boots on, and the record of what its boot did.
+
+A model sees the same case the shim runs: possible cpus, nodes and their
+distances, NR_CPUS and PAGE_SIZE.  What the real code does through the arch
+callbacks (first-chunk page allocation, freeing, mapping) and the bootmem
+calls allowed to fail is accounted here in the same units the shim reports,
+so the two results can be compared field by field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.cases import LOCAL_DISTANCE, Case
+
+ENOMEM = 12
+KERN_DEBUG, KERN_INFO, KERN_WARNING = "7", "6", "4"
+
+
+class ModelBug(Exception):
+    """A documented precondition does not hold: the kernel would BUG here."""
+
+    def __init__(self, check: str) -> None:
+        super().__init__(check)
+        self.check = check
+
+
+@dataclass(frozen=True)
+class Machine:
+    case: Case
+
+    @property
+    def possible(self) -> tuple[int, ...]:
+        return self.case.possible
+
+    @property
+    def nr_possible(self) -> int:
+        return len(self.case.possible)
+
+    @property
+    def nr_cpu_ids(self) -> int:
+        # One past the highest possible cpu: ids at or above it never exist.
+        return self.case.possible[-1] + 1
+
+    @property
+    def nr_cpus(self) -> int:
+        return self.case.nr_cpus
+
+    @property
+    def page_size(self) -> int:
+        return self.case.page_size
+
+    def node_of(self, cpu: int) -> int:
+        return self.case.node_of(cpu)
+
+    def distance(self, from_cpu: int, to_cpu: int) -> int:
+        if self.case.distance is None:
+            return LOCAL_DISTANCE
+        return self.case.distance[self.node_of(from_cpu)][self.node_of(to_cpu)]
+
+    def local(self, a: int, b: int) -> bool:
+        """LOCAL_DISTANCE both ways: the only closeness grouping accepts."""
+        return self.distance(a, b) <= LOCAL_DISTANCE and self.distance(b, a) <= LOCAL_DISTANCE
+
+
+@dataclass
+class BootRecord:
+    """What one boot did, in the units the shim reports."""
+
+    machine: Machine
+    log: list[tuple[str, str]] = field(default_factory=list)
+    fc_allocs: int = 0
+    fc_alloc_bytes: int = 0
+    fc_frees: int = 0
+    fc_free_bytes: int = 0
+    fc_alloc_bytes_by_node: list[int] = field(default_factory=list)
+    vm_areas: list[tuple[int, int]] = field(default_factory=list)
+    maps: int = 0
+    ptes_populated: int = 0
+    chunk_held: int | None = None
+    _fallible_bootmem_calls: int = 0
+    _fc_alloc_calls: int = 0
+
+    def __post_init__(self) -> None:
+        self.fc_alloc_bytes_by_node = [0] * self.machine.case.nodes()
+
+    def printk(self, level: str, text: str) -> None:
+        self.log.append((level, text))
+
+    def bootmem_may_fail(self) -> bool:
+        """One bootmem allocation allowed to fail; False when the case makes it fail."""
+        index = self._fallible_bootmem_calls
+        self._fallible_bootmem_calls += 1
+        return index != self.machine.case.fail_bootmem
+
+    def fc_alloc(self, cpu: int, size: int) -> bool:
+        """The arch's first-chunk allocator, asked for memory near `cpu`."""
+        index = self._fc_alloc_calls
+        self._fc_alloc_calls += 1
+        if index == self.machine.case.fail_fc_alloc:
+            return False
+        # The arch allocator takes its memory from bootmem, and may fail there.
+        if not self.bootmem_may_fail():
+            return False
+        self.fc_allocs += 1
+        self.fc_alloc_bytes += size
+        node = self.machine.node_of(cpu) if cpu in self.machine.possible else 0
+        self.fc_alloc_bytes_by_node[node] += size
+        return True
+
+    def fc_free(self, size: int) -> None:
+        self.fc_frees += 1
+        self.fc_free_bytes += size
+
+    def register_vm(self, size: int, align: int) -> None:
+        self.vm_areas.append((size, align))
+
+    def log_text(self) -> str:
+        return "".join(f"<{level}>{text}\n" for level, text in self.log)
+
+    def bootmem_json(self) -> dict[str, object]:
+        return {
+            "fc_allocs": self.fc_allocs,
+            "fc_alloc_bytes": self.fc_alloc_bytes,
+            "fc_frees": self.fc_frees,
+            "fc_free_bytes": self.fc_free_bytes,
+            "fc_alloc_bytes_by_node": list(self.fc_alloc_bytes_by_node),
+            "bad_free_count": 0,
+            "vm_areas": [{"size": s, "align": a} for s, a in self.vm_areas],
+            "maps": self.maps,
+            "ptes_populated": self.ptes_populated,
+        }

@@ -1,0 +1,58 @@
+"""A model's boot result, in the shape the shim reports.
+
+Only what a model can know from the contract is filled in: no pointers
+other than which region the first chunk lives in, no bootmem bookkeeping
+of the allocator's own metadata, no timings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from py_impl.first_chunk import FirstChunkState
+from py_impl.machine import BootRecord, ModelBug
+
+
+@dataclass
+class Boot:
+    """Sections of the result that the scenario fills in as it goes."""
+
+    record: BootRecord
+    setup_args: dict[str, Any] | None = None
+    build: dict[str, Any] | None = None
+    state: FirstChunkState | None = None
+    returned: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, Any]:
+    machine = boot.record.machine
+    case = machine.case
+    out: dict[str, Any] = {
+        "id": case.name,
+        "generation": generation,
+        "nr_cpus": case.nr_cpus,
+        "page_size": case.page_size,
+        "outcome": {"kind": "bug", "check": bug.check} if bug else {"kind": "ok"},
+        "log": boot.record.log_text(),
+        "log_truncated": False,
+    }
+    if boot.build is not None:
+        out["build"] = boot.build
+    if boot.setup_args is not None:
+        out["setup_args"] = boot.setup_args
+    if boot.returned is not None and bug is None:
+        out["return"] = boot.returned
+    if boot.state is not None and bug is None:
+        out["state"] = boot.state.to_json(machine)
+        out["static_copies"] = {
+            "bad_cpus": [],
+            "checked": machine.nr_possible,
+            "chunk_held": boot.record.chunk_held,
+        }
+    out["bootmem"] = boot.record.bootmem_json()
+    out["case"] = case.name
+    out["possible"] = list(case.possible)
+    out["source"] = f"model:{generation}"
+    return out
