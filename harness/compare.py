@@ -130,7 +130,12 @@ def fields(result: Mapping[str, Any]) -> dict[str, Any]:
 
 def compare(kernel: Mapping[str, Any], model: Mapping[str, Any]) -> list[Difference]:
     """Every compared field whose values differ, in a stable order."""
-    kernel_fields, model_fields = fields(kernel), fields(model)
+    return compare_fields(fields(kernel), fields(model))
+
+
+def compare_fields(kernel_fields: Mapping[str, Any], model_fields: Mapping[str, Any]
+                   ) -> list[Difference]:
+    """compare() on results already reduced to their fields (captured ones, say)."""
     names = sorted(set(kernel_fields) | set(model_fields), key=_field_order)
     return [
         Difference(name, kernel_fields.get(name, ABSENT), model_fields.get(name, ABSENT))

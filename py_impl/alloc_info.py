@@ -139,10 +139,11 @@ def setup_first_chunk(boot: Boot, info: AllocInfo, base_addr: str) -> int:
     dump_alloc_info(record, info)
     slots = unit_slots(info, machine.nr_cpus)
     units: dict[int, int] = {}
+    possible = set(machine.possible)
     for unit, cpu in enumerate(slots):
         if cpu is None:
             continue
-        if cpu in units or cpu not in machine.possible:
+        if cpu in units or cpu not in possible:
             raise ModelBug("a unit maps a cpu that is impossible or already mapped")
         units[cpu] = unit
     check_one_to_one(machine, units)

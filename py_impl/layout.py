@@ -58,23 +58,29 @@ def min_unit_size(sizes: AreaSizes, page_size: int) -> int:
     return max(page_align(sizes.used, page_size), MIN_UNIT_SIZE)
 
 
-def group_cpus(possible: Sequence[int], local: Callable[[int, int], bool]) -> list[list[int]]:
+def group_cpus(possible: Sequence[int], node_of: Callable[[int], int],
+               nodes_local: Callable[[int, int], bool]) -> list[list[int]]:
     """Groups of mutually local cpus, in cpu order.
 
     The comment only says local cpus are grouped together and that cpus of
     different nodes never share a group; it is silent about non-transitive
     distances.  Taking each cpu in turn and putting it into the first group
     whose every member is local to it keeps both promises and is the
-    natural reading.
+    natural reading.  Closeness is a property of nodes, so a group is
+    checked by the nodes it holds rather than cpu by cpu.
     """
     groups: list[list[int]] = []
+    group_nodes: list[set[int]] = []
     for cpu in possible:
-        for group in groups:
-            if all(local(cpu, other) for other in group):
+        node = node_of(cpu)
+        for group, nodes in zip(groups, group_nodes, strict=True):
+            if all(nodes_local(node, other) for other in nodes):
                 group.append(cpu)
+                nodes.add(node)
                 break
         else:
             groups.append([cpu])
+            group_nodes.append({node})
     return groups
 
 
@@ -134,7 +140,7 @@ def lpage_groups(machine: Machine, reserved: int, dyn_request: int, atom_size: i
     sizes = area_sizes(machine.case.static_size, reserved, dyn_request, machine.page_size)
     needed = min_unit_size(sizes, machine.page_size)
     if use_distance:
-        groups = group_cpus(machine.possible, machine.local)
+        groups = group_cpus(machine.possible, machine.node_of, machine.nodes_local)
     else:
         groups = [list(machine.possible)]
     plan = plan_units([len(g) for g in groups], needed, atom_size, machine.page_size)

@@ -10,6 +10,7 @@ so the two results can be compared field by field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from harness.cases import LOCAL_DISTANCE, Case
 
@@ -50,17 +51,27 @@ class Machine:
     def page_size(self) -> int:
         return self.case.page_size
 
-    def node_of(self, cpu: int) -> int:
-        return self.case.node_of(cpu)
+    @cached_property
+    def nodes(self) -> dict[int, int]:
+        """Node of every possible cpu."""
+        nodes = self.case.cpu_node or (0,) * len(self.case.possible)
+        return dict(zip(self.case.possible, nodes, strict=True))
 
-    def distance(self, from_cpu: int, to_cpu: int) -> int:
+    def node_of(self, cpu: int) -> int:
+        return self.nodes[cpu]
+
+    def node_distance(self, from_node: int, to_node: int) -> int:
         if self.case.distance is None:
             return LOCAL_DISTANCE
-        return self.case.distance[self.node_of(from_cpu)][self.node_of(to_cpu)]
+        return self.case.distance[from_node][to_node]
+
+    def nodes_local(self, a: int, b: int) -> bool:
+        """LOCAL_DISTANCE both ways: the only closeness grouping accepts."""
+        return (self.node_distance(a, b) <= LOCAL_DISTANCE
+                and self.node_distance(b, a) <= LOCAL_DISTANCE)
 
     def local(self, a: int, b: int) -> bool:
-        """LOCAL_DISTANCE both ways: the only closeness grouping accepts."""
-        return self.distance(a, b) <= LOCAL_DISTANCE and self.distance(b, a) <= LOCAL_DISTANCE
+        return self.nodes_local(self.node_of(a), self.node_of(b))
 
 
 @dataclass
@@ -104,7 +115,8 @@ class BootRecord:
             return False
         self.fc_allocs += 1
         self.fc_alloc_bytes += size
-        node = self.machine.node_of(cpu) if cpu in self.machine.possible else 0
+        # An empty slot's cpu (NR_CPUS) has no node; the shim charges node 0.
+        node = self.machine.nodes.get(cpu, 0)
         self.fc_alloc_bytes_by_node[node] += size
         return True
 

@@ -1,0 +1,59 @@
+"""Capture real-kernel results so CI can check the models without a tree.
+
+Run by hand with a tree holding the 2009 history; it rewrites
+tests/test_data/kernel_results/<generation>.jsonl.gz, one line per case:
+the case (as TOML) and the kernel's compared fields (harness/compare.py),
+which are numbers and the boot log - never kernel source.
+
+    .venv/bin/python tests/capture_kernel_results.py --tree PATH_TO_LINUX
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+from pathlib import Path
+
+from harness import build, cases, compare, generate, run, sources
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "test_data" / "kernel_results"
+REVISIONS = ("fd1e8a1fe2b5^", "fd1e8a1fe2b5")
+SEED = 2009
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--tree", type=Path, required=True)
+    ap.add_argument("--per-scenario", type=int, default=40, help="generated cases per NR_CPUS")
+    args = ap.parse_args()
+    named = sorted(p for p in (HERE.parent / "cases").glob("*.toml") if p.name != "triage.toml")
+    OUT.mkdir(parents=True, exist_ok=True)
+    for rev in REVISIONS:
+        snap = sources.load_snapshot(sources.SourceSpec("tree", args.tree, rev))
+        rendered = build.render(snap)
+        batch = [cases.load_case(p) for p in named]
+        for nr_cpus in (8, 64):
+            for scenario in cases.SCENARIOS:
+                batch += generate.generate(args.per_scenario, SEED, scenario, nr_cpus)
+        lines = []
+        for nr_cpus in sorted({c.nr_cpus for c in batch}):
+            group = [c for c in batch if c.nr_cpus == nr_cpus]
+            shim = build.build(rendered, build.BuildConfig(nr_cpus, 12, False))
+            for case, result in zip(group, run.run_cases(shim, group), strict=True):
+                lines.append(json.dumps({
+                    "case": cases.case_to_toml(case),
+                    "named": case in batch[:len(named)],
+                    "source": snap.label.split("@")[-1],
+                    "kernel": compare.fields(result),
+                }, sort_keys=True))
+        path = OUT / f"{rendered.api.generation}.jsonl.gz"
+        # mtime=0: the same results give the same bytes, so git sees no change
+        with gzip.GzipFile(path, "wb", mtime=0) as sink:
+            sink.write(("\n".join(lines) + "\n").encode())
+        print(f"{path}: {len(lines)} results from {snap.label}")
+
+
+if __name__ == "__main__":
+    main()
