@@ -3,8 +3,9 @@
 Every case runs in the shim and in the model of the source's generation;
 the results are compared field by field and each difference is labelled
 with the triage entry that explains it, if any.  A case is "agreeing"
-with no differences, "triaged" when every difference is explained, and
-"unexplained" otherwise - those are what a reviewer looks at first.
+with no differences, "triaged" when every difference is explained,
+"unexplained" otherwise - those are what a reviewer looks at first - and
+"inconclusive" when the kernel side timed out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from harness import compare, run, triage
 from harness.build import Shim
 from harness.cases import Case
 
+# Kernel outcomes that say the simulation ran out of time or broke, not what
+# the code computes: reported, never counted as agreement or disagreement.
+INCONCLUSIVE = frozenset({"timeout", "harness"})
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -30,6 +35,8 @@ class Verdict:
 
     @property
     def kind(self) -> str:
+        if self.kernel.get("outcome", {}).get("kind") in INCONCLUSIVE:
+            return "inconclusive"
         if not self.labelled:
             return "agree"
         if all(item.entry is not None for item in self.labelled):

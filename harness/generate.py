@@ -376,7 +376,13 @@ def topology(d: Draw, ncpus: int) -> Topology:
 REAL_STATIC_SIZES = (40960, 53244, 28672, 36864, 45056, 61440, 73728, 90112, 123040, 155648)
 
 
-def static_size(d: Draw) -> tuple[int, str]:
+# Every possible cpu's unit gets a copy of the static area: past this many
+# bytes in all a case spends its time in memcpy and page faults, not in the
+# code under test, so big machines get proportionally smaller static areas.
+STATIC_COPY_BUDGET = 256 * MB
+
+
+def static_size(d: Draw, ncpus: int) -> tuple[int, str]:
     kind = d.weighted(((475, "typical"), (200, "real"), (180, "page-edge"), (80, "tiny"),
                        (60, "large"), (5, "zero")))
     if kind == "typical":
@@ -397,7 +403,11 @@ def static_size(d: Draw) -> tuple[int, str]:
     else:
         # No static area at all: a BUG_ON in the kernel that both sides must hit.
         return 0, "static 0 (BUG)"
-    return size, f"static {size}" + (" unaligned" if size % PAGE else "")
+    capped = ""
+    if size * ncpus > STATIC_COPY_BUDGET:
+        size = max(STATIC_COPY_BUDGET // ncpus // PAGE * PAGE, PAGE)
+        capped = " (capped)"
+    return size, f"static {size}" + (" unaligned" if size % PAGE else "") + capped
 
 
 def _maybe_aligned(d: Draw, size: int) -> int:
@@ -411,9 +421,14 @@ def reserved_size(d: Draw) -> tuple[int, str]:
 
 
 def dyn_size(d: Draw) -> tuple[int, str]:
-    kind = d.weighted(((550, AUTO), (100, 0), (350, 1)))
+    kind = d.weighted(((550, AUTO), (100, 0), (340, 1), (10, 2)))
     if kind == AUTO:
         return AUTO, "dyn auto"
+    if kind == 2:
+        # Large units at no copying cost: what overflows int-sized chunk sizes
+        # on big machines.
+        size = _maybe_aligned(d, d.integers(256 * KB, 4 * MB))
+        return size, f"dyn {size} (huge)"
     size = _maybe_aligned(d, d.integers(0, 128 * KB)) if kind else 0
     return size, f"dyn {size}"
 
@@ -442,7 +457,7 @@ def build_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
     """One case of every family drawn from d; validated."""
     possible, mask_label = possible_mask(d, nr_cpus)
     cpu_node, distance, numa_label = topology(d, len(possible))
-    static, static_label = static_size(d)
+    static, static_label = static_size(d, len(possible))
     reserved, reserved_label = reserved_size(d)
     dyn, dyn_label = dyn_size(d)
     atom = atom_size(d, scenario)

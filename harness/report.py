@@ -146,10 +146,11 @@ def show(console: Console, labels: list[str], results: list[dict[str, Any]]) -> 
         bootmem = result.get("bootmem") or {}
         if bootmem and "held" not in bootmem:
             # A model accounts only for what the arch callbacks did.
+            held = (result.get("static_copies") or {}).get("chunk_held")
             console.print(
                 f"first-chunk pages: allocated {bootmem.get('fc_alloc_bytes')} "
-                f"freed {bootmem.get('fc_free_bytes')}; embedded chunk held "
-                f"{(result.get('static_copies') or {}).get('chunk_held')}",
+                f"freed {bootmem.get('fc_free_bytes')}"
+                + (f"; embedded chunk holds {held}" if held is not None else ""),
                 markup=False, highlight=False,
             )
         elif bootmem:
@@ -192,13 +193,14 @@ def _cell(value: Any, limit: int = 60) -> str:
 def show_agreement(console: Console, title: str, summaries: Mapping[str, Summary],
                    entries: Sequence[TriageEntry]) -> None:
     table = Table(title=title)
-    for column in ("scenario", "cases", "agree", "triaged", "unexplained", "kernel outcomes"):
+    for column in ("scenario", "cases", "agree", "triaged", "unexplained", "inconclusive",
+                   "kernel outcomes"):
         table.add_column(column, justify="right" if column != "scenario" else "left")
     for scenario, summary in summaries.items():
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items()))
         table.add_row(scenario, str(summary.cases), str(summary.verdicts["agree"]),
                       str(summary.verdicts["triaged"]), str(summary.verdicts["unexplained"]),
-                      outcomes)
+                      str(summary.verdicts["inconclusive"]), outcomes)
     console.print(table)
     used = {e for s in summaries.values() for e in s.entries}
     if used:

@@ -66,6 +66,11 @@ def _units_reach_nr_cpus(subject: Subject) -> bool:
     return len(_model_units(subject)) > subject.case.nr_cpus
 
 
+def _chunk_over_int_max(subject: Subject) -> bool:
+    state = subject.model.get("state") or {}
+    return int(state.get("chunk_size") or 0) > 2**31 - 1
+
+
 def _unaligned_without_dyn(subject: Subject) -> bool:
     c = subject.case
     return c.dyn_size == 0 and (c.static_size + c.reserved_size) % c.page_size != 0
@@ -73,6 +78,7 @@ def _unaligned_without_dyn(subject: Subject) -> bool:
 
 # Named conditions an entry's `when` table may use besides Case fields.
 PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
+    "chunk_over_int_max": _chunk_over_int_max,
     "cpu0_possible": lambda s: 0 in s.case.possible,
     "has_empty_unit": _has_empty_unit,
     "last_unit_empty": _last_unit_empty,
@@ -84,7 +90,7 @@ PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
 @dataclass(frozen=True)
 class TriageEntry:
     id: str
-    generation: str
+    generations: tuple[str, ...]
     fields: tuple[str, ...]
     wrong: str
     reason: str
@@ -99,7 +105,7 @@ class TriageEntry:
 
     def matches(self, diff: Difference, subject: Subject, generation: str,
                 source: str) -> bool:
-        if generation != self.generation:
+        if generation not in self.generations:
             return False
         if self.revisions and not any(rev in source for rev in self.revisions):
             return False
@@ -204,7 +210,7 @@ def _entry(raw: Mapping[str, Any], n: int, path: Path) -> TriageEntry:
     load_case(example)
     return TriageEntry(
         id=str(raw["id"]),
-        generation=str(raw["generation"]),
+        generations=tuple(str(g) for g in _as_list(raw["generation"])),
         fields=tuple(str(f) for f in _as_list(raw["fields"])),
         wrong=str(raw["wrong"]),
         reason=" ".join(str(raw["reason"]).split()),
