@@ -17,6 +17,7 @@ from rich.console import Console
 import py_impl
 from harness import agree, build, cases, extract, generate, report, run, sources, triage
 from harness.errors import UserError
+from py_impl import dump
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
@@ -211,6 +212,30 @@ def cmd_agree(args: argparse.Namespace) -> int:
     return 1 if unexplained else 0
 
 
+def cmd_dump(args: argparse.Namespace) -> int:
+    """Parse an allocation dump out of a boot log (dmesg, a result's log, a file)."""
+    try:
+        text = sys.stdin.read() if str(args.log) == "-" else args.log.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read {args.log}: {err}") from err
+    try:
+        table = dump.parse(text)
+    except dump.DumpParseError as err:
+        raise UserError(f"{args.log}: {err}") from err
+    if args.json:
+        print(json.dumps({
+            "format": table.format, "static_size": table.static_size,
+            "reserved_size": table.reserved_size, "dyn_size": table.dyn_size,
+            "unit_size": table.unit_size, "atom_size": table.atom_size,
+            "alloc_size": table.alloc_size,
+            "units": [{"unit": u.unit, "alloc": u.alloc, "group": u.group, "cpu": u.cpu}
+                      for u in table.units],
+        }, indent=2))
+    else:
+        report.show_dump(Console(), table)
+    return 0
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     specs = source_specs(args)
@@ -298,6 +323,11 @@ def parser() -> argparse.ArgumentParser:
                      "plain agreement, written as the run goes")
     agr.add_argument("--json", action="store_true", help="print the summary as JSON")
     agr.set_defaults(func=cmd_agree)
+
+    dmp = sub.add_parser("dump", help="parse a pcpu-alloc:/pcpu-lpage: dump from a boot log")
+    dmp.add_argument("log", type=Path, help="log file (dmesg output, say), or - for stdin")
+    dmp.add_argument("--json", action="store_true")
+    dmp.set_defaults(func=cmd_dump)
 
     ext = sub.add_parser("extract", help="list extracted items; with two sources, compare them")
     _add_source_options(ext)

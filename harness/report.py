@@ -15,6 +15,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from harness.agree import Summary
     from harness.triage import TriageEntry
+    from py_impl.dump import DumpTable
 
 DUMP_PREFIXES = ("pcpu-alloc:", "pcpu-lpage:")
 _LEVEL = re.compile(r"^(?:<([0-7])>|\x01([0-7c]))")
@@ -229,3 +230,19 @@ def progress(console: Console, what: str, total: int) -> Iterator[Callable[[], N
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task(what, total=total)
         yield lambda: bar.advance(task)
+
+
+def show_dump(console: Console, table: DumpTable) -> None:
+    """A parsed dump: header sizes, then which cpu each unit serves."""
+    alloc = f" alloc {table.alloc_size}" if table.alloc_size is not None else ""
+    console.print(f"{table.format} dump: static {table.static_size} reserved "
+                  f"{table.reserved_size} dyn {table.dyn_size} unit {table.unit_size} "
+                  f"atom {table.atom_size}{alloc}, {table.nr_units} units, "
+                  f"{len(table.cpus())} cpus", markup=False, highlight=False)
+    units = Table()
+    for column in ("unit", "alloc", "group", "cpu"):
+        units.add_column(column, justify="right")
+    for u in table.units:
+        units.add_row(str(u.unit), str(u.alloc), "-" if u.group is None else str(u.group),
+                      "--" if u.cpu is None else str(u.cpu))
+    console.print(units)
