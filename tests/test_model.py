@@ -218,6 +218,10 @@ def test_lpage_layout_is_the_same_in_both_generations(case: Case) -> None:
     """The large-page map was already packed: nothing may change there."""
     old = py_impl.run_model("unit_map", case)
     new = py_impl.run_model("alloc_info", case)
+    if new["build"]["alloc_info"] is None:
+        # Only the new API allocates its info from bootmem, which may fail.
+        assert case.fail_bootmem == 0 and new["build"]["return"] == -12
+        return
     assert old["build"]["unit_size"] == new["build"]["alloc_info"]["unit_size"]
     if boots(old) and boots(new):
         assert slots(old) == slots(new)
