@@ -306,7 +306,7 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--model", choices=(*py_impl.MODELS, "auto"),
                       help="also run the py_impl model (auto: the source's generation); "
                       "without a source, run the model alone")
-    show.add_argument("--triage", type=Path, default=triage.DEFAULT_TRIAGE,
+    show.add_argument("--triage", type=Path,
                       help="triage file labelling known model/kernel differences")
     show.set_defaults(func=cmd_show)
 
@@ -318,7 +318,8 @@ def parser() -> argparse.ArgumentParser:
     agr.add_argument("--count", type=int, default=1000, help="cases per scenario")
     agr.add_argument("--seed", type=int, default=1)
     agr.add_argument("--nr-cpus", type=int, default=64)
-    agr.add_argument("--triage", type=Path, default=triage.DEFAULT_TRIAGE)
+    agr.add_argument("--triage", type=Path,
+                     help="triage file (default: cases/triage.toml of the project)")
     agr.add_argument("--out", type=Path, help="JSON lines, one per case that is not in "
                      "plain agreement, written as the run goes")
     agr.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -23,7 +23,14 @@ from harness.cases import Case, load_case
 from harness.compare import ABSENT, Difference
 from harness.errors import UserError
 
-DEFAULT_TRIAGE = Path(__file__).resolve().parent.parent / "cases" / "triage.toml"
+
+def default_triage() -> Path:
+    """The project's triage file: beside the package in a checkout, else in
+    ./cases (an installed package has no cases/ of its own)."""
+    candidates = (Path(__file__).resolve().parent.parent / "cases" / "triage.toml",
+                  Path.cwd() / "cases" / "triage.toml")
+    return next((path for path in candidates if path.is_file()), candidates[0])
+
 SIDES = ("kernel", "model")
 RELATIONS: Mapping[str, Callable[[Any, Any], bool]] = {
     "kernel < model": lambda k, m: _num(k) < _num(m),
@@ -163,11 +170,13 @@ _KEYS = {"id", "generation", "fields", "wrong", "reason", "example", "scenarios"
          "kernel", "model", "relation", "when", "consequences"}
 
 
-def load_triage(path: Path = DEFAULT_TRIAGE) -> list[TriageEntry]:
+def load_triage(path: Path | None = None) -> list[TriageEntry]:
+    path = path or default_triage()
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError as err:
-        raise UserError(f"triage file {path} does not exist") from err
+        raise UserError(f"triage file {path} does not exist: give one with --triage FILE") \
+            from err
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"triage file {path} is not valid TOML: {err}") from err
     entries: list[TriageEntry] = []
