@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
+import importlib.metadata
 import json
+import os
+import re
+import shlex
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +21,21 @@ from typing import Any
 from rich.console import Console
 
 import py_impl
-from harness import agree, build, cases, extract, generate, report, run, sources, triage
+from harness import (
+    agree,
+    build,
+    campaign,
+    cases,
+    classify,
+    extract,
+    generate,
+    report,
+    run,
+    runreport,
+    shrink,
+    sources,
+    triage,
+)
 from harness.errors import UserError
 from py_impl import dump
 
@@ -25,6 +45,8 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
                    help="tree:PATH@REV, patch:PATH@BASE:FILE[,FILE], or dir:PATH")
     p.add_argument("--tree", type=Path, help="kernel git tree (work tree or bare git dir)")
     p.add_argument("--rev", action="append", default=[], help="revision in --tree (repeatable)")
+    p.add_argument("--old", help="the old side's revision in --tree (same as a first --rev)")
+    p.add_argument("--new", help="the new side's revision in --tree (same as a second --rev)")
     p.add_argument("--base", help="base revision in --tree for --patch")
     p.add_argument("--patch", action="append", type=Path, default=[],
                    help="patch file or mbox series applied on --base (repeatable, in order)")
@@ -44,6 +66,9 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dyn-size", help="bytes or auto")
     p.add_argument("--atom-size", help="allocation atom (lpage size), e.g. 2M")
     p.add_argument("--page-size", help="4K (x86) or 8K (sparc64)")
+    p.add_argument("--fail-fc-alloc", type=int, help="make the Nth arch page allocation fail")
+    p.add_argument("--fail-bootmem", type=int,
+                   help="make the Nth bootmem allocation that may fail, fail")
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
@@ -62,6 +87,10 @@ def source_specs(args: argparse.Namespace) -> list[sources.SourceSpec]:
         specs.append(sources.SourceSpec("patch", args.tree, args.base, tuple(args.patch)))
     elif args.base is not None:
         raise UserError("--base is for --patch: use --rev to name a single revision")
+    if getattr(args, "old", None) or getattr(args, "new", None):
+        if not (args.old and args.new):
+            raise UserError("--old and --new go together: --tree T --old REV --new REV")
+        args.rev = [args.old, args.new, *args.rev]
     if args.rev:
         if args.tree is None:
             raise UserError("--rev needs --tree: name the kernel git tree with --tree PATH")
@@ -92,6 +121,9 @@ def case_from_args(args: argparse.Namespace) -> cases.Case:
         value = getattr(args, name)
         if value is not None:
             changes[name] = cases.parse_size(value, "--" + name.replace("_", "-"))
+    for name in ("fail_fc_alloc", "fail_bootmem"):
+        if getattr(args, name, None) is not None:
+            changes[name] = getattr(args, name)
     if "nr_cpus" not in changes and args.case is None:
         # NR_CPUS must cover the highest possible cpu; 64 otherwise.
         possible = changes.get("possible", base.possible)
@@ -236,6 +268,204 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace, err: Console, run_cases: Sequence[cases.Case]
+          ) -> campaign.Plan:
+    specs = source_specs(args)
+    if len(specs) > 2:
+        raise UserError(f"a run compares one or two sources, got {len(specs)}")
+    sides = []
+    for name, spec in zip(("old", "new") if len(specs) == 2 else ("new",), specs, strict=True):
+        snap = _load(spec, err)
+        rendered = build.render(snap)
+        sides.append(campaign.Side(name, snap.label, rendered.api.generation, rendered))
+    declared: list[classify.DeclaredChange] = []
+    path = _declared_file(args, sides)
+    if path is not None:
+        declared = classify.load_declared(path)
+    return campaign.Plan(
+        tuple(sides), tuple(run_cases), tuple(declared), tuple(triage.load_triage(args.triage)),
+        sanitize=args.sanitize, limits=run.Limits(args.timeout_ms, args.mem_mb),
+        jobs=max(1, args.jobs or os.cpu_count() or 1))
+
+
+def _declared_file(args: argparse.Namespace, sides: Sequence[campaign.Side]) -> Path | None:
+    """--declared, else the file in cases/declared/ naming the new side's
+    commit, or the subject of the patch applied on the new side."""
+    if getattr(args, "declared", None):
+        return Path(args.declared)
+    if len(sides) < 2:
+        return None
+    subjects = {_patch_subject(p) for p in getattr(args, "patch", [])}
+    return classify.find_declared(triage.default_triage().parent / "declared",
+                                  sides[-1].label, subjects)
+
+
+def _patch_subject(path: Path) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.startswith("Subject:"):
+            return re.sub(r"^Subject:\s*(\[[^]]*\]\s*)?", "", line).strip()
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def corpus_cases() -> list[cases.Case]:
+    folder = triage.default_triage().parent
+    return [cases.load_case(p) for p in sorted(folder.glob("*.toml")) if p.name != "triage.toml"]
+
+
+def repro_command(args: argparse.Namespace, case: cases.Case) -> str:
+    """The one-line command that reruns `case` on the same sources."""
+    parts = ["percpu-diff", "repro"]
+    parts += [shlex.quote(s) for s in args.sources]
+    if args.tree is not None:
+        parts += ["--tree", shlex.quote(str(args.tree))]
+    if args.base:
+        parts += ["--base", shlex.quote(args.base)]
+        for patch in args.patch:
+            parts += ["--patch", shlex.quote(str(patch))]
+    for rev in args.rev:
+        parts += ["--rev", shlex.quote(rev)]
+    for d in args.dir:
+        parts += ["--dir", shlex.quote(str(d))]
+    parts += ["--scenario", case.scenario, "--nr-cpus", str(case.nr_cpus),
+              "--possible", cases.format_cpu_list(case.possible)]
+    if case.cpu_node is not None:
+        parts += ["--cpu-node", ",".join(map(str, case.cpu_node))]
+    if case.distance is not None:
+        parts += ["--distance", ";".join(",".join(map(str, r)) for r in case.distance)]
+    parts += ["--static-size", str(case.static_size), "--reserved-size", str(case.reserved_size),
+              "--dyn-size", "auto" if case.dyn_size == cases.AUTO else str(case.dyn_size)]
+    if case.scenario == "lpage" or case.atom_size != case.page_size:
+        parts += ["--atom-size", str(case.atom_size)]
+    if case.page_size != 4096:
+        parts += ["--page-size", str(case.page_size)]
+    if case.fail_fc_alloc >= 0:
+        parts += ["--fail-fc-alloc", str(case.fail_fc_alloc)]
+    if case.fail_bootmem >= 0:
+        parts += ["--fail-bootmem", str(case.fail_bootmem)]
+    return " ".join(p if ";" not in p else shlex.quote(p) for p in parts)
+
+
+def _reproducers(args: argparse.Namespace, plan: campaign.Plan, summary: campaign.Summary,
+                 err: Console) -> list[runreport.Reproducer]:
+    by_name = {c.name: c for c in plan.cases}
+    out: list[runreport.Reproducer] = []
+
+    def shows(candidate: cases.Case, signature: str) -> bool:
+        record = campaign.boot(plan, candidate)
+        return any(f.label == "unexpected" and f.signature == signature
+                   for f in record.findings)
+
+    for signature, first, finding in list(campaign.unexpected_signatures(summary))[
+            :args.max_reproducers]:
+        # Differences seen together usually shrink together: reuse a
+        # reproducer that already shows this one.
+        earlier = next((r for r in out if r.first_case == first and shows(r.case, signature)),
+                       None)
+        if earlier is not None:
+            out.append(runreport.Reproducer(signature, first, finding, earlier.case,
+                                            earlier.attempts, earlier.command))
+            continue
+        with report.progress(err, f"shrinking {signature}", args.shrink_budget) as advance:
+            result = shrink.shrink(by_name[first], functools.partial(shows, signature=signature),
+                                   budget=args.shrink_budget, progress=lambda n, c: advance())
+        out.append(runreport.Reproducer(signature, first, finding, result.case, result.attempts,
+                                        repro_command(args, result.case)))
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    out, err = Console(), Console(stderr=True)
+    generated = generate.generate_mixed(args.cases, args.seed) if args.cases else []
+    corpus = [] if args.no_corpus else corpus_cases()
+    given = [cases.load_case(p) for p in args.case]
+    all_cases = generated + corpus + given
+    names = [c.name for c in all_cases]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise UserError(f"two cases are named '{dup}': rename one")
+    plan = _plan(args, err, all_cases)
+    rundir = campaign.RunDir(args.out)
+    records = rundir.start(plan, args.resume)
+    todo = [c for c in plan.cases if c.name not in records]
+    counts = Counter(r.verdict for r in records.values())
+    with report.progress(err, "cases", len(plan.cases)) as advance:
+        for _ in records:
+            advance()
+
+        def on_record(record: campaign.CaseRecord) -> None:
+            rundir.append(record)
+            records[record.case] = record
+            counts[record.verdict] += 1
+            advance()
+
+        try:
+            campaign.execute(plan, todo, on_record)
+        except KeyboardInterrupt:
+            err.print(f"interrupted: {len(records)} of {len(plan.cases)} cases are in "
+                      f"{rundir.results}; finish with the same command and --resume",
+                      markup=False)
+            return 130
+    summary, ordered = campaign.summarize(plan, records)
+    reproducers = _reproducers(args, plan, summary, err)
+    info = runreport.RunInfo(
+        [s.label for s in plan.sides], args.seed, len(generated), len(corpus), len(given),
+        str(_declared_file(args, plan.sides) or "") or None,
+        sorted({c.nr_cpus for c in plan.cases}), sorted({c.scenario for c in plan.cases}))
+    runreport.write(rundir.path / "report.json", runreport.run_json(info, summary, ordered,
+                                                                    reproducers))
+    for n, repro in enumerate(reproducers, 1):
+        runreport.write(rundir.path / f"repro-{n}.toml", cases.case_to_toml(repro.case))
+    if args.json:
+        runreport.write(args.json, runreport.run_json(info, summary, ordered, reproducers))
+    if args.junit:
+        runreport.write(args.junit, runreport.junit_xml(info, summary, ordered))
+    if args.email:
+        text = runreport.email_text(info, summary, reproducers, _version())
+        if args.email == "-":
+            print(text, end="")
+        else:
+            runreport.write(Path(args.email), text)
+    if args.email != "-":
+        runreport.show_summary(out, info, summary, reproducers)
+    totals = summary.to_json()
+    if totals["unexpected"]:
+        return 1
+    return 2 if totals["failed"] else 0
+
+
+def cmd_repro(args: argparse.Namespace) -> int:
+    out, err = Console(), Console(stderr=True)
+    case = case_from_args(args)
+    plan = _plan(args, err, [case])
+    record = campaign.boot(plan, case)
+    shims = campaign.shims_for(plan, case.nr_cpus, case.page_shift)
+    labels, results = [], []
+    for side in plan.sides:
+        kernel = run.run_one(shims[side.name], case, plan.limits)
+        labels += [side.label, f"model:{side.generation}"]
+        results += [kernel, py_impl.run_model(side.generation, case)]
+    if args.json:
+        print(json.dumps({"results": results, "record": record.to_json()}, indent=1,
+                         default=str))
+    else:
+        out.print(f"case {case.name}: scenario {case.scenario}, NR_CPUS={case.nr_cpus}, "
+                  f"possible {cases.format_cpu_list(case.possible)}", markup=False)
+        report.show(out, labels, results)
+        report.show_findings(out, record.findings)
+    return 1 if record.verdict == "unexpected" else 0
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("percpu-diff")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     specs = source_specs(args)
@@ -329,6 +559,39 @@ def parser() -> argparse.ArgumentParser:
     dmp.add_argument("log", type=Path, help="log file (dmesg output, say), or - for stdin")
     dmp.add_argument("--json", action="store_true")
     dmp.set_defaults(func=cmd_dump)
+
+    rn = sub.add_parser("run", help="differential run over generated and named cases")
+    _add_source_options(rn)
+    _add_build_options(rn)
+    rn.add_argument("--cases", type=int, default=500, help="generated cases (default 500)")
+    rn.add_argument("--seed", type=int, default=1)
+    rn.add_argument("--case", type=Path, action="append", default=[],
+                    help="a case TOML file to add (repeatable)")
+    rn.add_argument("--no-corpus", action="store_true", help="leave out the cases in cases/")
+    rn.add_argument("--declared", type=Path,
+                    help="declared changes (default: cases/declared/<new commit>.toml)")
+    rn.add_argument("--triage", type=Path)
+    rn.add_argument("--out", type=Path, default=Path("percpu-diff-run"),
+                    help="run directory: results.jsonl, report.json, repro-N.toml")
+    rn.add_argument("--resume", action="store_true", help="finish an interrupted run")
+    rn.add_argument("--jobs", type=int, help="shim servers per side (default: all cores)")
+    rn.add_argument("--json", type=Path, help="write the JSON report here too")
+    rn.add_argument("--junit", type=Path, help="write a JUnit XML report")
+    rn.add_argument("--email", nargs="?", const="-",
+                    help="plain-text report for a review reply (to FILE, or stdout)")
+    rn.add_argument("--shrink-budget", type=int, default=150, help="boots per reproducer")
+    rn.add_argument("--max-reproducers", type=int, default=20)
+    rn.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("repro", help="rerun one case on every side, side by side")
+    _add_source_options(rp)
+    _add_case_options(rp)
+    _add_build_options(rp)
+    rp.add_argument("--declared", type=Path)
+    rp.add_argument("--triage", type=Path)
+    rp.add_argument("--jobs", type=int, default=1)
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=cmd_repro)
 
     ext = sub.add_parser("extract", help="list extracted items; with two sources, compare them")
     _add_source_options(ext)

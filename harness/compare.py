@@ -149,3 +149,108 @@ def _field_order(name: str) -> tuple[int, str]:
         if name == pattern or (pattern.endswith(".*") and name.startswith(pattern[:-1])):
             return rank, name
     return len(COMPARED), name
+
+
+# ----------------------------------------------------------- across generations
+
+@dataclass(frozen=True)
+class Change:
+    """A field whose value differs between the old and the new side."""
+
+    field: str
+    old: Any
+    new: Any
+
+    def describe(self) -> str:
+        return f"{self.field}: old {short(self.old)}, new {short(self.new)}"
+
+
+def neutral(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A result in terms both API generations share, so old and new compare
+    by meaning: sizes wherever the API put them, cpu -> unit for possible
+    cpus, the dump parsed into its table, the lpage layout as unit slots."""
+    from py_impl import dump as dump_format
+
+    flat = fields(result)
+    out: dict[str, Any] = {}
+    for name, value in flat.items():
+        if name.startswith(("outcome.", "return", "messages", "state.", "static_copies.",
+                            "bootmem.")):
+            out[name] = value
+    possible = list(result.get("possible", []))
+    if isinstance(out.get("state.unit_map"), list):
+        out["state.unit_of_cpu"] = dict(zip(possible, out.pop("state.unit_map"), strict=True))
+    args = result.get("setup_args")
+    if isinstance(args, Mapping):
+        sizes = args.get("alloc_info") or args
+        for key in ("static_size", "reserved_size", "dyn_size", "unit_size"):
+            out[f"sizes.{key}"] = sizes.get(key)
+        out["sizes.base_addr"] = region(args.get("base_addr"))
+    if flat.get("dump"):
+        try:
+            table = dump_format.parse(flat["dump"])
+        except dump_format.DumpParseError as err:
+            out["dump.unreadable"] = str(err)
+        else:
+            out["dump.format"] = table.format
+            out["dump.sizes"] = [table.static_size, table.reserved_size, table.dyn_size,
+                                 table.unit_size]
+            out["dump.slots"] = list(table.slots())
+            out["dump.groups"] = [u.group for u in table.units]
+    else:
+        out["dump.format"] = None
+    build = result.get("build")
+    if isinstance(build, Mapping):
+        out.update(_neutral_build(build, int(result.get("nr_cpus", 0))))
+    return out
+
+
+def _neutral_build(build: Mapping[str, Any], nr_cpus: int) -> dict[str, Any]:
+    ai = build.get("alloc_info")
+    if "alloc_info" in build:
+        if not ai:
+            return {"build.ok": False}
+        slots = [None if c == nr_cpus else c for g in ai["groups"] for c in g["cpu_map"]]
+        return {"build.ok": True, "build.unit_size": ai["unit_size"],
+                "build.dyn_size": ai["dyn_size"], "build.slots": slots}
+    nr_units = int(build.get("return", -1))
+    if nr_units < 0:
+        return {"build.ok": False}
+    by_unit = {u: cpu for cpu, u in enumerate(build.get("unit_map") or []) if u is not None}
+    return {"build.ok": True, "build.unit_size": build.get("unit_size"),
+            "build.dyn_size": build.get("dyn_size"),
+            "build.slots": [by_unit.get(u) for u in range(nr_units)]}
+
+
+def compare_sides(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """Old against new by meaning, element by element."""
+    a, b = neutral(old), neutral(new)
+    if a.get("dump.format") is None or b.get("dump.format") is None:
+        # A dump on one side only is one change, not one per unit.
+        for side in (a, b):
+            for name in [n for n in side if n.startswith("dump.") and n != "dump.format"]:
+                del side[name]
+    changes: list[Change] = []
+    for name in sorted(set(a) | set(b)):
+        changes += [Change(path, x, y) for path, x, y in
+                    expand(name, a.get(name, ABSENT), b.get(name, ABSENT))]
+    return changes
+
+
+def expand(path: str, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
+    """Differing leaves, with paths like groups[1].cpu_map[3]; lists of
+    different lengths differ as a whole, since their elements do not line up."""
+    if a == b:
+        return []
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        out: list[tuple[str, Any, Any]] = []
+        for key in sorted(set(a) | set(b), key=str):
+            sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+            out += expand(sub, a.get(key, ABSENT), b.get(key, ABSENT))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            out += expand(f"{path}[{i}]", x, y)
+        return out
+    return [(path, a, b)]

@@ -311,7 +311,7 @@ DISTANCE_FAMILIES: tuple[tuple[int, int, DistanceFamily], ...] = (
     (70, 2, dist_random),
 )
 
-NODE_COUNTS = ((40, 2), (15, 3), (25, 4), (4, 5), (3, 6), (3, 7), (10, 8))
+NODE_COUNTS = ((40, 2), (15, 3), (25, 4), (4, 5), (3, 6), (3, 7), (10, 8), (3, 12), (4, 16))
 
 Topology = tuple[tuple[int, ...] | None, tuple[tuple[int, ...], ...] | None, str]
 
@@ -516,3 +516,22 @@ def generate(count: int, seed: int, scenario: str, nr_cpus: int, *,
         # indices get unrelated streams.
         rng = random.Random(f"percpu-diff/{seed}/{scenario}/{nr_cpus}/{i}")
         yield build_case(RandomDraw(rng), f"{scenario}-s{seed}-{i:05d}", scenario, nr_cpus)
+
+
+# NR_CPUS of a mixed run: small builds often (sparse and full masks are
+# likely there), the common 64, and the big ones that overflow things.
+NR_CPUS_MENU = ((10, 2), (10, 4), (15, 8), (10, 16), (25, 64), (10, 256), (5, 1024), (5, 4096))
+SCENARIO_ORDER = ("embed", "page", "lpage")
+
+
+def generate_mixed(count: int, seed: int, scenarios: Sequence[str] = SCENARIO_ORDER,
+                   nr_cpus_menu: Sequence[tuple[int, int]] = NR_CPUS_MENU) -> list[Case]:
+    """`count` cases over every scenario and NR_CPUS of the menu, named
+    f"run-s{seed}-{i:05d}"; case i depends only on (seed, i)."""
+    out: list[Case] = []
+    for i in range(count):
+        rng = random.Random(f"percpu-diff/mixed/{seed}/{i}")
+        scenario = scenarios[i % len(scenarios)]
+        nr_cpus = RandomDraw(rng).weighted(nr_cpus_menu)
+        out.append(build_case(RandomDraw(rng), f"run-s{seed}-{i:05d}", scenario, nr_cpus))
+    return out

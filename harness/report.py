@@ -14,6 +14,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from harness.agree import Summary
+    from harness.classify import Finding
     from harness.triage import TriageEntry
     from py_impl.dump import DumpTable
 
@@ -246,3 +247,20 @@ def show_dump(console: Console, table: DumpTable) -> None:
         units.add_row(str(u.unit), str(u.alloc), "-" if u.group is None else str(u.group),
                       "--" if u.cpu is None else str(u.cpu))
     console.print(units)
+
+
+def show_findings(console: Console, findings: Sequence[Finding]) -> None:
+    """A case's classified differences, every comparison."""
+    if not findings:
+        console.print("every comparison agrees", markup=False)
+        return
+    table = Table(title="differences")
+    for column in ("comparison", "field", "left", "right", "label", "rule"):
+        table.add_column(column, overflow="fold")
+    names = {"old": "old: kernel/model", "new": "new: kernel/model",
+             "kernel": "kernel: old/new", "model": "model: old/new"}
+    for f in findings:
+        style = "bold red" if f.label == "unexpected" else ""
+        table.add_row(names[f.comparison], f.field, _cell(f.left), _cell(f.right), f.label,
+                      f.rule or "-", style=style)
+    console.print(table)

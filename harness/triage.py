@@ -78,6 +78,19 @@ def _chunk_over_int_max(subject: Subject) -> bool:
     return int(state.get("chunk_size") or 0) > 2**31 - 1
 
 
+def _groups_fill_nr_cpus(subject: Subject) -> bool:
+    """As many lpage groups as NR_CPUS: a loop that stops at the first empty
+    group count reads one past an NR_CPUS-long array."""
+    from py_impl.layout import group_cpus
+    from py_impl.machine import Machine
+
+    case = subject.case
+    if case.scenario != "lpage":
+        return False
+    machine = Machine(case)
+    return len(group_cpus(case.possible, machine.node_of, machine.nodes_local)) == case.nr_cpus
+
+
 def _unaligned_without_dyn(subject: Subject) -> bool:
     c = subject.case
     return c.dyn_size == 0 and (c.static_size + c.reserved_size) % c.page_size != 0
@@ -87,6 +100,7 @@ def _unaligned_without_dyn(subject: Subject) -> bool:
 PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
     "chunk_over_int_max": _chunk_over_int_max,
     "cpu0_possible": lambda s: 0 in s.case.possible,
+    "groups_fill_nr_cpus": _groups_fill_nr_cpus,
     "has_empty_unit": _has_empty_unit,
     "last_unit_empty": _last_unit_empty,
     "units_reach_nr_cpus": _units_reach_nr_cpus,

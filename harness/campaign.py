@@ -1,0 +1,259 @@
+"""A differential run: many cases, one or two sides, every comparison.
+
+Each case boots on every side's shim and model.  The records - one JSON
+line per case, appended to results.jsonl in the run directory as soon as
+the case is done - are the run's only state: an interrupted run resumes by
+skipping the cases already recorded, and every report is built from the
+records in case order, so a resumed run reports exactly what an
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import py_impl
+from harness import agree, build, cases, classify, compare, run, triage
+from harness.errors import UserError
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str  # "old" or "new"
+    label: str
+    generation: str
+    rendered: build.Rendered
+
+
+@dataclass(frozen=True)
+class Plan:
+    sides: tuple[Side, ...]
+    cases: tuple[cases.Case, ...]
+    declared: tuple[classify.DeclaredChange, ...]
+    entries: tuple[triage.TriageEntry, ...]
+    sanitize: bool = False
+    limits: run.Limits = field(default_factory=run.Limits)
+    jobs: int = 2
+
+    def fingerprint(self) -> str:
+        """What a resumed run must share with the one it continues."""
+        text = json.dumps({
+            "sides": [(s.name, s.label, s.rendered.api.generation) for s in self.sides],
+            "cases": [cases.case_to_toml(c) for c in self.cases],
+            "declared": [d.id for d in self.declared],
+            "triage": [e.id for e in self.entries],
+            "sanitize": self.sanitize,
+        }, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case: str
+    scenario: str
+    nr_cpus: int
+    verdict: str  # one of classify.CLASSES
+    outcomes: Mapping[str, str]
+    findings: tuple[classify.Finding, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"case": self.case, "scenario": self.scenario, "nr_cpus": self.nr_cpus,
+                "verdict": self.verdict, "outcomes": dict(self.outcomes),
+                "findings": [f.to_json() for f in self.findings]}
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> CaseRecord:
+        return CaseRecord(
+            str(data["case"]), str(data["scenario"]), int(data["nr_cpus"]),
+            str(data["verdict"]), dict(data["outcomes"]),
+            tuple(classify.Finding(f["comparison"], f["field"], f["left"], f["right"],
+                                   f["label"], f["rule"]) for f in data["findings"]))
+
+
+def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
+             ) -> CaseRecord:
+    """Every comparison of one case, classified."""
+    findings: list[classify.Finding] = []
+    models: dict[str, dict[str, Any]] = {}
+    triaged: dict[str, classify.SideTriage] = {}
+    for side in plan.sides:
+        kernel = kernels[side.name]
+        verdict = agree.judge(case, kernel, side.generation, side.label, plan.entries)
+        models[side.name] = verdict.model
+        triaged[side.name] = classify.side_triage(list(verdict.labelled))
+        for item in verdict.labelled:
+            diff = item.difference
+            for path, left, right in compare.expand(diff.field, diff.kernel, diff.model):
+                findings.append(classify.Finding(
+                    side.name, path, left, right,
+                    "triaged" if item.entry else "unexpected",
+                    item.entry.id if item.entry else None))
+    # Failure injection counts allocations, and the two APIs make different
+    # ones: the same schedule fails different calls, so old and new are only
+    # checked against their own models.
+    injected = case.fail_fc_alloc >= 0 or case.fail_bootmem >= 0
+    if len(plan.sides) == 2 and not injected:
+        pairs = (("kernel", kernels), ("model", models))
+        for comparison, results in pairs:
+            for change in compare.compare_sides(results["old"], results["new"]):
+                # Triage explains kernel values; the models have nothing to explain.
+                findings.append(classify.classify_change(
+                    change, comparison, case, results,
+                    triaged if comparison == "kernel" else {}, plan.declared))
+    outcomes = {name: str(k.get("outcome", {}).get("kind")) for name, k in kernels.items()}
+    if any(kind in agree.INCONCLUSIVE for kind in outcomes.values()):
+        verdict_kind = "failed"
+    else:
+        labels = {f.label for f in findings}
+        verdict_kind = next((c for c in ("unexpected", "triaged", "declared") if c in labels),
+                            "agree")
+    return CaseRecord(case.name, case.scenario, case.nr_cpus, verdict_kind, outcomes,
+                      tuple(findings))
+
+
+class RunDir:
+    """results.jsonl plus the fingerprint of the plan that wrote it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.results = path / "results.jsonl"
+        self.meta = path / "run.json"
+
+    def start(self, plan: Plan, resume: bool) -> dict[str, CaseRecord]:
+        if resume:
+            if not self.meta.is_file():
+                raise UserError(f"nothing to resume in {self.path}: no run.json there")
+            meta = json.loads(self.meta.read_text())
+            if meta.get("fingerprint") != plan.fingerprint():
+                raise UserError(f"{self.path} holds a different run (other sources, cases, "
+                                "seed or rules): resume it with the same options, or pick "
+                                "another --out")
+            return self.load()
+        if self.results.exists() and self.results.stat().st_size:
+            raise UserError(f"{self.path} already holds results: use --resume to finish "
+                            "that run, or another --out")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.meta.write_text(json.dumps({"fingerprint": plan.fingerprint(),
+                                         "sides": [s.label for s in plan.sides],
+                                         "cases": len(plan.cases)}) + "\n")
+        self.results.write_text("")
+        return {}
+
+    def load(self) -> dict[str, CaseRecord]:
+        done: dict[str, CaseRecord] = {}
+        if not self.results.exists():
+            return done
+        for line in self.results.read_text().splitlines():
+            try:
+                record = CaseRecord.from_json(json.loads(line))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # the line being written when the run died
+            done[record.case] = record
+        return done
+
+    def append(self, record: CaseRecord) -> None:
+        with self.results.open("a") as sink:
+            sink.write(json.dumps(record.to_json()) + "\n")
+            sink.flush()
+
+
+def shims_for(plan: Plan, nr_cpus: int, page_shift: int) -> dict[str, build.Shim]:
+    config = build.BuildConfig(nr_cpus, page_shift, plan.sanitize)
+    return {side.name: build.build(side.rendered, config) for side in plan.sides}
+
+
+def execute(plan: Plan, todo: Sequence[cases.Case],
+            on_record: Callable[[CaseRecord], None]) -> None:
+    """Boot every case on every side, `plan.jobs` shim servers per side at
+    once; records arrive in completion order."""
+    records: queue.Queue[CaseRecord | BaseException | None] = queue.Queue()
+    groups: dict[tuple[int, int], list[cases.Case]] = {}
+    for case in todo:
+        groups.setdefault((case.nr_cpus, case.page_shift), []).append(case)
+    work: list[tuple[dict[str, build.Shim], list[cases.Case]]] = []
+    for (nr_cpus, page_shift), group in sorted(groups.items()):
+        shims = shims_for(plan, nr_cpus, page_shift)
+        for j in range(plan.jobs):
+            chunk = group[j::plan.jobs]
+            if chunk:
+                work.append((shims, chunk))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            while True:
+                with lock:
+                    if not work:
+                        break
+                    shims, chunk = work.pop(0)
+                streams = {name: run.run_cases(shim, chunk, plan.limits)
+                           for name, shim in shims.items()}
+                for case in chunk:
+                    kernels = {name: next(stream) for name, stream in streams.items()}
+                    records.put(evaluate(case, kernels, plan))
+        except BaseException as err:  # surfaced in the main thread
+            records.put(err)
+        finally:
+            records.put(None)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(plan.jobs)]
+    for t in threads:
+        t.start()
+    finished = 0
+    while finished < len(threads):
+        item = records.get()
+        if item is None:
+            finished += 1
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            on_record(item)
+
+
+@dataclass
+class Summary:
+    counts: Counter[str] = field(default_factory=Counter)
+    by_signature: dict[str, list[tuple[str, classify.Finding]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, int]:
+        return {"cases": sum(self.counts.values()),
+                **{name: self.counts[name] for name in classify.CLASSES}}
+
+
+def summarize(plan: Plan, records: Mapping[str, CaseRecord]) -> tuple[Summary, list[CaseRecord]]:
+    """Records in case order, their counts, and every finding grouped by signature."""
+    ordered = [records[c.name] for c in plan.cases if c.name in records]
+    summary = Summary()
+    for record in ordered:
+        summary.counts[record.verdict] += 1
+        for finding in record.findings:
+            key = f"{finding.label}|{finding.signature}|{finding.rule or ''}"
+            summary.by_signature.setdefault(key, []).append((record.case, finding))
+    return summary, ordered
+
+
+def unexpected_signatures(summary: Summary) -> Iterator[tuple[str, str, classify.Finding]]:
+    """(signature, first case, first finding) of every unexpected difference."""
+    for key, hits in summary.by_signature.items():
+        label, signature, _ = key.split("|", 2)
+        if label == "unexpected":
+            yield signature, hits[0][0], hits[0][1]
+
+
+def boot(plan: Plan, case: cases.Case) -> CaseRecord:
+    """One case on every side, now: for shrinking and repro."""
+    shims = shims_for(plan, case.nr_cpus, case.page_shift)
+    kernels = {name: run.run_one(shim, case, plan.limits) for name, shim in shims.items()}
+    return evaluate(case, kernels, plan)
+
+
+def model_only(plan: Plan, case: cases.Case) -> dict[str, dict[str, Any]]:
+    return {side.name: py_impl.run_model(side.generation, case) for side in plan.sides}

@@ -1,0 +1,190 @@
+"""Reports of a differential run: a table for people, JSON, JUnit, and a
+plain-text email for a patch review reply.
+
+Everything here is built from the run's records (in case order) and the
+reproducers, so an interrupted-and-resumed run reports exactly what an
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from rich.console import Console
+from rich.table import Table
+
+from harness import campaign, cases, classify, compare
+from harness.build import TEMPLATES
+
+WHERE = {"old": "old side, kernel vs model", "new": "new side, kernel vs model",
+         "kernel": "kernel, old vs new", "model": "models, old vs new"}
+
+
+@dataclass(frozen=True)
+class Reproducer:
+    signature: str
+    first_case: str
+    finding: classify.Finding
+    case: cases.Case  # shrunk
+    attempts: int
+    command: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"signature": self.signature, "first_case": self.first_case,
+                "finding": self.finding.to_json(), "shrink_attempts": self.attempts,
+                "command": self.command, "case_toml": cases.case_to_toml(self.case)}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    sides: Sequence[str]
+    seed: int
+    generated: int
+    corpus: int
+    extra: int
+    declared_file: str | None
+    nr_cpus: Sequence[int]
+    scenarios: Sequence[str]
+
+
+def _rows(summary: campaign.Summary, label: str) -> list[dict[str, Any]]:
+    rows = []
+    for key, hits in summary.by_signature.items():
+        found_label, signature, rule = key.split("|", 2)
+        if found_label == label:
+            rows.append({"rule": rule, "signature": signature, "field": signature.split(":")[1],
+                         "cases": len({case for case, _ in hits}), "hits": hits})
+    return rows
+
+
+def _rule_counts(summary: campaign.Summary, label: str) -> list[dict[str, Any]]:
+    per_rule: dict[str, set[str]] = {}
+    fields: dict[str, list[str]] = {}
+    for row in _rows(summary, label):
+        per_rule.setdefault(row["rule"], set()).update(case for case, _ in row["hits"])
+        fields.setdefault(row["rule"], []).append(row["field"])
+    return [{"rule": rule, "cases": len(names), "field": ", ".join(sorted(set(fields[rule])))}
+            for rule, names in per_rule.items()]
+
+
+def show_summary(console: Console, info: RunInfo, summary: campaign.Summary,
+                 reproducers: Sequence[Reproducer]) -> None:
+    counts = summary.to_json()
+    table = Table(title=f"percpu-diff run: {' -> '.join(info.sides)}")
+    for name in ("cases", *classify.CLASSES):
+        table.add_column(name, justify="right")
+    table.add_row(*[str(counts[name]) for name in ("cases", *classify.CLASSES)])
+    console.print(table)
+    detail = Table(title="differences by kind")
+    for column in ("label", "where", "field", "rule", "cases"):
+        detail.add_column(column, overflow="fold")
+    for label in ("declared", "triaged", "unexpected"):
+        for row in sorted(_rows(summary, label), key=lambda r: -int(r["cases"])):
+            where, field = row["signature"].split(":", 1)
+            style = "bold red" if label == "unexpected" else ""
+            detail.add_row(label, WHERE[where], field, row["rule"] or "-", str(row["cases"]),
+                           style=style)
+    if detail.row_count:
+        console.print(detail)
+    for n, repro in enumerate(reproducers, 1):
+        console.print(f"reproducer {n} ({repro.signature}, shrunk from {repro.first_case} in "
+                      f"{repro.attempts} boots):", markup=False, highlight=False)
+        console.print(f"  {repro.command}", markup=False, highlight=False, soft_wrap=True)
+
+
+def run_json(info: RunInfo, summary: campaign.Summary, records: Sequence[campaign.CaseRecord],
+             reproducers: Sequence[Reproducer]) -> str:
+    differences = [
+        {"case": record.case, **finding.to_json()}
+        for record in records for finding in record.findings
+    ]
+    return json.dumps({
+        "summary": summary.to_json(),
+        "sides": list(info.sides),
+        "seed": info.seed,
+        "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra},
+        "verdicts": {record.case: record.verdict for record in records},
+        "differences": differences,
+        "reproducers": [r.to_json() for r in reproducers],
+    }, indent=1, default=str) + "\n"
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True, autoescape=autoescape,
+                              keep_trailing_newline=True)
+
+
+def junit_xml(info: RunInfo, summary: campaign.Summary,
+              records: Sequence[campaign.CaseRecord]) -> str:
+    rows = [{
+        "case": r.case, "scenario": r.scenario, "nr_cpus": r.nr_cpus, "verdict": r.verdict,
+        "outcomes": ", ".join(f"{k} {v}" for k, v in r.outcomes.items()),
+        "unexpected": [f"{WHERE[f.comparison]}: {f.field}: {compare.short(f.left)} vs "
+                       f"{compare.short(f.right)}" for f in r.findings
+                       if f.label == "unexpected"],
+    } for r in records]
+    return _environment(True).get_template("junit.xml.j2").render(
+        summary=summary.to_json(), sides=info.sides, records=rows)
+
+
+def _wrap_command(command: str, width: int = 70) -> list[str]:
+    """A shell command on lines under `width`, continued with backslashes."""
+    lines = textwrap.wrap(command, width - 2, break_long_words=False, break_on_hyphens=False)
+    return [line + " \\" for line in lines[:-1]] + lines[-1:]
+
+
+def _example(hits: Sequence[tuple[str, classify.Finding]]) -> list[str]:
+    case, finding = hits[0]
+    left, right = ("kernel", "model") if finding.comparison in ("old", "new") else ("old", "new")
+    return textwrap.wrap(f"first seen in {case}: {left} {compare.short(finding.left, 50)}, "
+                         f"{right} {compare.short(finding.right, 50)}", 74)
+
+
+def email_text(info: RunInfo, summary: campaign.Summary,
+               reproducers: Sequence[Reproducer], version: str) -> str:
+    by_signature = {r.signature: r for r in reproducers}
+    unexpected = []
+    for row in sorted(_rows(summary, "unexpected"), key=lambda r: -int(r["cases"])):
+        where, field = row["signature"].split(":", 1)
+        repro = by_signature.get(row["signature"])
+        unexpected.append({
+            "where": WHERE[where], "field": field, "cases": row["cases"],
+            "example": _example(row["hits"]),
+            "repro": _wrap_command(repro.command) if repro else [],
+            "toml": cases.case_to_toml(repro.case).splitlines() if repro else [],
+            "shrink_note": f"shrunk from {repro.first_case} in {repro.attempts} boots"
+            if repro else "",
+        })
+    text = _environment(False).get_template("email.txt.j2").render(
+        version=version, sides=info.sides, summary=summary.to_json(), seed=info.seed,
+        generated=info.generated, corpus=info.corpus, extra=info.extra,
+        declared_file=info.declared_file, nr_cpus=info.nr_cpus, scenarios=info.scenarios,
+        declared=_rule_counts(summary, "declared"), triaged=_rule_counts(summary, "triaged"),
+        unexpected=unexpected)
+    # The TOML of a reproducer can hold a long description: keep the promise.
+    return "\n".join(line if len(line) < 80 else line[:76] + "..."
+                     for line in text.splitlines()) + "\n"
+
+
+def write(path: Path, text: str) -> None:
+    """Write whole or not at all: a report is never left half-written."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def counts_by_rule(records: Sequence[campaign.CaseRecord]) -> Mapping[str, int]:
+    hits: Counter[str] = Counter()
+    for record in records:
+        for rule in {f.rule for f in record.findings if f.rule}:
+            hits[rule] += 1
+    return hits

@@ -1,0 +1,437 @@
+"""Shrink a case that shows a difference to a small reproducer.
+
+A generated case that makes the kernel and a model (or two kernels) part
+ways is usually far bigger than the bug: 64 cpus where 3 do, eight nodes
+where two do, a static area of 53244 bytes where "not a page multiple" is
+the point.  `shrink` walks such a case down greedily, asking the caller's
+`still_fails` after each step whether the difference is still there.
+
+It is deterministic (no randomness, candidates in a fixed order), so the
+same case and predicate give the same reproducer on every machine.
+
+Smaller means a smaller `size_key`, a tuple compared lexicographically:
+
+    1. number of possible cpus
+    2. NR_CPUS
+    3. number of nodes (rows of the distance matrix; 1 without one)
+    4. number of failure injections set (fail_fc_alloc, fail_bootmem)
+    5. sum of the possible cpu ids (low, dense ids read best)
+    6. 1 if the topology is spelled out (cpu_node or distance given), else 0
+    7. asymmetric node pairs (d[i][j] != d[j][i])
+    8. distance entries off the standard 10 (diagonal) / 20 (elsewhere)
+    9. total deviation of the distances from that standard
+   10. size fields away from their canonical value: static 40960, reserved
+       0 or 8192, dyn auto, atom 2M for lpage (4K otherwise), bootmem and
+       vmalloc the Case defaults
+   11. static/reserved/dyn sizes that are not page multiples
+   12. total distance of the sizes from canonical (bytes; for the atom, in
+       powers of two), with reserved measured from 0 and dyn from auto
+
+Every accepted candidate has a strictly smaller key, and keys are tuples of
+non-negative integers, so the loop ends even without a budget.  The order
+of the components settles the trade-offs a candidate may make: one cpu
+fewer is worth any other change; a symmetric matrix beats one closer to
+10/20 (so "symmetric, max" can be kept); a page-aligned size beats one
+closer to canonical (so rounding 40961 up to 45056 counts as simpler).
+
+Passes, most to least impactful (each yields candidates; the first that
+still fails is kept and the pass starts again from it -- the cpu-removal
+pass at the chunk size that worked; rounds of all passes repeat until a
+round keeps nothing or the budget is spent):
+
+    1. drop failure injection
+    2. fewer possible cpus: halves (second, then first), quarters, ... single cpus
+    3. lower cpu ids: dense from 0 (or 1), shifted down keeping gaps, one cpu into the
+       lowest hole
+    4. smaller NR_CPUS: max(possible)+1, then powers of two above it
+    5. simpler topology: none, unused nodes dropped, nodes merged, standard
+       distances, symmetric distances
+    6. sizes towards canonical values
+    7. bootmem and vmalloc sizes back to the defaults
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from harness.cases import AUTO, LOCAL_DISTANCE, Case
+from harness.errors import UserError
+
+__all__ = ["PASSES", "ShrinkResult", "canonical_atom", "shrink", "size_key"]
+
+REMOTE_DISTANCE = 20
+CANONICAL_STATIC = 40960
+# Both are plain: 0 means no reserved chunk, 8192 is what x86 reserves for modules.
+CANONICAL_RESERVED = (0, 8192)
+LPAGE_ATOM = 2 << 20
+DEFAULT_BUDGET = 400
+
+_DEFAULTS = Case(name="defaults")
+# Fields that do not change what a boot does: two cases differing only in
+# them are the same attempt.
+_NOT_BOOTED = frozenset({"name", "description", "expect"})
+_BOOTED = tuple(f.name for f in dataclasses.fields(Case) if f.name not in _NOT_BOOTED)
+
+Matrix = tuple[tuple[int, ...], ...]
+# A pass yields (stage, candidate).  After a candidate is kept the pass
+# starts again on it, given that stage as `resume`, so a pass whose early
+# candidates are costly to repeat can pick up where it succeeded.
+Pass = Callable[[Case, int], Iterator[tuple[int, Case]]]
+
+
+@dataclass(frozen=True)
+class ShrinkResult:
+    case: Case  # the smallest case found that still fails (the input if nothing smaller does)
+    attempts: int  # how many times still_fails was called
+    accepted: int  # how many candidates were kept
+
+
+def canonical_atom(scenario: str) -> int:
+    return LPAGE_ATOM if scenario == "lpage" else 4096
+
+
+# --------------------------------------------------------------- the key
+
+def _standard(i: int, j: int) -> int:
+    return LOCAL_DISTANCE if i == j else REMOTE_DISTANCE
+
+
+def _failures(case: Case) -> int:
+    return (case.fail_fc_alloc != -1) + (case.fail_bootmem != -1)
+
+
+def _unaligned(value: int, page: int) -> bool:
+    return value != AUTO and value % page != 0
+
+
+def size_key(case: Case) -> tuple[int, ...]:
+    """How big a case is, for the shrinker: smaller tuples are simpler cases.
+
+    See the module docstring for what each component means.  The case must
+    be valid.
+    """
+    m = case.distance or ()
+    k = len(m)
+    cells = [(i, j) for i in range(k) for j in range(k)]
+    asymmetric = sum(1 for i, j in cells if i < j and m[i][j] != m[j][i])
+    off_standard = sum(1 for i, j in cells if m[i][j] != _standard(i, j))
+    deviation = sum(abs(m[i][j] - _standard(i, j)) for i, j in cells)
+
+    atom = canonical_atom(case.scenario)
+    off_canonical = sum((
+        case.static_size != CANONICAL_STATIC,
+        case.reserved_size not in CANONICAL_RESERVED,
+        case.dyn_size != AUTO,
+        case.atom_size != atom,
+        case.bootmem_size != _DEFAULTS.bootmem_size,
+        case.vmalloc_size != _DEFAULTS.vmalloc_size,
+    ))
+    page = case.page_size
+    unaligned = sum(_unaligned(v, page)
+                    for v in (case.static_size, case.reserved_size, case.dyn_size))
+    size_distance = (abs(case.static_size - CANONICAL_STATIC) + case.reserved_size
+                     + (case.dyn_size - AUTO)
+                     + abs(case.atom_size.bit_length() - atom.bit_length()))
+    return (
+        len(case.possible),
+        case.nr_cpus,
+        case.nodes(),
+        _failures(case),
+        sum(case.possible),
+        int(case.cpu_node is not None or case.distance is not None),
+        asymmetric,
+        off_standard,
+        deviation,
+        off_canonical,
+        unaligned,
+        size_distance,
+    )
+
+
+# ------------------------------------------------------------ the passes
+
+def drop_failures(case: Case) -> Iterator[Case]:
+    if _failures(case):
+        yield replace(case, fail_fc_alloc=-1, fail_bootmem=-1)
+    if _failures(case) == 2:
+        # The difference may need one of the two; keep either alone.
+        yield replace(case, fail_fc_alloc=-1)
+        yield replace(case, fail_bootmem=-1)
+
+
+def _keep_positions(case: Case, keep: Sequence[int]) -> Case:
+    nodes = case.cpu_node
+    return replace(case, possible=tuple(case.possible[i] for i in keep),
+                   cpu_node=None if nodes is None else tuple(nodes[i] for i in keep))
+
+
+def fewer_cpus(case: Case, resume: int = 0) -> Iterator[tuple[int, Case]]:
+    """Chunks of the mask removed, halves first; the stage is the chunk size.
+
+    Restarting from halves after every success would cost about 2n/chunk
+    attempts that mostly fail again, so after a success at some chunk size
+    the pass resumes at that size (as ddmin does).
+    """
+    n = len(case.possible)
+    chunk = min(resume, n // 2) if resume else n // 2
+    while chunk >= 1:
+        # From the end first: high cpus are the likeliest bystanders, and
+        # keeping the low ones keeps cpu0 (the boot cpu) where it was.
+        for start in reversed(range(0, n, chunk)):
+            keep = [i for i in range(n) if not start <= i < start + chunk]
+            if keep:
+                yield chunk, _keep_positions(case, keep)
+        chunk //= 2
+
+
+def _renumber(case: Case, ids: Sequence[int]) -> Case:
+    """Possible cpus renamed position by position to `ids`, re-sorted with their nodes."""
+    if case.cpu_node is None:
+        return replace(case, possible=tuple(sorted(ids)))
+    pairs = sorted(zip(ids, case.cpu_node, strict=True))
+    return replace(case, possible=tuple(c for c, _ in pairs),
+                   cpu_node=tuple(n for _, n in pairs))
+
+
+def lower_cpu_ids(case: Case) -> Iterator[Case]:
+    possible = case.possible
+    n = len(possible)
+    # Which ids matter (cpu0 absent, gaps in the mask) is what these test,
+    # so each is only a candidate: still_fails decides.
+    # From 1 as well as from 0: a mask without cpu0 is a case of its own.
+    for first in (0, 1):
+        yield _renumber(case, range(first, first + n))
+        yield _renumber(case, [c - possible[0] + first for c in possible])
+    present = set(possible)
+    holes = [next(i for i in range(lo, lo + n + 1) if i not in present) for lo in (0, 1)]
+    for hole in dict.fromkeys(holes):
+        # Highest first: the outlier (say cpu NR_CPUS-1) is what holds NR_CPUS up.
+        for pos in reversed(range(n)):
+            if possible[pos] > hole:
+                yield _renumber(case, [hole if i == pos else c for i, c in enumerate(possible)])
+
+
+def smaller_nr_cpus(case: Case) -> Iterator[Case]:
+    need = max(case.possible) + 1
+    candidates = [need]
+    # Shims are usually built for powers of two; those are the fallbacks
+    # when the difference needs room above the highest cpu.
+    power = 1 << (need - 1).bit_length()
+    while power < case.nr_cpus:
+        if power != need:
+            candidates.append(power)
+        power *= 2
+    for nr in candidates:
+        if 1 <= nr < case.nr_cpus:
+            yield replace(case, nr_cpus=nr)
+
+
+def _nodes_used(case: Case) -> set[int]:
+    return set(case.cpu_node) if case.cpu_node is not None else {0}
+
+
+def _keep_nodes(case: Case, matrix: Matrix, keep: Sequence[int]) -> Case:
+    index = {node: new for new, node in enumerate(keep)}
+    nodes = case.cpu_node
+    return replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
+                   cpu_node=None if nodes is None else tuple(index[n] for n in nodes))
+
+
+def _merge(case: Case, matrix: Matrix, into: int, gone: int) -> Case:
+    """Node `gone` folded into `into`; `into`'s distances are kept."""
+    def renamed(n: int) -> int:
+        return into if n == gone else n - (n > gone)
+
+    nodes = case.cpu_node
+    keep = [n for n in range(len(matrix)) if n != gone]
+    return replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
+                   cpu_node=None if nodes is None else tuple(renamed(n) for n in nodes))
+
+
+def _matrix(k: int, cell: Callable[[int, int], int]) -> Matrix:
+    return tuple(tuple(cell(i, j) for j in range(k)) for i in range(k))
+
+
+def simpler_topology(case: Case) -> Iterator[Case]:
+    if case.cpu_node is not None or case.distance is not None:
+        yield replace(case, cpu_node=None, distance=None)
+    m = case.distance
+    if m is None:
+        return
+    k = len(m)
+    unused = [n for n in range(k) if n not in _nodes_used(case)]
+    if unused:
+        yield _keep_nodes(case, m, [n for n in range(k) if n not in unused])
+    if len(unused) > 1:
+        for gone in unused:
+            yield _keep_nodes(case, m, [n for n in range(k) if n != gone])
+    for into in range(k):
+        for gone in range(into + 1, k):
+            yield _merge(case, m, into, gone)
+    yield replace(case, distance=_matrix(k, _standard))
+    # Partial clean-ups that keep an odd diagonal or an asymmetric pair,
+    # for differences that need one but not the other.
+    yield replace(case, distance=_matrix(k, lambda i, j: LOCAL_DISTANCE if i == j else m[i][j]))
+    yield replace(case, distance=_matrix(
+        k, lambda i, j: REMOTE_DISTANCE if i != j and m[i][j] == m[j][i] else m[i][j]))
+    yield replace(case, distance=_matrix(k, lambda i, j: min(m[i][j], m[j][i])))
+    yield replace(case, distance=_matrix(k, lambda i, j: max(m[i][j], m[j][i])))
+
+
+def _towards(value: int, target: int, page: int) -> list[int]:
+    """Steps from value towards target: page-rounded, halved, and keeping
+    the sub-page remainder (so an unaligned size can get close to target
+    and stay unaligned), then halfway.  The key throws out steps that go
+    the wrong way."""
+    steps: list[int] = []
+    rem = value % page
+    if rem:
+        steps += [value + page - rem, value - rem]
+    steps.append(value // 2)
+    if rem:
+        below = target - target % page
+        steps += [below + rem, below - (page - rem)]
+    # Rounded towards target, so that one short of target still moves.
+    steps.append((value + target + (value < target)) // 2)
+    # A zero static area is a different scenario (a BUG in the kernel), not a plainer one.
+    return [s for s in steps if s > 0 and s != value]
+
+
+def canonical_sizes(case: Case) -> Iterator[Case]:
+    page = case.page_size
+    static = case.static_size
+    for size in (CANONICAL_STATIC, *_towards(static, CANONICAL_STATIC, page)):
+        yield replace(case, static_size=size)
+    reserved = case.reserved_size
+    for size in (*CANONICAL_RESERVED, *_towards(reserved, 0, page)):
+        yield replace(case, reserved_size=size)
+    dyn = case.dyn_size
+    yield replace(case, dyn_size=AUTO)
+    if dyn != AUTO:
+        for size in (0, *_towards(dyn, 0, page)):
+            yield replace(case, dyn_size=size)
+    atom = canonical_atom(case.scenario)
+    if case.atom_size != atom:
+        yield replace(case, atom_size=atom)
+        # One power of two nearer, for differences that need a non-default atom.
+        yield replace(case, atom_size=case.atom_size * 2 if case.atom_size < atom
+                      else case.atom_size // 2)
+
+
+def default_memory(case: Case) -> Iterator[Case]:
+    yield replace(case, bootmem_size=_DEFAULTS.bootmem_size)
+    yield replace(case, vmalloc_size=_DEFAULTS.vmalloc_size)
+
+
+def _from_the_start(candidates: Callable[[Case], Iterator[Case]]) -> Pass:
+    """A pass whose candidates are few enough to regenerate them all after a success."""
+    def step(case: Case, resume: int) -> Iterator[tuple[int, Case]]:
+        return ((0, candidate) for candidate in candidates(case))
+
+    step.__name__ = step.__qualname__ = candidates.__name__
+    return step
+
+
+PASSES: tuple[Pass, ...] = (
+    _from_the_start(drop_failures),
+    fewer_cpus,
+    _from_the_start(lower_cpu_ids),
+    _from_the_start(smaller_nr_cpus),
+    _from_the_start(simpler_topology),
+    _from_the_start(canonical_sizes),
+    _from_the_start(default_memory),
+)
+
+
+# ------------------------------------------------------------ the search
+
+def _booted_fields(case: Case) -> tuple[object, ...]:
+    return tuple(getattr(case, name) for name in _BOOTED)
+
+
+class _Search:
+    def __init__(self, start: Case, still_fails: Callable[[Case], bool], budget: int,
+                 progress: Callable[[int, Case], None] | None) -> None:
+        self.best = start
+        self.best_key = size_key(start)
+        self.still_fails = still_fails
+        self.budget = budget
+        self.progress = progress
+        # The input is known to fail: never boot it again.
+        self.tried = {_booted_fields(start)}
+        self.attempts = 0
+        self.accepted = 0
+
+    def spent(self) -> bool:
+        return self.attempts >= self.budget
+
+    def attempt(self, candidate: Case) -> bool:
+        """Boot the candidate if it is new, valid and smaller; True if it is kept."""
+        fields = _booted_fields(candidate)
+        if fields in self.tried:
+            return False
+        try:
+            candidate.validate()
+        except UserError:
+            return False
+        key = size_key(candidate)
+        if key >= self.best_key:
+            return False
+        self.tried.add(fields)
+        self.attempts += 1
+        kept = self.still_fails(candidate)
+        if kept:
+            self.best, self.best_key = candidate, key
+            self.accepted += 1
+        if self.progress is not None:
+            self.progress(self.attempts, self.best)
+        return kept
+
+    def run_pass(self, step: Pass) -> bool:
+        """Apply one pass until none of its candidates still fails; True if any did."""
+        progressed = False
+        resume = 0
+        while not self.spent():
+            for stage, candidate in step(self.best, resume):
+                if self.spent():
+                    return progressed
+                if self.attempt(candidate):
+                    progressed, resume = True, stage
+                    break
+            else:
+                return progressed
+        return progressed
+
+    def run(self) -> None:
+        progressed = True
+        while progressed and not self.spent():
+            progressed = False
+            for step in PASSES:
+                progressed |= self.run_pass(step)
+
+
+def shrink(case: Case, still_fails: Callable[[Case], bool], *, budget: int = DEFAULT_BUDGET,
+           progress: Callable[[int, Case], None] | None = None) -> ShrinkResult:
+    """The smallest case (by `size_key`) found that `still_fails`, greedily.
+
+    `case` is taken to fail already and is never passed to `still_fails`;
+    candidates keep its name, description and expect so the predicate sees
+    them as variants of it.  At most `budget` calls are made, never twice
+    for the same booted fields, never on a case that does not validate.
+    `progress(attempts, best)` is called after each call.
+
+    If some candidate still failed, the result is named f"{name}-min" and
+    its description says what it was shrunk from; otherwise the result's
+    case is `case` itself.  Raises UserError if `case` does not validate.
+    """
+    case.validate()
+    search = _Search(case, still_fails, budget, progress)
+    search.run()
+    if not search.accepted:
+        return ShrinkResult(case, search.attempts, 0)
+    origin = f"shrunk from {case.name} in {search.attempts} attempts"
+    description = f"{origin}: {case.description}" if case.description else origin
+    smallest = replace(search.best, name=f"{case.name}-min", description=description)
+    return ShrinkResult(smallest, search.attempts, search.accepted)
