@@ -379,7 +379,12 @@ def _reproducers(args: argparse.Namespace, plan: campaign.Plan, summary: campaig
 
 def cmd_run(args: argparse.Namespace) -> int:
     out, err = Console(), Console(stderr=True)
-    generated = generate.generate_mixed(args.cases, args.seed) if args.cases else []
+    bad = [n for n in args.nr_cpus or [] if not 1 <= n <= 8192]
+    if bad:
+        raise UserError(f"--nr-cpus {bad[0]} is out of range: NR_CPUS runs from 1 to 8192")
+    menu = [(1, n) for n in args.nr_cpus] if args.nr_cpus else generate.NR_CPUS_MENU
+    generated = generate.generate_mixed(args.cases, args.seed, nr_cpus_menu=menu) \
+        if args.cases else []
     corpus = [] if args.no_corpus else corpus_cases()
     given = [cases.load_case(p) for p in args.case]
     all_cases = generated + corpus + given
@@ -565,6 +570,8 @@ def parser() -> argparse.ArgumentParser:
     _add_build_options(rn)
     rn.add_argument("--cases", type=int, default=500, help="generated cases (default 500)")
     rn.add_argument("--seed", type=int, default=1)
+    rn.add_argument("--nr-cpus", type=int, action="append",
+                    help="NR_CPUS of generated cases (repeatable; default: 2 to 4096)")
     rn.add_argument("--case", type=Path, action="append", default=[],
                     help="a case TOML file to add (repeatable)")
     rn.add_argument("--no-corpus", action="store_true", help="leave out the cases in cases/")

@@ -318,7 +318,7 @@ def test_area_sizes_round_to_pages() -> None:
 @pytest.mark.parametrize("generation", GENERATIONS)
 def test_models_boot_every_named_case(path: Path, generation: str) -> None:
     case = case_mod.load_case(path)
-    assert set(case.expect) == set(GENERATIONS), "each case says what to expect of both"
+    assert set(GENERATIONS) <= set(case.expect), "each case says what to expect of both"
     result = py_impl.run_model(generation, case)
     assert result["outcome"]["kind"] in ("ok", "bug")
     assert result["generation"] == generation
