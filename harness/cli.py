@@ -397,7 +397,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     records = rundir.start(plan, args.resume)
     todo = [c for c in plan.cases if c.name not in records]
     counts = Counter(r.verdict for r in records.values())
-    with report.progress(err, "cases", len(plan.cases)) as advance:
+
+    def running() -> str:
+        return " ".join(f"{name} {counts[name]}" for name in classify.CLASSES)
+
+    with report.progress(err, "cases", len(plan.cases), running) as advance:
         for _ in records:
             advance()
 

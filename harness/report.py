@@ -225,12 +225,19 @@ def show_agreement(console: Console, title: str, summaries: Mapping[str, Summary
 
 
 @contextmanager
-def progress(console: Console, what: str, total: int) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr; yields the function that advances it."""
+def progress(console: Console, what: str, total: int,
+             status: Callable[[], str] | None = None) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr; yields the function that advances it.
+    `status`, if given, is shown after the bar (running counts, say)."""
     with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda: bar.advance(task)
+                  TimeRemainingColumn(), "{task.fields[status]}", console=console,
+                  transient=True) as bar:
+        task = bar.add_task(what, total=total, status=status() if status else "")
+
+        def advance() -> None:
+            bar.update(task, advance=1, status=status() if status else "")
+
+        yield advance
 
 
 def show_dump(console: Console, table: DumpTable) -> None:

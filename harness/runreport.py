@@ -152,18 +152,23 @@ def _example(hits: Sequence[tuple[str, classify.Finding]]) -> list[str]:
 def email_text(info: RunInfo, summary: campaign.Summary,
                reproducers: Sequence[Reproducer], version: str) -> str:
     by_signature = {r.signature: r for r in reproducers}
-    unexpected = []
+    # Differences that shrink to the same case are one finding, seen from
+    # several fields and comparisons: report them together.
+    groups: dict[str, dict[str, Any]] = {}
     for row in sorted(_rows(summary, "unexpected"), key=lambda r: -int(r["cases"])):
         where, field = row["signature"].split(":", 1)
         repro = by_signature.get(row["signature"])
-        unexpected.append({
-            "where": WHERE[where], "field": field, "cases": row["cases"],
-            "example": _example(row["hits"]),
+        key = repro.command if repro else row["signature"]
+        group = groups.setdefault(key, {
+            "fields": [], "example": _example(row["hits"]),
             "repro": _wrap_command(repro.command) if repro else [],
             "toml": cases.case_to_toml(repro.case).splitlines() if repro else [],
             "shrink_note": f"shrunk from {repro.first_case} in {repro.attempts} boots"
             if repro else "",
         })
+        group["fields"].append(f"{WHERE[where]}: {field} ({row['cases']} case"
+                               f"{'s' if row['cases'] != 1 else ''})")
+    unexpected = list(groups.values())
     text = _environment(False).get_template("email.txt.j2").render(
         version=version, sides=info.sides, summary=summary.to_json(), seed=info.seed,
         generated=info.generated, corpus=info.corpus, extra=info.extra,
