@@ -422,12 +422,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     reproducers = _reproducers(args, plan, summary, err)
     info = runreport.RunInfo(
         [s.label for s in plan.sides], args.seed, len(generated), len(corpus), len(given),
-        str(_declared_file(args, plan.sides) or "") or None,
+        _shown_path(_declared_file(args, plan.sides)),
         sorted({c.nr_cpus for c in plan.cases}), sorted({c.scenario for c in plan.cases}))
     runreport.write(rundir.path / "report.json", runreport.run_json(info, summary, ordered,
                                                                     reproducers))
-    for n, repro in enumerate(reproducers, 1):
-        runreport.write(rundir.path / f"repro-{n}.toml", cases.case_to_toml(repro.case))
+    unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
+    for n, text in enumerate(unique, 1):
+        runreport.write(rundir.path / f"repro-{n}.toml", text)
     if args.json:
         runreport.write(args.json, runreport.run_json(info, summary, ordered, reproducers))
     if args.junit:
@@ -466,6 +467,16 @@ def cmd_repro(args: argparse.Namespace) -> int:
         report.show(out, labels, results)
         report.show_findings(out, record.findings)
     return 1 if record.verdict == "unexpected" else 0
+
+
+def _shown_path(path: Path | None) -> str | None:
+    """Relative to the working directory when inside it: reports get pasted."""
+    if path is None:
+        return None
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _version() -> str:

@@ -113,7 +113,7 @@ def run_json(info: RunInfo, summary: campaign.Summary, records: Sequence[campaig
         "verdicts": {record.case: record.verdict for record in records},
         "differences": differences,
         "reproducers": [r.to_json() for r in reproducers],
-    }, indent=1, default=str) + "\n"
+    }, separators=(",", ":"), default=str) + "\n"
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
