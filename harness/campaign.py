@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import py_impl
 from harness import agree, build, cases, classify, compare, run, triage
 from harness.errors import UserError
 
@@ -253,7 +252,3 @@ def boot(plan: Plan, case: cases.Case) -> CaseRecord:
     shims = shims_for(plan, case.nr_cpus, case.page_shift)
     kernels = {name: run.run_one(shim, case, plan.limits) for name, shim in shims.items()}
     return evaluate(case, kernels, plan)
-
-
-def model_only(plan: Plan, case: cases.Case) -> dict[str, dict[str, Any]]:
-    return {side.name: py_impl.run_model(side.generation, case) for side in plan.sides}

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,11 +184,3 @@ def write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
-
-
-def counts_by_rule(records: Sequence[campaign.CaseRecord]) -> Mapping[str, int]:
-    hits: Counter[str] = Counter()
-    for record in records:
-        for rule in {f.rule for f in record.findings if f.rule}:
-            hits[rule] += 1
-    return hits

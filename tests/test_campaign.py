@@ -222,7 +222,6 @@ def test_repro_shows_both_sides(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_failure_injected_case_is_only_checked_against_its_models() -> None:
     case = Case("f", "embed", 8, (0, 2, 4), fail_bootmem=0)
     results = sides(case)
-    plan = campaign.Plan((), (case,), tuple(DECLARED), tuple(ENTRIES))
     plan = campaign.Plan(tuple(
         campaign.Side(name, f"x@{name}", gen, None)  # type: ignore[arg-type]
         for name, gen in (("old", "unit_map"), ("new", "alloc_info"))), (case,),
