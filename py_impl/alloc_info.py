@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from py_impl import dump
+from py_impl.embed import embed_chunk
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
-from py_impl.layout import AreaSizes, lpage_groups, padded, page_align
+from py_impl.layout import AreaSizes, lpage_groups, padded
 from py_impl.lpage import map_large_pages
-from py_impl.machine import ENOMEM, KERN_DEBUG, KERN_INFO, KERN_WARNING, BootRecord, ModelBug
-from py_impl.page import map_pages
+from py_impl.machine import ENOMEM, KERN_DEBUG, BootRecord, ModelBug
+from py_impl.page import page_chunk
 from py_impl.result import Boot
 
 GENERATION = "alloc_info"
@@ -159,18 +160,9 @@ def embed(boot: Boot) -> int:
     info = build_alloc_info(record, case.reserved_size, case.dyn_size, machine.page_size, False)
     if info is None:
         return -ENOMEM
-    chunk_size = info.unit_size * machine.nr_possible
-    if not record.bootmem_may_fail():
-        record.printk(KERN_WARNING,
-                      f"PERCPU: failed to allocate {chunk_size} bytes for embedding")
-        free_alloc_info(info)
-        return -ENOMEM
-    used = page_align(info.sizes.used, machine.page_size)
-    record.chunk_held = used * machine.nr_possible
-    record.printk(KERN_INFO,
-                  f"PERCPU: Embedded {used // machine.page_size} pages/cpu @<bootmem> "
-                  f"s{info.static_size} r{info.reserved_size} d{info.dyn_size} u{info.unit_size}")
     try:
+        if not embed_chunk(record, info.sizes, info.unit_size, machine.nr_possible):
+            return -ENOMEM
         return setup_first_chunk(boot, info, "phys")
     finally:
         free_alloc_info(info)
@@ -180,20 +172,13 @@ def page(boot: Boot) -> int:
     """pcpu_page_first_chunk(): one group, pages mapped unit by unit."""
     record = boot.record
     machine = record.machine
-    page_size = machine.page_size
-    info = build_alloc_info(record, machine.case.reserved_size, -1, page_size, False)
+    info = build_alloc_info(record, machine.case.reserved_size, -1, machine.page_size, False)
     if info is None:
         return -ENOMEM
-    unit_pages = info.unit_size // page_size
     cpus = [cpu for cpu in unit_slots(info, machine.nr_cpus) if cpu is not None]
-    if not map_pages(record, cpus, unit_pages):
-        free_alloc_info(info)
-        return -ENOMEM
-    record.register_vm(machine.nr_possible * info.unit_size, page_size)
-    record.printk(KERN_INFO,
-                  f"PERCPU: {unit_pages} {page_size >> 10}K pages/cpu @<vmalloc> "
-                  f"s{info.static_size} r{info.reserved_size} d{info.dyn_size}")
     try:
+        if not page_chunk(record, info.sizes, info.unit_size, cpus, machine.nr_possible):
+            return -ENOMEM
         return setup_first_chunk(boot, info, "vmalloc")
     finally:
         free_alloc_info(info)
@@ -212,9 +197,6 @@ def lpage(boot: Boot) -> int:
         if not map_large_pages(record, info.sizes, info.unit_size, info.atom_size,
                                unit_slots(info, machine.nr_cpus)):
             return -ENOMEM
-        record.printk(KERN_INFO,
-                      f"PERCPU: large pages @<vmalloc> s{info.static_size} "
-                      f"r{info.reserved_size} d{info.dyn_size} u{info.unit_size}")
         return setup_first_chunk(boot, info, "vmalloc")
     finally:
         free_alloc_info(info)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from py_impl.layout import AreaSizes
-from py_impl.machine import KERN_WARNING, BootRecord
+from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord
 
 
 def map_large_pages(
@@ -58,4 +58,7 @@ def map_large_pages(
 
     record.register_vm(chunk_size, unit_size)
     record.maps += sum(allocated)
+    record.printk(KERN_INFO,
+                  f"PERCPU: large pages @<vmalloc> s{sizes.static} r{sizes.reserved} "
+                  f"d{sizes.dyn} u{unit_size}")
     return True

@@ -106,19 +106,32 @@ class BootRecord:
 
     def fc_alloc(self, cpu: int, size: int) -> bool:
         """The arch's first-chunk allocator, asked for memory near `cpu`."""
-        index = self._fc_alloc_calls
-        self._fc_alloc_calls += 1
-        if index == self.machine.case.fail_fc_alloc:
-            return False
-        # The arch allocator takes its memory from bootmem, and may fail there.
-        if not self.bootmem_may_fail():
-            return False
-        self.fc_allocs += 1
-        self.fc_alloc_bytes += size
+        return self.fc_alloc_many(cpu, size, 1) == 1
+
+    def fc_alloc_many(self, cpu: int, size: int, count: int) -> int:
+        """`count` allocations near `cpu`, stopping at the first that fails;
+        how many succeeded.  Counted, not looped: the page allocator asks
+        for every page of every unit."""
+        case = self.machine.case
+        # Call j fails in the arch allocator itself when its index is the
+        # injected one, else in bootmem (which it allocates from) likewise.
+        fc_fail = case.fail_fc_alloc - self._fc_alloc_calls
+        bootmem_fail = case.fail_bootmem - self._fallible_bootmem_calls
+        got = count
+        if 0 <= fc_fail < got:
+            got = fc_fail
+        if 0 <= bootmem_fail < got:
+            got = bootmem_fail
+        failed = got < count
+        # A call the arch allocator fails itself never reaches bootmem.
+        failed_in_bootmem = failed and got != fc_fail
+        self._fc_alloc_calls += got + failed
+        self._fallible_bootmem_calls += got + failed_in_bootmem
+        self.fc_allocs += got
+        self.fc_alloc_bytes += got * size
         # An empty slot's cpu (NR_CPUS) has no node; the shim charges node 0.
-        node = self.machine.nodes.get(cpu, 0)
-        self.fc_alloc_bytes_by_node[node] += size
-        return True
+        self.fc_alloc_bytes_by_node[self.machine.nodes.get(cpu, 0)] += got * size
+        return got
 
     def fc_free(self, size: int) -> None:
         self.fc_frees += 1

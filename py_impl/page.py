@@ -11,22 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from py_impl.machine import KERN_WARNING, BootRecord
+from py_impl.layout import AreaSizes
+from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord
 
 
-def map_pages(record: BootRecord, unit_cpus: Sequence[int], unit_pages: int) -> bool:
-    """Allocate and map every unit's pages; False (after undoing) on failure."""
+def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
+               unit_cpus: Sequence[int], vm_units: int) -> bool:
+    """Allocate and map every unit's pages into a vm area of `vm_units`
+    units; False (after undoing) on failure."""
     page_size = record.machine.page_size
+    unit_pages = unit_size // page_size
     done = 0
     for cpu in unit_cpus:
-        for _ in range(unit_pages):
-            if not record.fc_alloc(cpu, page_size):
-                record.printk(KERN_WARNING,
-                              f"PERCPU: failed to allocate {page_size >> 10}K page for cpu{cpu}")
-                for _ in range(done):
-                    record.fc_free(page_size)
-                return False
-            done += 1
+        got = record.fc_alloc_many(cpu, page_size, unit_pages)
+        done += got
+        if got < unit_pages:
+            record.printk(KERN_WARNING,
+                          f"PERCPU: failed to allocate {page_size >> 10}K page for cpu{cpu}")
+            for _ in range(done):
+                record.fc_free(page_size)
+            return False
+    record.register_vm(vm_units * unit_size, page_size)
     record.ptes_populated += unit_pages * len(unit_cpus)
     record.maps += len(unit_cpus)
+    record.printk(KERN_INFO,
+                  f"PERCPU: {unit_pages} {page_size >> 10}K pages/cpu @<vmalloc> "
+                  f"s{sizes.static} r{sizes.reserved} d{sizes.dyn}")
     return True

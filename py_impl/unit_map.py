@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from py_impl import dump
+from py_impl.embed import embed_chunk
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
 from py_impl.layout import (
     AreaSizes,
@@ -19,11 +20,10 @@ from py_impl.layout import (
     lpage_groups,
     min_unit_size,
     padded,
-    page_align,
 )
 from py_impl.lpage import map_large_pages
-from py_impl.machine import ENOMEM, KERN_DEBUG, KERN_INFO, KERN_WARNING
-from py_impl.page import map_pages
+from py_impl.machine import ENOMEM, KERN_DEBUG
+from py_impl.page import page_chunk
 from py_impl.result import Boot
 
 GENERATION = "unit_map"
@@ -70,17 +70,9 @@ def embed(boot: Boot) -> int:
     case = machine.case
     sizes = area_sizes(case.static_size, case.reserved_size, case.dyn_size, machine.page_size)
     unit_size = min_unit_size(sizes, machine.page_size)
-    chunk_size = unit_size * machine.nr_cpu_ids
-    if not record.bootmem_may_fail():
-        record.printk(KERN_WARNING,
-                      f"PERCPU: failed to allocate {chunk_size} bytes for embedding")
+    # The identity map has a unit for every cpu id, possible or not.
+    if not embed_chunk(record, sizes, unit_size, machine.nr_cpu_ids):
         return -ENOMEM
-    # "the leftover is returned": units of impossible cpus and every tail.
-    used = page_align(sizes.used, machine.page_size)
-    record.chunk_held = used * machine.nr_possible
-    record.printk(KERN_INFO,
-                  f"PERCPU: Embedded {used // machine.page_size} pages/cpu @<bootmem> "
-                  f"s{sizes.static} r{sizes.reserved} d{sizes.dyn} u{unit_size}")
     return setup_first_chunk(boot, sizes, unit_size, "phys", None)
 
 
@@ -89,17 +81,11 @@ def page(boot: Boot) -> int:
     record = boot.record
     machine = record.machine
     case = machine.case
-    page_size = machine.page_size
-    sizes = area_sizes(case.static_size, case.reserved_size, -1, page_size)
-    unit_size = min_unit_size(sizes, page_size)
-    unit_pages = unit_size // page_size
-    if not map_pages(record, machine.possible, unit_pages):
-        return -ENOMEM
+    sizes = area_sizes(case.static_size, case.reserved_size, -1, machine.page_size)
+    unit_size = min_unit_size(sizes, machine.page_size)
     # The identity map leaves room for every cpu id, possible or not.
-    record.register_vm(machine.nr_cpu_ids * unit_size, page_size)
-    record.printk(KERN_INFO,
-                  f"PERCPU: {unit_pages} {page_size >> 10}K pages/cpu @<vmalloc> "
-                  f"s{sizes.static} r{sizes.reserved} d{sizes.dyn}")
+    if not page_chunk(record, sizes, unit_size, machine.possible, machine.nr_cpu_ids):
+        return -ENOMEM
     return setup_first_chunk(boot, sizes, unit_size, "vmalloc", None)
 
 
@@ -124,9 +110,6 @@ def lpage(boot: Boot) -> int:
         record.printk(KERN_DEBUG, line)
     if not map_large_pages(record, sizes, plan.unit_size, case.atom_size, slots):
         return -ENOMEM
-    record.printk(KERN_INFO,
-                  f"PERCPU: large pages @<vmalloc> s{sizes.static} r{sizes.reserved} "
-                  f"d{sizes.dyn} u{plan.unit_size}")
     return setup_first_chunk(boot, sizes, plan.unit_size, "vmalloc", unit_map)
 
 

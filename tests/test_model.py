@@ -359,3 +359,31 @@ def test_model_result_does_not_depend_on_the_case_name() -> None:
     for key in ("id", "case"):
         a.pop(key), b.pop(key)
     assert a == b
+
+
+@given(fail_fc=st.integers(-1, 12), fail_bootmem=st.integers(-1, 12),
+       batches=st.lists(st.integers(0, 6), max_size=5))
+@PROPERTY
+def test_counted_page_allocations_fail_where_one_by_one_would(
+        fail_fc: int, fail_bootmem: int, batches: list[int]) -> None:
+    """fc_alloc_many() counts instead of looping; it must stop exactly where
+    one call at a time (arch failure first, then bootmem) would."""
+    from py_impl.machine import BootRecord
+
+    case = Case("f", "page", 8, (0, 1), fail_fc_alloc=fail_fc, fail_bootmem=fail_bootmem)
+    record = BootRecord(Machine(case))
+    fc_calls = bootmem_calls = 0
+    for count in batches:
+        expected = 0
+        for _ in range(count):
+            fc_index, fc_calls = fc_calls, fc_calls + 1
+            if fc_index == fail_fc:
+                break
+            bootmem_index, bootmem_calls = bootmem_calls, bootmem_calls + 1
+            if bootmem_index == fail_bootmem:
+                break
+            expected += 1
+        assert record.fc_alloc_many(1, 4096, count) == expected
+        if expected < count:
+            break
+    assert record.bootmem_may_fail() == (bootmem_calls != fail_bootmem)
