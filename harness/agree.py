@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -32,6 +32,9 @@ class Verdict:
     kernel: dict[str, Any]
     model: dict[str, Any]
     labelled: tuple[triage.Labelled, ...]
+    # The compared fields of each side, kept so later comparisons reuse them.
+    kernel_fields: Mapping[str, Any] = field(default_factory=dict)
+    model_fields: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -89,10 +92,11 @@ class Summary:
 def judge(case: Case, kernel: dict[str, Any], generation: str, source: str,
           entries: Sequence[triage.TriageEntry]) -> Verdict:
     model = py_impl.run_model(generation, case)
-    differences = compare.compare(kernel, model)
+    kernel_fields, model_fields = compare.fields(kernel), compare.fields(model)
+    differences = compare.compare_fields(kernel_fields, model_fields)
     subject = triage.Subject(case, kernel, model)
     labelled = triage.label(differences, subject, generation, source, entries)
-    return Verdict(case, kernel, model, tuple(labelled))
+    return Verdict(case, kernel, model, tuple(labelled), kernel_fields, model_fields)
 
 
 def agree(shim: Shim, generation: str, source: str, cases: Iterable[Case],

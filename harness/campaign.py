@@ -82,11 +82,14 @@ def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
     """Every comparison of one case, classified."""
     findings: list[classify.Finding] = []
     models: dict[str, dict[str, Any]] = {}
+    flat: dict[tuple[str, str], Mapping[str, Any]] = {}
     triaged: dict[str, classify.SideTriage] = {}
     for side in plan.sides:
         kernel = kernels[side.name]
         verdict = agree.judge(case, kernel, side.generation, side.label, plan.entries)
         models[side.name] = verdict.model
+        flat["kernel", side.name] = verdict.kernel_fields
+        flat["model", side.name] = verdict.model_fields
         triaged[side.name] = classify.side_triage(list(verdict.labelled))
         for item in verdict.labelled:
             diff = item.difference
@@ -102,7 +105,9 @@ def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
     if len(plan.sides) == 2 and not injected:
         pairs = (("kernel", kernels), ("model", models))
         for comparison, results in pairs:
-            for change in compare.compare_sides(results["old"], results["new"]):
+            for change in compare.compare_sides(results["old"], results["new"],
+                                                flat[comparison, "old"],
+                                                flat[comparison, "new"]):
                 # Triage explains kernel values; the models have nothing to explain.
                 findings.append(classify.classify_change(
                     change, comparison, case, results,
@@ -247,8 +252,12 @@ def unexpected_signatures(summary: Summary) -> Iterator[tuple[str, str, classify
             yield signature, hits[0][0], hits[0][1]
 
 
-def boot(plan: Plan, case: cases.Case) -> CaseRecord:
-    """One case on every side, now: for shrinking and repro."""
+def boot_kernels(plan: Plan, case: cases.Case) -> dict[str, dict[str, Any]]:
+    """One case in every side's shim, now."""
     shims = shims_for(plan, case.nr_cpus, case.page_shift)
-    kernels = {name: run.run_one(shim, case, plan.limits) for name, shim in shims.items()}
-    return evaluate(case, kernels, plan)
+    return {name: run.run_one(shim, case, plan.limits) for name, shim in shims.items()}
+
+
+def boot(plan: Plan, case: cases.Case) -> CaseRecord:
+    """One case on every side, classified: for shrinking."""
+    return evaluate(case, boot_kernels(plan, case), plan)

@@ -87,14 +87,15 @@ def source_specs(args: argparse.Namespace) -> list[sources.SourceSpec]:
         specs.append(sources.SourceSpec("patch", args.tree, args.base, tuple(args.patch)))
     elif args.base is not None:
         raise UserError("--base is for --patch: use --rev to name a single revision")
+    revs = list(args.rev)
     if getattr(args, "old", None) or getattr(args, "new", None):
         if not (args.old and args.new):
             raise UserError("--old and --new go together: --tree T --old REV --new REV")
-        args.rev = [args.old, args.new, *args.rev]
-    if args.rev:
+        revs = [args.old, args.new, *revs]
+    if revs:
         if args.tree is None:
             raise UserError("--rev needs --tree: name the kernel git tree with --tree PATH")
-        specs += [sources.SourceSpec("tree", args.tree, rev) for rev in args.rev]
+        specs += [sources.SourceSpec("tree", args.tree, rev) for rev in revs]
     elif args.tree is not None and not args.patch:
         raise UserError("--tree needs --rev REV (or --base REV --patch FILE)")
     specs += [sources.SourceSpec("dir", d) for d in args.dir]
@@ -326,6 +327,8 @@ def repro_command(args: argparse.Namespace, case: cases.Case) -> str:
         parts += ["--base", shlex.quote(args.base)]
         for patch in args.patch:
             parts += ["--patch", shlex.quote(str(patch))]
+    if args.old and args.new:
+        parts += ["--old", shlex.quote(args.old), "--new", shlex.quote(args.new)]
     for rev in args.rev:
         parts += ["--rev", shlex.quote(rev)]
     for d in args.dir:
@@ -451,13 +454,12 @@ def cmd_repro(args: argparse.Namespace) -> int:
     out, err = Console(), Console(stderr=True)
     case = case_from_args(args)
     plan = _plan(args, err, [case])
-    record = campaign.boot(plan, case)
-    shims = campaign.shims_for(plan, case.nr_cpus, case.page_shift)
+    kernels = campaign.boot_kernels(plan, case)
+    record = campaign.evaluate(case, kernels, plan)
     labels, results = [], []
     for side in plan.sides:
-        kernel = run.run_one(shims[side.name], case, plan.limits)
         labels += [side.label, f"model:{side.generation}"]
-        results += [kernel, py_impl.run_model(side.generation, case)]
+        results += [kernels[side.name], py_impl.run_model(side.generation, case)]
     if args.json:
         print(json.dumps({"results": results, "record": record.to_json()}, indent=1,
                          default=str))

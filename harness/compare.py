@@ -12,12 +12,14 @@ in bootmem, struct sizes) are not compared.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from harness.report import DUMP_PREFIXES, split_log
+from py_impl import dump as dump_format
 
 # Compared fields; a trailing ".*" compares every key below that object.
 COMPARED = (
@@ -144,6 +146,7 @@ def compare_fields(kernel_fields: Mapping[str, Any], model_fields: Mapping[str, 
     ]
 
 
+@functools.cache
 def _field_order(name: str) -> tuple[int, str]:
     for rank, pattern in enumerate(COMPARED):
         if name == pattern or (pattern.endswith(".*") and name.startswith(pattern[:-1])):
@@ -165,13 +168,12 @@ class Change:
         return f"{self.field}: old {short(self.old)}, new {short(self.new)}"
 
 
-def neutral(result: Mapping[str, Any]) -> dict[str, Any]:
+def neutral(result: Mapping[str, Any], flat: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A result in terms both API generations share, so old and new compare
     by meaning: sizes wherever the API put them, cpu -> unit for possible
-    cpus, the dump parsed into its table, the lpage layout as unit slots."""
-    from py_impl import dump as dump_format
-
-    flat = fields(result)
+    cpus, the dump parsed into its table, the lpage layout as unit slots.
+    `flat` is fields(result), when the caller has it already."""
+    flat = fields(result) if flat is None else flat
     out: dict[str, Any] = {}
     for name, value in flat.items():
         if name.startswith(("outcome.", "return", "messages", "state.", "static_copies.",
@@ -222,9 +224,11 @@ def _neutral_build(build: Mapping[str, Any], nr_cpus: int) -> dict[str, Any]:
             "build.slots": [by_unit.get(u) for u in range(nr_units)]}
 
 
-def compare_sides(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+def compare_sides(old: Mapping[str, Any], new: Mapping[str, Any],
+                  old_fields: Mapping[str, Any] | None = None,
+                  new_fields: Mapping[str, Any] | None = None) -> list[Change]:
     """Old against new by meaning, element by element."""
-    a, b = neutral(old), neutral(new)
+    a, b = neutral(old, old_fields), neutral(new, new_fields)
     if a.get("dump.format") is None or b.get("dump.format") is None:
         # A dump on one side only is one change, not one per unit.
         for side in (a, b):

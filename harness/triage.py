@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,14 @@ class Subject:
     case: Case
     kernel: Mapping[str, Any]
     model: Mapping[str, Any]
+    # Predicate values: one case's differences ask the same questions many
+    # times (an entry matching every field asks for each of them).
+    answers: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def ask(self, predicate: str) -> Any:
+        if predicate not in self.answers:
+            self.answers[predicate] = PREDICATES[predicate](self)
+        return self.answers[predicate]
 
 
 def _model_units(subject: Subject) -> list[Any]:
@@ -151,7 +159,7 @@ class TriageEntry:
     @staticmethod
     def _condition(name: str, want: Any, subject: Subject) -> bool:
         if name in PREDICATES:
-            return bool(PREDICATES[name](subject) == want)
+            return bool(subject.ask(name) == want)
         return bool(getattr(subject.case, name) == want)
 
 
