@@ -45,6 +45,12 @@ SCALAR_STATE = tuple(
     v for v in extract.STATE_VARIABLES if v not in CHUNK_STATE and v != "pcpu_unit_map"
 )
 SETUP_REAL_NAME = "shim_real_pcpu_setup_first_chunk"
+ARCHES = ("generic", *extract.ARCH_FILES)
+# Static functions of the arch files whose calls the trace records: the
+# allocator attempts and the questions they ask.  A revision without one of
+# them simply has nothing to trace there.
+ARCH_TRACED = ("pcpu_need_numa", "setup_pcpu_lpage", "setup_pcpu_embed", "setup_pcpu_page")
+ARCH_SHIM = kernel_shim.ROOT / "arch"
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,14 @@ class BuildConfig:
     nr_cpus: int = 64
     page_shift: int = 12
     sanitize: bool = False
+    # The arch flow built in ("generic": mm/percpu.c's scenarios only), and
+    # CONFIG_NUMA, which changes what the arch files compile.
+    arch: str = "generic"
+    numa: bool = False
 
     def __post_init__(self) -> None:
+        if self.arch not in ARCHES:
+            raise UserError(f"unknown arch '{self.arch}': use one of {', '.join(ARCHES)}")
         if not 1 <= self.nr_cpus <= 8192:
             raise UserError(f"NR_CPUS {self.nr_cpus} is out of range: use 1..8192")
         if self.page_shift not in (12, 13, 14, 16):
@@ -73,6 +85,15 @@ class Rendered:
     extraction: extract.Extraction
     header_text: str
     tu_text: str
+    # An arch flow: its own translation unit and the mm/percpu.c functions
+    # it calls, which the link wraps to trace.
+    arch: str = "generic"
+    arch_text: str | None = None
+    wraps: tuple[str, ...] = ()
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        return (self.arch,) if self.arch != "generic" else self.extraction.scenarios
 
 
 @dataclass(frozen=True)
@@ -106,21 +127,47 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render(snapshot: Snapshot, scenarios: list[str] | None = None) -> Rendered:
+def arches(snapshot: Snapshot) -> tuple[str, ...]:
+    """The arch flows a source can build: those whose arch file it has."""
+    return tuple(a for a, path in extract.ARCH_FILES.items() if snapshot.has(path))
+
+
+def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "generic"
+           ) -> Rendered:
     """Detect, extract and render one source into C text."""
     c_file, h_file = extract.parse_files(
         snapshot.read(extract.PERCPU_C), snapshot.read(extract.PERCPU_H)
     )
     api = detect.detect(c_file, h_file)
-    extraction = extract.extract(c_file, h_file, api.generation, scenarios)
+    arch_file = None
+    extra_roots: set[str] = set()
+    if arch != "generic":
+        if arch not in extract.ARCH_FILES:
+            raise UserError(f"unknown arch '{arch}': use one of {', '.join(ARCHES)}")
+        path = extract.ARCH_FILES[arch]
+        if not snapshot.has(path):
+            raise UserError(f"{path} is not in source {snapshot.label}: the {arch} flow needs "
+                            "a kernel tree or patch source that has it")
+        arch_file = ctext.split(snapshot.read(path), path)
+        percpu_names = {n for it in c_file.items + h_file.items for n in it.names}
+        extra_roots = (set(extract.arch_references(arch_file)) & percpu_names) | set(
+            extract.ARCH_GLUE_ROOTS[arch])
+        scenarios = []
+    extraction = extract.extract(c_file, h_file, api.generation, scenarios, extra_roots)
     env = _environment()
     item_template = env.get_template("item.j2")
+    wrapper_template = env.get_template("trace_wrapper.j2")
 
     def emit(item: ctext.Item) -> str:
         rename = None
+        wrapper = ""
         if item.kind == "function" and "pcpu_setup_first_chunk" in item.names:
             rename = ("pcpu_setup_first_chunk", SETUP_REAL_NAME)
-        return item_template.render(item=item, rename=rename).rstrip("\n")
+        elif arch_file is not None and item.kind == "function" and item.name in ARCH_TRACED \
+                and item.path == arch_file.path:
+            rename = (item.name, f"shim_real_{item.name}")
+            wrapper = wrapper_template.render(w=_wrap_plan(item), static=True)
+        return item_template.render(item=item, rename=rename, wrapper=wrapper).rstrip("\n")
 
     header_text = env.get_template("percpu_h.j2").render(
         label=snapshot.label, items=extraction.header_items, emit=emit
@@ -146,8 +193,33 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None) -> Rendered:
             for v in ("pcpu_base_addr", "pcpu_unit_map", "pcpu_unit_size", "pcpu_nr_units")
         ),
         scenarios=extraction.scenarios,
+        arch=arch if arch != "generic" else None,
     )
-    return Rendered(snapshot.label, api, extraction, header_text, tu_text)
+    if arch_file is None:
+        return Rendered(snapshot.label, api, extraction, header_text, tu_text)
+    arch_x = extract.extract_arch(arch_file, arch, extraction.defined())
+    functions = extraction.functions()
+    wraps = [_wrap_plan(functions[name]) for name in arch_x.percpu_calls if name in functions]
+    arch_text = env.get_template("arch_tu.c.j2").render(
+        label=snapshot.label,
+        arch=arch,
+        x86=arch == "x86",
+        source_path=arch_x.path,
+        includes=arch_x.includes,
+        items=arch_x.items,
+        emit=emit,
+        wraps=wraps,
+    )
+    return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
+                    tuple(str(w["name"]) for w in wraps))
+
+
+def _wrap_plan(item: ctext.Item) -> dict[str, object]:
+    """What a tracing wrapper of a function needs: its prototype as written."""
+    proto = detect.parse_prototype(item.text)
+    args = [p.name for p in proto.params if p.name not in ("", "...") and p.ctype != "void"]
+    return {"name": proto.name, "return_type": proto.return_type,
+            "params_text": proto.params_text, "args": args}
 
 
 def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str, object]]:
@@ -213,6 +285,10 @@ def compile_flags(config: BuildConfig) -> list[str]:
         f"-DNR_CPUS={config.nr_cpus}",
         f"-DSHIM_PAGE_SHIFT={config.page_shift}",
     ]
+    if config.arch != "generic":
+        flags.append(f"-DSHIM_ARCH_{config.arch.upper()}")
+    if config.numa:
+        flags.append("-DSHIM_CONFIG_NUMA")
     if config.sanitize:
         flags += [
             "-fsanitize=address,undefined",
@@ -227,11 +303,14 @@ def build(
 ) -> Shim:
     """Compile a rendered shim, or return the cached executable."""
     cc = cc or os.environ.get("CC", "cc")
+    if config.arch != rendered.arch:
+        raise ValueError(f"a {rendered.arch} rendering cannot build a {config.arch} shim")
     flags = compile_flags(config)
     h = hashlib.sha256()
     for part in (
         rendered.tu_text,
         rendered.header_text,
+        rendered.arch_text or "",
         _shim_inputs_digest(),
         " ".join(flags),
         _compiler_identity(cc),
@@ -256,15 +335,32 @@ def build(
         # the kernel stubs, so it is compiled on its own.
         runtime_cmd = [cc, *flags, "-iquote", str(STUB_INCLUDE), "-c", str(RUNTIME_C),
                        "-o", str(work / "runtime.o")]
-        tu_cmd = [cc, *flags, "-I", str(work / "include"), "-I", str(STUB_INCLUDE), "-c",
-                  str(work / "shim_tu.c"), "-o", str(work / "shim_tu.o")]
-        link_cmd = [cc, *flags, str(work / "shim_tu.o"), str(work / "runtime.o"),
-                    "-o", str(work / "shim")]
+        # An arch's stub headers come before the generic ones, as
+        # arch/*/include comes before include/ in a kernel build.
+        includes = ["-I", str(work / "include")]
+        if config.arch != "generic":
+            includes += ["-I", str(ARCH_SHIM / config.arch / "include")]
+        includes += ["-I", str(STUB_INCLUDE)]
+        tu_cmd = [cc, *flags, *includes, "-c", str(work / "shim_tu.c"),
+                  "-o", str(work / "shim_tu.o")]
+        objects = [work / "shim_tu.o", work / "runtime.o"]
+        commands = [runtime_cmd, tu_cmd]
+        if rendered.arch_text is not None:
+            (work / "arch_tu.c").write_text(rendered.arch_text)
+            commands.append([cc, *flags, *includes, "-c", str(work / "arch_tu.c"),
+                             "-o", str(work / "arch_tu.o")])
+            commands.append([cc, *flags, *includes, "-c",
+                             str(ARCH_SHIM / config.arch / "shim_arch.c"),
+                             "-o", str(work / "shim_arch.o")])
+            objects += [work / "arch_tu.o", work / "shim_arch.o"]
+        wrap_flags = [f"-Wl,--wrap={name}" for name in rendered.wraps]
+        link_cmd = [cc, *flags, *map(str, objects), *wrap_flags, "-o", str(work / "shim")]
+        commands.append(link_cmd)
         # LC_ALL=C keeps gcc's quotes ASCII, which the symbol parser expects.
         env = {**os.environ, "LC_ALL": "C"}
         stderr = ""
         returncode = 0
-        for cmd in (runtime_cmd, tu_cmd, link_cmd):
+        for cmd in commands:
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
             stderr += " ".join(cmd) + "\n" + proc.stderr
             returncode = proc.returncode
@@ -284,6 +380,8 @@ def build(
                     "nr_cpus": config.nr_cpus,
                     "page_size": config.page_size,
                     "sanitize": config.sanitize,
+                    "arch": config.arch,
+                    "numa": config.numa,
                     "scenarios": list(rendered.extraction.scenarios),
                 },
                 indent=2,

@@ -328,6 +328,11 @@ def _annotation_or_macro_decl(code: list[Token]) -> frozenset[str] | None:
     callee = code[idx].text
     if callee in ANNOTATION_MACROS:
         return frozenset()
+    if callee.startswith(("DEFINE_PER_CPU", "DECLARE_PER_CPU", "DEFINE_EARLY_PER_CPU")):
+        # (type, name): the type may be several words, the name is last.
+        close = _skip_group(code, idx + 1)
+        inner = [t for t in code[idx + 2:close - 1] if t.kind == "ident"]
+        return frozenset({inner[-1].text}) if inner else frozenset()
     if callee.isupper() or callee.startswith("DEFINE_") or callee.startswith("DECLARE_"):
         for tok in code[idx + 2:]:
             if tok.kind == "ident":

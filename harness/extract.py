@@ -38,6 +38,20 @@ SCENARIO_ROOTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+# Arch flows: the arch file that sets up the percpu areas, built into a
+# translation unit of its own (as in the kernel: its statics may clash with
+# mm/percpu.c's, x86's pcpul_map() with the lpage allocator's pcpul_map).
+ARCH_FILES = {
+    "x86": "arch/x86/kernel/setup_percpu.c",
+    "sparc64": "arch/sparc/kernel/smp_64.c",
+}
+# __per_cpu_offset is only ever named through the per_cpu_offset() macro.
+ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
+# mm/percpu.c items the glue of an arch flow calls itself: x86 reads the
+# percpu_alloc= boot parameter with the kernel's own parser.
+ARCH_GLUE_ROOTS = {"x86": ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names"),
+                   "sparc64": ()}
+
 # The state pcpu_setup_first_chunk() leaves, reported after every boot
 # (the variables a revision has).
 STATE_VARIABLES = (
@@ -86,6 +100,55 @@ class Extraction:
         return name in self.functions()
 
 
+@dataclass(frozen=True)
+class ArchExtraction:
+    """The items of an arch file reached from setup_per_cpu_areas()."""
+
+    arch: str
+    path: str
+    items: tuple[ctext.Item, ...]
+    includes: tuple[str, ...]
+    # mm/percpu.c functions the arch items call: the glue traces them.
+    percpu_calls: tuple[str, ...]
+
+
+def extract_arch(arch_file: ctext.SourceFile, arch: str, percpu_defined: frozenset[str]
+                 ) -> ArchExtraction:
+    """setup_per_cpu_areas() and the arch file's items it reaches, in source order."""
+    defined = _definitions(arch_file.items)
+    if not any(it.kind == "function" for it in defined.get("setup_per_cpu_areas", [])):
+        raise UserError(f"{arch_file.path} defines no setup_per_cpu_areas(): the {arch} flow "
+                        "needs a revision that has it")
+    reached = _closure(set(ARCH_ROOTS), defined, {})
+    items = tuple(it for it in arch_file.items if id(it) in reached)
+    refs: set[str] = set()
+    for item in items:
+        refs |= item.refs
+    own = set().union(*(it.names for it in items)) if items else set()
+    return ArchExtraction(
+        arch=arch,
+        path=arch_file.path,
+        items=items,
+        includes=tuple(_clean_include(i) for i in arch_file.includes),
+        percpu_calls=tuple(sorted((refs - own) & percpu_defined)),
+    )
+
+
+def arch_references(arch_file: ctext.SourceFile) -> frozenset[str]:
+    """Every identifier the arch flow's items use (roots for mm/percpu.c)."""
+    defined = _definitions(arch_file.items)
+    reached = _closure(set(ARCH_ROOTS), defined, {})
+    refs: set[str] = set()
+    own: set[str] = set()
+    for item in arch_file.items:
+        if id(item) in reached:
+            refs |= item.refs
+            own |= item.names
+    # A name the arch file defines is its own (x86's pcpul_map() is not the
+    # lpage allocator's pcpul_map).
+    return frozenset(refs - own)
+
+
 def item_digest(item: ctext.Item) -> str:
     return hashlib.sha256(item.text.encode()).hexdigest()[:16]
 
@@ -99,6 +162,7 @@ def extract(
     h_file: ctext.SourceFile,
     generation: str,
     scenarios: Iterable[str] | None = None,
+    extra_roots: Iterable[str] = (),
 ) -> Extraction:
     """Items reached from the scenario entry points, in source order."""
     roots_by_scenario = SCENARIO_ROOTS.get(generation)
@@ -130,6 +194,7 @@ def extract(
         available.append(scenario)
         roots.update(scenario_roots)
     roots.update(r for r in COMMON_ROOTS if r in defined_in_c or r in defined_in_h)
+    roots.update(r for r in extra_roots if r in defined_in_c or r in defined_in_h)
 
     reached = _closure(roots, defined_in_c, defined_in_h)
     return Extraction(

@@ -46,9 +46,9 @@
  * identical only because pointers are reported relative to their region. */
 #define ARENA_ADDR ((void *)0x600000000000UL)
 #define VMALLOC_ADDR ((void *)0x680000000000UL)
-#define STATIC_ADDR ((void *)0x6f0000000000UL)
+#define STATIC_ADDR ((char *)SHIM_STATIC_ADDR)
 #define REGION_RESERVE (1UL << 40)
-#define STATIC_RESERVE (1UL << 34)
+#define STATIC_RESERVE SHIM_STATIC_RESERVE
 #define REDZONE (64UL << 10)
 
 #define LOG_CAP (4UL << 20)
@@ -105,6 +105,8 @@ struct bootmem_state {
 	struct { unsigned long offset, size, align; } vm[16];
 	unsigned long fc_allocs, fc_alloc_bytes, fc_frees, fc_free_bytes, maps, ptes;
 	unsigned long fc_alloc_bytes_on_node[SHIM_MAX_NODES];
+	unsigned long node_bytes[SHIM_MAX_NODES];	/* __alloc_bootmem_node() */
+	bool node_directed;
 	long fc_alloc_calls;
 };
 
@@ -260,10 +262,12 @@ static void json_kv_u64(struct shim_json *w, const char *key, unsigned long long
 /* ------------------------------------------------------------- outcomes */
 
 static void emit_bootmem(void);
+static void emit_trace(void);
 
 static void finish_child(void) __attribute__((noreturn));
 static void finish_child(void)
 {
+	emit_trace();
 	emit_bootmem();
 	_exit(0);
 }
@@ -464,6 +468,60 @@ fail:
 		   caller, size);
 }
 
+void *shim_bootmem_alloc_node(struct pglist_data *pgdat, unsigned long size, unsigned long align,
+			      unsigned long goal, bool may_fail, const char *caller)
+{
+	void *p = shim_bootmem_alloc(size, align, goal, may_fail, caller);
+
+	/* One memory pool: the node is recorded, so locality can be checked. */
+	bm.node_directed = true;
+	if (p && pgdat && pgdat->node_id >= 0 && pgdat->node_id < SHIM_MAX_NODES)
+		bm.node_bytes[pgdat->node_id] += size;
+	return p;
+}
+
+/* ------------------------------------------------------------------ nodes */
+
+static struct pglist_data node_data[SHIM_MAX_NODES];
+
+int shim_cpu_to_node(unsigned int cpu)
+{
+#ifdef SHIM_CONFIG_NUMA
+	return cpu < NR_CPUS ? shim_case.node_of_cpu[cpu] : 0;
+#else
+	(void)cpu;
+	return 0;
+#endif
+}
+
+bool shim_node_online(int node)
+{
+#ifdef SHIM_CONFIG_NUMA
+	return node >= 0 && node < shim_case.nr_nodes && !shim_case.node_offline[node];
+#else
+	return node == 0;
+#endif
+}
+
+struct pglist_data *shim_node_data(int node)
+{
+	if (!shim_node_online(node))
+		return NULL;
+	node_data[node].node_id = node;
+	return &node_data[node];
+}
+
+int shim_nr_node_ids(void)
+{
+#ifdef SHIM_CONFIG_NUMA
+	return shim_case.nr_nodes;
+#else
+	return 1;
+#endif
+}
+
+unsigned int shim_boot_cpu(void) { return shim_case.possible[0]; }
+
 void shim_bootmem_free(unsigned long phys, unsigned long size)
 {
 	unsigned long end = phys + size;
@@ -573,10 +631,126 @@ static void emit_bootmem(void)
 	for (int n = 0; n < shim_case.nr_nodes; n++)
 		shim_json_u64(w, bm.fc_alloc_bytes_on_node[n]);
 	shim_json_arr_end(w);
+	if (bm.node_directed) {
+		shim_json_key(w, "node_bytes");
+		shim_json_arr_begin(w);
+		for (int n = 0; n < shim_case.nr_nodes; n++)
+			shim_json_u64(w, bm.node_bytes[n]);
+		shim_json_arr_end(w);
+	}
 	json_kv_u64(w, "maps", bm.maps);
 	json_kv_u64(w, "ptes_populated", bm.ptes);
 	shim_json_obj_end(w);
 	shim_section_end(w);
+}
+
+/* ------------------------------------------------------------ call trace */
+
+#define MAX_TRACE 256
+#define MAX_TRACE_ARGS 6
+enum trace_ret { RET_NONE, RET_SIGNED, RET_UNSIGNED, RET_PTR, RET_NULL, RET_VOID };
+static struct trace_event {
+	const char *fn;
+	int depth, nargs;
+	enum trace_ret ret_kind;
+	long long ret;
+	struct { const char *name; long long value; bool is_unsigned; } args[MAX_TRACE_ARGS];
+} trace[MAX_TRACE];
+static int nr_trace, trace_depth;
+
+int shim_trace_enter(const char *fn)
+{
+	int ev = nr_trace < MAX_TRACE ? nr_trace++ : -1;
+	if (ev >= 0) {
+		trace[ev].fn = fn;
+		trace[ev].depth = trace_depth;
+		trace[ev].nargs = 0;
+		trace[ev].ret_kind = RET_NONE;
+	}
+	trace_depth++;
+	return ev;
+}
+
+static void trace_arg(int ev, const char *name, long long value, bool is_unsigned)
+{
+	if (ev < 0 || trace[ev].nargs >= MAX_TRACE_ARGS)
+		return;
+	trace[ev].args[trace[ev].nargs].name = name;
+	trace[ev].args[trace[ev].nargs].value = value;
+	trace[ev].args[trace[ev].nargs].is_unsigned = is_unsigned;
+	trace[ev].nargs++;
+}
+
+void shim_trace_arg_s(int ev, const char *name, long long value) { trace_arg(ev, name, value, false); }
+void shim_trace_arg_u(int ev, const char *name, unsigned long long value) { trace_arg(ev, name, (long long)value, true); }
+/* Pointers and callbacks: their value says nothing from one boot to the next. */
+void shim_trace_arg_other(int ev, const char *name, ...) { (void)ev; (void)name; }
+
+static void trace_ret(int ev, enum trace_ret kind, long long value)
+{
+	trace_depth--;
+	if (ev < 0)
+		return;
+	trace[ev].ret_kind = kind;
+	trace[ev].ret = value;
+}
+
+void shim_trace_ret_s(int ev, long long value) { trace_ret(ev, RET_SIGNED, value); }
+void shim_trace_ret_u(int ev, unsigned long long value) { trace_ret(ev, RET_UNSIGNED, (long long)value); }
+void shim_trace_ret_ptr(int ev, const void *value)
+{
+	unsigned long v = (unsigned long)value;
+	/* IS_ERR(): the errno travels in the pointer */
+	if (v >= (unsigned long)-4095)
+		trace_ret(ev, RET_SIGNED, (long)v);
+	else
+		trace_ret(ev, value ? RET_PTR : RET_NULL, 0);
+}
+void shim_trace_leave(int ev) { trace_ret(ev, RET_VOID, 0); }
+
+static void emit_trace(void)
+{
+	struct shim_json *w;
+
+	if (!nr_trace)
+		return;
+	w = shim_section_begin("trace");
+	shim_json_arr_begin(w);
+	for (int i = 0; i < nr_trace; i++) {
+		struct trace_event *e = &trace[i];
+		shim_json_obj_begin(w);
+		shim_json_key(w, "fn"); shim_json_str(w, e->fn);
+		shim_json_key(w, "depth"); shim_json_i64(w, e->depth);
+		shim_json_key(w, "args");
+		shim_json_obj_begin(w);
+		for (int a = 0; a < e->nargs; a++) {
+			shim_json_key(w, e->args[a].name);
+			if (e->args[a].is_unsigned)
+				shim_json_u64(w, (unsigned long long)e->args[a].value);
+			else
+				shim_json_i64(w, e->args[a].value);
+		}
+		shim_json_obj_end(w);
+		/* "returned": false marks a call that never came back (BUG, panic) */
+		shim_json_key(w, "returned"); shim_json_bool(w, e->ret_kind != RET_NONE);
+		shim_json_key(w, "return");
+		switch (e->ret_kind) {
+		case RET_SIGNED: shim_json_i64(w, e->ret); break;
+		case RET_UNSIGNED: shim_json_u64(w, (unsigned long long)e->ret); break;
+		case RET_PTR: shim_json_str(w, "pointer"); break;
+		default: shim_json_null(w); break;
+		}
+		shim_json_obj_end(w);
+	}
+	shim_json_arr_end(w);
+	shim_section_end(w);
+}
+
+/* Overridden by the arch glue of a flow that keeps page tables. */
+__attribute__((weak)) const void *shim_arch_translate(const void *addr) { return addr; }
+__attribute__((weak)) void shim_arch_boot(void)
+{
+	shim_unsupported_scenario(shim_case.scenario);
 }
 
 /* ---------------------------------------------------- fc callbacks, pages */
@@ -672,6 +846,7 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 		if (!(shim_possible_bits[cpu / 64] & (1UL << (cpu % 64))))
 			continue;
 		unsigned long a = (unsigned long)base + (unsigned long)(long)unit_map[cpu] * unit_size;
+		a = (unsigned long)shim_arch_translate((const void *)a);
 		bool inside = (a >= arena && a + size <= arena + bm.limit) ||
 			      (a >= vmal && a + size <= vmal + bm.vm_cursor);
 		checked++;
@@ -733,6 +908,7 @@ static const char *parse_case(char *line, struct shim_case *c)
 	c->fail_bootmem = -1;
 	c->nr_nodes = 1;
 	c->distance[0][0] = 10;
+	c->pse = 1;
 	snprintf(c->scenario, sizeof(c->scenario), "embed");
 
 	for (char *tok = strtok(line, " \t\n"); tok; tok = strtok(NULL, " \t\n")) {
@@ -767,6 +943,18 @@ static const char *parse_case(char *line, struct shim_case *c)
 				c->possible[i] = (unsigned int)list_buf[i];
 			}
 			c->nr_possible = (unsigned int)n;
+		} else if (!strcmp(k, "percpu_alloc")) {
+			snprintf(c->percpu_alloc, sizeof(c->percpu_alloc), "%s", v);
+		} else if (!strcmp(k, "offline_nodes")) {
+			int n = parse_list(v, list_buf, SHIM_MAX_NODES);
+			for (int i = 0; i < n; i++) {
+				if (list_buf[i] < 0 || list_buf[i] >= SHIM_MAX_NODES) {
+					snprintf(err, sizeof(err), "offline node %ld is outside 0..%d",
+						 list_buf[i], SHIM_MAX_NODES - 1);
+					return err;
+				}
+				c->node_offline[list_buf[i]] = 1;
+			}
 		} else if (!strcmp(k, "cpu_node")) {
 			n_nodes_list = parse_list(v, cpu_nodes, NR_CPUS);
 			if (n_nodes_list < 0) {
@@ -801,6 +989,8 @@ static const char *parse_case(char *line, struct shim_case *c)
 			else if (!strcmp(k, "vmalloc_size")) c->vmalloc_size = (unsigned long)val;
 			else if (!strcmp(k, "fail_fc_alloc")) c->fail_fc_alloc = (long)val;
 			else if (!strcmp(k, "fail_bootmem")) c->fail_bootmem = (long)val;
+			else if (!strcmp(k, "pse")) c->pse = val != 0;
+			else if (!strcmp(k, "numa")) c->numa = val != 0;
 			else {
 				snprintf(err, sizeof(err), "unknown field '%.32s'", k);
 				return err;
@@ -831,6 +1021,15 @@ static const char *parse_case(char *line, struct shim_case *c)
 	}
 	if (c->static_size > STATIC_RESERVE) {
 		snprintf(err, sizeof(err), "static_size is larger than 16 GiB");
+		return err;
+	}
+#ifdef SHIM_CONFIG_NUMA
+	if (!c->numa) {
+#else
+	if (c->numa) {
+#endif
+		snprintf(err, sizeof(err), "numa=%d but this shim is built %s CONFIG_NUMA",
+			 c->numa, c->numa ? "without" : "with");
 		return err;
 	}
 	if (!c->atom_size || (c->atom_size & (c->atom_size - 1))) {
@@ -868,7 +1067,7 @@ static void boot_case(void)
 
 	shim_per_cpu_start = STATIC_ADDR;
 	shim_per_cpu_end = shim_per_cpu_start + shim_case.static_size;
-	shim_per_cpu_load = (char *)STATIC_ADDR + STATIC_RESERVE / 2;
+	shim_per_cpu_load = (char *)SHIM_STATIC_LOAD;
 	for (unsigned long i = 0; i < shim_case.static_size; i++)
 		shim_per_cpu_load[i] = (char)(i * 131 + 7);
 }
@@ -1084,7 +1283,11 @@ int main(int argc, char **argv)
 	}
 	shim_arena_base = map_fixed(ARENA_ADDR, REGION_RESERVE);
 	shim_vmalloc_base = map_fixed(VMALLOC_ADDR, REGION_RESERVE);
-	map_fixed(STATIC_ADDR, STATIC_RESERVE);
+	/* __per_cpu_load is an address constant in the kernel code. */
+	if (map_fixed(STATIC_ADDR, STATIC_RESERVE) != STATIC_ADDR) {
+		fprintf(stderr, "shim: cannot map the static area at %p\n", (void *)STATIC_ADDR);
+		return 3;
+	}
 	SHIM_POISON(shim_arena_base, REDZONE);
 	stderr_fd = memfd_create("shim-stderr", 0);
 

@@ -4,5 +4,5 @@
 /* Sized by the case: __per_cpu_end - __per_cpu_start is its static size. */
 #define __per_cpu_start shim_per_cpu_start
 #define __per_cpu_end shim_per_cpu_end
-#define __per_cpu_load shim_per_cpu_load
+#define __per_cpu_load ((char *)SHIM_STATIC_LOAD)
 #endif

@@ -9,7 +9,7 @@
 #define alloc_bootmem_pages(x) shim_bootmem_alloc((x), PAGE_SIZE, __pa(MAX_DMA_ADDRESS), false, __func__)
 #define __alloc_bootmem(x, align, goal) shim_bootmem_alloc((x), (align), (goal), false, __func__)
 #define __alloc_bootmem_nopanic(x, align, goal) shim_bootmem_alloc((x), (align), (goal), true, __func__)
-#define __alloc_bootmem_node(pgdat, x, align, goal) shim_bootmem_alloc((x), (align), (goal), false, __func__)
-#define __alloc_bootmem_node_nopanic(pgdat, x, align, goal) shim_bootmem_alloc((x), (align), (goal), true, __func__)
+#define __alloc_bootmem_node(pgdat, x, align, goal) shim_bootmem_alloc_node((pgdat), (x), (align), (goal), false, __func__)
+#define __alloc_bootmem_node_nopanic(pgdat, x, align, goal) shim_bootmem_alloc_node((pgdat), (x), (align), (goal), true, __func__)
 #define free_bootmem(addr, size) shim_bootmem_free((addr), (size))
 #endif

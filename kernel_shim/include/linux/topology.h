@@ -1,5 +1,10 @@
 #ifndef _SHIM_LINUX_TOPOLOGY_H
 #define _SHIM_LINUX_TOPOLOGY_H
+#include <linux/nodemask.h>
+#include <linux/mmzone.h>
 #define LOCAL_DISTANCE 10
 #define REMOTE_DISTANCE 20
+/* Without CONFIG_NUMA every cpu is on node 0, as the kernel's stubs say. */
+#define cpu_to_node(cpu) shim_cpu_to_node(cpu)
+#define early_cpu_to_node(cpu) shim_cpu_to_node(cpu)
 #endif

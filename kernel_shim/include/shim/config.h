@@ -10,6 +10,17 @@
 #define CONFIG_HAVE_SETUP_PER_CPU_AREA 1
 #ifdef SHIM_CONFIG_NUMA
 #define CONFIG_NUMA 1
+#define CONFIG_NEED_MULTIPLE_NODES 1
+#endif
+/* Arch flows: the configuration of the arch file being built. */
+#ifdef SHIM_ARCH_X86
+#define CONFIG_X86 1
+#define CONFIG_X86_64 1
+#define CONFIG_X86_LOCAL_APIC 1
+#endif
+#ifdef SHIM_ARCH_SPARC64
+#define CONFIG_SPARC 1
+#define CONFIG_SPARC64 1
 #endif
 #ifndef NR_CPUS
 #error "build with -DNR_CPUS=n"

@@ -21,6 +21,11 @@ struct shim_case {
 	unsigned long bootmem_size, vmalloc_size;
 	long fail_fc_alloc;		/* index of the fc alloc call to fail, -1: none */
 	long fail_bootmem;		/* index of the nopanic bootmem call to fail, -1: none */
+	/* arch flows */
+	char percpu_alloc[32];		/* the percpu_alloc= boot parameter, "" if not given */
+	int pse;			/* x86: the cpu has PSE (large pages) */
+	int numa;			/* the kernel is built with NUMA: must match the build */
+	int node_offline[SHIM_MAX_NODES];	/* node_online() is false, NODE_DATA() NULL */
 };
 
 extern struct shim_case shim_case;
@@ -43,6 +48,16 @@ extern char *shim_arena_base;
 extern char *shim_vmalloc_base;
 void *shim_vm_register(unsigned long size, unsigned long align);
 unsigned long shim_vmalloc_size(void);
+
+/* NUMA: nodes of the case; with CONFIG_NUMA off everything is node 0 */
+struct pglist_data { int node_id; };
+int shim_cpu_to_node(unsigned int cpu);
+bool shim_node_online(int node);
+struct pglist_data *shim_node_data(int node);
+int shim_nr_node_ids(void);
+unsigned int shim_boot_cpu(void);
+void *shim_bootmem_alloc_node(struct pglist_data *pgdat, unsigned long size, unsigned long align,
+			      unsigned long goal, bool may_fail, const char *caller);
 
 /* log capture */
 int shim_vprintk(const char *fmt, va_list ap);
@@ -86,8 +101,45 @@ void shim_json_arr_end(struct shim_json *w);
 	unsigned long long: shim_json_u64,					\
 	default: shim_json_ptr)((w), (x))
 
-/* static data the kernel copies into every unit */
+/* static data the kernel copies into every unit: the area sits at a fixed
+ * address, so __per_cpu_load is an address constant as in the kernel (x86
+ * uses it in static initializers) */
+#define SHIM_STATIC_ADDR 0x6f0000000000UL
+#define SHIM_STATIC_RESERVE (1UL << 34)
+#define SHIM_STATIC_LOAD (SHIM_STATIC_ADDR + SHIM_STATIC_RESERVE / 2)
 extern char *shim_per_cpu_start, *shim_per_cpu_end, *shim_per_cpu_load;
+
+/* The call trace: which functions of an arch flow ran, with their integer
+ * arguments and what they returned.  Kept in the runtime so that a BUG or
+ * panic halfway still reports the calls made so far. */
+int shim_trace_enter(const char *fn);
+void shim_trace_arg_s(int ev, const char *name, long long value);
+void shim_trace_arg_u(int ev, const char *name, unsigned long long value);
+void shim_trace_arg_other(int ev, const char *name, ...);
+void shim_trace_ret_s(int ev, long long value);
+void shim_trace_ret_u(int ev, unsigned long long value);
+void shim_trace_ret_ptr(int ev, const void *value);
+void shim_trace_leave(int ev);
+#define SHIM_TRACE_ARG(ev, name, x) _Generic((x),				\
+	_Bool: shim_trace_arg_u, char: shim_trace_arg_s, signed char: shim_trace_arg_s,	\
+	short: shim_trace_arg_s, int: shim_trace_arg_s, long: shim_trace_arg_s,		\
+	long long: shim_trace_arg_s, unsigned char: shim_trace_arg_u,			\
+	unsigned short: shim_trace_arg_u, unsigned int: shim_trace_arg_u,		\
+	unsigned long: shim_trace_arg_u, unsigned long long: shim_trace_arg_u,		\
+	default: shim_trace_arg_other)((ev), (name), (x))
+#define SHIM_TRACE_RET(ev, x) _Generic((x),					\
+	_Bool: shim_trace_ret_u, char: shim_trace_ret_s, signed char: shim_trace_ret_s,	\
+	short: shim_trace_ret_s, int: shim_trace_ret_s, long: shim_trace_ret_s,		\
+	long long: shim_trace_ret_s, unsigned char: shim_trace_ret_u,			\
+	unsigned short: shim_trace_ret_u, unsigned int: shim_trace_ret_u,		\
+	unsigned long: shim_trace_ret_u, unsigned long long: shim_trace_ret_u,		\
+	default: shim_trace_ret_ptr)((ev), (x))
+
+/* Where a first-chunk address really lives: the arch's page tables when
+ * it keeps them (sparc64), the address itself otherwise. */
+const void *shim_arch_translate(const void *addr);
+/* The arch flow's entry, from the arch translation unit. */
+void shim_arch_boot(void);
 
 /* provided by the generated translation unit */
 int shim_run_scenario(const struct shim_case *c);

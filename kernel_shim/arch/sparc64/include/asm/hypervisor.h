@@ -1,0 +1,3 @@
+/* Nothing the percpu setup path uses. */
+#include <asm/pgtable.h>
+#include <asm/percpu.h>

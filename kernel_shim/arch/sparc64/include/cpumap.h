@@ -1,0 +1,1 @@
+/* Nothing the percpu setup path uses. */

@@ -1,0 +1,21 @@
+#ifndef _SHIM_X86_ASM_PGTABLE_H
+#define _SHIM_X86_ASM_PGTABLE_H
+#include <linux/mm.h>
+#include <linux/vmalloc.h>	/* VMALLOC_START, VMALLOC_END */
+/* A PMD maps one large page; the shim keeps one per 2M of the vmalloc
+ * region so that what the lpage allocator maps can be read back. */
+typedef struct { unsigned long pmd; } pmd_t;
+#define PAGE_KERNEL_LARGE ((pgprot_t)0x1e3)
+#define _PAGE_PSE 0x080UL
+pmd_t *shim_x86_populate_extra_pmd(unsigned long vaddr);
+void shim_x86_populate_extra_pte(unsigned long vaddr);
+unsigned long shim_page_to_pfn(const struct page *page);
+#define populate_extra_pmd(vaddr) shim_x86_populate_extra_pmd(vaddr)
+#define populate_extra_pte(vaddr) shim_x86_populate_extra_pte(vaddr)
+#define page_to_pfn(page) shim_page_to_pfn(page)
+static inline pmd_t pfn_pmd(unsigned long pfn, pgprot_t prot)
+{
+	return (pmd_t){ (pfn << PAGE_SHIFT) | prot };
+}
+#define set_pmd(pmdp, v) (*(pmdp) = (v))
+#endif

@@ -1,0 +1,1 @@
+/* Nothing the percpu setup paths use. */
