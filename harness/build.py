@@ -76,6 +76,13 @@ class BuildConfig:
         return 1 << self.page_shift
 
 
+def config_for(case_nr_cpus: int, page_shift: int, sanitize: bool, arch: str = "generic",
+               numa: bool = False) -> BuildConfig:
+    """The shim a case needs: NR_CPUS, PAGE_SIZE, CONFIG_NUMA and the arch
+    flow are all compile-time in the kernel."""
+    return BuildConfig(case_nr_cpus, page_shift, sanitize, arch, numa)
+
+
 @dataclass(frozen=True)
 class Rendered:
     """What a source turns into before the compiler sees it."""

@@ -22,6 +22,9 @@ from typing import Any
 
 from harness import agree, build, cases, classify, compare, run, triage
 from harness.errors import UserError
+from harness.sources import Snapshot
+
+_RENDER_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,23 @@ class Side:
     label: str
     generation: str
     rendered: build.Rendered
+    # The source, for the arch flows' renderings, made when first needed.
+    snapshot: Snapshot | None = None
+    arch_renders: dict[str, build.Rendered] = field(default_factory=dict, compare=False,
+                                                    repr=False)
+
+    def rendering(self, arch: str) -> build.Rendered:
+        if arch == "generic":
+            return self.rendered
+        with _RENDER_LOCK:
+            if arch not in self.arch_renders:
+                if self.snapshot is None:
+                    raise UserError(f"{self.label}: no source to build the {arch} flow from")
+                self.arch_renders[arch] = build.render(self.snapshot, arch=arch)
+            return self.arch_renders[arch]
+
+    def arches(self) -> tuple[str, ...]:
+        return build.arches(self.snapshot) if self.snapshot is not None else ()
 
 
 @dataclass(frozen=True)
@@ -169,9 +189,18 @@ class RunDir:
             sink.flush()
 
 
-def shims_for(plan: Plan, nr_cpus: int, page_shift: int) -> dict[str, build.Shim]:
-    config = build.BuildConfig(nr_cpus, page_shift, plan.sanitize)
-    return {side.name: build.build(side.rendered, config) for side in plan.sides}
+ShimKey = tuple[int, int, str, bool]
+
+
+def shim_key(case: cases.Case) -> ShimKey:
+    """What decides the executable a case boots in."""
+    return case.nr_cpus, case.page_shift, case.arch, case.numa
+
+
+def shims_for(plan: Plan, key: ShimKey) -> dict[str, build.Shim]:
+    nr_cpus, page_shift, arch, numa = key
+    config = build.config_for(nr_cpus, page_shift, plan.sanitize, arch, numa)
+    return {side.name: build.build(side.rendering(arch), config) for side in plan.sides}
 
 
 def execute(plan: Plan, todo: Sequence[cases.Case],
@@ -179,12 +208,12 @@ def execute(plan: Plan, todo: Sequence[cases.Case],
     """Boot every case on every side, `plan.jobs` shim servers per side at
     once; records arrive in completion order."""
     records: queue.Queue[CaseRecord | BaseException | None] = queue.Queue()
-    groups: dict[tuple[int, int], list[cases.Case]] = {}
+    groups: dict[ShimKey, list[cases.Case]] = {}
     for case in todo:
-        groups.setdefault((case.nr_cpus, case.page_shift), []).append(case)
+        groups.setdefault(shim_key(case), []).append(case)
     work: list[tuple[dict[str, build.Shim], list[cases.Case]]] = []
-    for (nr_cpus, page_shift), group in sorted(groups.items()):
-        shims = shims_for(plan, nr_cpus, page_shift)
+    for key, group in sorted(groups.items()):
+        shims = shims_for(plan, key)
         for j in range(plan.jobs):
             chunk = group[j::plan.jobs]
             if chunk:
@@ -254,7 +283,7 @@ def unexpected_signatures(summary: Summary) -> Iterator[tuple[str, str, classify
 
 def boot_kernels(plan: Plan, case: cases.Case) -> dict[str, dict[str, Any]]:
     """One case in every side's shim, now."""
-    shims = shims_for(plan, case.nr_cpus, case.page_shift)
+    shims = shims_for(plan, shim_key(case))
     return {name: run.run_one(shim, case, plan.limits) for name, shim in shims.items()}
 
 

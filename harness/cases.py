@@ -16,7 +16,16 @@ from typing import Any
 
 from harness.errors import UserError
 
-SCENARIOS = ("embed", "page", "lpage")
+GENERIC_SCENARIOS = ("embed", "page", "lpage")
+# Arch flows: setup_per_cpu_areas() of an arch file, which picks the sizes
+# and the allocator itself; the case gives the machine and the knobs.
+ARCH_SCENARIOS = ("x86", "sparc64")
+SCENARIOS = GENERIC_SCENARIOS + ARCH_SCENARIOS
+ARCH_PAGE_SIZE = {"x86": 4096, "sparc64": 8192}
+# The per-cpu variables an arch flow writes must fit in the static area:
+# x86_64's 16K IRQ stack among them.
+ARCH_MIN_STATIC = {"x86": 20480, "sparc64": 64}
+PERCPU_ALLOC_CHOICES = ("", "auto", "lpage", "embed", "page")
 LOCAL_DISTANCE = 10
 AUTO = -1
 
@@ -40,6 +49,13 @@ class Case:
     vmalloc_size: int = 32 << 40
     fail_fc_alloc: int = -1
     fail_bootmem: int = -1
+    # Arch knobs.  percpu_alloc: the percpu_alloc= boot parameter as typed
+    # ("" when absent); pse: x86 cpus with large pages; numa: the kernel is
+    # built with CONFIG_NUMA; offline_nodes: nodes with no memory online.
+    percpu_alloc: str = ""
+    pse: bool = True
+    numa: bool = False
+    offline_nodes: tuple[int, ...] = ()
     description: str = ""
     expect: Mapping[str, str] = field(default_factory=dict)
 
@@ -80,7 +96,24 @@ class Case:
             out.append("atom_size must be a power of two")
         if self.page_size not in (4096, 8192):
             out.append("page_size must be 4096 or 8192")
+        if self.scenario in ARCH_SCENARIOS:
+            want = ARCH_PAGE_SIZE[self.scenario]
+            if self.page_size != want:
+                out.append(f"the {self.scenario} flow runs with page_size {want}")
+            if self.static_size < ARCH_MIN_STATIC[self.scenario]:
+                out.append(f"the {self.scenario} flow needs static_size >= "
+                           f"{ARCH_MIN_STATIC[self.scenario]} for the per-cpu variables it "
+                           "writes")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]*", self.percpu_alloc):
+            out.append(f"percpu_alloc '{self.percpu_alloc}' must be one word, like lpage")
+        if any(not 0 <= n < nodes for n in self.offline_nodes):
+            out.append(f"offline_nodes names a node outside 0..{nodes - 1}")
         return out
+
+    @property
+    def arch(self) -> str:
+        """The arch flow the case runs, or "generic" for mm/percpu.c's own."""
+        return self.scenario if self.scenario in ARCH_SCENARIOS else "generic"
 
     @property
     def page_shift(self) -> int:
@@ -113,6 +146,14 @@ class Case:
             fields["cpu_node"] = ",".join(map(str, self.cpu_node))
         if self.distance is not None:
             fields["distance"] = ",".join(str(d) for row in self.distance for d in row)
+        if self.percpu_alloc:
+            fields["percpu_alloc"] = self.percpu_alloc
+        if not self.pse:
+            fields["pse"] = 0
+        if self.numa:
+            fields["numa"] = 1
+        if self.offline_nodes:
+            fields["offline_nodes"] = ",".join(map(str, self.offline_nodes))
         return " ".join(f"{k}={v}" for k, v in fields.items())
 
     def with_name(self, name: str) -> Case:
@@ -164,7 +205,8 @@ _INT_FIELDS = ("nr_cpus", "fail_fc_alloc", "fail_bootmem")
 
 def case_from_mapping(data: Mapping[str, Any], default_name: str) -> Case:
     known = set(_SIZE_FIELDS) | set(_INT_FIELDS) | {
-        "name", "scenario", "possible", "description", "topology", "expect"}
+        "name", "scenario", "possible", "description", "topology", "expect",
+        "percpu_alloc", "pse", "numa", "offline_nodes"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserError(f"case '{default_name}': unknown key '{unknown[0]}'")
@@ -184,6 +226,15 @@ def case_from_mapping(data: Mapping[str, Any], default_name: str) -> Case:
     for name in _INT_FIELDS:
         if name in data:
             kwargs[name] = int(data[name])
+    if "percpu_alloc" in data:
+        kwargs["percpu_alloc"] = str(data["percpu_alloc"])
+    for name in ("pse", "numa"):
+        if name in data:
+            if not isinstance(data[name], bool):
+                raise UserError(f"case '{default_name}': {name} must be true or false")
+            kwargs[name] = data[name]
+    if "offline_nodes" in data:
+        kwargs["offline_nodes"] = tuple(sorted({int(n) for n in data["offline_nodes"]}))
     topology = data.get("topology", {})
     if "cpu_node" in topology:
         kwargs["cpu_node"] = tuple(int(n) for n in topology["cpu_node"])
@@ -223,6 +274,13 @@ def case_to_toml(case: Case) -> str:
     for name in ("bootmem_size", "vmalloc_size", "fail_fc_alloc", "fail_bootmem"):
         if getattr(case, name) != getattr(defaults, name):
             lines.append(f"{name} = {getattr(case, name)}")
+    if case.percpu_alloc:
+        lines.append(f'percpu_alloc = "{case.percpu_alloc}"')
+    for name in ("pse", "numa"):
+        if getattr(case, name) != getattr(defaults, name):
+            lines.append(f"{name} = {str(getattr(case, name)).lower()}")
+    if case.offline_nodes:
+        lines.append(f"offline_nodes = [{', '.join(map(str, case.offline_nodes))}]")
     if case.expect:
         lines.append("\n[expect]")
         lines += [f'{key} = "{value}"' for key, value in case.expect.items()]

@@ -66,9 +66,15 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dyn-size", help="bytes or auto")
     p.add_argument("--atom-size", help="allocation atom (lpage size), e.g. 2M")
     p.add_argument("--page-size", help="4K (x86) or 8K (sparc64)")
+    p.add_argument("--vmalloc-size", help="size of the vmalloc area, e.g. 128M")
     p.add_argument("--fail-fc-alloc", type=int, help="make the Nth arch page allocation fail")
     p.add_argument("--fail-bootmem", type=int,
                    help="make the Nth bootmem allocation that may fail, fail")
+    p.add_argument("--percpu-alloc", help="x86: the percpu_alloc= boot parameter "
+                   "(lpage, embed, page or any word)")
+    p.add_argument("--no-pse", action="store_true", help="x86: the cpu has no large pages")
+    p.add_argument("--numa", action="store_true", help="arch flows: build with CONFIG_NUMA")
+    p.add_argument("--offline-nodes", help="arch flows: nodes with no memory, e.g. 1,3")
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
@@ -118,13 +124,25 @@ def case_from_args(args: argparse.Namespace) -> cases.Case:
         changes["cpu_node"] = tuple(int(n) for n in args.cpu_node.split(","))
     if args.distance:
         changes["distance"] = cases.parse_distance(args.distance)
-    for name in ("static_size", "reserved_size", "dyn_size", "atom_size", "page_size"):
+    for name in ("static_size", "reserved_size", "dyn_size", "atom_size", "page_size",
+                 "vmalloc_size"):
         value = getattr(args, name)
         if value is not None:
             changes[name] = cases.parse_size(value, "--" + name.replace("_", "-"))
     for name in ("fail_fc_alloc", "fail_bootmem"):
         if getattr(args, name, None) is not None:
             changes[name] = getattr(args, name)
+    if args.percpu_alloc is not None:
+        changes["percpu_alloc"] = args.percpu_alloc
+    if args.no_pse:
+        changes["pse"] = False
+    if args.numa:
+        changes["numa"] = True
+    if args.offline_nodes:
+        changes["offline_nodes"] = cases.parse_cpu_list(args.offline_nodes)
+    scenario = changes.get("scenario", base.scenario)
+    if scenario in cases.ARCH_SCENARIOS and args.page_size is None:
+        changes["page_size"] = cases.ARCH_PAGE_SIZE[scenario]
     if "nr_cpus" not in changes and args.case is None:
         # NR_CPUS must cover the highest possible cpu; 64 otherwise.
         possible = changes.get("possible", base.possible)
@@ -133,7 +151,7 @@ def case_from_args(args: argparse.Namespace) -> cases.Case:
 
 
 def _load(spec: sources.SourceSpec, err: Console) -> sources.Snapshot:
-    snap = sources.load_snapshot(spec)
+    snap = sources.load_snapshot(spec, [*sources.REQUIRED_PATHS, *extract.ARCH_FILES.values()])
     if snap.scratch_dir is not None:
         # The patched files are in memory; the scratch copy is for inspection
         # during the run only.
@@ -154,15 +172,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     case = case_from_args(args)
     entries = triage.load_triage(args.triage) if args.model else []
     differences: list[list[dict[str, Any]]] = []
-    config = build.BuildConfig(case.nr_cpus, case.page_shift, args.sanitize)
+    config = build.config_for(case.nr_cpus, case.page_shift, args.sanitize, case.arch, case.numa)
     labels: list[str] = []
     results = []
     for spec in specs:
         snap = _load(spec, err)
-        rendered = build.render(snap)
+        rendered = build.render(snap, arch=case.arch)
         if args.show_tu:
             print(rendered.header_text)
             print(rendered.tu_text)
+            if rendered.arch_text:
+                print(rendered.arch_text)
             return 0
         shim = build.build(rendered, config)
         if not shim.cached and shim.warnings.count("warning:"):
@@ -278,7 +298,7 @@ def _plan(args: argparse.Namespace, err: Console, run_cases: Sequence[cases.Case
     for name, spec in zip(("old", "new") if len(specs) == 2 else ("new",), specs, strict=True):
         snap = _load(spec, err)
         rendered = build.render(snap)
-        sides.append(campaign.Side(name, snap.label, rendered.api.generation, rendered))
+        sides.append(campaign.Side(name, snap.label, rendered.api.generation, rendered, snap))
     declared: list[classify.DeclaredChange] = []
     path = _declared_file(args, sides)
     if path is not None:
@@ -349,6 +369,16 @@ def repro_command(args: argparse.Namespace, case: cases.Case) -> str:
         parts += ["--fail-fc-alloc", str(case.fail_fc_alloc)]
     if case.fail_bootmem >= 0:
         parts += ["--fail-bootmem", str(case.fail_bootmem)]
+    if case.percpu_alloc:
+        parts += ["--percpu-alloc", case.percpu_alloc]
+    if not case.pse:
+        parts.append("--no-pse")
+    if case.numa:
+        parts.append("--numa")
+    if case.offline_nodes:
+        parts += ["--offline-nodes", ",".join(map(str, case.offline_nodes))]
+    if case.vmalloc_size != cases.Case(name="").vmalloc_size:
+        parts += ["--vmalloc-size", str(case.vmalloc_size)]
     return " ".join(p if ";" not in p else shlex.quote(p) for p in parts)
 
 

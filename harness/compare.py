@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness import arch
 from harness.report import DUMP_PREFIXES, split_log
 from py_impl import dump as dump_format
 
@@ -25,6 +26,8 @@ from py_impl import dump as dump_format
 COMPARED = (
     "outcome.kind",
     "return",
+    "attempts",
+    "arch.*",
     "dump",
     "messages",
     "setup_args.*",
@@ -38,6 +41,7 @@ COMPARED = (
     "bootmem.fc_frees",
     "bootmem.fc_free_bytes",
     "bootmem.fc_alloc_bytes_by_node",
+    "bootmem.node_bytes",
     "bootmem.bad_free_count",
     "bootmem.vm_areas",
     "bootmem.maps",
@@ -55,7 +59,9 @@ IGNORED = frozenset({
     "state.reserved_chunk.map_alloc",
 })
 
-_ADDRESS = re.compile(r"@\S+")
+# Addresses in messages: '@0x...' after the allocator's banner, and the
+# bare 16-digit physical addresses of the arch files' debug lines.
+_ADDRESS = re.compile(r"@\S+|\b[0-9a-f]{16}\b")
 ABSENT = "<absent>"
 
 
@@ -95,6 +101,10 @@ def _per_possible(values: Any, possible: list[int]) -> Any:
     return [values[cpu] if cpu < len(values) else None for cpu in possible]
 
 
+def _mask(match: re.Match[str]) -> str:
+    return "@ADDR" if match.group(0).startswith("@") else "ADDR"
+
+
 def fields(result: Mapping[str, Any]) -> dict[str, Any]:
     """The compared fields of one result."""
     possible = list(result.get("possible", []))
@@ -106,10 +116,13 @@ def fields(result: Mapping[str, Any]) -> dict[str, Any]:
     lines = split_log(str(result.get("log", "")))
     out["dump"] = "\n".join(ln.text for ln in lines if ln.text.startswith(DUMP_PREFIXES))
     out["messages"] = "\n".join(
-        f"<{ln.level}>{_ADDRESS.sub('@ADDR', ln.text)}"
+        f"<{ln.level}>{_ADDRESS.sub(_mask, ln.text)}"
         for ln in lines if not ln.text.startswith(DUMP_PREFIXES)
     )
-    for section in ("setup_args", "build", "state"):
+    tried = arch.result_attempts(result)
+    if tried is not None:
+        out["attempts"] = tried
+    for section in ("setup_args", "build", "state", "arch"):
         if section in result and result[section] is not None:
             for name, value in _flatten(section, result[section]):
                 if name not in IGNORED:
@@ -118,8 +131,9 @@ def fields(result: Mapping[str, Any]) -> dict[str, Any]:
         if name in out:
             out[name] = region(out[name])
     # The kernel leaves whatever it likes in the slots of impossible cpus.
-    if "state.unit_map" in out:
-        out["state.unit_map"] = _per_possible(out["state.unit_map"], possible)
+    for name in ("state.unit_map", "arch.unit_offsets"):
+        if name in out:
+            out[name] = _per_possible(out[name], possible)
     for section in ("static_copies", "bootmem"):
         for key, value in (result.get(section) or {}).items():
             name = f"{section}.{key}"
@@ -177,7 +191,7 @@ def neutral(result: Mapping[str, Any], flat: Mapping[str, Any] | None = None) ->
     out: dict[str, Any] = {}
     for name, value in flat.items():
         if name.startswith(("outcome.", "return", "messages", "state.", "static_copies.",
-                            "bootmem.")):
+                            "bootmem.", "attempts", "arch.")):
             out[name] = value
     possible = list(result.get("possible", []))
     if isinstance(out.get("state.unit_map"), list):

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from harness import arch
+
 if TYPE_CHECKING:
     from harness.agree import Summary
     from harness.classify import Finding
@@ -142,6 +144,14 @@ def show(console: Console, labels: list[str], results: list[dict[str, Any]]) -> 
     for label, result in zip(labels, results, strict=True):
         console.rule(label)
         console.print(f"outcome: {outcome_text(result)}", markup=False, highlight=False)
+        allocator_path = arch.path(result)
+        if allocator_path is not None:
+            console.print(f"allocators tried: {allocator_path}", markup=False, highlight=False)
+        offsets = (result.get("arch") or {}).get("unit_offsets")
+        if offsets is not None:
+            shown = [f"{cpu}:{off}" for cpu, off in enumerate(offsets) if off is not None]
+            console.print("per-cpu offsets from the chunk base: " + " ".join(shown[:16])
+                          + (" ..." if len(shown) > 16 else ""), markup=False, highlight=False)
         dump = dump_text(result.get("log", ""))
         console.print(dump if dump else "(no allocation dump printed)", markup=False,
                       highlight=False)

@@ -41,6 +41,11 @@ def check_case_fits(case: Case, shim: Shim) -> None:
             f"case '{case.name}' needs NR_CPUS={case.nr_cpus} but the shim was built with "
             f"{shim.config.nr_cpus}: build with --nr-cpus {case.nr_cpus}"
         )
+    if (case.arch, case.numa) != (shim.config.arch, shim.config.numa):
+        raise UserError(
+            f"case '{case.name}' runs the {case.arch} flow with numa={case.numa} but the shim "
+            f"was built for {shim.config.arch} with numa={shim.config.numa}"
+        )
     if case.page_size != shim.config.page_size:
         raise UserError(
             f"case '{case.name}' needs PAGE_SIZE={case.page_size} but the shim was built with "

@@ -1,0 +1,119 @@
+"""What an arch flow did, read from the call trace the shim records.
+
+The shim traces the calls of setup_per_cpu_areas() that choose a first
+chunk allocator: each setup_pcpu_*() attempt, with its `chosen` argument
+and return value, and beneath it the questions it asked (pcpu_need_numa(),
+cpu_has_pse) and the mm/percpu.c calls it made.  An attempt is summed up
+as the allocator, whether it was chosen on the command line, what it
+returned, and why it declined or failed, in a vocabulary the models use
+too, so the kernel's reasons are compared with the documented ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+EINVAL = 22
+ENOMEM = 12
+
+# Why an attempt ended as it did.
+REASONS = {
+    "ok": "set up the first chunk",
+    "not-built": "compiled out (the kernel has no NUMA support for it)",
+    "not-numa": "declined: a single node, where embedding is better (lpage)",
+    "numa": "declined: several nodes, where embedding does not place memory well (embed)",
+    "no-pse": "declined: the cpu has no large pages (PSE)",
+    "build-failed": "building the unit layout failed",
+    "vmalloc-limit": "declined: the chunk would take more than 20% of the vmalloc area",
+    "alloc-failed": "allocating the first chunk failed",
+    "did-not-return": "the boot ended inside it (BUG or panic)",
+    "failed": "failed for a reason percpu-diff does not name",
+}
+ALLOCATOR_PREFIX = "setup_pcpu_"
+# Calls that tidy up rather than decide anything.
+_TIDY = frozenset({"pcpu_free_alloc_info"})
+_BUILD = frozenset({"pcpu_build_alloc_info", "pcpu_lpage_build_unit_map"})
+
+
+@dataclass(frozen=True)
+class Attempt:
+    allocator: str
+    chosen: bool | None  # None: the allocator takes no such argument (page)
+    returned: int | None  # None: it never returned
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"allocator": self.allocator, "chosen": self.chosen, "return": self.returned,
+                "reason": self.reason}
+
+
+def attempts(trace: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The allocator attempts of one boot, in order, as JSON."""
+    out: list[dict[str, Any]] = []
+    for i, event in enumerate(trace):
+        fn = str(event.get("fn", ""))
+        if not fn.startswith(ALLOCATOR_PREFIX):
+            continue
+        depth = int(event.get("depth", 0))
+        children: list[Mapping[str, Any]] = []
+        for later in trace[i + 1:]:
+            if int(later.get("depth", 0)) <= depth:
+                break
+            if int(later.get("depth", 0)) == depth + 1:
+                children.append(later)
+        args = event.get("args") or {}
+        chosen = bool(args["chosen"]) if "chosen" in args else None
+        returned = event.get("return") if event.get("returned") else None
+        out.append(Attempt(fn[len(ALLOCATOR_PREFIX):], chosen,
+                           returned if isinstance(returned, int) else None,
+                           _reason(event, children)).to_json())
+    return out
+
+
+def _reason(event: Mapping[str, Any], children: Sequence[Mapping[str, Any]]) -> str:
+    if not event.get("returned"):
+        return "did-not-return"
+    ret = event.get("return")
+    if isinstance(ret, int) and ret >= 0:
+        return "ok"
+    deciding = [c for c in children if c.get("fn") not in _TIDY]
+    if not deciding:
+        return "not-built" if ret == -EINVAL else "failed"
+    last = deciding[-1]
+    fn, value = last.get("fn"), last.get("return")
+    if fn == "pcpu_need_numa":
+        return "numa" if value else "not-numa"
+    if fn == "cpu_has_pse" and not value:
+        return "no-pse"
+    if fn in _BUILD:
+        if isinstance(value, int) and value < 0:
+            return "build-failed"
+        if ret == -EINVAL:
+            return "vmalloc-limit"
+    if str(fn).endswith("_first_chunk") and isinstance(value, int) and value < 0:
+        return "alloc-failed"
+    if ret == -ENOMEM:
+        return "alloc-failed"
+    return "failed"
+
+
+def path(result: Mapping[str, Any]) -> str | None:
+    """'lpage:not-numa > embed:ok', the way one boot chose its allocator;
+    None for results of no arch flow."""
+    tried = result_attempts(result)
+    if tried is None:
+        return None
+    if not tried:
+        return "(no choice)"
+    return " > ".join(f"{a['allocator']}:{a['reason']}" for a in tried)
+
+
+def result_attempts(result: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """A model states its attempts; a kernel's are read off its trace."""
+    if "attempts" in result:
+        return list(result["attempts"])
+    if "trace" in result:
+        return attempts(result["trace"])
+    return None
