@@ -240,7 +240,7 @@ def cmd_agree(args: argparse.Namespace) -> int:
     summaries: dict[str, agree.Summary] = {}
     sink = args.out.open("w") if args.out else None
     try:
-        for scenario in args.scenario or list(cases.SCENARIOS):
+        for scenario in args.scenario or list(cases.GENERIC_SCENARIOS):
             batch = generate.generate(args.count, args.seed, scenario, args.nr_cpus)
             summary = summaries.setdefault(scenario, agree.Summary())
             with report.progress(err, f"{scenario}", args.count) as advance:
@@ -595,7 +595,7 @@ def parser() -> argparse.ArgumentParser:
     agr = sub.add_parser("agree", help="check a model against the real code over generated cases")
     _add_source_options(agr)
     _add_build_options(agr)
-    agr.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
+    agr.add_argument("--scenario", action="append", choices=cases.GENERIC_SCENARIOS,
                      help="repeatable; default: all")
     agr.add_argument("--count", type=int, default=1000, help="cases per scenario")
     agr.add_argument("--seed", type=int, default=1)

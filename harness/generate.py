@@ -32,7 +32,8 @@ from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from harness.cases import AUTO, LOCAL_DISTANCE, SCENARIOS, Case
+from harness.cases import AUTO, LOCAL_DISTANCE, Case
+from harness.cases import GENERIC_SCENARIOS as SCENARIOS
 
 T = TypeVar("T")
 

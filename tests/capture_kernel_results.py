@@ -35,7 +35,7 @@ def main() -> None:
         rendered = build.render(snap)
         batch = [cases.load_case(p) for p in named]
         for nr_cpus in (8, 64):
-            for scenario in cases.SCENARIOS:
+            for scenario in cases.GENERIC_SCENARIOS:
                 batch += generate.generate(args.per_scenario, SEED, scenario, nr_cpus)
         lines = []
         for nr_cpus in sorted({c.nr_cpus for c in batch}):

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from harness.cases import AUTO, LOCAL_DISTANCE, SCENARIOS, Case, case_to_toml, load_case
+from harness.cases import AUTO, LOCAL_DISTANCE, Case, case_to_toml, load_case
+from harness.cases import GENERIC_SCENARIOS as SCENARIOS
 from harness.generate import NR_CPUS_CHOICES, cases, generate
 
 N = 2000

@@ -98,7 +98,7 @@ def test_named_cases_live(generation: str) -> None:
 
 
 @pytest.mark.tree
-@pytest.mark.parametrize("scenario", cases.SCENARIOS)
+@pytest.mark.parametrize("scenario", cases.GENERIC_SCENARIOS)
 @pytest.mark.parametrize("generation", list(REVISIONS))
 def test_generated_cases_live(generation: str, scenario: str) -> None:
     shim, _, label = tree_shim(REVISIONS[generation], 64)

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cases import AUTO, LOCAL_DISTANCE, SCENARIOS, Case
+from harness.cases import AUTO, LOCAL_DISTANCE, Case
+from harness.cases import GENERIC_SCENARIOS as SCENARIOS
 from harness.errors import UserError
 from harness.generate import cases, generate
 from harness.shrink import (
