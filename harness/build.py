@@ -207,10 +207,12 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     arch_x = extract.extract_arch(arch_file, arch, extraction.defined())
     functions = extraction.functions()
     wraps = [_wrap_plan(functions[name]) for name in arch_x.percpu_calls if name in functions]
+    arch_defined = {n for it in arch_x.items for n in it.names}
     arch_text = env.get_template("arch_tu.c.j2").render(
         label=snapshot.label,
         arch=arch,
-        x86=arch == "x86",
+        reports_chosen_fc={"pcpu_chosen_fc", "pcpu_fc_names"} <= extraction.defined(),
+        checks_cpu_number={"cpu_number", "this_cpu_off"} <= arch_defined,
         source_path=arch_x.path,
         includes=arch_x.includes,
         items=arch_x.items,

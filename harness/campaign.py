@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import agree, build, cases, classify, compare, run, triage
+from harness import agree, arch, build, cases, classify, compare, run, triage
 from harness.errors import UserError
 from harness.sources import Snapshot
 
@@ -82,11 +82,16 @@ class CaseRecord:
     verdict: str  # one of classify.CLASSES
     outcomes: Mapping[str, str]
     findings: tuple[classify.Finding, ...]
+    # Arch flows: each side's kernel allocator path ("lpage:not-numa > embed:ok").
+    paths: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"case": self.case, "scenario": self.scenario, "nr_cpus": self.nr_cpus,
-                "verdict": self.verdict, "outcomes": dict(self.outcomes),
-                "findings": [f.to_json() for f in self.findings]}
+        out = {"case": self.case, "scenario": self.scenario, "nr_cpus": self.nr_cpus,
+               "verdict": self.verdict, "outcomes": dict(self.outcomes),
+               "findings": [f.to_json() for f in self.findings]}
+        if self.paths:
+            out["paths"] = dict(self.paths)
+        return out
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> CaseRecord:
@@ -94,7 +99,8 @@ class CaseRecord:
             str(data["case"]), str(data["scenario"]), int(data["nr_cpus"]),
             str(data["verdict"]), dict(data["outcomes"]),
             tuple(classify.Finding(f["comparison"], f["field"], f["left"], f["right"],
-                                   f["label"], f["rule"]) for f in data["findings"]))
+                                   f["label"], f["rule"]) for f in data["findings"]),
+            dict(data.get("paths", {})))
 
 
 def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
@@ -139,8 +145,9 @@ def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
         labels = {f.label for f in findings}
         verdict_kind = next((c for c in ("unexpected", "triaged", "declared") if c in labels),
                             "agree")
+    paths = {name: p for name, k in kernels.items() if (p := arch.path(k)) is not None}
     return CaseRecord(case.name, case.scenario, case.nr_cpus, verdict_kind, outcomes,
-                      tuple(findings))
+                      tuple(findings), paths)
 
 
 class RunDir:
@@ -255,10 +262,15 @@ def execute(plan: Plan, todo: Sequence[cases.Case],
 class Summary:
     counts: Counter[str] = field(default_factory=Counter)
     by_signature: dict[str, list[tuple[str, classify.Finding]]] = field(default_factory=dict)
+    # side -> "scenario: path [outcome]" -> cases, for the arch flows
+    paths: dict[str, Counter[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, int]:
         return {"cases": sum(self.counts.values()),
                 **{name: self.counts[name] for name in classify.CLASSES}}
+
+    def paths_json(self) -> dict[str, dict[str, int]]:
+        return {side: dict(sorted(counter.items())) for side, counter in self.paths.items()}
 
 
 def summarize(plan: Plan, records: Mapping[str, CaseRecord]) -> tuple[Summary, list[CaseRecord]]:
@@ -267,6 +279,9 @@ def summarize(plan: Plan, records: Mapping[str, CaseRecord]) -> tuple[Summary, l
     summary = Summary()
     for record in ordered:
         summary.counts[record.verdict] += 1
+        for side, allocator_path in record.paths.items():
+            key = f"{record.scenario}: {allocator_path} [{record.outcomes.get(side)}]"
+            summary.paths.setdefault(side, Counter())[key] += 1
         for finding in record.findings:
             key = f"{finding.label}|{finding.signature}|{finding.rule or ''}"
             summary.by_signature.setdefault(key, []).append((record.case, finding))

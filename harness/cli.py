@@ -151,7 +151,7 @@ def case_from_args(args: argparse.Namespace) -> cases.Case:
 
 
 def _load(spec: sources.SourceSpec, err: Console) -> sources.Snapshot:
-    snap = sources.load_snapshot(spec, [*sources.REQUIRED_PATHS, *extract.ARCH_FILES.values()])
+    snap = sources.load_snapshot(spec)
     if snap.scratch_dir is not None:
         # The patched files are in memory; the scratch copy is for inspection
         # during the run only.
@@ -289,8 +289,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace, err: Console, run_cases: Sequence[cases.Case]
-          ) -> campaign.Plan:
+def _sides(args: argparse.Namespace, err: Console) -> list[campaign.Side]:
     specs = source_specs(args)
     if len(specs) > 2:
         raise UserError(f"a run compares one or two sources, got {len(specs)}")
@@ -299,6 +298,12 @@ def _plan(args: argparse.Namespace, err: Console, run_cases: Sequence[cases.Case
         snap = _load(spec, err)
         rendered = build.render(snap)
         sides.append(campaign.Side(name, snap.label, rendered.api.generation, rendered, snap))
+    return sides
+
+
+def _plan(args: argparse.Namespace, err: Console, run_cases: Sequence[cases.Case],
+          sides: Sequence[campaign.Side] | None = None) -> campaign.Plan:
+    sides = list(sides) if sides is not None else _sides(args, err)
     declared: list[classify.DeclaredChange] = []
     path = _declared_file(args, sides)
     if path is not None:
@@ -410,22 +415,37 @@ def _reproducers(args: argparse.Namespace, plan: campaign.Plan, summary: campaig
     return out
 
 
+def run_scenarios(asked: Sequence[str] | None, sides: Sequence[campaign.Side]) -> list[str]:
+    """The scenarios a run covers: those asked for (default: all), less the
+    arch flows whose arch file some side lacks."""
+    common = set.intersection(*(set(side.arches()) for side in sides))
+    wanted = list(asked) if asked else list(cases.SCENARIOS)
+    missing = [s for s in wanted if s in cases.ARCH_SCENARIOS and s not in common]
+    if asked and missing:
+        raise UserError(f"scenario {missing[0]} needs {extract.ARCH_FILES[missing[0]]} on "
+                        "every side: use sources that have it, or drop --scenario "
+                        f"{missing[0]}")
+    return [s for s in wanted if s not in missing]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     out, err = Console(), Console(stderr=True)
     bad = [n for n in args.nr_cpus or [] if not 1 <= n <= 8192]
     if bad:
         raise UserError(f"--nr-cpus {bad[0]} is out of range: NR_CPUS runs from 1 to 8192")
     menu = [(1, n) for n in args.nr_cpus] if args.nr_cpus else generate.NR_CPUS_MENU
-    generated = generate.generate_mixed(args.cases, args.seed, nr_cpus_menu=menu) \
-        if args.cases else []
-    corpus = [] if args.no_corpus else corpus_cases()
+    sides = _sides(args, err)
+    scenarios = run_scenarios(args.scenario, sides)
+    generated = generate.generate_mixed(args.cases, args.seed, scenarios=scenarios,
+                                        nr_cpus_menu=menu) if args.cases else []
+    corpus = [] if args.no_corpus else [c for c in corpus_cases() if c.scenario in scenarios]
     given = [cases.load_case(p) for p in args.case]
     all_cases = generated + corpus + given
     names = [c.name for c in all_cases]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise UserError(f"two cases are named '{dup}': rename one")
-    plan = _plan(args, err, all_cases)
+    plan = _plan(args, err, all_cases, sides)
     rundir = campaign.RunDir(args.out)
     records = rundir.start(plan, args.resume)
     todo = [c for c in plan.cases if c.name not in records]
@@ -622,6 +642,8 @@ def parser() -> argparse.ArgumentParser:
     rn.add_argument("--case", type=Path, action="append", default=[],
                     help="a case TOML file to add (repeatable)")
     rn.add_argument("--no-corpus", action="store_true", help="leave out the cases in cases/")
+    rn.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
+                    help="scenarios to run (repeatable; default: all the sources have)")
     rn.add_argument("--declared", type=Path,
                     help="declared changes (default: cases/declared/<new commit>.toml)")
     rn.add_argument("--triage", type=Path)

@@ -92,6 +92,16 @@ def show_summary(console: Console, info: RunInfo, summary: campaign.Summary,
                            style=style)
     if detail.row_count:
         console.print(detail)
+    if summary.paths:
+        paths = Table(title="arch flows: allocator paths the kernels took")
+        sides = list(summary.paths)
+        paths.add_column("scenario: allocators tried [outcome]", overflow="fold")
+        for side in sides:
+            paths.add_column(side, justify="right")
+        keys = sorted(set().union(*summary.paths.values()))
+        for key in keys:
+            paths.add_row(key, *[str(summary.paths[side].get(key, 0)) for side in sides])
+        console.print(paths)
     for n, repro in enumerate(reproducers, 1):
         console.print(f"reproducer {n} ({repro.signature}, shrunk from {repro.first_case} in "
                       f"{repro.attempts} boots):", markup=False, highlight=False)
@@ -107,6 +117,7 @@ def run_json(info: RunInfo, summary: campaign.Summary, records: Sequence[campaig
     return json.dumps({
         "summary": summary.to_json(),
         "sides": list(info.sides),
+        "allocator_paths": summary.paths_json(),
         "seed": info.seed,
         "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra},
         "verdicts": {record.case: record.verdict for record in records},
@@ -148,6 +159,19 @@ def _example(hits: Sequence[tuple[str, classify.Finding]]) -> list[str]:
                          f"{right} {compare.short(finding.right, 50)}", 74)
 
 
+def _path_lines(summary: campaign.Summary) -> list[str]:
+    """Allocator path counts, one column per side, wrapped under 80 columns."""
+    sides = list(summary.paths)
+    lines: list[str] = []
+    for key in sorted(set().union(*summary.paths.values())) if sides else []:
+        counts = "".join(f"{summary.paths[side].get(key, 0):>6}" for side in sides)
+        width = 76 - len(counts)
+        wrapped = textwrap.wrap(key, width, subsequent_indent="  ", break_on_hyphens=False)
+        lines.append(f"{counts}  {wrapped[0]}")
+        lines += [" " * len(counts) + "  " + more for more in wrapped[1:]]
+    return lines
+
+
 def email_text(info: RunInfo, summary: campaign.Summary,
                reproducers: Sequence[Reproducer], version: str) -> str:
     by_signature = {r.signature: r for r in reproducers}
@@ -173,7 +197,7 @@ def email_text(info: RunInfo, summary: campaign.Summary,
         generated=info.generated, corpus=info.corpus, extra=info.extra,
         declared_file=info.declared_file, nr_cpus=info.nr_cpus, scenarios=info.scenarios,
         declared=_rule_counts(summary, "declared"), triaged=_rule_counts(summary, "triaged"),
-        unexpected=unexpected)
+        unexpected=unexpected, path_sides=list(summary.paths), path_lines=_path_lines(summary))
     # The TOML of a reproducer can hold a long description: keep the promise.
     return "\n".join(line if len(line) < 80 else line[:76] + "..."
                      for line in text.splitlines()) + "\n"

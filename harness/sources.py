@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import UserError
+from harness.extract import ARCH_FILES
 from harness.patches import (
     Patch,
     PatchLoss,
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 REQUIRED_PATHS = ("mm/percpu.c", "include/linux/percpu.h")
+# Read when present: the arch flows' files.
+OPTIONAL_PATHS = tuple(ARCH_FILES.values())
 
 SourceKind = Literal["tree", "patch", "dir"]
 
@@ -196,8 +199,8 @@ def _parse_bare_arg(text: str) -> SourceSpec:
 # --- loading ----------------------------------------------------------------
 
 
-def load_snapshot(spec: SourceSpec, paths: Sequence[str] = REQUIRED_PATHS) -> Snapshot:
-    """Read the requested paths (and always REQUIRED_PATHS) from the source."""
+def load_snapshot(spec: SourceSpec, paths: Sequence[str] = OPTIONAL_PATHS) -> Snapshot:
+    """Read the requested paths that exist (and always REQUIRED_PATHS) from the source."""
     wanted = _wanted_paths(paths)
     _check_spec(spec)
     if spec.kind == "dir":

@@ -105,7 +105,24 @@ def _unaligned_without_dyn(subject: Subject) -> bool:
 
 
 # Named conditions an entry's `when` table may use besides Case fields.
+# Attempts that call pcpu_build_alloc_info() in the alloc_info generation:
+# lpage builds before it checks the vmalloc share, embed and page build first.
+_BUILDS = {
+    "lpage": {"ok", "vmalloc-limit", "alloc-failed", "build-failed"},
+    "embed": {"ok", "alloc-failed", "build-failed"},
+    "page": {"ok", "alloc-failed", "build-failed", "did-not-return"},
+}
+
+
+def _alloc_info_built_twice(subject: Subject) -> bool:
+    """An arch flow whose allocators, as the model tells it, build the layout
+    more than once in one boot (a fallback after lpage got as far as it)."""
+    tried = subject.model.get("attempts") or []
+    return sum(1 for a in tried if a.get("reason") in _BUILDS.get(a.get("allocator"), ())) > 1
+
+
 PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
+    "alloc_info_built_twice": _alloc_info_built_twice,
     "chunk_over_int_max": _chunk_over_int_max,
     "cpu0_possible": lambda s: 0 in s.case.possible,
     "groups_fill_nr_cpus": _groups_fill_nr_cpus,

@@ -1,0 +1,232 @@
+"""The arch flows without a kernel tree: fixture arch files (invented for the
+tests) built against the x86 and sparc64 stubs, the call trace, the per-cpu
+checks, and reading allocator attempts off real traces captured from the
+2009 tree (tests/test_data/arch_traces.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CaseFactory, kernel, snapshot
+
+from harness import arch, build, campaign, cases, compare, run, sources
+from harness.errors import UserError
+
+TRACES = Path(__file__).resolve().parent / "test_data" / "arch_traces.json"
+_BUILT: dict[tuple[str, bool], build.Shim] = {}
+
+
+def arch_shim(name: str, sanitize: bool = False) -> build.Shim:
+    key = (name, sanitize)
+    if key not in _BUILT:
+        rendered = build.render(snapshot(kernel("alloc_info")), arch=name)
+        page_shift = 13 if name == "sparc64" else 12
+        _BUILT[key] = build.build(rendered, build.config_for(8, page_shift, sanitize, name))
+    return _BUILT[key]
+
+
+def boot(make_case: CaseFactory, scenario: str = "x86", sanitize: bool = False,
+         **fields: Any) -> dict[str, Any]:
+    fields.setdefault("static_size", 32768)
+    fields.setdefault("page_size", cases.ARCH_PAGE_SIZE[scenario])
+    case = make_case(scenario=scenario, **fields)
+    return run.run_one(arch_shim(scenario, sanitize), case)
+
+
+def calls(result: dict[str, Any]) -> list[tuple[str, int, Any]]:
+    return [(e["fn"], e["depth"], e["return"]) for e in result["trace"]]
+
+
+@pytest.mark.parametrize("sanitize", [False, True])
+def test_x86_fixture_embeds_with_large_pages(make_case: CaseFactory, sanitize: bool) -> None:
+    result = boot(make_case, sanitize=sanitize)
+    assert result["outcome"]["kind"] == "ok", result["outcome"]
+    assert calls(result) == [
+        ("setup_per_cpu_areas", 0, None),
+        ("setup_pcpu_embed", 1, 65536),
+        ("cpu_has_pse", 2, 1),
+        ("pcpu_need_numa", 2, 0),
+        ("pcpu_embed_first_chunk", 2, 65536),
+    ]
+    assert result["trace"][1]["args"] == {"chosen": 0}
+    assert result["trace"][4]["args"] == {"reserve": 8192, "dyn": 16384}  # fixture names
+    assert arch.path(result) == "embed:ok"
+    # cpus 0, 2, 4 in units 0, 1, 2 of 64K; nothing for the impossible ones
+    assert result["arch"]["unit_offsets"] == [0, None, 65536, None, 131072]
+    assert result["arch"]["readback_bad_cpus"] == []
+    assert result["arch"]["cpu_number_bad_cpus"] == []
+    assert result["static_copies"]["bad_cpus"] == []
+
+
+def test_x86_fixture_falls_back_to_pages_without_pse(make_case: CaseFactory) -> None:
+    result = boot(make_case, pse=False)
+    assert arch.path(result) == "embed:no-pse > page:ok"
+    assert ("pcpu_embed_first_chunk", 2, 65536) not in calls(result)
+    assert result["bootmem"]["ptes_populated"] > 0
+
+
+def test_x86_failed_allocations_end_in_the_arch_panic(make_case: CaseFactory) -> None:
+    # The first nopanic allocation is embed's chunk; page asks for its first page next.
+    embed_fails = boot(make_case, fail_bootmem=0)
+    assert arch.path(embed_fails) == "embed:alloc-failed > page:ok"
+    both_fail = boot(make_case, pse=False, fail_bootmem=0)
+    assert both_fail["outcome"]["kind"] == "panic"
+    assert "fixture: no first chunk" in both_fail["outcome"]["message"]
+    # The trace survives the panic, and says where the boot was.
+    assert arch.path(both_fail) == "embed:no-pse > page:alloc-failed"
+    assert both_fail["trace"][0] == {"fn": "setup_per_cpu_areas", "depth": 0, "args": {},
+                                     "returned": False, "return": None}
+    assert "arch" not in both_fail
+
+
+def test_static_area_too_small_for_the_per_cpu_variables(make_case: CaseFactory) -> None:
+    case = replace(make_case(scenario="x86", static_size=32768), static_size=64)
+    result = run.run_one(arch_shim("x86"), case)
+    assert result["outcome"]["kind"] == "panic"
+    assert "cannot hold the" in result["outcome"]["message"]
+
+
+@pytest.mark.parametrize("sanitize", [False, True])
+def test_sparc64_fixture_maps_through_page_tables(make_case: CaseFactory, sanitize: bool
+                                                  ) -> None:
+    result = boot(make_case, "sparc64", sanitize=sanitize)
+    assert result["outcome"]["kind"] == "ok", result["outcome"]
+    assert result["page_size"] == 8192
+    assert result["arch"]["unit_offsets"] == [0, None, 4 << 20, None, 8 << 20]
+    # Checked through the page tables: each unit's first page maps the block
+    # its static data was copied into.
+    assert result["static_copies"] == {"bad_cpus": [], "checked": 3, "chunk_held": None}
+    assert result["arch"]["readback_bad_cpus"] == []
+    assert arch.path(result) == "(no choice)"
+    # three 4M blocks, one pmd table and one pte table per 8M of mappings
+    assert result["bootmem"]["allocations"] >= 3 + 2
+
+
+def test_sparc64_walk_sees_unmapped_units(make_case: CaseFactory) -> None:
+    # Two cpus map into one 8M pmd; a third one further on needs new tables.
+    result = boot(make_case, "sparc64", possible=(0, 1, 2, 3, 4, 5, 6, 7))
+    assert result["static_copies"]["checked"] == 8
+    assert result["static_copies"]["bad_cpus"] == []
+
+
+def test_arch_rendering_wraps_the_percpu_calls() -> None:
+    rendered = build.render(snapshot(kernel("alloc_info")), arch="x86")
+    assert rendered.arch == "x86" and rendered.scenarios == ("x86",)
+    assert set(rendered.wraps) == {"pcpu_embed_first_chunk", "pcpu_page_first_chunk"}
+    assert rendered.arch_text is not None
+    assert "\"arch/x86/kernel/setup_percpu.c\"" in rendered.arch_text  # #line points home
+    assert "#define setup_pcpu_embed shim_real_setup_pcpu_embed" in rendered.arch_text
+    generic = build.render(snapshot(kernel("alloc_info")))
+    assert generic.arch_text is None and generic.wraps == ()
+
+
+def test_arch_flow_needs_its_arch_file() -> None:
+    with pytest.raises(UserError, match=r"arch/x86/kernel/setup_percpu\.c is not in source"):
+        build.render(snapshot(kernel("unit_map")), arch="x86")
+    assert build.arches(snapshot(kernel("unit_map"))) == ()
+    assert build.arches(snapshot(kernel("alloc_info"))) == ("x86", "sparc64")
+
+
+def test_runs_leave_out_arch_flows_a_side_lacks() -> None:
+    def side(name: str) -> campaign.Side:
+        snap = snapshot(kernel(name))
+        rendered = build.render(snap)
+        return campaign.Side("new", snap.label, rendered.api.generation, rendered, snap)
+
+    from harness.cli import run_scenarios
+
+    assert run_scenarios(None, [side("alloc_info")]) == list(cases.SCENARIOS)
+    assert run_scenarios(None, [side("unit_map"), side("alloc_info")]) == \
+        list(cases.GENERIC_SCENARIOS)
+    with pytest.raises(UserError, match=r"scenario x86 needs arch/x86/kernel/setup_percpu\.c"):
+        run_scenarios(["x86"], [side("unit_map")])
+
+
+# ------------------------------------------------------------ cases and fields
+
+def test_arch_case_knobs_validate_and_travel() -> None:
+    case = cases.Case(name="k", scenario="x86", nr_cpus=8, possible=(0, 1),
+                      cpu_node=(0, 1), distance=((10, 20), (20, 10)), static_size=65536,
+                      percpu_alloc="lpage", pse=False, numa=True, offline_nodes=(1,)).validate()
+    line = case.shim_line()
+    for field in ("scenario=x86", "percpu_alloc=lpage", "pse=0", "numa=1", "offline_nodes=1"):
+        assert field in line.split()
+    assert case.arch == "x86" and cases.Case(name="g").arch == "generic"
+    again = cases.case_from_mapping(__import__("tomllib").loads(cases.case_to_toml(case)), "k")
+    assert again == case
+    bad = [
+        (dict(page_size=8192), "runs with page_size 4096"),
+        (dict(static_size=4096), "needs static_size >= 20480"),
+        (dict(percpu_alloc="two words"), "must be one word"),
+        (dict(offline_nodes=(2,)), "offline_nodes names a node outside 0..1"),
+    ]
+    for change, message in bad:
+        with pytest.raises(UserError, match=message):
+            replace(case, **change).validate()
+
+
+def test_shim_refuses_a_numa_mismatch(make_case: CaseFactory) -> None:
+    case = make_case(scenario="x86", static_size=32768, numa=True)
+    with pytest.raises(UserError, match="numa=True but the shim was built"):
+        run.run_one(arch_shim("x86"), case)
+
+
+def test_compared_fields_of_an_arch_result(make_case: CaseFactory) -> None:
+    result = boot(make_case, pse=False)
+    flat = compare.fields(result)
+    assert flat["attempts"] == [
+        {"allocator": "embed", "chosen": False, "return": -22, "reason": "no-pse"},
+        {"allocator": "page", "chosen": None, "return": 65536, "reason": "ok"},
+    ]
+    assert flat["arch.unit_offsets"] == [0, 65536, 131072]  # possible cpus only
+    model_like = {**result, "attempts": flat["attempts"]}
+    del model_like["trace"]
+    assert compare.compare(result, model_like) == []
+    changed = {**model_like, "attempts": [{**flat["attempts"][0], "reason": "numa"},
+                                          flat["attempts"][1]]}
+    assert [d.field for d in compare.compare(result, changed)] == ["attempts"]
+
+
+def test_messages_mask_bare_physical_addresses() -> None:
+    a = {"log": "<7>per cpu data for cpu0 4194304 bytes on node0 at 0000000001400000\n"}
+    b = {"log": "<7>per cpu data for cpu0 4194304 bytes on node0 at 0000000009c00000\n"}
+    assert compare.fields(a)["messages"] == compare.fields(b)["messages"]
+    c = {"log": "<7>per cpu data for cpu1 4194304 bytes on node0 at 0000000009c00000\n"}
+    assert compare.fields(a)["messages"] != compare.fields(c)["messages"]
+
+
+# ------------------------------------------------- attempts from real traces
+
+def captured() -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads(TRACES.read_text())
+    return data
+
+
+@pytest.mark.parametrize("sample", captured(), ids=lambda s: s["name"])
+def test_attempts_read_off_captured_kernel_traces(sample: dict[str, Any]) -> None:
+    assert arch.path({"trace": sample["trace"]}) == sample["path"]
+
+
+def test_captured_traces_cover_every_reason() -> None:
+    seen = {part.split(":")[1] for s in captured() for part in s["path"].split(" > ")
+            if ":" in part}
+    assert seen >= set(arch.REASONS) - {"failed"}
+
+
+def test_unknown_ending_is_not_named() -> None:
+    trace = [{"fn": "setup_pcpu_lpage", "depth": 0, "args": {"chosen": 1}, "returned": True,
+              "return": -5},
+             {"fn": "cpu_has_pse", "depth": 1, "args": {}, "returned": True, "return": 1}]
+    assert arch.attempts(trace) == [{"allocator": "lpage", "chosen": True, "return": -5,
+                                     "reason": "failed"}]
+
+
+def test_sources_read_arch_files_when_present(tmp_path: Path) -> None:
+    snap = sources.load_snapshot(sources.SourceSpec("dir", kernel("alloc_info")))
+    assert snap.has("arch/x86/kernel/setup_percpu.c")
+    assert not sources.load_snapshot(sources.SourceSpec("dir", kernel("unit_map"))).has(
+        "arch/x86/kernel/setup_percpu.c")
