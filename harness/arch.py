@@ -117,3 +117,12 @@ def result_attempts(result: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     if "trace" in result:
         return attempts(result["trace"])
     return None
+
+
+def allocator(scenario: str, result: Mapping[str, Any]) -> str:
+    """The generic allocator behind a result: the scenario itself, or in an
+    x86 flow the last allocator tried (sparc64 sets its chunk up itself)."""
+    tried = result_attempts(result)
+    if tried:
+        return str(tried[-1].get("allocator"))
+    return scenario

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import compare, triage
+from harness import arch, compare, triage
 from harness.cases import Case
 from harness.errors import UserError
 
@@ -114,7 +114,9 @@ class DeclaredChange:
     fields: tuple[FieldRule, ...]
 
     def explains(self, change: compare.Change, case: Case, sides: Mapping[str, Any]) -> bool:
-        if self.scenarios and case.scenario not in self.scenarios:
+        if self.scenarios and not {case.scenario, *(arch.allocator(case.scenario, r)
+                                                     for r in sides.values())} \
+                & set(self.scenarios):
             return False
         for rule in self.fields:
             m = rule.pattern.fullmatch(change.field)
@@ -148,7 +150,7 @@ def _names(case: Case, result: Mapping[str, Any], index: str | None) -> dict[str
     names: dict[str, Any] = {
         "NR_CPUS": case.nr_cpus, "nr_cpu_ids": case.possible[-1] + 1,
         "nr_possible": len(case.possible), "page_size": case.page_size,
-        "scenario": case.scenario, "unit_size": unit_size,
+        "scenario": arch.allocator(case.scenario, result), "unit_size": unit_size,
         "rank": lambda cpu: ranks[cpu], "ABSENT": compare.ABSENT,
     }
     if index is not None and index.lstrip("-").isdigit():

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import arch
 from harness.cases import Case, load_case
 from harness.compare import ABSENT, Difference
 from harness.errors import UserError
@@ -57,6 +58,20 @@ class Subject:
         if predicate not in self.answers:
             self.answers[predicate] = PREDICATES[predicate](self)
         return self.answers[predicate]
+
+    def scenarios(self) -> frozenset[str]:
+        """The case's scenario and, in an arch flow, the generic allocator
+        that set the chunk up (the last one tried, by kernel or model): the
+        arch flows run the same mm/percpu.c code and meet its bugs."""
+        if "scenarios" not in self.answers:
+            names = {self.case.scenario}
+            for result in (self.kernel, self.model):
+                tried = arch.result_attempts(result) or []
+                if tried:
+                    names.add(str(tried[-1].get("allocator")))
+            self.answers["scenarios"] = frozenset(names)
+        found: frozenset[str] = self.answers["scenarios"]
+        return found
 
 
 def _model_units(subject: Subject) -> list[Any]:
@@ -155,7 +170,7 @@ class TriageEntry:
             return False
         if self.revisions and not any(rev in source for rev in self.revisions):
             return False
-        if self.scenarios and subject.case.scenario not in self.scenarios:
+        if self.scenarios and not subject.scenarios() & set(self.scenarios):
             return False
         if not any(fnmatch.fnmatchcase(diff.field, pattern) for pattern in self.fields):
             return False
