@@ -21,6 +21,15 @@ where the kernel and the model are most likely to part ways.
 Every case says in its description which families it came from, e.g.
 "sparse random mask 3 of 64 cpus, 3 nodes random, asymmetric distances,
 static 53244 unaligned, reserved 8192, dyn auto".
+
+The arch flows (x86's and sparc64's setup_per_cpu_areas()) pick their own
+sizes and allocator: their cases share the machine families (masks,
+topologies) and draw the arch knobs instead of the reserved, dynamic and
+atom sizes -- the percpu_alloc= parameter, PSE, CONFIG_NUMA, nodes without
+memory, a vmalloc area around x86's 20% rule, a failing bootmem allocation.
+Which scenarios a run covers is the caller's choice: GENERIC_ORDER for
+mm/percpu.c's own paths (the models cover those), ALL_ORDER to add the
+arch flows when the kernel sources have their arch files.
 """
 
 from __future__ import annotations
@@ -28,12 +37,21 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from harness.cases import AUTO, LOCAL_DISTANCE, Case
-from harness.cases import GENERIC_SCENARIOS as SCENARIOS
+from harness.cases import (
+    ARCH_MIN_STATIC,
+    ARCH_PAGE_SIZE,
+    ARCH_SCENARIOS,
+    AUTO,
+    GENERIC_SCENARIOS,
+    LOCAL_DISTANCE,
+    SCENARIOS,
+    Case,
+)
 
 T = TypeVar("T")
 
@@ -452,10 +470,202 @@ def failure(d: Draw) -> tuple[int, int, str]:
     return k, -1, f", fail fc alloc #{k}"
 
 
+# ------------------------------------------------------------ arch flows
+# x86's and sparc64's setup_per_cpu_areas() choose the reserved, dynamic
+# and atom sizes themselves; a case gives the machine and the knobs.
+
+# percpu_alloc= as typed: mostly absent, then each allocator the kernel
+# knows; "auto" and other words the parser does not know (it warns and
+# stays on auto), "4k" being the name the page allocator had before 2.6.31.
+PERCPU_ALLOC_TABLE = ((640, ""), (100, "lpage"), (100, "embed"), (100, "page"), (30, "auto"),
+                      (30, "?"))
+BOGUS_PERCPU_ALLOC = ("bogus", "4k", "LPAGE", "largepage")
+
+# What x86_64's setup_pcpu_lpage() asks pcpu_build_alloc_info() for: the
+# module reserve, PERCPU_DYNAMIC_RESERVE, PMD-sized atoms, 64K units at least.
+X86_RESERVED = 8 * KB
+X86_DYNAMIC_RESERVE = 20 * KB
+X86_LPAGE = 2 * MB
+PCPU_MIN_UNIT_SIZE = 64 * KB
+# sparc64 gives every possible cpu a 4M bootmem chunk (PCPU_CHUNK_SIZE) and
+# keeps the static, module and dynamic areas of it.
+SPARC64_CHUNK = 4 * MB
+SPARC64_RESERVED = 8 * KB + 20 * KB
+
+
+def x86_lpage_chunk(case: Case) -> int:
+    """About the chunk x86's lpage allocator weighs against a fifth of the
+    vmalloc area (units times unit size).
+
+    An estimate for placing vmalloc sizes on both sides of that rule, after
+    pcpu_build_alloc_info()'s kernel-doc: cpus grouped by node, allocations
+    of whole large pages cut into page-aligned units, at most a third of the
+    possible cpus' worth of units wasted, the fewest allocations.
+    """
+    page = case.page_size
+    size_sum = -(-(case.static_size + X86_RESERVED + X86_DYNAMIC_RESERVE) // page) * page
+    min_unit = max(size_sum, PCPU_MIN_UNIT_SIZE)
+    alloc = -(-min_unit // X86_LPAGE) * X86_LPAGE
+    per_node: dict[int, int] = {}
+    for cpu in case.possible:
+        node = case.node_of(cpu) if case.numa else 0
+        per_node[node] = per_node.get(node, 0) + 1
+    groups = list(per_node.values())
+    best_allocs = sum(groups)  # one unit per allocation always fits
+    for upa in range(alloc // min_unit, 1, -1):
+        if alloc % upa or (alloc // upa) % page:
+            continue
+        allocs = sum(-(-n // upa) for n in groups)
+        if allocs * upa - len(case.possible) <= len(case.possible) // 3:
+            best_allocs = min(best_allocs, allocs)
+    return best_allocs * alloc
+
+
+def x86_auto_tries_lpage(case: Case) -> bool:
+    """Whether x86 with no allocator chosen tries lpage, and so applies the
+    20% rule: CONFIG_NUMA, PSE, and cpus on two online nodes."""
+    if not (case.numa and case.pse) or case.percpu_alloc in ("lpage", "embed", "page"):
+        return False
+    nodes = {case.node_of(cpu) for cpu in case.possible}
+    return len(nodes - set(case.offline_nodes)) >= 2
+
+
+def arch_static_size(d: Draw, scenario: str, ncpus: int) -> tuple[int, str]:
+    """Static percpu sizes of real kernels: tens of KB to a few hundred, now
+    and then MBs, never below what the arch's own per-cpu variables need."""
+    page = ARCH_PAGE_SIZE[scenario]
+    least = ARCH_MIN_STATIC[scenario]
+    kind = d.weighted(((520, "typical"), (220, "real"), (140, "page-edge"), (60, "least"),
+                       (60, "large")))
+    over = ""
+    if kind == "typical":
+        size = d.integers(max(least, 16 * KB), 400 * KB)
+        if d.boolean(0.5):
+            size -= size % page
+    elif kind == "real":
+        size = d.choice(REAL_STATIC_SIZES)
+    elif kind == "page-edge":
+        size = d.integers(-(-least // page) + 1, 64) * page + (
+            d.integers(-64, 64) if d.boolean(0.3) else d.choice((-1, 1)))
+    elif kind == "least":
+        size = least + (d.integers(1, 2 * page) if d.boolean(0.5) else 0)
+    elif scenario == "sparc64" and d.boolean(0.1):
+        # Larger than the 4M chunk holds with its reserves: the point is
+        # what the flow does then.
+        size = d.integers(SPARC64_CHUNK - SPARC64_RESERVED + 1, 8 * MB)
+        over = " (over the 4M chunk)"
+    else:
+        top = SPARC64_CHUNK - SPARC64_RESERVED if scenario == "sparc64" else 8 * MB
+        size = d.integers(1 * MB, top)
+        if d.boolean(0.5):
+            size -= size % page
+    capped = ""
+    if size * ncpus > STATIC_COPY_BUDGET:
+        size = max(STATIC_COPY_BUDGET // ncpus // page * page, -(-least // page) * page)
+        capped, over = " (capped)", ""
+    return size, f"static {size}" + (" unaligned" if size % page else "") + capped + over
+
+
+def percpu_alloc(d: Draw) -> str:
+    word = d.weighted(PERCPU_ALLOC_TABLE)
+    return d.choice(BOGUS_PERCPU_ALLOC) if word == "?" else word
+
+
+def offline_nodes(d: Draw, nodes: int) -> tuple[int, ...]:
+    """Rarely, nodes with no memory online: mostly some of them, now and then all."""
+    if nodes < 2 or not d.boolean(0.1):
+        return ()
+    if d.boolean(0.1):
+        return tuple(range(nodes))
+    return tuple(d.subset(nodes, d.integers(1, nodes - 1)))
+
+
+def vmalloc_size(d: Draw, chunk: int, likely: bool) -> tuple[int, str]:
+    """A vmalloc area around five times the lpage chunk (x86's 20% rule),
+    often where the rule is asked, rarely elsewhere; else the default.
+    Either side of the rule equally: by a few bytes, within a factor of
+    two, or up to sixteen times off."""
+    if not d.boolean(0.5 if likely else 0.03):
+        return Case.vmalloc_size, ""
+    threshold = 5 * chunk  # the largest chunk that fits takes exactly a fifth
+    over = d.boolean(0.5)
+    how = d.weighted(((35, "edge"), (40, "near"), (25, "far")))
+    if how == "edge":
+        size = threshold - d.integers(1, 5) if over else threshold + d.integers(0, 4)
+    else:
+        factor = d.integers(2, 16) if how == "far" else 2
+        size = d.integers(threshold // factor, threshold - 1) if over \
+            else d.integers(threshold, threshold * factor)
+        if d.boolean(0.5):
+            # Round towards the threshold, so the side stays what was drawn.
+            size = size + (-size % MB) if over else size - size % MB
+            size = min(size, threshold - 1) if over else max(size, threshold)
+    size = max(size, PAGE)
+    side = "over" if size < threshold else "within"
+    return size, f", vmalloc {size} (lpage chunk ~{chunk >> 20}M {side} 20%)"
+
+
+def fail_bootmem(d: Draw, first: int) -> tuple[int, str]:
+    """Rarely, the k-th nopanic bootmem allocation fails, k mostly small;
+    k = 0 about `first` per cent of the time."""
+    if not d.boolean(0.03):
+        return -1, ""
+    lo, hi = d.weighted(((first, (0, 0)), (50, (0, 3)), (35, (4, 10)), (15, (11, 20))))
+    k = d.integers(lo, hi)
+    return k, f", fail bootmem #{k}"
+
+
+def sparc64_bootmem(d: Draw, ncpus: int) -> tuple[int, str]:
+    """Enough bootmem for a 4M chunk per possible cpu; rarely too little."""
+    need = (ncpus + 16) * SPARC64_CHUNK
+    if d.boolean(0.015):
+        # The chunks are 4M-aligned after the flow's small allocations, so
+        # ncpus chunks' worth runs out at the last cpu at the latest.
+        size = d.integers(1, ncpus) * SPARC64_CHUNK
+        return size, f", bootmem {size >> 20}M (short of {ncpus} 4M chunks)"
+    return max(Case.bootmem_size, need), ""
+
+
+def build_arch_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
+    """One case of an arch flow: the machine families plus the arch knobs; validated."""
+    possible, mask_label = possible_mask(d, nr_cpus)
+    cpu_node, distance, topo_label = topology(d, len(possible))
+    nodes = len(distance) if distance else 1
+    numa = d.boolean(0.7)
+    offline = offline_nodes(d, nodes) if numa else ()
+    static, static_label = arch_static_size(d, scenario, len(possible))
+    case = Case(name=name, scenario=scenario, nr_cpus=nr_cpus, possible=possible,
+                cpu_node=cpu_node, distance=distance, static_size=static,
+                page_size=ARCH_PAGE_SIZE[scenario], numa=numa, offline_nodes=offline)
+    knobs = [mask_label, topo_label, static_label]
+    knobs.append("numa" if numa else "no numa")
+    if offline:
+        knobs.append(f"offline nodes {','.join(map(str, offline))}")
+    extra = ""
+    if scenario == "x86":
+        word = percpu_alloc(d)
+        pse = not d.boolean(0.1)
+        case = replace(case, percpu_alloc=word, pse=pse)
+        knobs.append(f"percpu_alloc={word}" if word else "no percpu_alloc")
+        if not pse:
+            knobs.append("no pse")
+        vmalloc, extra = vmalloc_size(d, x86_lpage_chunk(case), x86_auto_tries_lpage(case))
+        case = replace(case, vmalloc_size=vmalloc)
+    else:
+        bootmem, extra = sparc64_bootmem(d, len(possible))
+        case = replace(case, bootmem_size=bootmem)
+    # sparc64 makes one nopanic allocation (its alloc_info): the first.
+    fail, fail_label = fail_bootmem(d, 0 if scenario == "x86" else 50)
+    return replace(case, fail_bootmem=fail,
+                   description=", ".join(knobs) + extra + fail_label).validate()
+
+
 # ------------------------------------------------------------------- cases
 
 def build_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
     """One case of every family drawn from d; validated."""
+    if scenario in ARCH_SCENARIOS:
+        return build_arch_case(d, name, scenario, nr_cpus)
     possible, mask_label = possible_mask(d, nr_cpus)
     cpu_node, distance, numa_label = topology(d, len(possible))
     static, static_label = static_size(d, len(possible))
@@ -484,6 +694,16 @@ def build_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
     ).validate()
 
 
+# Scenario lists a caller picks from: mm/percpu.c's own first-chunk paths
+# (what the models cover), the arch flows (which need the arch files in the
+# kernel sources), or both.
+GENERIC_ORDER: tuple[str, ...] = GENERIC_SCENARIOS
+ARCH_ORDER: tuple[str, ...] = ARCH_SCENARIOS
+ALL_ORDER: tuple[str, ...] = SCENARIOS
+# The default of cases() and generate_mixed(): the generic paths.
+SCENARIO_ORDER = GENERIC_ORDER
+
+
 def _check(scenario: str | None, nr_cpus: int | None) -> None:
     if scenario is not None and scenario not in SCENARIOS:
         raise ValueError(f"scenario '{scenario}' unknown: use one of {', '.join(SCENARIOS)}")
@@ -491,13 +711,28 @@ def _check(scenario: str | None, nr_cpus: int | None) -> None:
         raise ValueError(f"nr_cpus {nr_cpus} out of range 1..8192")
 
 
-def cases(scenario: str | None = None, nr_cpus: int | None = None) -> st.SearchStrategy[Case]:
-    """Hypothesis strategy over the generated families (any scenario/NR_CPUS if None)."""
+def _check_scenarios(scenarios: Sequence[str]) -> tuple[str, ...]:
+    if not scenarios:
+        raise ValueError("no scenarios given: name at least one of " + ", ".join(SCENARIOS))
+    for sc in scenarios:
+        _check(sc, None)
+    return tuple(scenarios)
+
+
+def cases(scenario: str | None = None, nr_cpus: int | None = None,
+          scenarios: Sequence[str] = SCENARIO_ORDER) -> st.SearchStrategy[Case]:
+    """Hypothesis strategy over the generated families.
+
+    A fixed `scenario` (any of cases.SCENARIOS), or one of `scenarios`
+    (the generic paths unless told: ALL_ORDER adds the arch flows);
+    any NR_CPUS of NR_CPUS_CHOICES if `nr_cpus` is None.
+    """
     _check(scenario, nr_cpus)
+    pool = (scenario,) if scenario is not None else _check_scenarios(scenarios)
 
     @st.composite
     def strategy(draw: st.DrawFn) -> Case:
-        sc = scenario if scenario is not None else draw(st.sampled_from(SCENARIOS))
+        sc = pool[0] if len(pool) == 1 else draw(st.sampled_from(pool))
         n = nr_cpus if nr_cpus is not None else draw(st.sampled_from(NR_CPUS_CHOICES))
         return build_case(HypothesisDraw(draw), f"{sc}-hypothesis", sc, n)
 
@@ -522,17 +757,22 @@ def generate(count: int, seed: int, scenario: str, nr_cpus: int, *,
 # NR_CPUS of a mixed run: small builds often (sparse and full masks are
 # likely there), the common 64, and the big ones that overflow things.
 NR_CPUS_MENU = ((10, 2), (10, 4), (15, 8), (10, 16), (25, 64), (10, 256), (5, 1024), (5, 4096))
-SCENARIO_ORDER = ("embed", "page", "lpage")
 
 
 def generate_mixed(count: int, seed: int, scenarios: Sequence[str] = SCENARIO_ORDER,
                    nr_cpus_menu: Sequence[tuple[int, int]] = NR_CPUS_MENU) -> list[Case]:
-    """`count` cases over every scenario and NR_CPUS of the menu, named
-    f"run-s{seed}-{i:05d}"; case i depends only on (seed, i)."""
+    """`count` cases taking `scenarios` in turn, NR_CPUS from the menu, named
+    f"run-s{seed}-{i:05d}"; case i depends only on (seed, i) and, for which
+    scenario it runs, on the scenario list.
+
+    `scenarios` is the caller's: GENERIC_ORDER (the default), ARCH_ORDER, or
+    ALL_ORDER when the kernel sources have the arch files.
+    """
+    pool = _check_scenarios(scenarios)
     out: list[Case] = []
     for i in range(count):
         rng = random.Random(f"percpu-diff/mixed/{seed}/{i}")
-        scenario = scenarios[i % len(scenarios)]
+        scenario = pool[i % len(pool)]
         nr_cpus = RandomDraw(rng).weighted(nr_cpus_menu)
         out.append(build_case(RandomDraw(rng), f"run-s{seed}-{i:05d}", scenario, nr_cpus))
     return out

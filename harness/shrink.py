@@ -15,16 +15,19 @@ Smaller means a smaller `size_key`, a tuple compared lexicographically:
     2. NR_CPUS
     3. number of nodes (rows of the distance matrix; 1 without one)
     4. number of failure injections set (fail_fc_alloc, fail_bootmem)
-    5. sum of the possible cpu ids (low, dense ids read best)
-    6. 1 if the topology is spelled out (cpu_node or distance given), else 0
-    7. asymmetric node pairs (d[i][j] != d[j][i])
-    8. distance entries off the standard 10 (diagonal) / 20 (elsewhere)
-    9. total deviation of the distances from that standard
-   10. size fields away from their canonical value: static 40960, reserved
+    5. arch knobs off their plain value: percpu_alloc given, no PSE,
+       CONFIG_NUMA, and one for each offline node
+    6. sum of the possible cpu ids (low, dense ids read best)
+    7. 1 if the topology is spelled out (cpu_node or distance given), else 0
+    8. asymmetric node pairs (d[i][j] != d[j][i])
+    9. distance entries off the standard 10 (diagonal) / 20 (elsewhere)
+   10. total deviation of the distances from that standard
+   11. size fields away from their canonical value: static 40960, reserved
        0 or 8192, dyn auto, atom 2M for lpage (4K otherwise), bootmem and
-       vmalloc the Case defaults
-   11. static/reserved/dyn sizes that are not page multiples
-   12. total distance of the sizes from canonical (bytes; for the atom, in
+       vmalloc the Case defaults; the arch flows choose reserved, dyn and
+       atom themselves, so for them those count as canonical (here and below)
+   12. static/reserved/dyn sizes that are not page multiples
+   13. total distance of the sizes from canonical (bytes; for the atom, in
        powers of two), with reserved measured from 0 and dyn from auto
 
 Every accepted candidate has a strictly smaller key, and keys are tuples of
@@ -40,14 +43,17 @@ pass at the chunk size that worked; rounds of all passes repeat until a
 round keeps nothing or the budget is spent):
 
     1. drop failure injection
-    2. fewer possible cpus: halves (second, then first), quarters, ... single cpus
-    3. lower cpu ids: dense from 0 (or 1), shifted down keeping gaps, one cpu into the
+    2. plain arch knobs: no offline nodes (all, then one at a time), no
+       percpu_alloc=, PSE, no CONFIG_NUMA
+    3. fewer possible cpus: halves (second, then first), quarters, ... single cpus
+    4. lower cpu ids: dense from 0 (or 1), shifted down keeping gaps, one cpu into the
        lowest hole
-    4. smaller NR_CPUS: max(possible)+1, then powers of two above it
-    5. simpler topology: none, unused nodes dropped, nodes merged, standard
-       distances, symmetric distances
-    6. sizes towards canonical values
-    7. bootmem and vmalloc sizes back to the defaults
+    5. smaller NR_CPUS: max(possible)+1, then powers of two above it
+    6. simpler topology: none, unused nodes dropped, nodes merged, standard
+       distances, symmetric distances (offline nodes follow their nodes)
+    7. sizes towards canonical values (for the arch flows, which choose the
+       reserved, dynamic and atom sizes themselves, the static size only)
+    8. bootmem and vmalloc sizes back to the defaults
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from harness.cases import AUTO, LOCAL_DISTANCE, Case
+from harness.cases import ARCH_SCENARIOS, AUTO, LOCAL_DISTANCE, Case
 from harness.errors import UserError
 
 __all__ = ["PASSES", "ShrinkResult", "canonical_atom", "shrink", "size_key"]
@@ -102,6 +108,11 @@ def _failures(case: Case) -> int:
     return (case.fail_fc_alloc != -1) + (case.fail_bootmem != -1)
 
 
+def _arch_knobs(case: Case) -> int:
+    return ((case.percpu_alloc != _DEFAULTS.percpu_alloc) + (case.pse != _DEFAULTS.pse)
+            + (case.numa != _DEFAULTS.numa) + len(case.offline_nodes))
+
+
 def _unaligned(value: int, page: int) -> bool:
     return value != AUTO and value % page != 0
 
@@ -120,25 +131,31 @@ def size_key(case: Case) -> tuple[int, ...]:
     deviation = sum(abs(m[i][j] - _standard(i, j)) for i, j in cells)
 
     atom = canonical_atom(case.scenario)
+    # The arch flows choose the reserved, dynamic and atom sizes themselves:
+    # the fields are not read, so they count as canonical whatever they hold.
+    generic = case.scenario not in ARCH_SCENARIOS
     off_canonical = sum((
         case.static_size != CANONICAL_STATIC,
-        case.reserved_size not in CANONICAL_RESERVED,
-        case.dyn_size != AUTO,
-        case.atom_size != atom,
+        generic and case.reserved_size not in CANONICAL_RESERVED,
+        generic and case.dyn_size != AUTO,
+        generic and case.atom_size != atom,
         case.bootmem_size != _DEFAULTS.bootmem_size,
         case.vmalloc_size != _DEFAULTS.vmalloc_size,
     ))
     page = case.page_size
-    unaligned = sum(_unaligned(v, page)
-                    for v in (case.static_size, case.reserved_size, case.dyn_size))
-    size_distance = (abs(case.static_size - CANONICAL_STATIC) + case.reserved_size
-                     + (case.dyn_size - AUTO)
-                     + abs(case.atom_size.bit_length() - atom.bit_length()))
+    read = (case.static_size, case.reserved_size, case.dyn_size) if generic \
+        else (case.static_size,)
+    unaligned = sum(_unaligned(v, page) for v in read)
+    size_distance = abs(case.static_size - CANONICAL_STATIC)
+    if generic:
+        size_distance += (case.reserved_size + (case.dyn_size - AUTO)
+                          + abs(case.atom_size.bit_length() - atom.bit_length()))
     return (
         len(case.possible),
         case.nr_cpus,
         case.nodes(),
         _failures(case),
+        _arch_knobs(case),
         sum(case.possible),
         int(case.cpu_node is not None or case.distance is not None),
         asymmetric,
@@ -159,6 +176,22 @@ def drop_failures(case: Case) -> Iterator[Case]:
         # The difference may need one of the two; keep either alone.
         yield replace(case, fail_fc_alloc=-1)
         yield replace(case, fail_bootmem=-1)
+
+
+def plain_arch_knobs(case: Case) -> Iterator[Case]:
+    offline = case.offline_nodes
+    if offline:
+        yield replace(case, offline_nodes=())
+    if len(offline) > 1:
+        # The difference may need some node without memory; keep the others.
+        for gone in offline:
+            yield replace(case, offline_nodes=tuple(n for n in offline if n != gone))
+    if case.percpu_alloc != _DEFAULTS.percpu_alloc:
+        yield replace(case, percpu_alloc=_DEFAULTS.percpu_alloc)
+    if case.pse != _DEFAULTS.pse:
+        yield replace(case, pse=_DEFAULTS.pse)
+    if case.numa != _DEFAULTS.numa:
+        yield replace(case, numa=_DEFAULTS.numa)
 
 
 def _keep_positions(case: Case, keep: Sequence[int]) -> Case:
@@ -236,7 +269,8 @@ def _keep_nodes(case: Case, matrix: Matrix, keep: Sequence[int]) -> Case:
     index = {node: new for new, node in enumerate(keep)}
     nodes = case.cpu_node
     return replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
-                   cpu_node=None if nodes is None else tuple(index[n] for n in nodes))
+                   cpu_node=None if nodes is None else tuple(index[n] for n in nodes),
+                   offline_nodes=tuple(index[n] for n in case.offline_nodes if n in index))
 
 
 def _merge(case: Case, matrix: Matrix, into: int, gone: int) -> Case:
@@ -246,8 +280,11 @@ def _merge(case: Case, matrix: Matrix, into: int, gone: int) -> Case:
 
     nodes = case.cpu_node
     keep = [n for n in range(len(matrix)) if n != gone]
+    # The merged node is online or not as `into` was.
+    offline = tuple(renamed(n) for n in case.offline_nodes if n != gone)
     return replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
-                   cpu_node=None if nodes is None else tuple(renamed(n) for n in nodes))
+                   cpu_node=None if nodes is None else tuple(renamed(n) for n in nodes),
+                   offline_nodes=offline)
 
 
 def _matrix(k: int, cell: Callable[[int, int], int]) -> Matrix:
@@ -256,7 +293,8 @@ def _matrix(k: int, cell: Callable[[int, int], int]) -> Matrix:
 
 def simpler_topology(case: Case) -> Iterator[Case]:
     if case.cpu_node is not None or case.distance is not None:
-        yield replace(case, cpu_node=None, distance=None)
+        # One node, with memory: offline nodes go with the others.
+        yield replace(case, cpu_node=None, distance=None, offline_nodes=())
     m = case.distance
     if m is None:
         return
@@ -304,6 +342,9 @@ def canonical_sizes(case: Case) -> Iterator[Case]:
     static = case.static_size
     for size in (CANONICAL_STATIC, *_towards(static, CANONICAL_STATIC, page)):
         yield replace(case, static_size=size)
+    if case.scenario in ARCH_SCENARIOS:
+        # The arch flows choose the other sizes themselves (size_key ignores them).
+        return
     reserved = case.reserved_size
     for size in (*CANONICAL_RESERVED, *_towards(reserved, 0, page)):
         yield replace(case, reserved_size=size)
@@ -336,6 +377,7 @@ def _from_the_start(candidates: Callable[[Case], Iterator[Case]]) -> Pass:
 
 PASSES: tuple[Pass, ...] = (
     _from_the_start(drop_failures),
+    _from_the_start(plain_arch_knobs),
     fewer_cpus,
     _from_the_start(lower_cpu_ids),
     _from_the_start(smaller_nr_cpus),

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cases import AUTO, LOCAL_DISTANCE, Case
+from harness.cases import ARCH_SCENARIOS, AUTO, LOCAL_DISTANCE, Case
 from harness.cases import GENERIC_SCENARIOS as SCENARIOS
 from harness.errors import UserError
-from harness.generate import cases, generate
+from harness.generate import ALL_ORDER, cases, generate
 from harness.shrink import (
     CANONICAL_STATIC,
     ShrinkResult,
@@ -274,10 +274,29 @@ def predicates(case: Case) -> st.SearchStrategy[Predicate]:
     return st.one_of(options)
 
 
+def arch_predicates(case: Case) -> st.SearchStrategy[Predicate]:
+    """Predicates on the arch knobs that `case` itself satisfies, else on its cpus."""
+    options: list[st.SearchStrategy[Predicate]] = [predicates(case)]
+    if case.numa:
+        options.append(st.just(lambda c: c.numa))
+    if case.offline_nodes:
+        options.append(st.just(lambda c: bool(c.offline_nodes)))
+        options.append(st.just(lambda c: any(c.node_of(cpu) in c.offline_nodes
+                                              for cpu in c.possible)))
+    if case.percpu_alloc:
+        word = case.percpu_alloc
+        options.append(st.just(lambda c: c.percpu_alloc == word))
+    if not case.pse:
+        options.append(st.just(lambda c: not c.pse))
+    return st.one_of(options)
+
+
 @st.composite
 def case_and_predicate(draw: st.DrawFn) -> tuple[Case, Predicate]:
     nr_cpus = draw(st.sampled_from((4, 8, 64, 256)))
-    case = draw(cases(nr_cpus=nr_cpus))
+    case = draw(cases(nr_cpus=nr_cpus, scenarios=ALL_ORDER))
+    if case.scenario in ARCH_SCENARIOS:
+        return case, draw(arch_predicates(case))
     return case, draw(predicates(case))
 
 
@@ -293,3 +312,56 @@ def test_result_still_fails_and_is_no_bigger(pair: tuple[Case, Predicate], budge
     assert size_key(case) <= size_key(start)
     assert case.scenario == start.scenario and case.page_size == start.page_size
     assert (result.accepted == 0) == (case is start)
+
+
+# ------------------------------------------------------------ arch flows
+
+def arch_big(**changes: Any) -> Case:
+    """x86 on eight nodes with every knob off its plain value."""
+    eight = tuple(tuple(10 if i == j else 20 for j in range(8)) for i in range(8))
+    base = Case(
+        name="arch", scenario="x86", nr_cpus=64, possible=tuple(range(32)),
+        cpu_node=tuple(i // 4 for i in range(32)), distance=eight, static_size=90113,
+        vmalloc_size=100 << 20, fail_bootmem=3, percpu_alloc="bogus", pse=False, numa=True,
+        offline_nodes=(1, 3, 6),
+    )
+    return replace(base, **changes).validate()
+
+
+def test_arch_knobs_shrink_to_plain() -> None:
+    result, _ = run(arch_big(), lambda c: True)
+    case = result.case
+    assert (case.percpu_alloc, case.pse, case.numa, case.offline_nodes) == ("", True, False, ())
+    assert case.nodes() == 1 and len(case.possible) == 1
+    assert (case.vmalloc_size, case.fail_bootmem) == (Case.vmalloc_size, -1)
+    # Sizes the arch flow does not read are left alone.
+    assert (case.reserved_size, case.dyn_size, case.atom_size) == (8192, AUTO, 4096)
+    assert case.static_size == CANONICAL_STATIC
+
+
+def test_offline_nodes_follow_their_nodes() -> None:
+    """A cpu on a node without memory: the topology still shrinks around it."""
+    def cpu_on_offline_node(c: Case) -> bool:
+        return c.numa and any(c.node_of(cpu) in c.offline_nodes for cpu in c.possible)
+
+    result, _ = run(arch_big(), cpu_on_offline_node)
+    case = result.case
+    assert cpu_on_offline_node(case)
+    assert len(case.possible) == 1 and case.offline_nodes == (case.node_of(case.possible[0]),)
+    assert case.nodes() <= 2 and (case.percpu_alloc, case.pse) == ("", True)
+
+
+def test_a_needed_knob_stays() -> None:
+    result, _ = run(arch_big(), lambda c: c.percpu_alloc == "bogus" and not c.pse)
+    case = result.case
+    assert (case.percpu_alloc, case.pse, case.numa, case.offline_nodes) == \
+        ("bogus", False, False, ())
+
+
+def test_generated_arch_case_shrinks() -> None:
+    start = next(c for c in generate(200, 7, "sparc64", 256)
+                 if c.offline_nodes and len(c.possible) >= 4)
+    result, _ = run(start, lambda c: len(c.possible) >= 2 and c.numa)
+    case = result.case
+    assert case.possible == (0, 1) and case.nr_cpus == 2 and case.numa
+    assert case.offline_nodes == () and case.page_size == 8192
