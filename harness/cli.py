@@ -439,6 +439,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     generated = generate.generate_mixed(args.cases, args.seed, scenarios=scenarios,
                                         nr_cpus_menu=menu) if args.cases else []
     corpus = [] if args.no_corpus else [c for c in corpus_cases() if c.scenario in scenarios]
+    if args.matrix:
+        corpus += [c for c in generate.arch_matrix() if c.scenario in scenarios]
     given = [cases.load_case(p) for p in args.case]
     all_cases = generated + corpus + given
     names = [c.name for c in all_cases]
@@ -642,6 +644,8 @@ def parser() -> argparse.ArgumentParser:
     rn.add_argument("--case", type=Path, action="append", default=[],
                     help="a case TOML file to add (repeatable)")
     rn.add_argument("--no-corpus", action="store_true", help="leave out the cases in cases/")
+    rn.add_argument("--matrix", action="store_true",
+                    help="add every combination of the arch knobs (672 cases)")
     rn.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
                     help="scenarios to run (repeatable; default: all the sources have)")
     rn.add_argument("--declared", type=Path,

@@ -776,3 +776,50 @@ def generate_mixed(count: int, seed: int, scenarios: Sequence[str] = SCENARIO_OR
         nr_cpus = RandomDraw(rng).weighted(nr_cpus_menu)
         out.append(build_case(RandomDraw(rng), f"run-s{seed}-{i:05d}", scenario, nr_cpus))
     return out
+
+
+# ------------------------------------------------------- the arch knob matrix
+
+# Topologies the matrix crosses every knob with: one node; two nodes; two
+# nodes of which the second has no memory; three nodes with the memoryless
+# one between the others in cpu order (pcpu_need_numa() compares each cpu's
+# node with the previous cpu's only).
+MATRIX_TOPOLOGIES: tuple[tuple[str, tuple[int, ...], tuple[int, ...] | None, int,
+                               tuple[int, ...]], ...] = (
+    ("one-node", (0, 1, 2, 3), None, 1, ()),
+    ("two-nodes", (0, 1, 2, 3, 4, 5), (0, 0, 0, 1, 1, 1), 2, ()),
+    ("node1-offline", (0, 1, 2, 3, 4, 5), (0, 0, 0, 1, 1, 1), 2, (1,)),
+    ("offline-between", (0, 1, 2, 3, 4, 5), (0, 0, 2, 2, 1, 1), 3, (2,)),
+)
+MATRIX_PERCPU_ALLOC = ("", "lpage", "embed", "page", "bogus")
+MATRIX_FAILURES = (-1, 0, 1, 2)
+MATRIX_VMALLOC = (32 << 40, 8 * MB)
+
+
+def arch_matrix(nr_cpus: int = 8, static: int = 64 * KB) -> list[Case]:
+    """Every combination of the arch knobs, on the matrix topologies: x86
+    with each percpu_alloc=, PSE on and off, NUMA built in or not, a large
+    and a small vmalloc area, and no, the first, second or third fallible
+    allocation failing; sparc64 with NUMA on and off and the same failures."""
+    out: list[Case] = []
+    for topo, possible, cpu_node, nodes, offline in MATRIX_TOPOLOGIES:
+        distance = None if nodes == 1 else tuple(
+            tuple(LOCAL_DISTANCE if i == j else REMOTE_DISTANCE for j in range(nodes))
+            for i in range(nodes))
+        common = {"nr_cpus": nr_cpus, "possible": possible, "cpu_node": cpu_node,
+                  "distance": distance, "offline_nodes": offline, "static_size": static}
+        for numa in (False, True):
+            for fail in MATRIX_FAILURES:
+                tag = f"{topo}-{'numa' if numa else 'flat'}-fail{fail}"
+                out.append(Case(name=f"matrix-sparc64-{tag}", scenario="sparc64",
+                                page_size=8192, numa=numa, fail_bootmem=fail,
+                                **common).validate())
+                for alloc in MATRIX_PERCPU_ALLOC:
+                    for pse in (True, False):
+                        for vmalloc in MATRIX_VMALLOC:
+                            name = (f"matrix-x86-{tag}-{alloc or 'auto'}-"
+                                    f"{'pse' if pse else 'nopse'}-vm{vmalloc >> 20}M")
+                            out.append(Case(name=name, scenario="x86", numa=numa,
+                                            fail_bootmem=fail, percpu_alloc=alloc, pse=pse,
+                                            vmalloc_size=vmalloc, **common).validate())
+    return out

@@ -513,3 +513,24 @@ def test_strategy_arch_cases(scenario: str, data: st.DataObject) -> None:
 @given(cases())
 def test_strategy_defaults_to_the_generic_scenarios(c: Case) -> None:
     assert c.scenario in GENERIC_ORDER
+
+
+def test_arch_matrix_crosses_every_knob() -> None:
+    from harness.generate import (
+        MATRIX_FAILURES,
+        MATRIX_PERCPU_ALLOC,
+        MATRIX_TOPOLOGIES,
+        MATRIX_VMALLOC,
+        arch_matrix,
+    )
+
+    matrix = arch_matrix()
+    assert len({c.name for c in matrix}) == len(matrix)
+    x86 = {(c.percpu_alloc, c.pse, c.numa, c.vmalloc_size, c.fail_bootmem, c.offline_nodes,
+            c.cpu_node) for c in matrix if c.scenario == "x86"}
+    want = len(MATRIX_PERCPU_ALLOC) * 2 * 2 * len(MATRIX_VMALLOC) * len(MATRIX_FAILURES) * \
+        len(MATRIX_TOPOLOGIES)
+    assert len(x86) == want == 640
+    sparc = [c for c in matrix if c.scenario == "sparc64"]
+    assert len(sparc) == 2 * len(MATRIX_FAILURES) * len(MATRIX_TOPOLOGIES)
+    assert all(c.page_size == 8192 for c in sparc)
