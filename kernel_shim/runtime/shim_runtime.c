@@ -29,6 +29,7 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
 #define SHIM_POISON(p, n) __asan_poison_memory_region((p), (n))
 #define SHIM_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
 #else
@@ -1047,6 +1048,9 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
 	shared->fault_signal = sig;
 	shared->fault_addr = (unsigned long)info->si_addr;
 	signal(sig, SIG_DFL);
+	/* The calls made so far say where the boot was; a second fault in
+	 * here just ends it, with the default action now in place. */
+	emit_trace();
 	raise(sig);
 }
 
@@ -1078,6 +1082,10 @@ static void run_child(long timeout_ms, long mem_mb)
 	struct rlimit rl;
 
 	in_child = true;
+#ifdef __SANITIZE_ADDRESS__
+	/* A sanitizer report ends the boot: keep the trace of how it got there. */
+	__sanitizer_set_death_callback(emit_trace);
+#endif
 	if (stderr_fd >= 0)
 		dup2(stderr_fd, 2);
 	memset(&sa, 0, sizeof(sa));
