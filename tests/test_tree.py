@@ -99,3 +99,37 @@ def test_show_sparse_cpus_on_both_revisions(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert status == 0
     assert "pcpu-alloc: [0] 0 [0] 2 [0] 4" in out
+
+
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "sanitized"])
+@pytest.mark.parametrize("rev", [OLD, NEW])
+def test_every_arch_knob_combination_boots(rev: str, sanitize: bool) -> None:
+    """The x86 and sparc64 flows of both revisions over the whole knob matrix:
+    every boot ends in a kernel outcome, and without a failing allocation the
+    old revision always boots."""
+    from itertools import groupby
+
+    from harness import arch, generate
+
+    snap = snapshot(rev)
+    matrix = generate.arch_matrix()
+    shim_key = lambda c: (c.arch, c.numa, c.page_shift)  # noqa: E731
+    booted = 0
+    for (name, numa, page_shift), group in groupby(sorted(matrix, key=shim_key), key=shim_key):
+        batch = list(group)
+        shim = build.build(build.render(snap, arch=name),
+                           build.config_for(8, page_shift, sanitize, name, numa))
+        for case, result in zip(batch, run.run_cases(shim, batch), strict=True):
+            kind = result["outcome"]["kind"]
+            assert kind in ("ok", "bug", "panic", "crash", "sanitizer"), (case.name, kind)
+            if rev == OLD and case.fail_bootmem < 0:
+                assert kind == "ok", (case.name, result["outcome"])
+            if kind == "ok":
+                assert result["arch"]["readback_bad_cpus"] == [], case.name
+                assert result["static_copies"]["bad_cpus"] == [], case.name
+                offsets = [o for o in result["arch"]["unit_offsets"] if o is not None]
+                assert len(set(offsets)) == len(case.possible), case.name
+            if case.scenario == "x86" and kind in ("ok", "bug", "panic"):
+                assert arch.path(result), case.name
+            booted += 1
+    assert booted == len(matrix) == 672
