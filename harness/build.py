@@ -50,6 +50,9 @@ ARCHES = ("generic", *extract.ARCH_FILES)
 # allocator attempts and the questions they ask.  A revision without one of
 # them simply has nothing to trace there.
 ARCH_TRACED = ("pcpu_need_numa", "setup_pcpu_lpage", "setup_pcpu_embed", "setup_pcpu_page")
+# The arch's first chunk callbacks: counted like the shim's own in the
+# generic scenarios (bootmem.fc_*), too many calls to trace.
+ARCH_COUNTED = ("pcpu_fc_alloc", "pcpu_fc_free")
 ARCH_SHIM = kernel_shim.ROOT / "arch"
 
 
@@ -170,10 +173,11 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         wrapper = ""
         if item.kind == "function" and "pcpu_setup_first_chunk" in item.names:
             rename = ("pcpu_setup_first_chunk", SETUP_REAL_NAME)
-        elif arch_file is not None and item.kind == "function" and item.name in ARCH_TRACED \
-                and item.path == arch_file.path:
+        elif arch_file is not None and item.kind == "function" and item.path == arch_file.path \
+                and item.name in ARCH_TRACED + ARCH_COUNTED:
             rename = (item.name, f"shim_real_{item.name}")
-            wrapper = wrapper_template.render(w=_wrap_plan(item), static=True)
+            wrapper = wrapper_template.render(w=_wrap_plan(item),
+                                              counted=item.name in ARCH_COUNTED)
         return item_template.render(item=item, rename=rename, wrapper=wrapper).rstrip("\n")
 
     header_text = env.get_template("percpu_h.j2").render(

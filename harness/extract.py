@@ -47,10 +47,10 @@ ARCH_FILES = {
 }
 # __per_cpu_offset is only ever named through the per_cpu_offset() macro.
 ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
-# mm/percpu.c items the glue of an arch flow calls itself: x86 reads the
-# percpu_alloc= boot parameter with the kernel's own parser.
-ARCH_GLUE_ROOTS = {"x86": ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names"),
-                   "sparc64": ()}
+# mm/percpu.c items the glue of an arch flow calls itself: the percpu_alloc=
+# boot parameter is read with the kernel's own parser, on every arch.
+ARCH_GLUE_ROOTS = {arch: ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names")
+                   for arch in ARCH_FILES}
 
 # The state pcpu_setup_first_chunk() leaves, reported after every boot
 # (the variables a revision has).

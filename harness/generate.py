@@ -38,7 +38,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
@@ -806,8 +806,9 @@ def arch_matrix(nr_cpus: int = 8, static: int = 64 * KB) -> list[Case]:
         distance = None if nodes == 1 else tuple(
             tuple(LOCAL_DISTANCE if i == j else REMOTE_DISTANCE for j in range(nodes))
             for i in range(nodes))
-        common = {"nr_cpus": nr_cpus, "possible": possible, "cpu_node": cpu_node,
-                  "distance": distance, "offline_nodes": offline, "static_size": static}
+        common: dict[str, Any] = {"nr_cpus": nr_cpus, "possible": possible,
+                                  "cpu_node": cpu_node, "distance": distance,
+                                  "offline_nodes": offline, "static_size": static}
         for numa in (False, True):
             for fail in MATRIX_FAILURES:
                 tag = f"{topo}-{'numa' if numa else 'flat'}-fail{fail}"

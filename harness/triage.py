@@ -13,6 +13,7 @@ something if every line of it was checked.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,7 +137,33 @@ def _alloc_info_built_twice(subject: Subject) -> bool:
     return sum(1 for a in tried if a.get("reason") in _BUILDS.get(a.get("allocator"), ())) > 1
 
 
+def _need_numa_missed(subject: Subject) -> bool:
+    """Two online nodes among the possible cpus, as the kernel-doc counts
+    them, that a comparison of each cpu's node with the previous cpu's only
+    does not see: a cpu of an offline node sits between them."""
+    case = subject.case
+    if not case.numa:
+        return False
+    nodes = [case.node_of(cpu) for cpu in case.possible]
+    online = [n for n in nodes if n not in case.offline_nodes]
+    adjacent = any(a != b and a not in case.offline_nodes and b not in case.offline_nodes
+                   for a, b in itertools.pairwise(nodes))
+    return len(set(online)) > 1 and not adjacent
+
+
+def _sparc64_chunk_overflow(subject: Subject) -> bool:
+    """sparc64's static, module and dynamic reserve do not fit its 4M chunk."""
+    from py_impl.arch import PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE, SPARC64_CHUNK_SIZE
+
+    case = subject.case
+    size = case.static_size + PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE
+    return case.scenario == "sparc64" and -(-size // case.page_size) * case.page_size > \
+        SPARC64_CHUNK_SIZE
+
+
 PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
+    "need_numa_missed": _need_numa_missed,
+    "sparc64_chunk_overflow": _sparc64_chunk_overflow,
     "alloc_info_built_twice": _alloc_info_built_twice,
     "chunk_over_int_max": _chunk_over_int_max,
     "cpu0_possible": lambda s: 0 in s.case.possible,

@@ -21,9 +21,17 @@ KERN_DEBUG, KERN_INFO, KERN_WARNING = "7", "6", "4"
 class ModelBug(Exception):
     """A documented precondition does not hold: the kernel would BUG here."""
 
+    kind = "bug"
+
     def __init__(self, check: str) -> None:
         super().__init__(check)
         self.check = check
+
+
+class ModelPanic(ModelBug):
+    """The boot cannot go on and the kernel says so: panic()."""
+
+    kind = "panic"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ class Boot:
     build: dict[str, Any] | None = None
     state: FirstChunkState | None = None
     returned: int | None = None
+    # False for flows whose entry point returns nothing (an arch's
+    # setup_per_cpu_areas()): the result then has no "return".
+    reports_return: bool = True
+    # Further top-level sections ("attempts", "arch" of the arch flows).
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -34,7 +38,7 @@ def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, 
         "generation": generation,
         "nr_cpus": case.nr_cpus,
         "page_size": case.page_size,
-        "outcome": {"kind": "bug", "check": bug.check} if bug else {"kind": "ok"},
+        "outcome": _outcome(bug),
         "log": boot.record.log_text(),
         "log_truncated": False,
     }
@@ -42,7 +46,7 @@ def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, 
         out["build"] = boot.build
     if boot.setup_args is not None:
         out["setup_args"] = boot.setup_args
-    if boot.returned is not None and bug is None:
+    if boot.returned is not None and bug is None and boot.reports_return:
         out["return"] = boot.returned
     if boot.state is not None and bug is None:
         out["state"] = boot.state.to_json(machine)
@@ -51,8 +55,17 @@ def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, 
             "checked": machine.nr_possible,
             "chunk_held": boot.record.chunk_held,
         }
+    out.update(boot.extra)
     out["bootmem"] = boot.record.bootmem_json()
     out["case"] = case.name
     out["possible"] = list(case.possible)
     out["source"] = f"model:{generation}"
     return out
+
+
+def _outcome(bug: ModelBug | None) -> dict[str, Any]:
+    if bug is None:
+        return {"kind": "ok"}
+    if bug.kind == "panic":
+        return {"kind": "panic", "message": bug.check}
+    return {"kind": bug.kind, "check": bug.check}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from py_impl import dump
+from py_impl import arch, dump
 from py_impl.embed import embed_chunk
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
 from py_impl.layout import (
@@ -113,4 +113,16 @@ def lpage(boot: Boot) -> int:
     return setup_first_chunk(boot, sizes, plan.unit_size, "vmalloc", unit_map)
 
 
-SCENARIOS = {"embed": embed, "page": page, "lpage": lpage}
+# The arch flows call this module's functions in turn (py_impl/arch.py
+# imports it); they are looked up only when a flow runs.
+def x86(boot: Boot) -> int:
+    """x86's setup_per_cpu_areas() on this API (py_impl/arch.py)."""
+    return arch.x86(boot, GENERATION)
+
+
+def sparc64(boot: Boot) -> int:
+    """sparc64's setup_per_cpu_areas() on this API (py_impl/arch.py)."""
+    return arch.sparc64(boot, GENERATION)
+
+
+SCENARIOS = {"embed": embed, "page": page, "lpage": lpage, "x86": x86, "sparc64": sparc64}

@@ -15,7 +15,7 @@ import gzip
 import json
 from pathlib import Path
 
-from harness import build, cases, compare, generate, run, sources
+from harness import build, campaign, cases, compare, generate, run, sources
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "test_data" / "kernel_results"
@@ -35,12 +35,15 @@ def main() -> None:
         rendered = build.render(snap)
         batch = [cases.load_case(p) for p in named]
         for nr_cpus in (8, 64):
-            for scenario in cases.GENERIC_SCENARIOS:
+            for scenario in cases.SCENARIOS:
                 batch += generate.generate(args.per_scenario, SEED, scenario, nr_cpus)
+        batch += generate.arch_matrix()
         lines = []
-        for nr_cpus in sorted({c.nr_cpus for c in batch}):
-            group = [c for c in batch if c.nr_cpus == nr_cpus]
-            shim = build.build(rendered, build.BuildConfig(nr_cpus, 12, False))
+        for key in sorted({campaign.shim_key(c) for c in batch}):
+            nr_cpus, page_shift, arch, numa = key
+            group = [c for c in batch if campaign.shim_key(c) == key]
+            shim = build.build(build.render(snap, arch=arch),
+                               build.config_for(nr_cpus, page_shift, False, arch, numa))
             for case, result in zip(group, run.run_cases(shim, group), strict=True):
                 lines.append(json.dumps({
                     "case": cases.case_to_toml(case),

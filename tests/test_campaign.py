@@ -244,7 +244,7 @@ def worst(findings: list[classify.Finding], comparison: str) -> str:
 def test_the_corpus_is_big_enough_and_covers_the_edge_shapes() -> None:
     corpus = [cases_mod.load_case(p) for p in CORPUS]
     assert len(corpus) >= 20
-    assert {c.scenario for c in corpus} == {"embed", "page", "lpage"}
+    assert {c.scenario for c in corpus} == set(cases_mod.SCENARIOS)
     assert any(0 not in c.possible for c in corpus)                      # no cpu0
     assert any(len(c.possible) == 1 for c in corpus)                     # single cpu
     assert any(len(c.possible) == c.nr_cpus for c in corpus)             # full mask
@@ -285,7 +285,8 @@ def test_corpus_old_to_new_kernels() -> None:
     for name, rev in (("old", "fd1e8a1fe2b5^"), ("new", "fd1e8a1fe2b5")):
         snap = sources.load_snapshot(sources.SourceSpec("tree", Path(tree), rev))
         rendered = build.render(snap)
-        plan_sides.append(campaign.Side(name, snap.label, rendered.api.generation, rendered))
+        plan_sides.append(campaign.Side(name, snap.label, rendered.api.generation, rendered,
+                                        snap))
     for path in CORPUS:
         case = cases_mod.load_case(path)
         plan = campaign.Plan(tuple(plan_sides), (case,), tuple(DECLARED), tuple(ENTRIES))

@@ -320,7 +320,7 @@ def test_models_boot_every_named_case(path: Path, generation: str) -> None:
     case = case_mod.load_case(path)
     assert set(GENERATIONS) <= set(case.expect), "each case says what to expect of both"
     result = py_impl.run_model(generation, case)
-    assert result["outcome"]["kind"] in ("ok", "bug")
+    assert result["outcome"]["kind"] in ("ok", "bug", "panic")
     assert result["generation"] == generation
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import py_impl
-from harness import agree, build, cases, compare, generate, run, sources, triage
+from harness import agree, build, campaign, cases, compare, generate, run, sources, triage
 
 HERE = Path(__file__).resolve().parent
 CAPTURED = HERE / "test_data" / "kernel_results"
@@ -53,7 +53,7 @@ def test_model_agrees_with_captured_kernel_results(generation: str) -> None:
         case = cases.case_from_mapping(tomllib.loads(record["case"]), "captured")
         model = py_impl.run_model(generation, case)
         differences = compare.compare_fields(record["kernel"], compare.fields(model))
-        subject = triage.Subject(case, {}, model)
+        subject = triage.Subject(case, record["kernel"], model)  # its fields carry attempts
         labelled = triage.label(differences, subject, generation,
                                 f"linux@{record['source']}", ENTRIES)
         ids = verdict_ids(labelled)
@@ -72,15 +72,19 @@ def test_captured_results_cover_every_named_case() -> None:
         assert got == named, f"re-run tests/capture_kernel_results.py ({generation})"
 
 
-def tree_shim(rev: str, nr_cpus: int) -> tuple[build.Shim, str, str]:
+def tree_shim(rev: str, nr_cpus: int, like: cases.Case | None = None
+              ) -> tuple[build.Shim, str, str]:
+    """The shim of `rev` for NR_CPUS, or for the build a case needs."""
     tree = os.environ.get("PERCPU_DIFF_TREE")
     if not tree:
         pytest.skip("PERCPU_DIFF_TREE is not set: live model-vs-kernel checks need a kernel "
                     "tree with the 2009 history")
     snap = sources.load_snapshot(sources.SourceSpec("tree", Path(tree), rev))
-    rendered = build.render(snap)
-    return (build.build(rendered, build.BuildConfig(nr_cpus, 12, False)),
-            rendered.api.generation, snap.label)
+    arch = like.arch if like else "generic"
+    rendered = build.render(snap, arch=arch)
+    config = build.config_for(nr_cpus, like.page_shift if like else 12, False, arch,
+                              like.numa if like else False)
+    return build.build(rendered, config), rendered.api.generation, snap.label
 
 
 @pytest.mark.tree
@@ -88,10 +92,10 @@ def tree_shim(rev: str, nr_cpus: int) -> tuple[build.Shim, str, str]:
 def test_named_cases_live(generation: str) -> None:
     named = [cases.load_case(p) for p in sorted(CASES.glob("*.toml"))
              if p.name != "triage.toml"]
-    for nr_cpus in sorted({c.nr_cpus for c in named}):
-        shim, detected, label = tree_shim(REVISIONS[generation], nr_cpus)
+    for key in sorted({campaign.shim_key(c) for c in named}):
+        batch = [c for c in named if campaign.shim_key(c) == key]
+        shim, detected, label = tree_shim(REVISIONS[generation], key[0], batch[0])
         assert detected == generation
-        batch = [c for c in named if c.nr_cpus == nr_cpus]
         for verdict in agree.agree(shim, generation, label, batch, ENTRIES):
             assert verdict_ids(list(verdict.labelled)) == \
                 expected_ids(verdict.case, generation), verdict.case.name

@@ -1,8 +1,9 @@
 """The project must not contain kernel source: check every tracked file.
 
-Compares each line of every file git tracks here with every line mm/percpu.c
-and include/linux/percpu.h have had in the kernel tree's history.  Short or
-punctuation-only lines are ignored: `}` and `return 0;` are not copying.
+Compares each line of every file git tracks here with every line mm/percpu.c,
+include/linux/percpu.h and the arch files of the arch flows have had in the
+kernel tree's history.  Short or punctuation-only lines are ignored: `}` and
+`return 0;` are not copying, and neither is naming a header in an #include.
 Needs PERCPU_DIFF_TREE (see tests/test_tree.py).
 """
 
@@ -17,7 +18,8 @@ import pytest
 
 TREE = os.environ.get("PERCPU_DIFF_TREE")
 REPO = Path(__file__).resolve().parents[1]
-KERNEL_FILES = ("mm/percpu.c", "include/linux/percpu.h")
+KERNEL_FILES = ("mm/percpu.c", "include/linux/percpu.h", "arch/x86/kernel/setup_percpu.c",
+                "arch/sparc/kernel/smp_64.c")
 MIN_LENGTH = 16
 
 pytestmark = [
@@ -29,6 +31,8 @@ pytestmark = [
 def normalized(line: str) -> str | None:
     text = " ".join(line.split())
     if len(text) < MIN_LENGTH or not re.search(r"[A-Za-z_]{3}", text):
+        return None
+    if re.fullmatch(r'#\s*include [<"][\w/.]+[>"]', text):
         return None
     return text
 

@@ -52,7 +52,7 @@
 #define STATIC_RESERVE SHIM_STATIC_RESERVE
 #define REDZONE (64UL << 10)
 
-#define LOG_CAP (4UL << 20)
+#define LOG_CAP (16UL << 20)
 #define SECTION_CAP (4UL << 20)
 #define MAX_SECTIONS 12
 #define MAX_BAD_FREES 32
@@ -92,7 +92,7 @@ struct shim_json {
 struct range { unsigned long start, end; };
 
 struct bootmem_state {
-	unsigned long cursor;		/* next free physical address (bump) */
+	unsigned long cursor;		/* end of the highest block ever handed out */
 	unsigned long limit;		/* simulated memory size */
 	struct range *held;		/* sorted, disjoint, merged */
 	size_t nr_held, cap_held;
@@ -413,23 +413,85 @@ static long held_find(unsigned long start, unsigned long end)
 	return -1;
 }
 
-static unsigned long held_overlap(unsigned long start, unsigned long end)
+static unsigned long overlap_in(const struct range *ranges, size_t n, unsigned long start,
+				unsigned long end)
 {
 	unsigned long total = 0;
 
-	for (size_t i = 0; i < bm.nr_held; i++) {
-		unsigned long s = bm.held[i].start > start ? bm.held[i].start : start;
-		unsigned long e = bm.held[i].end < end ? bm.held[i].end : end;
+	for (size_t i = 0; i < n; i++) {
+		unsigned long s = ranges[i].start > start ? ranges[i].start : start;
+		unsigned long e = ranges[i].end < end ? ranges[i].end : end;
 		if (s < e)
 			total += e - s;
 	}
 	return total;
 }
 
+static unsigned long held_overlap(unsigned long start, unsigned long end)
+{
+	return overlap_in(bm.held, bm.nr_held, start, end);
+}
+
+/*
+ * What bootmem holds when pcpu_setup_first_chunk() is entered: the first
+ * chunk allocators have given back what they meant to by then, and the
+ * setup's own allocations may land in those holes afterwards.
+ */
+static struct range *held_at_setup;
+static size_t nr_held_at_setup;
+
+void shim_note_setup_entry(void)
+{
+	free(held_at_setup);
+	held_at_setup = malloc((bm.nr_held + 1) * sizeof(*held_at_setup));
+	if (!held_at_setup)
+		shim_panic(__FILE__, __LINE__, "shim: out of memory for bootmem ranges");
+	memcpy(held_at_setup, bm.held, bm.nr_held * sizeof(*held_at_setup));
+	nr_held_at_setup = bm.nr_held;
+}
+
+/*
+ * First fit of [size] at @align, searching from @from up to @limit: the
+ * lowest free range that holds it, freed memory included, as the bootmem
+ * bitmap gives it out.
+ */
+static bool bootmem_fit(unsigned long from, unsigned long limit, unsigned long size,
+			unsigned long align, unsigned long *found)
+{
+	unsigned long start = (from + align - 1) & ~(align - 1);
+	size_t lo = 0, hi = bm.nr_held;
+
+	while (lo < hi) {		/* first held range ending after start */
+		size_t mid = (lo + hi) / 2;
+		if (bm.held[mid].end <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i <= bm.nr_held; i++) {
+		unsigned long gap_end = i < bm.nr_held ? bm.held[i].start : limit;
+
+		if (gap_end > limit)
+			gap_end = limit;
+		if (start < start + size && start + size <= gap_end) {
+			*found = start;
+			return true;
+		}
+		if (i == bm.nr_held || start >= limit)
+			break;
+		if (bm.held[i].end > start)
+			start = (bm.held[i].end + align - 1) & ~(align - 1);
+		if (start < bm.held[i].end)	/* wrapped */
+			return false;
+	}
+	return false;
+}
+
 void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
 			 bool may_fail, const char *caller)
 {
-	unsigned long start, end;
+	unsigned long start, end, redzone_end;
+	size_t next;
 
 	if (may_fail && shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem)
 		goto fail;
@@ -438,23 +500,20 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 	if (align & (align - 1))
 		shim_panic(__FILE__, __LINE__, "%s: bootmem alignment %lu is not a power of two",
 			   caller, align);
-	start = bm.cursor > goal ? bm.cursor : goal;
-	start = (start + align - 1) & ~(align - 1);
-	end = start + size;
-	if (size == 0 || end < start || end > bm.limit) {
-		if (goal && bm.cursor < goal)
-			goto retry_low;
+	/* __alloc_bootmem(): at or above the goal first, then anywhere. */
+	if (size == 0 ||
+	    (!bootmem_fit(goal, bm.limit, size, align, &start) &&
+	     !(goal && bootmem_fit(0, bm.limit, size, align, &start))))
 		goto fail;
-	}
-	goto got;
-retry_low:
-	start = (bm.cursor + align - 1) & ~(align - 1);
 	end = start + size;
-	if (end < start || end > bm.limit || end > goal)
-		goto fail;
-got:
 	SHIM_UNPOISON(shim_arena_base + start, size);
-	SHIM_POISON(shim_arena_base + end, REDZONE);
+	/* A red zone after the block, up to the next block held. */
+	redzone_end = end + REDZONE;
+	for (next = 0; next < bm.nr_held && bm.held[next].start < end; next++)
+		;
+	if (next < bm.nr_held && bm.held[next].start < redzone_end)
+		redzone_end = bm.held[next].start;
+	SHIM_POISON(shim_arena_base + end, redzone_end - end);
 	if (end > bm.cursor)
 		bm.cursor = end;
 	held_insert(start, end);
@@ -756,6 +815,26 @@ __attribute__((weak)) void shim_arch_boot(void)
 
 /* ---------------------------------------------------- fc callbacks, pages */
 
+void shim_count_pcpu_fc_alloc(unsigned int cpu, size_t size, size_t align, const void *got)
+{
+	int node = cpu < NR_CPUS ? shim_case.node_of_cpu[cpu] : 0;
+
+	(void)align;
+	if (!got)
+		return;
+	bm.fc_allocs++;
+	bm.fc_alloc_bytes += size;
+	if (node >= 0 && node < SHIM_MAX_NODES)
+		bm.fc_alloc_bytes_on_node[node] += size;
+}
+
+void shim_count_pcpu_fc_free(const void *ptr, size_t size)
+{
+	(void)ptr;
+	bm.fc_frees++;
+	bm.fc_free_bytes += size;
+}
+
 void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align)
 {
 	void *p;
@@ -763,20 +842,13 @@ void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align)
 	if (shim_case.fail_fc_alloc >= 0 && bm.fc_alloc_calls++ == shim_case.fail_fc_alloc)
 		return NULL;
 	p = shim_bootmem_alloc(size, align, 0, true, "pcpu_fc_alloc");
-	if (p) {
-		int node = cpu < NR_CPUS ? shim_case.node_of_cpu[cpu] : 0;
-		bm.fc_allocs++;
-		bm.fc_alloc_bytes += size;
-		if (node >= 0 && node < SHIM_MAX_NODES)
-			bm.fc_alloc_bytes_on_node[node] += size;
-	}
+	shim_count_pcpu_fc_alloc(cpu, size, align, p);
 	return p;
 }
 
 void shim_fc_free(void *ptr, size_t size)
 {
-	bm.fc_frees++;
-	bm.fc_free_bytes += size;
+	shim_count_pcpu_fc_free(ptr, size);
 	shim_bootmem_free(shim_pa(ptr), size);
 }
 
@@ -859,7 +931,10 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 	shim_json_key(w, "chunk_held");
 	if ((unsigned long)base >= arena && (unsigned long)base < arena + REGION_RESERVE) {
 		unsigned long start = shim_pa(base);
-		shim_json_u64(w, held_overlap(start, start + nr_units * unit_size));
+		shim_json_u64(w, held_at_setup ?
+			      overlap_in(held_at_setup, nr_held_at_setup, start,
+					 start + nr_units * unit_size) :
+			      held_overlap(start, start + nr_units * unit_size));
 	} else {
 		shim_json_null(w);
 	}

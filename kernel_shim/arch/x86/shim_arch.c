@@ -30,14 +30,14 @@ static pmd_t pmds[SHIM_NR_PMDS];
 
 void shim_arch_prepare(void)
 {
-	unsigned int cpu;
+	unsigned int c;
 
 	boot_cpu_id = shim_boot_cpu();
-	for_each_possible_cpu(cpu) {
+	for_each_possible_cpu(c) {
 		/* The APIC ids the firmware reported: any distinct values do. */
-		shim_early_x86_cpu_to_apicid[cpu] = (u16)(cpu * 2 + 1);
-		shim_early_x86_bios_cpu_apicid[cpu] = (u16)(cpu * 2 + 1);
-		shim_early_x86_cpu_to_node_map[cpu] = cpu_to_node(cpu);
+		shim_early_x86_cpu_to_apicid[c] = (u16)(c * 2 + 1);
+		shim_early_x86_bios_cpu_apicid[c] = (u16)(c * 2 + 1);
+		shim_early_x86_cpu_to_node_map[c] = cpu_to_node(c);
 	}
 	shim_early_ptr_x86_cpu_to_apicid = shim_early_x86_cpu_to_apicid;
 	shim_early_ptr_x86_bios_cpu_apicid = shim_early_x86_bios_cpu_apicid;

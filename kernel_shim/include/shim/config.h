@@ -4,10 +4,22 @@
 #define CONFIG_SMP 1
 #define CONFIG_MODULES 1
 #define CONFIG_64BIT 1
+#define CONFIG_HAVE_SETUP_PER_CPU_AREA 1
+/* Which first chunk allocators mm/percpu.c builds: all of them for the
+ * generic scenarios; what the arch's Kconfig selects for an arch flow
+ * (x86: lpage only with NUMA; sparc64: none, it sets the chunk up itself). */
+#if defined(SHIM_ARCH_SPARC64)
+#elif defined(SHIM_ARCH_X86)
+#define CONFIG_NEED_PER_CPU_EMBED_FIRST_CHUNK 1
+#define CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK 1
+#ifdef SHIM_CONFIG_NUMA
+#define CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK 1
+#endif
+#else
 #define CONFIG_NEED_PER_CPU_EMBED_FIRST_CHUNK 1
 #define CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK 1
 #define CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK 1
-#define CONFIG_HAVE_SETUP_PER_CPU_AREA 1
+#endif
 #ifdef SHIM_CONFIG_NUMA
 #define CONFIG_NUMA 1
 #define CONFIG_NEED_MULTIPLE_NODES 1

@@ -13,9 +13,8 @@
 #include <shim/runtime.h>
 extern char __start_shim_percpu[], __stop_shim_percpu[];
 #define per_cpu_var(var) per_cpu__##var
-#define DECLARE_PER_CPU(type, name) extern __typeof__(type) per_cpu__##name
-#define DEFINE_PER_CPU(type, name) \
-	__attribute__((section("shim_percpu"))) __typeof__(type) per_cpu__##name
+#define DECLARE_PER_CPU(t, n) extern __typeof__(t) per_cpu__##n
+#define DEFINE_PER_CPU(t, n) __attribute__((section("shim_percpu"))) __typeof__(t) per_cpu__##n
 #define EXPORT_PER_CPU_SYMBOL(var) extern int shim_export_percpu_##var
 #define EXPORT_PER_CPU_SYMBOL_GPL(var) extern int shim_export_percpu_##var
 #define SHIM_PERCPU_IMAGE(ptr) \

@@ -69,6 +69,9 @@ void shim_fc_free(void *ptr, size_t size);
 void shim_fc_map(void *ptr, size_t size, void *addr);
 void shim_fc_populate_pte(unsigned long addr);
 int shim_cpu_distance(unsigned int from, unsigned int to);
+/* an arch flow's own first chunk callbacks, counted like the ones above */
+void shim_count_pcpu_fc_alloc(unsigned int cpu, size_t size, size_t align, const void *got);
+void shim_count_pcpu_fc_free(const void *ptr, size_t size);
 
 /* page frames: struct page is opaque, one byte per arena page */
 struct page;
@@ -149,6 +152,7 @@ extern const char shim_generation[];
 /* runtime helpers for the glue */
 void shim_note_return(long long value);
 void shim_unsupported_scenario(const char *name) __attribute__((noreturn));
+void shim_note_setup_entry(void);
 void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size,
 			     unsigned long nr_units);
 
