@@ -201,6 +201,8 @@ def neutral(result: Mapping[str, Any], flat: Mapping[str, Any] | None = None) ->
     possible = list(result.get("possible", []))
     if isinstance(out.get("state.unit_map"), list):
         out["state.unit_of_cpu"] = dict(zip(possible, out.pop("state.unit_map"), strict=True))
+    if isinstance(out.get("arch.unit_offsets"), list):
+        out["arch.unit_offsets"] = dict(zip(possible, out["arch.unit_offsets"], strict=True))
     args = result.get("setup_args")
     if isinstance(args, Mapping):
         sizes = args.get("alloc_info") or args

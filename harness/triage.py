@@ -109,8 +109,12 @@ def _groups_fill_nr_cpus(subject: Subject) -> bool:
     from py_impl.machine import Machine
 
     case = subject.case
-    if case.scenario != "lpage":
+    if "lpage" not in subject.scenarios():
         return False
+    if case.scenario == "x86":
+        # x86 groups by node identity (LOCAL_DISTANCE on the same node)
+        nodes = {case.node_of(cpu) for cpu in case.possible} if case.numa else {0}
+        return len(nodes) == case.nr_cpus
     machine = Machine(case)
     return len(group_cpus(case.possible, machine.node_of, machine.nodes_local)) == case.nr_cpus
 
@@ -234,17 +238,25 @@ def label(differences: Sequence[Difference], subject: Subject, generation: str, 
 
     An entry marked `consequences` also explains the fields that are only
     missing on one side because of it (a BUG stops the boot before the
-    state exists).
+    state exists), and in an arch flow the attempt the BUG cut short.
     """
     first = [next((e for e in entries if e.matches(d, subject, generation, source)), None)
              for d in differences]
     causes = [e for e in first if e is not None and e.consequences]
     out: list[Labelled] = []
     for diff, entry in zip(differences, first, strict=True):
-        if entry is None and causes and ABSENT in (diff.kernel, diff.model):
+        if entry is None and causes and (ABSENT in (diff.kernel, diff.model) or
+                                         _cut_short(diff)):
             entry = causes[0]
         out.append(Labelled(diff, entry))
     return out
+
+
+def _cut_short(diff: Difference) -> bool:
+    """The kernel's attempts end in one that never returned."""
+    tried = diff.kernel if diff.field == "attempts" else None
+    return isinstance(tried, list) and bool(tried) and \
+        tried[-1].get("reason") == "did-not-return"
 
 
 _KEYS = {"id", "generation", "fields", "wrong", "reason", "example", "scenarios", "revisions",
