@@ -79,7 +79,8 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true", help="build with ASan+UBSan")
-    p.add_argument("--timeout-ms", type=int, default=5000, help="per-case time limit")
+    p.add_argument("--timeout-ms", type=int,
+                   help="per-case time limit (default 5000, 20000 with --sanitize)")
     p.add_argument("--mem-mb", type=int, default=2048, help="per-case heap limit")
 
 
@@ -162,6 +163,13 @@ def _load(spec: sources.SourceSpec, err: Console) -> sources.Snapshot:
     return snap
 
 
+def _timeout_ms(args: argparse.Namespace) -> int:
+    """Sanitized boots of big machines run several times slower."""
+    if args.timeout_ms is not None:
+        return int(args.timeout_ms)
+    return 20000 if args.sanitize else 5000
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     out, err = Console(), Console(stderr=True)
     if args.model not in (None, "auto") and not (args.sources or args.tree or args.dir):
@@ -188,7 +196,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if not shim.cached and shim.warnings.count("warning:"):
             err.print(f"{snap.label}: {shim.warnings.count('warning:')} compiler warnings "
                       f"(log: {shim.path.parent / 'build.log'})", markup=False)
-        result = run.run_one(shim, case, run.Limits(args.timeout_ms, args.mem_mb))
+        result = run.run_one(shim, case, run.Limits(_timeout_ms(args), args.mem_mb))
         result["source"] = snap.label
         labels.append(snap.label)
         results.append(result)
@@ -245,7 +253,7 @@ def cmd_agree(args: argparse.Namespace) -> int:
             summary = summaries.setdefault(scenario, agree.Summary())
             with report.progress(err, f"{scenario}", args.count) as advance:
                 for verdict in agree.agree(shim, generation, snap.label, batch, entries,
-                                           run.Limits(args.timeout_ms, args.mem_mb)):
+                                           run.Limits(_timeout_ms(args), args.mem_mb)):
                     summary.add(verdict)
                     if sink:
                         agree.write_verdict(sink, verdict)
@@ -310,7 +318,7 @@ def _plan(args: argparse.Namespace, err: Console, run_cases: Sequence[cases.Case
         declared = classify.load_declared(path)
     return campaign.Plan(
         tuple(sides), tuple(run_cases), tuple(declared), tuple(triage.load_triage(args.triage)),
-        sanitize=args.sanitize, limits=run.Limits(args.timeout_ms, args.mem_mb),
+        sanitize=args.sanitize, limits=run.Limits(_timeout_ms(args), args.mem_mb),
         jobs=max(1, args.jobs or os.cpu_count() or 1))
 
 

@@ -62,7 +62,9 @@ def test_model_agrees_with_captured_kernel_results(generation: str) -> None:
             assert ids == expected_ids(case, generation), case.name
         seen.update(ids)
     # The captured set exercises the generation's triage entries, not just agreement.
-    assert set(seen) == {e.id for e in ENTRIES if generation in e.generations}
+    # (from plain builds: entries for what only a sanitizer reports stay unseen)
+    assert set(seen) == {e.id for e in ENTRIES
+                         if generation in e.generations and e.kernel != "sanitizer"}
 
 
 def test_captured_results_cover_every_named_case() -> None:

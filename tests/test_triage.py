@@ -93,7 +93,10 @@ def test_the_project_triage_file_loads_and_every_entry_is_used_by_a_case() -> No
             expected |= {v.strip() for v in expect[generation].split(",")} - {"agree"}
     assert expected <= named, expected - named
     assert {e.example for e in entries} <= {p.name for p in CASES.glob("*.toml")}
-    assert named <= expected, "every entry is demonstrated by a named case"
+    # A named case's [expect] is what a plain build shows; an entry for what
+    # only a sanitizer reports is demonstrated by its example under --sanitize.
+    plain = {e.id for e in entries if e.kernel != "sanitizer"}
+    assert plain <= expected, "every entry is demonstrated by a named case"
 
 
 def write_triage(tmp_path: Path, body: str) -> Path:
