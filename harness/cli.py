@@ -447,9 +447,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     generated = generate.generate_mixed(args.cases, args.seed, scenarios=scenarios,
                                         nr_cpus_menu=menu) if args.cases else []
     corpus = [] if args.no_corpus else [c for c in corpus_cases() if c.scenario in scenarios]
-    if args.matrix:
-        corpus += [c for c in generate.arch_matrix() if c.scenario in scenarios]
     given = [cases.load_case(p) for p in args.case]
+    if args.matrix:
+        given += [c for c in generate.arch_matrix() if c.scenario in scenarios]
     all_cases = generated + corpus + given
     names = [c.name for c in all_cases]
     if len(set(names)) != len(names):
