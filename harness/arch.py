@@ -111,7 +111,8 @@ def path(result: Mapping[str, Any]) -> str | None:
 
 
 def result_attempts(result: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """A model states its attempts; a kernel's are read off its trace."""
+    """A model states its attempts; a kernel's are read off its trace (run.py
+    does it once, as the result arrives)."""
     if "attempts" in result:
         return list(result["attempts"])
     if "trace" in result:

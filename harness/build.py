@@ -150,6 +150,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     )
     api = detect.detect(c_file, h_file)
     arch_file = None
+    arch_x: extract.ArchExtraction | None = None
     extra_roots: set[str] = set()
     if arch != "generic":
         if arch not in extract.ARCH_FILES:
@@ -159,9 +160,8 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
             raise UserError(f"{path} is not in source {snapshot.label}: the {arch} flow needs "
                             "a kernel tree or patch source that has it")
         arch_file = ctext.split(snapshot.read(path), path)
-        percpu_names = {n for it in c_file.items + h_file.items for n in it.names}
-        extra_roots = (set(extract.arch_references(arch_file)) & percpu_names) | set(
-            extract.ARCH_GLUE_ROOTS[arch])
+        arch_x = extract.extract_arch(arch_file, arch)
+        extra_roots = set(arch_x.references) | set(extract.ARCH_GLUE_ROOTS[arch])
         scenarios = []
     extraction = extract.extract(c_file, h_file, api.generation, scenarios, extra_roots)
     env = _environment()
@@ -176,8 +176,9 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         elif arch_file is not None and item.kind == "function" and item.path == arch_file.path \
                 and item.name in ARCH_TRACED + ARCH_COUNTED:
             rename = (item.name, f"shim_real_{item.name}")
-            wrapper = wrapper_template.render(w=_wrap_plan(item),
-                                              counted=item.name in ARCH_COUNTED)
+            wrapper = wrapper_template.render(
+                w=_wrap_plan(item), counted=item.name in ARCH_COUNTED, storage="static ",
+                defined=item.name, called=f"shim_real_{item.name}")
         return item_template.render(item=item, rename=rename, wrapper=wrapper).rstrip("\n")
 
     header_text = env.get_template("percpu_h.j2").render(
@@ -206,11 +207,10 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         scenarios=extraction.scenarios,
         arch=arch if arch != "generic" else None,
     )
-    if arch_file is None:
+    if arch_file is None or arch_x is None:
         return Rendered(snapshot.label, api, extraction, header_text, tu_text)
-    arch_x = extract.extract_arch(arch_file, arch, extraction.defined())
     functions = extraction.functions()
-    wraps = [_wrap_plan(functions[name]) for name in arch_x.percpu_calls if name in functions]
+    wraps = [_wrap_plan(functions[name]) for name in sorted(arch_x.references & set(functions))]
     arch_defined = {n for it in arch_x.items for n in it.names}
     arch_text = env.get_template("arch_tu.c.j2").render(
         label=snapshot.label,

@@ -108,12 +108,12 @@ class ArchExtraction:
     path: str
     items: tuple[ctext.Item, ...]
     includes: tuple[str, ...]
-    # mm/percpu.c functions the arch items call: the glue traces them.
-    percpu_calls: tuple[str, ...]
+    # Every identifier those items use that the arch file does not define:
+    # mm/percpu.c's share of them is extracted and, for functions, traced.
+    references: frozenset[str]
 
 
-def extract_arch(arch_file: ctext.SourceFile, arch: str, percpu_defined: frozenset[str]
-                 ) -> ArchExtraction:
+def extract_arch(arch_file: ctext.SourceFile, arch: str) -> ArchExtraction:
     """setup_per_cpu_areas() and the arch file's items it reaches, in source order."""
     defined = _definitions(arch_file.items)
     if not any(it.kind == "function" for it in defined.get("setup_per_cpu_areas", [])):
@@ -122,31 +122,19 @@ def extract_arch(arch_file: ctext.SourceFile, arch: str, percpu_defined: frozens
     reached = _closure(set(ARCH_ROOTS), defined, {})
     items = tuple(it for it in arch_file.items if id(it) in reached)
     refs: set[str] = set()
+    own: set[str] = set()
     for item in items:
         refs |= item.refs
-    own = set().union(*(it.names for it in items)) if items else set()
+        own |= item.names
+    # A name the arch file defines is its own (x86's pcpul_map() is not the
+    # lpage allocator's pcpul_map).
     return ArchExtraction(
         arch=arch,
         path=arch_file.path,
         items=items,
         includes=tuple(_clean_include(i) for i in arch_file.includes),
-        percpu_calls=tuple(sorted((refs - own) & percpu_defined)),
+        references=frozenset(refs - own),
     )
-
-
-def arch_references(arch_file: ctext.SourceFile) -> frozenset[str]:
-    """Every identifier the arch flow's items use (roots for mm/percpu.c)."""
-    defined = _definitions(arch_file.items)
-    reached = _closure(set(ARCH_ROOTS), defined, {})
-    refs: set[str] = set()
-    own: set[str] = set()
-    for item in arch_file.items:
-        if id(item) in reached:
-            refs |= item.refs
-            own |= item.names
-    # A name the arch file defines is its own (x86's pcpul_map() is not the
-    # lpage allocator's pcpul_map).
-    return frozenset(refs - own)
 
 
 def item_digest(item: ctext.Item) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from harness import arch
 from harness.build import Shim
 from harness.cases import Case
 from harness.errors import UserError
@@ -91,6 +92,9 @@ def run_cases(
                 yield harness_failure(case, f"shim server exited: {err.strip()[-300:]}")
                 continue
             result: dict[str, Any] = json.loads(line)
+            if "trace" in result:
+                # Read once here; comparisons, triage and reports all use it.
+                result["attempts"] = arch.attempts(result["trace"])
             result["case"] = case.name
             result["possible"] = list(case.possible)
             yield result

@@ -65,12 +65,9 @@ class Subject:
         that set the chunk up (the last one tried, by kernel or model): the
         arch flows run the same mm/percpu.c code and meet its bugs."""
         if "scenarios" not in self.answers:
-            names = {self.case.scenario}
-            for result in (self.kernel, self.model):
-                tried = arch.result_attempts(result) or []
-                if tried:
-                    names.add(str(tried[-1].get("allocator")))
-            self.answers["scenarios"] = frozenset(names)
+            self.answers["scenarios"] = frozenset(
+                {self.case.scenario, *(arch.allocator(self.case.scenario, result)
+                                       for result in (self.kernel, self.model))})
         found: frozenset[str] = self.answers["scenarios"]
         return found
 
@@ -166,11 +163,11 @@ def _need_numa_missed(subject: Subject) -> bool:
 def _sparc64_chunk_overflow(subject: Subject) -> bool:
     """sparc64's static, module and dynamic reserve do not fit its 4M chunk."""
     from py_impl.arch import PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE, SPARC64_CHUNK_SIZE
+    from py_impl.layout import page_align
 
     case = subject.case
     size = case.static_size + PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE
-    return case.scenario == "sparc64" and -(-size // case.page_size) * case.page_size > \
-        SPARC64_CHUNK_SIZE
+    return case.scenario == "sparc64" and page_align(size, case.page_size) > SPARC64_CHUNK_SIZE
 
 
 PREDICATES: Mapping[str, Callable[[Subject], Any]] = {

@@ -109,16 +109,16 @@ def test_every_arch_knob_combination_boots(rev: str, sanitize: bool) -> None:
     old revision always boots."""
     from itertools import groupby
 
-    from harness import arch, generate
+    from harness import arch, campaign, generate
 
     snap = snapshot(rev)
     matrix = generate.arch_matrix()
-    shim_key = lambda c: (c.arch, c.numa, c.page_shift)  # noqa: E731
     booted = 0
-    for (name, numa, page_shift), group in groupby(sorted(matrix, key=shim_key), key=shim_key):
+    key = campaign.shim_key
+    for (nr_cpus, page_shift, name, numa), group in groupby(sorted(matrix, key=key), key=key):
         batch = list(group)
         shim = build.build(build.render(snap, arch=name),
-                           build.config_for(8, page_shift, sanitize, name, numa))
+                           build.config_for(nr_cpus, page_shift, sanitize, name, numa))
         for case, result in zip(batch, run.run_cases(shim, batch), strict=True):
             kind = result["outcome"]["kind"]
             assert kind in ("ok", "bug", "panic", "crash", "sanitizer"), (case.name, kind)

@@ -92,7 +92,6 @@ struct shim_json {
 struct range { unsigned long start, end; };
 
 struct bootmem_state {
-	unsigned long cursor;		/* end of the highest block ever handed out */
 	unsigned long limit;		/* simulated memory size */
 	struct range *held;		/* sorted, disjoint, merged */
 	size_t nr_held, cap_held;
@@ -358,18 +357,25 @@ int shim_printk(const char *fmt, ...)
 unsigned long shim_pa(const void *addr) { return (unsigned long)addr - (unsigned long)shim_arena_base; }
 void *shim_va(unsigned long phys) { return shim_arena_base + phys; }
 
-static void held_insert(unsigned long start, unsigned long end)
+/* Index of the first held range ending after @addr (nr_held if none). */
+static size_t held_first_ending_after(unsigned long addr)
 {
-	size_t i = 0, lo = 0, hi = bm.nr_held;
+	size_t lo = 0, hi = bm.nr_held;
 
-	while (lo < hi) {		/* first range with start > new start */
+	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (bm.held[mid].start <= start)
+		if (bm.held[mid].end <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	i = lo;
+	return lo;
+}
+
+static void held_insert(unsigned long start, unsigned long end)
+{
+	/* ranges are disjoint: the first one ending after start begins after it */
+	size_t i = held_first_ending_after(start);
 	/* merge with the predecessor and successor when adjacent */
 	if (i > 0 && bm.held[i - 1].end == start) {
 		bm.held[i - 1].end = end;
@@ -459,16 +465,8 @@ static bool bootmem_fit(unsigned long from, unsigned long limit, unsigned long s
 			unsigned long align, unsigned long *found)
 {
 	unsigned long start = (from + align - 1) & ~(align - 1);
-	size_t lo = 0, hi = bm.nr_held;
 
-	while (lo < hi) {		/* first held range ending after start */
-		size_t mid = (lo + hi) / 2;
-		if (bm.held[mid].end <= start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i <= bm.nr_held; i++) {
+	for (size_t i = held_first_ending_after(start); i <= bm.nr_held; i++) {
 		unsigned long gap_end = i < bm.nr_held ? bm.held[i].start : limit;
 
 		if (gap_end > limit)
@@ -509,13 +507,10 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 	SHIM_UNPOISON(shim_arena_base + start, size);
 	/* A red zone after the block, up to the next block held. */
 	redzone_end = end + REDZONE;
-	for (next = 0; next < bm.nr_held && bm.held[next].start < end; next++)
-		;
+	next = held_first_ending_after(end);
 	if (next < bm.nr_held && bm.held[next].start < redzone_end)
 		redzone_end = bm.held[next].start;
 	SHIM_POISON(shim_arena_base + end, redzone_end - end);
-	if (end > bm.cursor)
-		bm.cursor = end;
 	held_insert(start, end);
 	bm.allocated += size;
 	bm.nr_allocs++;
