@@ -41,9 +41,32 @@ COUNTED_FIELDS = {
 BITMAP_FIELDS = {("pcpu_chunk", "populated"): "pcpu_unit_pages"}
 # State variables the glue reports: the ones extract.py pulls in.
 CHUNK_STATE = ("pcpu_first_chunk", "pcpu_reserved_chunk")
+# Arrays the modern generation keeps, and what counts them.
+ARRAY_STATE = {
+    "pcpu_group_offsets": "pcpu_nr_groups",
+    "pcpu_group_sizes": "pcpu_nr_groups",
+    "pcpu_unit_offsets": "nr_cpu_ids",
+}
 SCALAR_STATE = tuple(
-    v for v in extract.STATE_VARIABLES if v not in CHUNK_STATE and v != "pcpu_unit_map"
+    v for v in extract.STATE_VARIABLES
+    if v not in CHUNK_STATE and v != "pcpu_unit_map" and v not in ARRAY_STATE
 )
+# What the glue hands an entry point, by parameter type (callbacks) or name
+# (sizes): the entry points' signatures changed over the years, the
+# meaning of each parameter did not.
+CALLBACK_ARGS = {
+    "pcpu_fc_cpu_distance_fn_t": "shim_cpu_distance",
+    "pcpu_fc_cpu_to_node_fn_t": "shim_fc_cpu_to_node",
+    "pcpu_fc_alloc_fn_t": "shim_fc_alloc",
+    "pcpu_fc_free_fn_t": "shim_fc_free",
+    "pcpu_fc_populate_pte_fn_t": "shim_fc_populate_pte",
+    "pcpu_fc_map_fn_t": "shim_fc_map",
+}
+# A size parameter is known by how its name starts ("reserve", "reserved_size").
+SIZE_ARGS = {"static": "static_size", "reserve": "reserved_size", "dyn": "dyn_size",
+             "atom": "atom_size"}
+# The generic scenarios' entry points; lpage's calls need glue of their own.
+ENTRY_POINTS = {"embed": "pcpu_embed_first_chunk", "page": "pcpu_page_first_chunk"}
 SETUP_REAL_NAME = "shim_real_pcpu_setup_first_chunk"
 ARCHES = ("generic", *extract.ARCH_FILES)
 # Static functions of the arch files whose calls the trace records: the
@@ -52,6 +75,7 @@ ARCHES = ("generic", *extract.ARCH_FILES)
 ARCH_TRACED = ("pcpu_need_numa", "setup_pcpu_lpage", "setup_pcpu_embed", "setup_pcpu_page")
 # The arch's first chunk callbacks: counted like the shim's own in the
 # generic scenarios (bootmem.fc_*), too many calls to trace.
+# mm/percpu.c's own (modern) ones too.
 ARCH_COUNTED = ("pcpu_fc_alloc", "pcpu_fc_free")
 ARCH_SHIM = kernel_shim.ROOT / "arch"
 
@@ -100,6 +124,8 @@ class Rendered:
     arch: str = "generic"
     arch_text: str | None = None
     wraps: tuple[str, ...] = ()
+    # mm/percpu-internal.h as the modern generation's code sees it.
+    internal_text: str | None = None
 
     @property
     def scenarios(self) -> tuple[str, ...]:
@@ -145,10 +171,13 @@ def arches(snapshot: Snapshot) -> tuple[str, ...]:
 def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "generic"
            ) -> Rendered:
     """Detect, extract and render one source into C text."""
-    c_file, h_file = extract.parse_files(
-        snapshot.read(extract.PERCPU_C), snapshot.read(extract.PERCPU_H)
-    )
-    api = detect.detect(c_file, h_file)
+    c_text = snapshot.read(extract.PERCPU_C)
+    c_file, h_file = extract.parse_files(c_text, snapshot.read(extract.PERCPU_H))
+    more = {path: ctext.split(snapshot.read(path), path)
+            for path in (extract.PERCPU_INTERNAL_H, extract.PERCPU_VM_C) if snapshot.has(path)}
+    internal_h = more.get(extract.PERCPU_INTERNAL_H)
+    vm_c = more.get(extract.PERCPU_VM_C)
+    api = detect.detect(c_file, h_file, *more.values())
     arch_file = None
     arch_x: extract.ArchExtraction | None = None
     extra_roots: set[str] = set()
@@ -163,7 +192,9 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         arch_x = extract.extract_arch(arch_file, arch)
         extra_roots = set(arch_x.references) | set(extract.ARCH_GLUE_ROOTS[arch])
         scenarios = []
-    extraction = extract.extract(c_file, h_file, api.generation, scenarios, extra_roots)
+    extraction = extract.extract(
+        c_file, h_file, api.generation, scenarios, extra_roots, internal_h, vm_c,
+        extract.included_line(c_file, c_text, "percpu-vm.c") if vm_c else 0)
     env = _environment()
     item_template = env.get_template("item.j2")
     wrapper_template = env.get_template("trace_wrapper.j2")
@@ -171,10 +202,13 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     def emit(item: ctext.Item) -> str:
         rename = None
         wrapper = ""
+        counted_here = item.path == extract.PERCPU_C and api.generation == "modern" \
+            and item.name in ARCH_COUNTED and not item.is_prototype
         if item.kind == "function" and "pcpu_setup_first_chunk" in item.names:
             rename = ("pcpu_setup_first_chunk", SETUP_REAL_NAME)
-        elif arch_file is not None and item.kind == "function" and item.path == arch_file.path \
-                and item.name in ARCH_TRACED + ARCH_COUNTED:
+        elif item.kind == "function" and (counted_here or (
+                arch_file is not None and item.path == arch_file.path
+                and item.name in ARCH_TRACED + ARCH_COUNTED)):
             rename = (item.name, f"shim_real_{item.name}")
             wrapper = wrapper_template.render(
                 w=_wrap_plan(item), counted=item.name in ARCH_COUNTED, storage="static ",
@@ -182,16 +216,34 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         return item_template.render(item=item, rename=rename, wrapper=wrapper).rstrip("\n")
 
     header_text = env.get_template("percpu_h.j2").render(
-        label=snapshot.label, items=extraction.header_items, emit=emit
+        label=snapshot.label, items=extraction.header_items, emit=emit,
+        guard="_PERCPU_DIFF_GENERATED_PERCPU_H", path=extract.PERCPU_H, includes=(),
     )
+    internal_text = None
+    if internal_h is not None:
+        internal_text = env.get_template("percpu_h.j2").render(
+            label=snapshot.label, items=extraction.internal_items, emit=emit,
+            guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=extract.PERCPU_INTERNAL_H,
+            includes=("<linux/percpu.h>",),
+        )
     defined = extraction.defined()
+    functions = extraction.functions()
+    entry_calls = [(name, _entry_call(functions[ENTRY_POINTS[name]]))
+                   for name in extraction.scenarios if name in ENTRY_POINTS]
+    items = extraction.source_items
+    included_index = next((i for i, it in enumerate(items) if it.line > extraction.included_at),
+                          len(items))
     structs = _struct_plans(api, defined)
     tu_text = env.get_template("tu.c.j2").render(
         label=snapshot.label,
         generation=api.generation,
         source_path=extract.PERCPU_C,
         includes=extraction.includes,
-        items=extraction.source_items,
+        prelude_items=extraction.prelude_items,
+        items=items,
+        included_items=extraction.included_items,
+        included_index=included_index,
+        entry_calls=entry_calls,
         emit=emit,
         structs=structs,
         struct_tags={s["tag"] for s in structs},
@@ -199,6 +251,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         p=[param.name for param in api.setup.params],
         state_vars=defined,
         scalar_state_vars=[v for v in SCALAR_STATE if v in defined],
+        array_state_vars=[(v, n) for v, n in ARRAY_STATE.items() if v in defined],
         chunk_vars=[v for v in CHUNK_STATE if v in defined],
         static_check=all(
             v in defined
@@ -208,8 +261,8 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         arch=arch if arch != "generic" else None,
     )
     if arch_file is None or arch_x is None:
-        return Rendered(snapshot.label, api, extraction, header_text, tu_text)
-    functions = extraction.functions()
+        return Rendered(snapshot.label, api, extraction, header_text, tu_text,
+                        internal_text=internal_text)
     wraps = [_wrap_plan(functions[name]) for name in sorted(arch_x.references & set(functions))]
     arch_defined = {n for it in arch_x.items for n in it.names}
     arch_text = env.get_template("arch_tu.c.j2").render(
@@ -224,7 +277,33 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         wraps=wraps,
     )
     return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
-                    tuple(str(w["name"]) for w in wraps))
+                    tuple(str(w["name"]) for w in wraps), internal_text)
+
+
+def _entry_call(item: ctext.Item) -> str:
+    """The call of a first chunk allocator, its arguments picked by meaning."""
+    proto = detect.parse_prototype(item.text)
+    args: list[str] = []
+    for param in proto.params:
+        callback = next((v for t, v in CALLBACK_ARGS.items() if t in param.ctype), None)
+        size = next((v for prefix, v in SIZE_ARGS.items() if param.name.startswith(prefix)), None)
+        if callback is not None:
+            args.append(callback)
+        elif size == "dyn_size" and not param.ctype.startswith(("ssize_t", "long", "int")):
+            # No "auto" (-1) in this API: the kernel's own default instead.
+            args.append("(c->dyn_size < 0 ? (size_t)PERCPU_DYNAMIC_RESERVE : (size_t)c->dyn_size)")
+        elif size is not None:
+            args.append(f"c->{size}")
+        else:
+            raise UserError(f"cannot call {proto.signature()}: the shim has nothing to pass "
+                            f"for its parameter '{param.ctype} {param.name}'; teach "
+                            "harness/build.py's CALLBACK_ARGS or SIZE_ARGS about it")
+    return f"{proto.name}({', '.join(args)})"
+
+
+# The counters take what the runtime records of a first chunk allocation:
+# cpu, size and align; pointer and size of a free.
+_COUNTED_ARITY = {"pcpu_fc_alloc": 3, "pcpu_fc_free": 2}
 
 
 def _wrap_plan(item: ctext.Item) -> dict[str, object]:
@@ -232,7 +311,8 @@ def _wrap_plan(item: ctext.Item) -> dict[str, object]:
     proto = detect.parse_prototype(item.text)
     args = [p.name for p in proto.params if p.name not in ("", "...") and p.ctype != "void"]
     return {"name": proto.name, "return_type": proto.return_type,
-            "params_text": proto.params_text, "args": args}
+            "params_text": proto.params_text, "args": args,
+            "counted_args": args[:_COUNTED_ARITY.get(proto.name, len(args))]}
 
 
 def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str, object]]:
@@ -260,6 +340,7 @@ def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str
                 planned.append({"name": f.name, "how": "value"})
             else:
                 planned.append({"name": f.name, "how": f"{f.kind} field, not serialized"})
+            planned[-1]["conditions"] = f.conditions
         plans.append({"tag": tag, "fields": planned})
     return plans
 
@@ -324,6 +405,7 @@ def build(
         rendered.tu_text,
         rendered.header_text,
         rendered.arch_text or "",
+        rendered.internal_text or "",
         _shim_inputs_digest(),
         " ".join(flags),
         _compiler_identity(cc),
@@ -343,6 +425,9 @@ def build(
     try:
         (work / "include" / "linux").mkdir(parents=True)
         (work / "include" / "linux" / "percpu.h").write_text(rendered.header_text)
+        if rendered.internal_text is not None:
+            # Found by percpu.c's #include "percpu-internal.h", beside the TU.
+            (work / "percpu-internal.h").write_text(rendered.internal_text)
         (work / "shim_tu.c").write_text(rendered.tu_text)
         # The runtime is plain userspace C: it must see libc's headers, not
         # the kernel stubs, so it is compiled on its own.
@@ -354,7 +439,8 @@ def build(
         if config.arch != "generic":
             includes += ["-I", str(ARCH_SHIM / config.arch / "include")]
         includes += ["-I", str(STUB_INCLUDE)]
-        tu_cmd = [cc, *flags, *includes, "-c", str(work / "shim_tu.c"),
+        # kbuild names each object's module; pr_fmt() may print it.
+        tu_cmd = [cc, *flags, *includes, '-DKBUILD_MODNAME="percpu"', "-c", str(work / "shim_tu.c"),
                   "-o", str(work / "shim_tu.o")]
         objects = [work / "shim_tu.o", work / "runtime.o"]
         commands = [runtime_cmd, tu_cmd]

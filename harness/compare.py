@@ -63,6 +63,7 @@ IGNORED = frozenset({
 # bare 16-digit physical addresses of the arch files' debug lines.
 _ADDRESS = re.compile(r"@\S+|\b[0-9a-f]{16}\b")
 ABSENT = "<absent>"
+_POINTER = re.compile(r"^(phys|vmalloc):0x[0-9a-f]+$")
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,12 @@ def fields(result: Mapping[str, Any]) -> dict[str, Any]:
             for name, value in _flatten(section, result[section]):
                 if name not in IGNORED:
                     out[name] = value
-    for name in ("setup_args.base_addr", "state.base_addr"):
-        if name in out:
-            out[name] = region(out[name])
+    # Every pointer the shim reports ("phys:0x...") becomes its region.
+    for name, value in out.items():
+        if isinstance(value, str) and _POINTER.match(value):
+            out[name] = region(value)
     # The kernel leaves whatever it likes in the slots of impossible cpus.
-    for name in ("state.unit_map", "arch.unit_offsets"):
+    for name in ("state.unit_map", "state.unit_offsets", "arch.unit_offsets"):
         if name in out:
             out[name] = _per_possible(out[name], possible)
     for section in ("static_copies", "bootmem"):

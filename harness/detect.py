@@ -1,8 +1,11 @@
 """Decide a source's percpu API generation and read its structures.
 
 The signature of pcpu_setup_first_chunk() tells the generation apart:
-the *unit_map* generation takes the sizes and a cpu -> unit map, the
-*alloc_info* generation takes a struct pcpu_alloc_info.  The fields of
+the *unit_map* generation (2.6.30) takes the sizes and a cpu -> unit map,
+the *alloc_info* generation (2.6.31 on) takes a struct pcpu_alloc_info and
+returns the unit size, and the *modern* generation takes the same struct
+but returns nothing: it cannot fail, it BUGs (the bitmap allocator's
+kernels, whose chunk lives in mm/percpu-internal.h).  The fields of
 struct pcpu_alloc_info, pcpu_group_info and pcpu_chunk are read from the
 source with pycparser, so the C code that serializes them is generated
 from what the revision actually declares: a patch that adds a field shows
@@ -12,7 +15,7 @@ up in the results without a change here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pycparser import c_ast, c_parser
@@ -20,7 +23,7 @@ from pycparser import c_ast, c_parser
 from harness import ctext
 from harness.errors import UserError
 
-Generation = Literal["unit_map", "alloc_info"]
+Generation = Literal["unit_map", "alloc_info", "modern"]
 FieldKind = Literal["scalar", "pointer", "array", "flexible_array", "struct", "function_pointer"]
 
 # Kernel typedefs the declarations we parse may mention.  Their exact
@@ -35,6 +38,9 @@ typedef int spinlock_t; typedef int atomic_t; typedef int cpumask_t;
 typedef unsigned long uintptr_t; typedef int pid_t;
 """
 
+# The structs whose fields results report, wherever a revision declares them.
+STRUCT_TAGS = ("pcpu_alloc_info", "pcpu_group_info", "pcpu_chunk")
+
 _ATTRIBUTE_GROUPS = ("__attribute__", "__aligned", "__section", "__printf", "__cond_lock")
 
 
@@ -44,6 +50,9 @@ class Field:
     ctype: str
     kind: FieldKind
     pointee: str | None = None  # for pointers/arrays: the element type text
+    # The #if lines the field sits in inside its struct (CONFIG_PERCPU_STATS
+    # fields, say), so code touching it is compiled under the same ones.
+    conditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,10 @@ class ApiInfo:
         return self.structs.get(struct, ())
 
 
-def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile) -> ApiInfo:
-    """Generation, setup prototype and struct layouts of one source."""
+def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
+           *more: ctext.SourceFile) -> ApiInfo:
+    """Generation, setup prototype and struct layouts of one source; `more`
+    are further files that may declare them (mm/percpu-internal.h)."""
     funcs = {it.name: it for it in c_file.items if it.kind == "function"}
     setup_item = funcs.get("pcpu_setup_first_chunk")
     if setup_item is None:
@@ -86,12 +97,12 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile) -> ApiInfo:
     generation = _generation_of(setup)
 
     structs: dict[str, tuple[Field, ...]] = {}
-    for source in (h_file, c_file):
+    for source in (h_file, c_file, *more):
         for item in source.items:
-            for tag in ("pcpu_alloc_info", "pcpu_group_info", "pcpu_chunk"):
+            for tag in STRUCT_TAGS:
                 if tag in item.names and item.kind == "declaration" and "{" in item.text:
                     structs[tag] = parse_struct(item.text, tag)
-    if generation == "alloc_info":
+    if generation != "unit_map":
         for tag in ("pcpu_alloc_info", "pcpu_group_info"):
             if tag not in structs:
                 raise UserError(
@@ -105,7 +116,7 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile) -> ApiInfo:
 def _generation_of(setup: Prototype) -> Generation:
     types = [p.ctype for p in setup.params]
     if any("pcpu_alloc_info" in t for t in types):
-        return "alloc_info"
+        return "modern" if setup.return_type == "void" else "alloc_info"
     if len(types) == 6 and types[-1].replace(" ", "") in ("constint*", "int*") and types[
         4
     ].replace(" ", "") == "void*":
@@ -226,8 +237,42 @@ def parse_struct(text: str, tag: str) -> tuple[Field, ...]:
     for ext in ast.ext:
         struct = _find_struct(ext, tag)
         if struct is not None and struct.decls is not None:
-            return tuple(_field(d) for d in struct.decls)
+            conditions = _field_conditions(text)
+            return tuple(replace(f, conditions=conditions.get(f.name, ()))
+                         for f in (_field(d) for d in struct.decls))
     raise UserError(f"struct {tag} not found in its declaration")
+
+
+def _field_conditions(text: str) -> dict[str, tuple[str, ...]]:
+    """Field name -> the preprocessor lines (opening #if and any #elif/#else
+    passed) that enclose its declaration; one #endif closes each level."""
+    open_levels: list[list[str]] = []
+    found: dict[str, tuple[str, ...]] = {}
+    last_ident: str | None = None
+    depth = 0
+    for tok in ctext.tokenize(text):
+        if tok.kind == "pp":
+            directive = tok.text.lstrip()[1:].lstrip().split(None, 1)[0] if \
+                tok.text.strip() != "#" else ""
+            if directive in ("if", "ifdef", "ifndef"):
+                open_levels.append([tok.text.strip()])
+            elif directive in ("elif", "else") and open_levels:
+                open_levels[-1].append(tok.text.strip())
+            elif directive == "endif" and open_levels:
+                open_levels.pop()
+            continue
+        if tok.text == "{":
+            depth += 1
+        elif tok.text == "}":
+            depth -= 1
+        elif tok.kind == "ident":
+            last_ident = tok.text
+        elif tok.text in (";", "[", ":", ",") and depth == 1 and last_ident and \
+                last_ident not in found and open_levels:
+            found[last_ident] = tuple(line for level in open_levels for line in level)
+        if tok.text in (";", ","):
+            last_ident = None
+    return found
 
 
 def _find_struct(node: Any, tag: str) -> c_ast.Struct | None:

@@ -9,7 +9,9 @@ that are missing by name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,6 +20,14 @@ from harness.errors import UserError
 
 PERCPU_C = "mm/percpu.c"
 PERCPU_H = "include/linux/percpu.h"
+# The modern generation's chunk and helpers live in a header of mm/'s own,
+# and the vmalloc-backed chunk code in a C file percpu.c includes midway.
+PERCPU_INTERNAL_H = "mm/percpu-internal.h"
+PERCPU_VM_C = "mm/percpu-vm.c"
+# C files percpu.c includes by name: percpu-vm.c's reached items are
+# inlined where the #include stands, percpu-km.c is the !MMU variant.  (The
+# internal header is rendered from its reached items under its own name.)
+INLINED_INCLUDES = frozenset({'"percpu-vm.c"', '"percpu-km.c"'})
 
 # Entry points per API generation and scenario.  A scenario whose functions
 # are absent from a revision is simply not built into its shim.
@@ -35,6 +45,12 @@ SCENARIO_ROOTS: dict[str, dict[str, tuple[str, ...]]] = {
             "pcpu_lpage_first_chunk",
             "pcpu_free_alloc_info",
         ),
+    },
+    # The large page allocator is gone: embed with a large atom and cpu
+    # distances took its place (and is what x86-64 calls).
+    "modern": {
+        "embed": ("pcpu_embed_first_chunk",),
+        "page": ("pcpu_page_first_chunk",),
     },
 }
 
@@ -67,9 +83,22 @@ STATE_VARIABLES = (
     "pcpu_reserved_chunk",
     "pcpu_reserved_chunk_limit",
     "pcpu_base_addr",
+    # the modern generation's names and additions
+    "pcpu_low_unit_cpu",
+    "pcpu_high_unit_cpu",
+    "pcpu_atom_size",
+    "pcpu_nr_groups",
+    "pcpu_group_offsets",
+    "pcpu_group_sizes",
+    "pcpu_unit_offsets",
+    "pcpu_nr_empty_pop_pages",
+    "pcpu_nr_populated",
 )
 # Always needed: the shim wraps the setup function and reads the state.
-COMMON_ROOTS = ("pcpu_setup_first_chunk", *STATE_VARIABLES)
+# pr_fmt, where a file defines it, prefixes its messages ("percpu: ").
+# PERCPU_DYNAMIC_RESERVE is what a case's "auto" dynamic size means where
+# the API has no auto (the modern generic setup_per_cpu_areas() passes it).
+COMMON_ROOTS = ("pcpu_setup_first_chunk", "pr_fmt", "PERCPU_DYNAMIC_RESERVE", *STATE_VARIABLES)
 
 
 @dataclass(frozen=True)
@@ -81,18 +110,30 @@ class Extraction:
     scenarios: tuple[str, ...]
     missing_roots: tuple[str, ...]
     includes: tuple[str, ...]
+    # The modern generation: mm/percpu-internal.h's reached items (rendered
+    # as that header), and percpu-vm.c's, which go where percpu.c includes
+    # it, after the percpu.c items before `included_at`.
+    internal_items: tuple[ctext.Item, ...] = ()
+    included_items: tuple[ctext.Item, ...] = ()
+    included_at: int = 0
+    # Items that precede the includes, as in the file (pr_fmt).
+    prelude_items: tuple[ctext.Item, ...] = ()
 
     def functions(self) -> dict[str, ctext.Item]:
         """Function definitions by name (the unit of byte-for-byte comparison)."""
         return {
             item.name: item
-            for item in self.source_items + self.header_items
+            for item in self.all_items()
             if item.kind == "function"
         }
 
+    def all_items(self) -> tuple[ctext.Item, ...]:
+        return (self.prelude_items + self.source_items + self.included_items
+                + self.header_items + self.internal_items)
+
     def defined(self) -> frozenset[str]:
         names: set[str] = set()
-        for item in self.header_items + self.source_items:
+        for item in self.all_items():
             names |= item.names
         return frozenset(names)
 
@@ -145,14 +186,29 @@ def parse_files(percpu_c: str, percpu_h: str) -> tuple[ctext.SourceFile, ctext.S
     return ctext.split(percpu_c, PERCPU_C), ctext.split(percpu_h, PERCPU_H)
 
 
+def included_line(c_file: ctext.SourceFile, text: str, name: str) -> int:
+    """The line of percpu.c's `#include "name"`, 0 if it has none."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#") and "include" in line and f'"{name}"' in line:
+            return number
+    return 0
+
+
 def extract(
     c_file: ctext.SourceFile,
     h_file: ctext.SourceFile,
     generation: str,
     scenarios: Iterable[str] | None = None,
     extra_roots: Iterable[str] = (),
+    internal_h: ctext.SourceFile | None = None,
+    included_c: ctext.SourceFile | None = None,
+    included_at: int = 0,
 ) -> Extraction:
-    """Items reached from the scenario entry points, in source order."""
+    """Items reached from the scenario entry points, in source order.
+
+    internal_h and included_c are mm/percpu-internal.h and mm/percpu-vm.c
+    when the revision has them: their items are definitions like any other.
+    """
     roots_by_scenario = SCENARIO_ROOTS.get(generation)
     if roots_by_scenario is None:
         raise UserError(f"no scenarios are known for API generation '{generation}'")
@@ -164,6 +220,11 @@ def extract(
 
     defined_in_c = _definitions(c_file.items)
     defined_in_h = _definitions(h_file.items)
+    # One table for every file: the closure does not care where a name lives.
+    for extra in (internal_h, included_c):
+        if extra is not None:
+            for name, items in _definitions(extra.items).items():
+                defined_in_h.setdefault(name, []).extend(items)
 
     def has_definition(name: str) -> bool:
         return any(
@@ -185,12 +246,21 @@ def extract(
     roots.update(r for r in extra_roots if r in defined_in_c or r in defined_in_h)
 
     reached = _closure(roots, defined_in_c, defined_in_h)
+    source = [it for it in c_file.items if id(it) in reached]
+    prelude = tuple(it for it in source if it.kind == "macro" and it.names == {"pr_fmt"})
     return Extraction(
         header_items=tuple(it for it in h_file.items if id(it) in reached),
-        source_items=tuple(it for it in c_file.items if id(it) in reached),
+        source_items=tuple(it for it in source if it not in prelude),
         scenarios=tuple(available),
         missing_roots=tuple(sorted(set(missing))),
-        includes=tuple(_clean_include(i) for i in c_file.includes),
+        includes=tuple(i for i in (_clean_include(i) for i in c_file.includes)
+                       if i not in INLINED_INCLUDES),
+        internal_items=tuple(it for it in (internal_h.items if internal_h else [])
+                             if id(it) in reached),
+        included_items=tuple(it for it in (included_c.items if included_c else [])
+                             if id(it) in reached),
+        included_at=included_at,
+        prelude_items=prelude,
     )
 
 
@@ -205,6 +275,18 @@ def _definitions(items: Iterable[ctext.Item]) -> dict[str, list[ctext.Item]]:
         for name in item.names:
             table.setdefault(name, []).append(item)
     return table
+
+
+@functools.cache
+def _condition_names_of(conditions: tuple[ctext.Conditional, ...]) -> frozenset[str]:
+    # The directives' operands: a preprocessor line is one token to the lexer.
+    operands = (re.sub(r"^\s*#\s*\w+", "", line) for c in conditions for line in c.lines)
+    return frozenset(name for text in operands for name in re.findall(r"[A-Za-z_]\w*", text)
+                     if name != "defined")
+
+
+def _condition_names(item: ctext.Item) -> frozenset[str]:
+    return _condition_names_of(item.conditions) if item.conditions else frozenset()
 
 
 def _closure(
@@ -225,4 +307,7 @@ def _closure(
                 continue
             reached.add(id(item))
             work.extend(item.refs - seen_names)
+            # Macros an item's #if tests are needed too (modern percpu.c
+            # builds embed under its own BUILD_EMBED_FIRST_CHUNK).
+            work.extend(_condition_names(item) - seen_names)
     return reached

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import UserError
-from harness.extract import ARCH_FILES
+from harness.extract import ARCH_FILES, PERCPU_INTERNAL_H, PERCPU_VM_C
 from harness.patches import (
     Patch,
     PatchLoss,
@@ -59,8 +59,9 @@ __all__ = [
 ]
 
 REQUIRED_PATHS = ("mm/percpu.c", "include/linux/percpu.h")
-# Read when present: the arch flows' files.
-OPTIONAL_PATHS = tuple(ARCH_FILES.values())
+# Read when present: the modern generation's other mm/ files, and the arch
+# flows' files.
+OPTIONAL_PATHS = (PERCPU_INTERNAL_H, PERCPU_VM_C, *ARCH_FILES.values())
 
 SourceKind = Literal["tree", "patch", "dir"]
 

@@ -323,10 +323,113 @@ void *shim_slab_too_early(const char *file, int line, const char *what)
 
 /* ------------------------------------------------------------------ log */
 
+/*
+ * The kernel's bitmap formats, %*pb (hex, 32-bit chunks, most significant
+ * first, comma separated) and %*pbl (ranges: 0-3,5), which libc lacks.
+ */
+static size_t format_bitmap(char *out, size_t cap, const unsigned long *bits, int nbits,
+			    bool as_list)
+{
+	size_t n = 0;
+
+#define PUT(...) (n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__))
+	if (as_list) {
+		for (int b = 0; b < nbits; b++) {
+			int e = b;
+
+			if (!(bits[b / 64] >> (b % 64) & 1))
+				continue;
+			while (e + 1 < nbits && (bits[(e + 1) / 64] >> ((e + 1) % 64) & 1))
+				e++;
+			PUT(n ? ",%d" : "%d", b);
+			if (e > b)
+				PUT("-%d", e);
+			b = e;
+		}
+	} else {
+		for (int chunk = (nbits - 1) / 32; chunk >= 0; chunk--) {
+			unsigned long word = bits[chunk / 2] >> (32 * (chunk % 2)) & 0xffffffffUL;
+			int width = chunk == (nbits - 1) / 32 ? ((nbits - 1) % 32) / 4 + 1 : 8;
+
+			if (nbits - chunk * 32 < 32)
+				word &= (1UL << (nbits - chunk * 32)) - 1;
+			PUT(chunk == (nbits - 1) / 32 ? "%0*lx" : ",%0*lx", width, word);
+		}
+	}
+#undef PUT
+	return n;
+}
+
+/* vsnprintf() that also knows %*pb and %*pbl: each conversion is handed
+ * to libc on its own, so its argument can be taken with the right type. */
+static int kernel_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+	size_t n = 0;
+
+	if (!strstr(fmt, "%*pb"))
+		return vsnprintf(buf, cap, fmt, ap);
+	while (*fmt) {
+		const char *spec = fmt, *p;
+		char one[32];
+		int len = 0;
+
+		if (*fmt != '%' || fmt[1] == '%') {
+			size_t k = *fmt == '%' ? 2 : 1;
+			if (n + 1 < cap)
+				buf[n] = *fmt;
+			n++;
+			fmt += k;
+			continue;
+		}
+		if (!strncmp(fmt, "%*pb", 4)) {
+			int nbits = va_arg(ap, int);
+			const unsigned long *bits = va_arg(ap, const unsigned long *);
+			bool as_list = fmt[4] == 'l';
+
+			n += format_bitmap(buf + n, n < cap ? cap - n : 0, bits, nbits, as_list);
+			fmt += as_list ? 5 : 4;
+			continue;
+		}
+		p = fmt + 1;
+		p += strspn(p, "-+ #0");
+		if (*p == '*') { len++; p++; } else p += strspn(p, "0123456789");
+		if (*p == '.') { p++; if (*p == '*') { len++; p++; } else p += strspn(p, "0123456789"); }
+		const char *mod = p;
+		p += strspn(p, "hlLqjzt");
+		char conv = *p;
+		size_t speclen = (size_t)(p - spec) + 1;
+		if (!conv || speclen >= sizeof(one))
+			break;
+		memcpy(one, spec, speclen);
+		one[speclen] = '\0';
+		int w1 = len > 0 ? va_arg(ap, int) : 0, w2 = len > 1 ? va_arg(ap, int) : 0;
+		char *dst = buf + (n < cap ? n : cap);
+		size_t room = n < cap ? cap - n : 0;
+		int got;
+		bool is_long = mod[0] == 'l' || mod[0] == 'z' || mod[0] == 't' || mod[0] == 'j' ||
+			       mod[0] == 'q';
+
+#define ONE(arg) (len == 2 ? snprintf(dst, room, one, w1, w2, arg) :		\
+		  len == 1 ? snprintf(dst, room, one, w1, arg) : snprintf(dst, room, one, arg))
+		if (strchr("diouxXc", conv))
+			got = is_long ? ONE(va_arg(ap, long)) : ONE(va_arg(ap, int));
+		else if (strchr("eEfFgGaA", conv))
+			got = ONE(va_arg(ap, double));
+		else
+			got = ONE(va_arg(ap, void *));
+#undef ONE
+		n += got > 0 ? (size_t)got : 0;
+		fmt = p + 1;
+	}
+	if (cap)
+		buf[n < cap ? n : cap - 1] = '\0';
+	return (int)n;
+}
+
 int shim_vprintk(const char *fmt, va_list ap)
 {
 	char buf[4096];
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	int n = kernel_vsnprintf(buf, sizeof(buf), fmt, ap);
 	size_t len;
 
 	if (n < 0)
@@ -533,6 +636,130 @@ void *shim_bootmem_alloc_node(struct pglist_data *pgdat, unsigned long size, uns
 	if (p && pgdat && pgdat->node_id >= 0 && pgdat->node_id < SHIM_MAX_NODES)
 		bm.node_bytes[pgdat->node_id] += size;
 	return p;
+}
+
+/*
+ * memblock_alloc*(): the highest free range at or above min_addr that fits
+ * (memblock allocates top-down), zeroed; NULL when nothing fits, which the
+ * callers check.  Every call may fail, so fail_bootmem counts them all.
+ */
+static bool memblock_fit(unsigned long min_addr, unsigned long size, unsigned long align,
+			 unsigned long *found)
+{
+	for (size_t i = bm.nr_held + 1; i-- > 0;) {
+		unsigned long gap_start = i ? bm.held[i - 1].end : 0;
+		unsigned long gap_end = i < bm.nr_held ? bm.held[i].start : bm.limit;
+		unsigned long start;
+
+		if (gap_end < size || gap_end <= min_addr)
+			continue;
+		start = (gap_end - size) & ~(align - 1);
+		if (start >= gap_start && start >= min_addr) {
+			*found = start;
+			return true;
+		}
+	}
+	return false;
+}
+
+void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
+			  int nid, const char *caller)
+{
+	unsigned long start;
+
+	if (shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem)
+		goto fail;
+	if (!align)
+		align = 64;
+	if (align & (align - 1))
+		shim_panic(__FILE__, __LINE__, "%s: memblock alignment %lu is not a power of two",
+			   caller, align);
+	/* memblock_alloc_range_nid(): min_addr is a hint; below it is tried next */
+	if (size == 0 || (!memblock_fit(min_addr, size, align, &start) &&
+			  !(min_addr && memblock_fit(0, size, align, &start))))
+		goto fail;
+	SHIM_UNPOISON(shim_arena_base + start, size);
+	memset(shim_arena_base + start, 0, size);
+	held_insert(start, start + size);
+	bm.allocated += size;
+	bm.nr_allocs++;
+	if (nid >= 0 && nid < SHIM_MAX_NODES) {
+		bm.node_directed = true;
+		bm.node_bytes[nid] += size;
+	}
+	return shim_arena_base + start;
+fail:
+	bm.nr_failed++;
+	return NULL;
+}
+
+/* memblock_free(): exactly the bytes named, whole pages or not. */
+void shim_memblock_free(const void *ptr, unsigned long size)
+{
+	unsigned long phys = shim_pa(ptr), end = phys + size, held;
+
+	bm.nr_frees++;
+	if (!size)
+		return;
+	held = end > phys ? held_overlap(phys, end) : 0;
+	if (held != size) {
+		if (bm.nr_bad < MAX_BAD_FREES) {
+			bm.bad[bm.nr_bad].phys = phys;
+			bm.bad[bm.nr_bad].size = size;
+			bm.bad[bm.nr_bad].unheld = size - held;
+		}
+		bm.nr_bad++;
+		bm.bad_free_bytes += size;
+	}
+	/* memblock removes whatever part of the range is reserved */
+	for (size_t i = held_first_ending_after(phys); i < bm.nr_held && bm.held[i].start < end;) {
+		struct range r = bm.held[i];
+
+		memmove(&bm.held[i], &bm.held[i + 1], (bm.nr_held - i - 1) * sizeof(bm.held[0]));
+		bm.nr_held--;
+		if (r.start < phys)
+			held_insert(r.start, phys);
+		if (end < r.end)
+			held_insert(end, r.end);
+		i = held_first_ending_after(end);
+	}
+	SHIM_POISON(shim_arena_base + phys, size);
+	bm.freed += held;
+}
+
+/* -------------------------------------------------------------- page tables */
+
+static unsigned long shim_pgd[SHIM_PAGE_SIZE / sizeof(unsigned long)];
+
+unsigned long *shim_pgd_entry(unsigned long addr)
+{
+	unsigned int bits = SHIM_PAGE_SHIFT - 3;
+	unsigned int shift = SHIM_PAGE_SHIFT + 4 * bits;
+
+	return &shim_pgd[shift < 64 ? (addr >> shift) & ((1UL << bits) - 1) : 0];
+}
+
+/* weak: an arch shim (sparc64) may keep its own */
+__attribute__((weak)) struct mm_struct { int shim_unused; } init_mm;
+
+void shim_note_pte_table(void)
+{
+	bm.ptes++;
+}
+
+int shim_vmap_pages(unsigned long addr, unsigned long end, struct page **pages)
+{
+	(void)pages;
+	bm.maps++;
+	for (; addr < end; addr += SHIM_PAGE_SIZE) {
+		unsigned long e = *shim_pgd_entry(addr);
+
+		for (int level = 3; e && level >= 1; level--)
+			e = ((unsigned long *)e)[SHIM_PT_INDEX(addr, level)];
+		if (!e)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ nodes */
@@ -859,6 +1086,11 @@ void shim_fc_populate_pte(unsigned long addr)
 	bm.ptes++;
 }
 
+int shim_fc_cpu_to_node(int cpu)
+{
+	return shim_cpu_to_node((unsigned int)cpu);
+}
+
 int shim_cpu_distance(unsigned int from, unsigned int to)
 {
 	if (from >= NR_CPUS || to >= NR_CPUS)
@@ -900,7 +1132,9 @@ void shim_note_return(long long value)
  * whether the unused tails and empty units were given back.
  */
 void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size,
-			     unsigned long nr_units)
+			     unsigned long nr_units, const unsigned long *unit_offsets,
+			     int nr_groups, const unsigned long *group_offsets,
+			     const size_t *group_sizes)
 {
 	struct shim_json *w = shim_section_begin("static_copies");
 	unsigned long size = shim_case.static_size;
@@ -913,7 +1147,8 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 	for (unsigned int cpu = 0; cpu < shim_nr_cpu_ids; cpu++) {
 		if (!(shim_possible_bits[cpu / 64] & (1UL << (cpu % 64))))
 			continue;
-		unsigned long a = (unsigned long)base + (unsigned long)(long)unit_map[cpu] * unit_size;
+		unsigned long a = (unsigned long)base + (unit_offsets ? unit_offsets[cpu] :
+				  (unsigned long)(long)unit_map[cpu] * unit_size);
 		a = (unsigned long)shim_arch_translate((const void *)a);
 		bool inside = (a >= arena && a + size <= arena + bm.limit) ||
 			      (a >= vmal && a + size <= vmal + bm.vm_cursor);
@@ -925,11 +1160,17 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 	json_kv_u64(w, "checked", checked);
 	shim_json_key(w, "chunk_held");
 	if ((unsigned long)base >= arena && (unsigned long)base < arena + REGION_RESERVE) {
-		unsigned long start = shim_pa(base);
-		shim_json_u64(w, held_at_setup ?
-			      overlap_in(held_at_setup, nr_held_at_setup, start,
-					 start + nr_units * unit_size) :
-			      held_overlap(start, start + nr_units * unit_size));
+		unsigned long start = shim_pa(base), held = 0;
+		int spans = group_offsets ? nr_groups : 1;
+
+		for (int g = 0; g < spans; g++) {
+			unsigned long from = start + (group_offsets ? group_offsets[g] : 0);
+			unsigned long to = from + (group_sizes ? group_sizes[g] : nr_units * unit_size);
+
+			held += held_at_setup ? overlap_in(held_at_setup, nr_held_at_setup, from, to) :
+						held_overlap(from, to);
+		}
+		shim_json_u64(w, held);
 	} else {
 		shim_json_null(w);
 	}

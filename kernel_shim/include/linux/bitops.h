@@ -13,5 +13,31 @@ static inline void __set_bit(long nr, unsigned long *addr) { addr[BIT_WORD(nr)] 
 static inline void __clear_bit(long nr, unsigned long *addr) { addr[BIT_WORD(nr)] &= ~BIT_MASK(nr); }
 #define set_bit __set_bit
 #define clear_bit __clear_bit
+/* <linux/find.h>: the first set (clear) bit at or after @offset, or @size */
+static inline unsigned long shim_find_next(const unsigned long *addr, unsigned long size,
+					   unsigned long offset, int want_set)
+{
+	for (; offset < size; offset++)
+		if (test_bit(offset, addr) == want_set)
+			return offset;
+	return size;
+}
+#define find_next_bit(addr, size, offset) shim_find_next((addr), (size), (offset), 1)
+#define find_next_zero_bit(addr, size, offset) shim_find_next((addr), (size), (offset), 0)
+#define find_first_bit(addr, size) shim_find_next((addr), (size), 0, 1)
+#define find_first_zero_bit(addr, size) shim_find_next((addr), (size), 0, 0)
+/* Each run [b, e) of clear bits, from @b on. */
+#define for_each_clear_bitrange_from(b, e, addr, size)				\
+	for ((b) = find_next_zero_bit((addr), (size), (b)),			\
+	     (e) = find_next_bit((addr), (size), (b));				\
+	     (b) < (size);							\
+	     (b) = find_next_zero_bit((addr), (size), (e)),			\
+	     (e) = find_next_bit((addr), (size), (b)))
+#define for_each_set_bitrange_from(b, e, addr, size)				\
+	for ((b) = find_next_bit((addr), (size), (b)),				\
+	     (e) = find_next_zero_bit((addr), (size), (b));			\
+	     (b) < (size);							\
+	     (b) = find_next_bit((addr), (size), (e)),				\
+	     (e) = find_next_zero_bit((addr), (size), (b)))
 static inline int hweight_long(unsigned long w) { return __builtin_popcountl(w); }
 #endif

@@ -3,7 +3,7 @@
 #include <linux/mm.h>	/* __pa(), PAGE_SIZE, SMP_CACHE_BYTES */
 #include <shim/runtime.h>
 /* Boot memory is simulated: every allocation and free is accounted. */
-#define MAX_DMA_ADDRESS ((unsigned long)shim_arena_base + (16UL << 20))
+#include <asm/dma.h>
 #define alloc_bootmem(x) shim_bootmem_alloc((x), SMP_CACHE_BYTES, __pa(MAX_DMA_ADDRESS), false, __func__)
 #define alloc_bootmem_nopanic(x) shim_bootmem_alloc((x), SMP_CACHE_BYTES, __pa(MAX_DMA_ADDRESS), true, __func__)
 #define alloc_bootmem_pages(x) shim_bootmem_alloc((x), PAGE_SIZE, __pa(MAX_DMA_ADDRESS), false, __func__)

@@ -4,6 +4,9 @@
 #define __init
 #define __initdata
 #define __initconst
+#define __ro_after_init
+#define __weak __attribute__((weak))
+#define __flatten
 #define __read_mostly
 #define __exit
 #define __cpuinit

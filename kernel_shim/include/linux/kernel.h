@@ -18,6 +18,13 @@
 #define max_t(t, x, y) ({ t _a = (x); t _b = (y); _a > _b ? _a : _b; })
 #define clamp(v, lo, hi) min(max(v, lo), hi)
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a) - 1)) == 0)
+/* <linux/overflow.h>: the size of a struct with a flexible array member,
+ * saturating at SIZE_MAX as the kernel's does */
+#define struct_size(p, member, count) ({					\
+	size_t __n = (count), __e = sizeof(*(p)->member), __s;			\
+	__builtin_mul_overflow(__n, __e, &__s) ||				\
+	__builtin_add_overflow(__s, sizeof(*(p)), &__s) ? SIZE_MAX : __s; })
 #define SMP_CACHE_BYTES 64
 #define L1_CACHE_BYTES 64
 #endif

@@ -10,8 +10,13 @@ struct vm_struct {
 };
 #define VMALLOC_START ((unsigned long)shim_vmalloc_base)
 #define VMALLOC_END ((unsigned long)shim_vmalloc_base + shim_vmalloc_size())
+#define VMALLOC_TOTAL (VMALLOC_END - VMALLOC_START)
 static inline void vm_area_register_early(struct vm_struct *vm, size_t align)
 {
 	vm->addr = shim_vm_register(vm->size, align);
 }
+/* The modern page first chunk maps through mm/internal.h's helper. */
+#define vmap_pages_range_noflush(addr, end, prot, pages, page_shift) \
+	((void)(prot), (void)(page_shift), shim_vmap_pages((addr), (end), (pages)))
+
 #endif

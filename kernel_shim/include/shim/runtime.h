@@ -69,6 +69,23 @@ void shim_fc_free(void *ptr, size_t size);
 void shim_fc_map(void *ptr, size_t size, void *addr);
 void shim_fc_populate_pte(unsigned long addr);
 int shim_cpu_distance(unsigned int from, unsigned int to);
+int shim_fc_cpu_to_node(int cpu);
+
+/* memblock, the modern kernels' boot allocator: top-down, exact frees */
+void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
+			  int nid, const char *caller);
+void shim_memblock_free(const void *ptr, unsigned long size);
+
+struct page;
+/* kernel page tables of the page first chunk's vmalloc area: four levels
+ * of PAGE_SIZE tables, entries holding the next table's address */
+#define SHIM_PT_BITS (SHIM_PAGE_SHIFT - 3)
+#define SHIM_PT_INDEX(addr, level) \
+	(((addr) >> (SHIM_PAGE_SHIFT + (level) * SHIM_PT_BITS)) & ((1UL << SHIM_PT_BITS) - 1))
+unsigned long *shim_pgd_entry(unsigned long addr);
+void shim_note_pte_table(void);
+/* vmap_pages_range_noflush(): -ENOMEM where no pte table covers a page */
+int shim_vmap_pages(unsigned long addr, unsigned long end, struct page **pages);
 /* an arch flow's own first chunk callbacks, counted like the ones above */
 void shim_count_pcpu_fc_alloc(unsigned int cpu, size_t size, size_t align, const void *got);
 void shim_count_pcpu_fc_free(const void *ptr, size_t size);
@@ -153,7 +170,11 @@ extern const char shim_generation[];
 void shim_note_return(long long value);
 void shim_unsupported_scenario(const char *name) __attribute__((noreturn));
 void shim_note_setup_entry(void);
+/* unit_offsets, when the revision keeps them, place each cpu's unit; the
+ * groups' spans bound the chunk (embed's groups need not be adjacent). */
 void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size,
-			     unsigned long nr_units);
+			     unsigned long nr_units, const unsigned long *unit_offsets,
+			     int nr_groups, const unsigned long *group_offsets,
+			     const size_t *group_sizes);
 
 #endif

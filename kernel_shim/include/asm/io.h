@@ -1,0 +1,1 @@
+/* Port and MMIO accessors: nothing the first chunk code reaches. */

@@ -1,0 +1,1 @@
+/* linux/cleanup.h: nothing the first chunk code reaches. */

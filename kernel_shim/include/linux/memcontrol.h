@@ -1,0 +1,1 @@
+/* Memory cgroups: off in the shim (CONFIG_MEMCG unset). */

@@ -1,0 +1,1 @@
+/* linux/mmdebug.h: nothing the first chunk code reaches. */

@@ -1,0 +1,1 @@
+/* linux/preempt.h: nothing the first chunk code reaches. */

@@ -1,0 +1,1 @@
+/* Task memory state: nothing the first chunk code reaches. */
