@@ -10,6 +10,7 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import queue
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import agree, arch, build, cases, classify, compare, run, triage
+from harness import agree, arch, build, cases, classify, compare, extract, run, triage
 from harness.errors import UserError
 from harness.sources import Snapshot
 
@@ -49,7 +50,26 @@ class Side:
             return self.arch_renders[arch]
 
     def arches(self) -> tuple[str, ...]:
-        return build.arches(self.snapshot) if self.snapshot is not None else ()
+        # The arch flows are built for the 2009 generations only.
+        if self.snapshot is None or self.generation == "modern":
+            return ()
+        return build.arches(self.snapshot)
+
+    def runs(self, scenario: str) -> bool:
+        """Whether this side boots cases of `scenario`, itself or its successor."""
+        if scenario in cases.ARCH_SCENARIOS:
+            return scenario in self.arches()
+        have = self.rendered.extraction.scenarios
+        return scenario in have or extract.SUCCESSORS.get(scenario) in have
+
+    def case_for(self, case: cases.Case) -> cases.Case:
+        """The case as this side boots it: on its successor where this
+        generation no longer has the scenario."""
+        successor = extract.SUCCESSORS.get(case.scenario)
+        if case.scenario in self.rendered.extraction.scenarios or successor is None or \
+                successor not in self.rendered.extraction.scenarios:
+            return case
+        return dataclasses.replace(case, scenario=successor)
 
 
 @dataclass(frozen=True)
@@ -112,7 +132,8 @@ def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
     triaged: dict[str, classify.SideTriage] = {}
     for side in plan.sides:
         kernel = kernels[side.name]
-        verdict = agree.judge(case, kernel, side.generation, side.label, plan.entries)
+        verdict = agree.judge(side.case_for(case), kernel, side.generation, side.label,
+                              plan.entries)
         models[side.name] = verdict.model
         flat["kernel", side.name] = verdict.kernel_fields
         flat["model", side.name] = verdict.model_fields
@@ -234,8 +255,10 @@ def execute(plan: Plan, todo: Sequence[cases.Case],
                     if not work:
                         break
                     shims, chunk = work.pop(0)
-                streams = {name: run.run_cases(shim, chunk, plan.limits)
-                           for name, shim in shims.items()}
+                streams = {side.name: run.run_cases(shims[side.name],
+                                                    [side.case_for(c) for c in chunk],
+                                                    plan.limits)
+                           for side in plan.sides}
                 for case in chunk:
                     kernels = {name: next(stream) for name, stream in streams.items()}
                     records.put(evaluate(case, kernels, plan))
@@ -299,7 +322,8 @@ def unexpected_signatures(summary: Summary) -> Iterator[tuple[str, str, classify
 def boot_kernels(plan: Plan, case: cases.Case) -> dict[str, dict[str, Any]]:
     """One case in every side's shim, now."""
     shims = shims_for(plan, shim_key(case))
-    return {name: run.run_one(shim, case, plan.limits) for name, shim in shims.items()}
+    return {side.name: run.run_one(shims[side.name], side.case_for(case), plan.limits)
+            for side in plan.sides}
 
 
 def boot(plan: Plan, case: cases.Case) -> CaseRecord:

@@ -42,7 +42,8 @@ from py_impl import dump
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="*", metavar="SOURCE",
-                   help="tree:PATH@REV, patch:PATH@BASE:FILE[,FILE], or dir:PATH")
+                   help="tree:PATH@REV, debian:X.Y[=VERSION], patch:PATH@BASE:FILE[,FILE], "
+                        "or dir:PATH")
     p.add_argument("--tree", type=Path, help="kernel git tree (work tree or bare git dir)")
     p.add_argument("--rev", action="append", default=[], help="revision in --tree (repeatable)")
     p.add_argument("--old", help="the old side's revision in --tree (same as a first --rev)")
@@ -82,6 +83,10 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout-ms", type=int,
                    help="per-case time limit (default 5000, 20000 with --sanitize)")
     p.add_argument("--mem-mb", type=int, default=2048, help="per-case heap limit")
+
+
+# What `run` compares when no source is named: Debian's two supported kernels.
+DEFAULT_SOURCES = ("debian:6.1", "debian:6.12")
 
 
 def source_specs(args: argparse.Namespace) -> list[sources.SourceSpec]:
@@ -424,15 +429,18 @@ def _reproducers(args: argparse.Namespace, plan: campaign.Plan, summary: campaig
 
 
 def run_scenarios(asked: Sequence[str] | None, sides: Sequence[campaign.Side]) -> list[str]:
-    """The scenarios a run covers: those asked for (default: all), less the
-    arch flows whose arch file some side lacks."""
-    common = set.intersection(*(set(side.arches()) for side in sides))
+    """The scenarios a run covers: those asked for (default: all), less
+    those some side cannot boot (an arch flow whose arch file it lacks, or
+    which its generation does not build; a scenario without a successor)."""
     wanted = list(asked) if asked else list(cases.SCENARIOS)
-    missing = [s for s in wanted if s in cases.ARCH_SCENARIOS and s not in common]
+    missing = [s for s in wanted if not all(side.runs(s) for side in sides)]
     if asked and missing:
-        raise UserError(f"scenario {missing[0]} needs {extract.ARCH_FILES[missing[0]]} on "
-                        "every side: use sources that have it, or drop --scenario "
-                        f"{missing[0]}")
+        lacking = next(side for side in sides if not side.runs(missing[0]))
+        need = (f"{extract.ARCH_FILES[missing[0]]} and a 2009 generation"
+                if missing[0] in cases.ARCH_SCENARIOS else "a generation that has it")
+        raise UserError(f"scenario {missing[0]} needs {need} on every side, and "
+                        f"{lacking.label} ({lacking.generation}) cannot boot it: use other "
+                        f"sources, or drop --scenario {missing[0]}")
     return [s for s in wanted if s not in missing]
 
 
@@ -442,6 +450,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if bad:
         raise UserError(f"--nr-cpus {bad[0]} is out of range: NR_CPUS runs from 1 to 8192")
     menu = [(1, n) for n in args.nr_cpus] if args.nr_cpus else generate.NR_CPUS_MENU
+    if not (args.sources or args.tree or args.dir or args.patch):
+        # The embedded default: real kernel code on any Debian machine, no tree.
+        args.sources = list(DEFAULT_SOURCES)
+        err.print(f"no source given: comparing {' with '.join(DEFAULT_SOURCES)}")
     sides = _sides(args, err)
     scenarios = run_scenarios(args.scenario, sides)
     generated = generate.generate_mixed(args.cases, args.seed, scenarios=scenarios,

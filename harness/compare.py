@@ -247,11 +247,67 @@ def _neutral_build(build: Mapping[str, Any], nr_cpus: int) -> dict[str, Any]:
             "build.slots": [by_unit.get(u) for u in range(nr_units)]}
 
 
+# Across generations (2009 against today), names that mean the same thing
+# under different names, on the modern side's names.
+CROSS_NAMES = {
+    "state.first_unit_cpu": "state.low_unit_cpu",
+    "state.last_unit_cpu": "state.high_unit_cpu",
+    "state.first_chunk.free_size": "state.first_chunk.free_bytes",
+    "state.reserved_chunk.free_size": "state.reserved_chunk.free_bytes",
+}
+# Bookkeeping whose meaning changed with the API: 2009's allocators took
+# callbacks (counted per page), today's call memblock themselves (counted
+# per group), and page tables are counted per pte there, per table here.
+CROSS_DROPPED = ("bootmem.fc_", "bootmem.maps", "bootmem.ptes_populated")
+_NUMBER = re.compile(r"\d+")
+_LEVEL = re.compile(r"^(<\d>)?(.*)$")
+
+
+def cross_generation(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """A neutral result in the vocabulary two generations share: renamed
+    fields, success as a flag (2009 returned the unit size, today 0), the
+    messages as their kinds (prefix case, addresses and numbers aside: the
+    sizes are compared on their own), the chunks' presence."""
+    out: dict[str, Any] = {}
+    for name, value in flat.items():
+        if name.startswith(CROSS_DROPPED):
+            continue
+        out[CROSS_NAMES.get(name, name)] = value
+    if "return" in out:
+        value = out.pop("return")
+        out["return.ok"] = isinstance(value, int) and value >= 0
+        out["return.errno"] = value if isinstance(value, int) and value < 0 else None
+    if isinstance(out.get("messages"), str):
+        out["messages"] = "\n".join(sorted({_message_kind(line)
+                                             for line in out["messages"].splitlines()}))
+    for chunk in ("first_chunk", "reserved_chunk"):
+        if any(n.startswith("state.") for n in flat):
+            out[f"state.{chunk}.present"] = any(
+                n.startswith(f"state.{chunk}.") for n in flat)
+            out.pop(f"state.{chunk}", None)
+    return out
+
+
+def _message_kind(line: str) -> str:
+    m = _LEVEL.match(line)
+    level, text = (m.group(1) or "", m.group(2)) if m else ("", line)
+    text = text.replace(" @ADDR", "").replace("PERCPU: ", "percpu: ")
+    return level + _NUMBER.sub("N", text)
+
+
 def compare_sides(old: Mapping[str, Any], new: Mapping[str, Any],
                   old_fields: Mapping[str, Any] | None = None,
                   new_fields: Mapping[str, Any] | None = None) -> list[Change]:
-    """Old against new by meaning, element by element."""
+    """Old against new by meaning, element by element.  Sides of different
+    generations compare in the fields both have (cross_generation())."""
     a, b = neutral(old, old_fields), neutral(new, new_fields)
+    if old.get("generation") != new.get("generation"):
+        a, b = cross_generation(a), cross_generation(b)
+        # A field only one generation has is no change; a section one side
+        # lacks altogether (no state after a BUG) shows in the outcome.
+        shared = set(a) & set(b)
+        a = {k: v for k, v in a.items() if k in shared}
+        b = {k: v for k, v in b.items() if k in shared}
     if a.get("dump.format") is None or b.get("dump.format") is None:
         # A dump on one side only is one change, not one per unit.
         for side in (a, b):

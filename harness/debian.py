@@ -39,8 +39,10 @@ is a one-line UserError saying what to do.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import errno
+import gzip
 import hashlib
 import json
 import lzma
@@ -53,7 +55,7 @@ import tarfile
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -123,8 +125,8 @@ def parse_debian_arg(text: str) -> DebianSpec:
         )
     if not _VERSION.fullmatch(version):
         raise UserError(
-            f"source '{name}': '{version}' is not a Debian version: pin one that "
-            f"'apt-cache policy linux-source-{series}' lists, e.g. debian:{series}=6.1.170-3"
+            f"source '{name}': '{version}' is not a Debian version: write debian:{series}="
+            f"VERSION with a version 'apt-cache policy linux-source-{series}' lists"
         )
     return DebianSpec(series, version)
 
@@ -157,6 +159,7 @@ def fetch(
         if cached is not None and cached.covers(wanted):
             say(f"using cached {package} {version}")
             return cached.source(wanted)
+    keep: tuple[str, ...] = ()
     if cached is not None:
         note = f"cached {package} {version} {cached.problem(wanted)}; fetching it again"
         if progress is not None:
@@ -164,11 +167,11 @@ def fetch(
         elif cached.damage is not None:
             print(f"note: {note}", file=sys.stderr)
         # Keep what the cache held, so asking for new paths never loses old ones.
-        wanted = list(dict.fromkeys([*wanted, *cached.recorded]))
+        keep = cached.recorded
 
     deb_sha256, size = apt.deb_facts(spec, version)
     apt.check_tools("apt-get", "dpkg-deb")
-    return _fetch_into_cache(apt, spec, version, deb_sha256, size, wanted, cache, say)
+    return _fetch_into_cache(apt, spec, version, deb_sha256, size, wanted, keep, cache, say)
 
 
 def _wanted_paths(paths: Sequence[str]) -> list[str]:
@@ -291,10 +294,13 @@ def _fetch_into_cache(
     deb_sha256: str,
     size: int,
     wanted: list[str],
+    keep: Sequence[str],
     cache: Path,
     say: Progress,
 ) -> DebianSource:
+    """Download, check and unpack wanted and keep; return wanted."""
     package = spec.package
+    extract = list(dict.fromkeys([*wanted, *keep]))
     work = _make_work_dir(cache, f".tmp-{package}_{version}-")
     try:
         say(f"downloading {package} {version} ({size / 1e6:.0f} MB)")
@@ -307,14 +313,14 @@ def _fetch_into_cache(
                 "may be serving a stale file)"
             )
         tree = work / "tree"
-        say(f"extracting {len(wanted)} files")
-        found = _extract(apt, deb, tree, wanted, work / "errors")
+        say(f"extracting {len(extract)} files")
+        found = _extract(apt, deb, tree, extract, work / "errors", cache)
         manifest = {
             "package": package,
             "version": version,
             "deb_sha256": deb_sha256,
             "files": {path: _sha256(data) for path, data in sorted(found.items())},
-            "absent": [path for path in wanted if path not in found],
+            "absent": [path for path in extract if path not in found],
         }
         _write(tree / _MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode(), cache)
         return _install(tree, cache, package, version, wanted)
@@ -539,7 +545,7 @@ class _ExtractError(Exception):
 
 
 def _extract(
-    apt: _Apt, deb: Path, tree: Path, wanted: list[str], errors_path: Path
+    apt: _Apt, deb: Path, tree: Path, wanted: list[str], errors_path: Path, cache: Path
 ) -> dict[str, bytes]:
     """Write the requested paths the package has under tree; return their bytes."""
     found: dict[str, bytes] = {}
@@ -561,8 +567,13 @@ def _extract(
                     raise _ExtractError("it holds no usr/src/linux-source-*.tar*")
                 stream = outer.extractfile(inner)
                 assert stream is not None
-                with _decompressed(stream, inner.name, apt, errors) as tar_stream:
-                    _pick_members(tar_stream, tree, wanted, found)
+                complete = _scan_inner(stream, inner.name, apt, errors, tree, wanted, found)
+            if not complete:
+                # Paths are only recorded as absent if all of the package was read.
+                while dpkg.stdout.read(_CHUNK):
+                    pass
+                if dpkg.wait() != 0:
+                    raise _ExtractError(f"dpkg-deb exited with status {dpkg.returncode}")
         except (
             _ExtractError,
             tarfile.TarError,
@@ -572,10 +583,7 @@ def _extract(
             zlib.error,
         ) as err:
             if isinstance(err, OSError) and err.filename is not None:
-                raise UserError(
-                    f"cannot write to the cache ({err.strerror}): free some space, or set "
-                    "PERCPU_DIFF_CACHE to a writable directory"
-                ) from None
+                raise _cache_error(cache, err) from None
             errors.seek(0)
             detail = errors.read().decode("utf-8", "replace").strip().splitlines()
             raise UserError(
@@ -589,13 +597,79 @@ def _extract(
     return found
 
 
+def _scan_inner(
+    stream: IO[bytes],
+    name: str,
+    apt: _Apt,
+    errors: IO[bytes],
+    tree: Path,
+    wanted: list[str],
+    found: dict[str, bytes],
+) -> bool:
+    """Extract from the kernel tarball; True if every wanted path was found."""
+    suffix = Path(name).suffix
+    xz = shutil.which("xz", path=apt.env.get("PATH", os.defpath))
+    if suffix == ".xz" and xz is not None:
+        return _scan_with_xz(xz, stream, errors, tree, wanted, found)
+    # These decompressors raise on a truncated stream.  tarfile's own "r|xz"
+    # would take a cut-off stream for the end of the archive, and so turn
+    # files the package has into files it "does not have".
+    if suffix == ".xz":
+        with lzma.LZMAFile(stream) as plain:
+            return _pick_members(plain, tree, wanted, found)
+    if suffix == ".bz2":
+        with bz2.BZ2File(stream) as plain:
+            return _pick_members(plain, tree, wanted, found)
+    if suffix == ".gz":
+        with gzip.GzipFile(fileobj=stream) as plain:
+            return _pick_members(plain, tree, wanted, found)
+    if suffix == ".tar":
+        return _pick_members(stream, tree, wanted, found)
+    raise _ExtractError(f"{name} is compressed in a way percpu-diff cannot read")
+
+
+def _scan_with_xz(
+    xz: str,
+    stream: IO[bytes],
+    errors: IO[bytes],
+    tree: Path,
+    wanted: list[str],
+    found: dict[str, bytes],
+) -> bool:
+    with subprocess.Popen(
+        [xz, "--decompress", "--stdout", "--threads=0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        feeder = _Feeder(stream, proc.stdin)
+        try:
+            complete = _pick_members(proc.stdout, tree, wanted, found)
+            if not complete:
+                status = proc.wait()
+                feeder.join()
+                if feeder.error is not None:
+                    raise feeder.error
+                # xz's exit status is what says the stream was whole.
+                if status != 0:
+                    raise _ExtractError(f"xz exited with status {status}")
+            return complete
+        finally:
+            # Also reached when the reader stopped early: xz's death ends the feeder.
+            if proc.poll() is None:
+                proc.kill()
+            feeder.join()
+
+
 def _pick_members(
-    tar_stream: IO[bytes], tree: Path, wanted: list[str], found: dict[str, bytes]
-) -> None:
+    tar_stream: IO[bytes] | gzip.GzipFile, tree: Path, wanted: list[str], found: dict[str, bytes]
+) -> bool:
+    """Write the wanted regular files under tree; True if all were found (and reading stopped)."""
     remaining = set(wanted)
     if not remaining:
-        return
-    with tarfile.open(fileobj=tar_stream, mode="r|*") as tar:
+        return True
+    with tarfile.open(fileobj=tar_stream, mode="r|") as tar:
         for member in tar:
             # Names are "linux-source-6.1/mm/percpu.c": drop the top directory.
             name = member.name.removeprefix("./").partition("/")[2]
@@ -610,36 +684,11 @@ def _pick_members(
             found[name] = data
             remaining.discard(name)
             if not remaining:
-                break
-
-
-@contextlib.contextmanager
-def _decompressed(
-    stream: IO[bytes], name: str, apt: _Apt, errors: IO[bytes]
-) -> Iterator[IO[bytes]]:
-    """The inner tarball, decompressed by xz on every core if possible."""
-    xz = shutil.which("xz", path=apt.env.get("PATH", os.defpath))
-    if not name.endswith(".xz") or xz is None:
-        yield stream  # tarfile's "r|*" decompresses it itself
-        return
-    with subprocess.Popen(
-        [xz, "--decompress", "--stdout", "--threads=0"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        env=apt.env,
-    ) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-        feeder = _Feeder(stream, proc.stdin)
-        try:
-            yield proc.stdout
-        finally:
-            # Also reached when the reader stopped early: xz's death ends the feeder.
-            if proc.poll() is None:
-                proc.kill()
-            feeder.join()
-        if feeder.error is not None:
-            raise feeder.error
+                return True
+    # Read to the end, so the decompressor checks the stream's end and integrity.
+    while tar_stream.read(_CHUNK):
+        pass
+    return False
 
 
 class _Feeder(threading.Thread):

@@ -54,6 +54,11 @@ SCENARIO_ROOTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+# A scenario's successor where a generation dropped it: the large page
+# allocator's job went to embed with a large atom (2.6.32's "percpu: kill
+# lpage first chunk allocator"), so a case of it runs there.
+SUCCESSORS = {"lpage": "embed"}
+
 # Arch flows: the arch file that sets up the percpu areas, built into a
 # translation unit of its own (as in the kernel: its statics may clash with
 # mm/percpu.c's, x86's pcpul_map() with the lpage allocator's pcpul_map).

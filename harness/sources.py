@@ -7,6 +7,10 @@ A source is named on the command line as one of:
         name git resolves to a commit: tag, branch, hash, HEAD~3).
     dir:PATH
         A plain directory holding a kernel source tree, read as it is on disk.
+    debian:X.Y[=VERSION]
+        The kernel tree of Debian's linux-source-X.Y package (debian:6.1,
+        debian:6.12), apt's candidate version or the one pinned, fetched with
+        apt and kept in a verified per-user cache (harness/debian.py).
     patch:PATH@BASE:FILE[,FILE...]
         The git tree PATH at revision BASE with the patch files applied in
         memory, in order.  Each FILE is a unified diff, a git format-patch
@@ -33,12 +37,14 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from harness import debian
 from harness.errors import UserError
 from harness.extract import ARCH_FILES, PERCPU_INTERNAL_H, PERCPU_VM_C
 from harness.patches import (
@@ -63,9 +69,10 @@ REQUIRED_PATHS = ("mm/percpu.c", "include/linux/percpu.h")
 # flows' files.
 OPTIONAL_PATHS = (PERCPU_INTERNAL_H, PERCPU_VM_C, *ARCH_FILES.values())
 
-SourceKind = Literal["tree", "patch", "dir"]
+SourceKind = Literal["tree", "patch", "dir", "debian"]
 
-_SYNTAX = "use tree:PATH@REV, dir:PATH or patch:PATH@BASE:FILE[,FILE...]"
+_SYNTAX = ("use tree:PATH@REV, dir:PATH, debian:X.Y[=VERSION] or "
+           "patch:PATH@BASE:FILE[,FILE...]")
 _KERNEL_TREE = (
     "a percpu-diff source must be a Linux kernel tree (with " + " and ".join(REQUIRED_PATHS) + ")"
 )
@@ -94,6 +101,7 @@ class SourceSpec:
     path: Path  # git work tree or bare git dir (tree, patch), or a plain directory (dir)
     rev: str | None = None  # revision for tree; base revision for patch
     patches: tuple[Path, ...] = ()  # for kind "patch": patch files or mbox series, in order
+    package: debian.DebianSpec | None = None  # for kind "debian"
 
 
 @dataclass
@@ -146,6 +154,8 @@ def parse_source_arg(text: str) -> SourceSpec:
         return SourceSpec("tree", path, rev)
     if colon and kind == "patch":
         return _parse_patch_arg(rest, text)
+    if colon and kind == "debian":
+        return SourceSpec("debian", Path(), package=debian.parse_debian_arg(rest))
     return _parse_bare_arg(text)
 
 
@@ -204,6 +214,9 @@ def load_snapshot(spec: SourceSpec, paths: Sequence[str] = OPTIONAL_PATHS) -> Sn
     """Read the requested paths that exist (and always REQUIRED_PATHS) from the source."""
     wanted = _wanted_paths(paths)
     _check_spec(spec)
+    if spec.kind == "debian":
+        assert spec.package is not None
+        return _load_debian(spec.package, wanted)
     if spec.kind == "dir":
         return _load_dir(spec.path, wanted)
     if spec.kind == "tree":
@@ -223,8 +236,12 @@ def _wanted_paths(paths: Sequence[str]) -> list[str]:
 
 
 def _check_spec(spec: SourceSpec) -> None:
-    if spec.kind not in ("tree", "dir", "patch"):
+    if spec.kind not in ("tree", "dir", "patch", "debian"):
         raise UserError(f"unknown source kind {spec.kind!r}: {_SYNTAX}")
+    if spec.kind == "debian":
+        if spec.package is None:
+            raise UserError(f"debian source names no package: {_SYNTAX}")
+        return
     if spec.kind == "dir" and (spec.rev is not None or spec.patches):
         raise UserError(f"dir source {spec.path} takes no revision or patches: {_SYNTAX}")
     if spec.kind != "dir" and not spec.rev:
@@ -253,6 +270,19 @@ def _load_dir(root: Path, wanted: list[str]) -> Snapshot:
             files[path] = _decode(_read_bytes(target))
     _require_kernel_files(files, f"directory {root}")
     return Snapshot(label=str(root), commit=None, files=files)
+
+
+def _load_debian(spec: debian.DebianSpec, wanted: list[str]) -> Snapshot:
+    fetched = debian.fetch(spec, wanted, progress=_note)
+    label = f"debian:{spec.series}={fetched.version}"
+    _require_kernel_files(fetched.files, f"{fetched.package} {fetched.version}")
+    return Snapshot(label=label, commit=None, files=dict(fetched.files))
+
+
+def _note(message: str) -> None:
+    # Fetching takes seconds the first time: say what is happening, on
+    # stderr, so JSON on stdout stays clean.
+    print(f"percpu-diff: {message}", file=sys.stderr, flush=True)
 
 
 def _load_tree(root: Path, rev: str, wanted: list[str]) -> Snapshot:

@@ -19,6 +19,7 @@
 #undef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #define noinline __attribute__((noinline))
+#define ____cacheline_aligned_in_smp __attribute__((aligned(64)))
 #define __cacheline_aligned
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
