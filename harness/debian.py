@@ -18,8 +18,12 @@ Design:
   decompressed as a stream (by `xz -T0` when it is on PATH: it uses every
   core and is about twice as fast as Python's lzma on two cores) and walked
   member by member, keeping only the requested paths.  The walk stops as
-  soon as every requested path has been seen.  Member names are only
-  compared with the requested paths, never used to build a file name.
+  soon as every requested path has been seen.  A path is recorded as one
+  the package does not have only after a clean read to the very end (xz's
+  and dpkg-deb's exit status, or Python's decompressor reaching the end
+  marker): a cut-off stream otherwise looks like a tar that simply ends.
+  Member names are only compared with the requested paths, never used to
+  build a file name.
 * The cache is verified, not trusted.  Each version lives in
   CACHE/<package>_<version>/ with a manifest.json recording the .deb's
   hash, each kept file's sha256 and which requested paths the package does
@@ -32,6 +36,11 @@ Design:
   succeed: the loser of the rename uses the winner's copy.
 * A pinned version that is cached needs no apt at all, so a cache can be
   copied to a machine without apt (or without network) and used there.
+  An unpinned one asks apt for its candidate each time (about half a
+  second), so debian:6.1 follows `apt-get update`.
+* Asking a cached version for a path it has not recorded fetches the
+  package again, keeping the paths already recorded, so the cache only
+  grows.  Versions are never removed; each costs about a megabyte.
 
 apt is run with LC_ALL=C so that its messages can be parsed; every failure
 is a one-line UserError saying what to do.
