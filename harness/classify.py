@@ -281,9 +281,12 @@ def classify_change(change: compare.Change, comparison: str, case: Case,
     return Finding(comparison, change.field, change.old, change.new, "unexpected", None)
 
 
-def find_declared(folder: Path, new_label: str, subjects: set[str]) -> Path | None:
+def find_declared(folder: Path, new_label: str, subjects: set[str],
+                  generations: tuple[str, str] = ("", "")) -> Path | None:
     """The declared-changes file whose `commit` the new side's label names, or
-    whose `subject` is the subject of a patch on the new side."""
+    whose `subject` is the subject of a patch on the new side, or, for sides
+    of two generations, whose `generations` are theirs (old, new): what
+    changed between them, as the kernel's own history says."""
     for path in sorted(folder.glob("*.toml")):
         try:
             data = tomllib.loads(path.read_text())
@@ -291,5 +294,8 @@ def find_declared(folder: Path, new_label: str, subjects: set[str]) -> Path | No
             continue
         commit, subject = str(data.get("commit", "")), str(data.get("subject", ""))
         if (commit and new_label.endswith("@" + commit)) or (subject and subject in subjects):
+            return path
+        if generations[0] != generations[1] and \
+                tuple(data.get("generations", ())) == generations:
             return path
     return None

@@ -336,7 +336,8 @@ def _declared_file(args: argparse.Namespace, sides: Sequence[campaign.Side]) -> 
         return None
     subjects = {_patch_subject(p) for p in getattr(args, "patch", [])}
     return classify.find_declared(triage.default_triage().parent / "declared",
-                                  sides[-1].label, subjects)
+                                  sides[-1].label, subjects,
+                                  (sides[0].generation, sides[-1].generation))
 
 
 def _patch_subject(path: Path) -> str:
