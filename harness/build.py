@@ -334,6 +334,10 @@ def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str
             if count and count.removeprefix("p->") in names:
                 how = "flex_array" if f.kind == "flexible_array" else "array"
                 planned.append({"name": f.name, "how": how, "count": count, "elem_struct": elem})
+            elif bitmap and "nr_pages" in names:
+                # The modern chunk's bitmap covers its own pages, which the
+                # first chunk's region need not share with a unit.
+                planned.append({"name": f.name, "how": "bitmap", "count": "p->nr_pages"})
             elif bitmap and bitmap in defined:
                 planned.append({"name": f.name, "how": "bitmap", "count": bitmap})
             elif f.kind in ("scalar", "pointer", "function_pointer"):

@@ -253,7 +253,11 @@ def cmd_agree(args: argparse.Namespace) -> int:
     summaries: dict[str, agree.Summary] = {}
     sink = args.out.open("w") if args.out else None
     try:
-        for scenario in args.scenario or list(cases.GENERIC_SCENARIOS):
+        have = rendered.extraction.scenarios
+        for scenario in args.scenario or [s for s in cases.GENERIC_SCENARIOS if s in have]:
+            if scenario not in have:
+                raise UserError(f"{snap.label} ({generation}) has no {scenario} scenario: "
+                                f"use one of {', '.join(have)}")
             batch = generate.generate(args.count, args.seed, scenario, args.nr_cpus)
             summary = summaries.setdefault(scenario, agree.Summary())
             with report.progress(err, f"{scenario}", args.count) as advance:
