@@ -91,7 +91,9 @@ class Summary:
 
 def judge(case: Case, kernel: dict[str, Any], generation: str, source: str,
           entries: Sequence[triage.TriageEntry]) -> Verdict:
-    model = py_impl.run_model(generation, case)
+    # The revision's size parameters, as the shim reports them, are inputs
+    # to the model like NR_CPUS: its logic is its own.
+    model = py_impl.run_model(generation, case, kernel.get("constants"))
     kernel_fields, model_fields = compare.fields(kernel), compare.fields(model)
     differences = compare.compare_fields(kernel_fields, model_fields)
     subject = triage.Subject(case, kernel, model)

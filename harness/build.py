@@ -258,6 +258,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
             for v in ("pcpu_base_addr", "pcpu_unit_map", "pcpu_unit_size", "pcpu_nr_units")
         ),
         scenarios=extraction.scenarios,
+        constants=[name for name in extract.CONSTANTS if name in defined],
         arch=arch if arch != "generic" else None,
     )
     if arch_file is None or arch_x is None:

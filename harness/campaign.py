@@ -66,7 +66,7 @@ class Side:
         """The case as this side boots it: on its successor where this
         generation no longer has the scenario."""
         successor = extract.SUCCESSORS.get(case.scenario)
-        if case.scenario in self.rendered.extraction.scenarios or successor is None or \
+        if successor is None or case.scenario in self.rendered.extraction.scenarios or \
                 successor not in self.rendered.extraction.scenarios:
             return case
         return dataclasses.replace(case, scenario=successor)

@@ -282,11 +282,13 @@ def classify_change(change: compare.Change, comparison: str, case: Case,
 
 
 def find_declared(folder: Path, new_label: str, subjects: set[str],
-                  generations: tuple[str, str] = ("", "")) -> Path | None:
+                  generations: tuple[str, str] = ("", ""), old_label: str = ""
+                  ) -> Path | None:
     """The declared-changes file whose `commit` the new side's label names, or
-    whose `subject` is the subject of a patch on the new side, or, for sides
-    of two generations, whose `generations` are theirs (old, new): what
-    changed between them, as the kernel's own history says."""
+    whose `subject` is the subject of a patch on the new side, or whose
+    `sides` name the two Debian kernels compared (debian:6.1, debian:6.12),
+    or, for sides of two generations, whose `generations` are theirs (old,
+    new): what changed between them, as the kernel's own history says."""
     for path in sorted(folder.glob("*.toml")):
         try:
             data = tomllib.loads(path.read_text())
@@ -294,6 +296,10 @@ def find_declared(folder: Path, new_label: str, subjects: set[str],
             continue
         commit, subject = str(data.get("commit", "")), str(data.get("subject", ""))
         if (commit and new_label.endswith("@" + commit)) or (subject and subject in subjects):
+            return path
+        named = tuple(data.get("sides", ()))
+        if len(named) == 2 and tuple(label.split("=")[0] for label in (old_label, new_label)) \
+                == named:
             return path
         if generations[0] != generations[1] and \
                 tuple(data.get("generations", ())) == generations:

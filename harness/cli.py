@@ -341,7 +341,8 @@ def _declared_file(args: argparse.Namespace, sides: Sequence[campaign.Side]) -> 
     subjects = {_patch_subject(p) for p in getattr(args, "patch", [])}
     return classify.find_declared(triage.default_triage().parent / "declared",
                                   sides[-1].label, subjects,
-                                  (sides[0].generation, sides[-1].generation))
+                                  (sides[0].generation, sides[-1].generation),
+                                  sides[0].label)
 
 
 def _patch_subject(path: Path) -> str:
@@ -536,7 +537,9 @@ def cmd_repro(args: argparse.Namespace) -> int:
     labels, results = [], []
     for side in plan.sides:
         labels += [side.label, f"model:{side.generation}"]
-        results += [kernels[side.name], py_impl.run_model(side.generation, case)]
+        results += [kernels[side.name],
+                    py_impl.run_model(side.generation, side.case_for(case),
+                                      kernels[side.name].get("constants"))]
     if args.json:
         print(json.dumps({"results": results, "record": record.to_json()}, indent=1,
                          default=str))

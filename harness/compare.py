@@ -288,6 +288,12 @@ def cross_generation(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def is_cross_generation(old: Any, new: Any) -> bool:
+    """2009 against today: the 2009 generations share their vocabulary
+    (neutral() is written for the pair), the modern one does not."""
+    return old != new and "modern" in (old, new)
+
+
 def _message_kind(line: str) -> str:
     m = _LEVEL.match(line)
     level, text = (m.group(1) or "", m.group(2)) if m else ("", line)
@@ -298,10 +304,10 @@ def _message_kind(line: str) -> str:
 def compare_sides(old: Mapping[str, Any], new: Mapping[str, Any],
                   old_fields: Mapping[str, Any] | None = None,
                   new_fields: Mapping[str, Any] | None = None) -> list[Change]:
-    """Old against new by meaning, element by element.  Sides of different
-    generations compare in the fields both have (cross_generation())."""
+    """Old against new by meaning, element by element.  A 2009 side and a
+    modern one compare in the fields both have (cross_generation())."""
     a, b = neutral(old, old_fields), neutral(new, new_fields)
-    if old.get("generation") != new.get("generation"):
+    if is_cross_generation(old.get("generation"), new.get("generation")):
         a, b = cross_generation(a), cross_generation(b)
         # A field only one generation has is no change; a section one side
         # lacks altogether (no state after a BUG) shows in the outcome.

@@ -103,7 +103,11 @@ STATE_VARIABLES = (
 # pr_fmt, where a file defines it, prefixes its messages ("percpu: ").
 # PERCPU_DYNAMIC_RESERVE is what a case's "auto" dynamic size means where
 # the API has no auto (the modern generic setup_per_cpu_areas() passes it).
-COMMON_ROOTS = ("pcpu_setup_first_chunk", "pr_fmt", "PERCPU_DYNAMIC_RESERVE", *STATE_VARIABLES)
+# The size parameters a revision sets (reported as "constants": a model
+# takes them as it takes NR_CPUS; 6.12 raised the early dynamic size).
+CONSTANTS = ("PERCPU_DYNAMIC_EARLY_SIZE", "PERCPU_DYNAMIC_RESERVE", "PERCPU_MODULE_RESERVE",
+             "PCPU_MIN_UNIT_SIZE")
+COMMON_ROOTS = ("pcpu_setup_first_chunk", "pr_fmt", *CONSTANTS, *STATE_VARIABLES)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ class Boot:
     reports_return: bool = True
     # Further top-level sections ("attempts", "arch" of the arch flows).
     extra: dict[str, Any] = field(default_factory=dict)
+    # The revision's size parameters by macro name (run_model()).
+    constants: dict[str, int] = field(default_factory=dict)
 
 
 def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, Any]:

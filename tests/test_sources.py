@@ -194,7 +194,7 @@ def test_parse_bare_clone_needs_a_revision(kernel: ToyKernel, tmp_path: Path) ->
         ("patch:/x/linux@v1:", "names no patch file"),
         ("patch:/x/linux@:a.patch", "names no base revision"),
         ("patch:/x/linux@v1:a.patch,,b.patch", "empty patch file name"),
-        ("/no/such/linux", "not found: use tree:PATH@REV, dir:PATH or patch:PATH@BASE"),
+        ("/no/such/linux", "not found: use tree:PATH@REV, dir:PATH, debian:X.Y[=VERSION] or patch"),
     ],
 )
 def test_parse_errors(text: str, fragment: str) -> None:
