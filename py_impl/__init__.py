@@ -26,8 +26,12 @@ MODELS: Mapping[str, Mapping[str, Scenario]] = {
 }
 
 
-def run_model(generation: str, case: Case) -> dict[str, Any]:
-    """Boot `case` in the model of `generation`; the result has the shim's shape."""
+def run_model(generation: str, case: Case,
+              constants: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Boot `case` in the model of `generation`; the result has the shim's shape.
+    `constants` are the revision's size parameters (PERCPU_DYNAMIC_EARLY_SIZE
+    and the like, as the shim reports them), for models whose generation
+    spans revisions that set them differently."""
     scenarios = MODELS.get(generation)
     if scenarios is None:
         raise UserError(f"no model for generation '{generation}': use one of "
@@ -35,7 +39,7 @@ def run_model(generation: str, case: Case) -> dict[str, Any]:
     scenario = scenarios.get(case.scenario)
     if scenario is None:
         raise UserError(f"the {generation} model has no scenario '{case.scenario}'")
-    boot = Boot(BootRecord(Machine(case)))
+    boot = Boot(BootRecord(Machine(case)), constants=dict(constants or {}))
     bug: ModelBug | None = None
     try:
         boot.returned = scenario(boot)
