@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.cases import Case
 from harness.errors import UserError
-from py_impl import alloc_info, unit_map
+from py_impl import alloc_info, modern, unit_map
 from py_impl.machine import BootRecord, Machine, ModelBug
 from py_impl.result import Boot, result_json
 
@@ -23,6 +23,7 @@ Scenario = Callable[[Boot], int]
 MODELS: Mapping[str, Mapping[str, Scenario]] = {
     unit_map.GENERATION: unit_map.SCENARIOS,
     alloc_info.GENERATION: alloc_info.SCENARIOS,
+    modern.GENERATION: modern.SCENARIOS,
 }
 
 
