@@ -170,7 +170,25 @@ def _sparc64_chunk_overflow(subject: Subject) -> bool:
     return case.scenario == "sparc64" and page_align(size, case.page_size) > SPARC64_CHUNK_SIZE
 
 
+def _locality_not_transitive(subject: Subject) -> bool:
+    """Nodes of possible cpus where one is local (both ways) to two others
+    that are not local to each other: grouping by "local to the group's
+    first cpu" and by "local to every cpu of the group" part there."""
+    case = subject.case
+    nodes = sorted({case.node_of(cpu) for cpu in case.possible})
+    if case.distance is None:
+        return False
+    d = case.distance
+
+    def local(a: int, b: int) -> bool:
+        return bool(d[a][b] == d[b][a] == 10)
+
+    return any(local(x, y) and local(x, z) and not local(y, z)
+               for x in nodes for y in nodes for z in nodes if len({x, y, z}) == 3)
+
+
 PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
+    "locality_not_transitive": _locality_not_transitive,
     "need_numa_missed": _need_numa_missed,
     "sparc64_chunk_overflow": _sparc64_chunk_overflow,
     "alloc_info_built_twice": _alloc_info_built_twice,

@@ -16,7 +16,19 @@ from typing import Any
 
 import pytest
 
-from harness import build, campaign, cases, cli, detect, extract, run, sources
+from harness import (
+    agree,
+    build,
+    campaign,
+    cases,
+    cli,
+    detect,
+    extract,
+    generate,
+    run,
+    sources,
+    triage,
+)
 from py_impl import dump
 
 pytestmark = pytest.mark.skipif(shutil.which("apt-get") is None,
@@ -166,3 +178,49 @@ def test_main_job_compares_debian_6_1_with_6_12(tmp_path: Path,
     kernel_changes = [d for d in report["differences"] if d["comparison"] == "kernel"]
     assert {(d["label"], d["rule"]) for d in kernel_changes} <= \
         {("declared", "early-dynamic-size-20k")}
+
+
+CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
+ENTRIES = triage.load_triage()
+
+
+@pytest.fixture(scope="module", params=["debian:6.1", "debian:6.12"])
+def debian_side(request: pytest.FixtureRequest) -> campaign.Side:
+    snap = sources.load_snapshot(sources.parse_source_arg(request.param))
+    rendered = build.render(snap)
+    return campaign.Side("new", snap.label, rendered.api.generation, rendered, snap)
+
+
+def verdicts(side: campaign.Side, batch: list[cases.Case]) -> list[agree.Verdict]:
+    out: list[agree.Verdict] = []
+    for key in sorted({campaign.shim_key(c) for c in batch}):
+        group = [c for c in batch if campaign.shim_key(c) == key]
+        nr_cpus, page_shift, arch_name, numa = key
+        shim = build.build(side.rendered,
+                           build.config_for(nr_cpus, page_shift, False, arch_name, numa))
+        out += agree.agree(shim, side.generation, side.label, group, ENTRIES)
+    return out
+
+
+def ids(verdict: agree.Verdict) -> set[str]:
+    return {item.entry.id if item.entry else f"UNEXPLAINED {item.difference.describe()}"
+            for item in verdict.labelled}
+
+
+def test_named_cases_match_their_modern_expectation(debian_side: campaign.Side) -> None:
+    named = [cases.load_case(p) for p in sorted(CASES_DIR.glob("*.toml"))
+             if p.name != "triage.toml"]
+    runnable = [debian_side.case_for(c) for c in named if debian_side.runs(c.scenario)]
+    assert len(runnable) >= 25
+    for verdict in verdicts(debian_side, runnable):
+        expected = {v.strip() for v in verdict.case.expect["modern"].split(",")} - {"agree"}
+        assert ids(verdict) == expected, verdict.case.name
+
+
+@pytest.mark.parametrize("scenario", ["embed", "page"])
+def test_model_explains_every_generated_case(debian_side: campaign.Side, scenario: str) -> None:
+    batch = [c for nr_cpus in (8, 64) for c in generate.generate(60, 11, scenario, nr_cpus)]
+    seen = [ids(v) for v in verdicts(debian_side, batch)]
+    assert len(seen) == 120
+    unexplained = [i for s in seen for i in s if i.startswith("UNEXPLAINED")]
+    assert unexplained == []
