@@ -152,6 +152,8 @@ def _names(case: Case, result: Mapping[str, Any], index: str | None) -> dict[str
         "nr_possible": len(case.possible), "page_size": case.page_size,
         "scenario": arch.allocator(case.scenario, result), "unit_size": unit_size,
         "rank": lambda cpu: ranks[cpu], "ABSENT": compare.ABSENT,
+        "static_size": case.static_size, "reserved_size": case.reserved_size,
+        "dyn_size": case.dyn_size, "atom_size": case.atom_size,
     }
     if index is not None and index.lstrip("-").isdigit():
         names["i"] = names["cpu"] = int(index)

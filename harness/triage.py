@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,20 +172,22 @@ def _sparc64_chunk_overflow(subject: Subject) -> bool:
 
 
 def _locality_not_transitive(subject: Subject) -> bool:
-    """Nodes of possible cpus where one is local (both ways) to two others
-    that are not local to each other: grouping by "local to the group's
-    first cpu" and by "local to every cpu of the group" part there."""
+    """Three possible cpus, one local (both ways) to the two others, which
+    are not local to each other: grouping by "local to the group's first
+    cpu" and by "local to every cpu of the group" part there.  Two of them
+    may share a node, whose distance to itself need not be local."""
     case = subject.case
-    nodes = sorted({case.node_of(cpu) for cpu in case.possible})
     if case.distance is None:
         return False
     d = case.distance
+    cpus_on = Counter(case.node_of(cpu) for cpu in case.possible)
 
     def local(a: int, b: int) -> bool:
         return bool(d[a][b] == d[b][a] == 10)
 
     return any(local(x, y) and local(x, z) and not local(y, z)
-               for x in nodes for y in nodes for z in nodes if len({x, y, z}) == 3)
+               and all(cpus_on[n] >= k for n, k in Counter((x, y, z)).items())
+               for x in cpus_on for y in cpus_on for z in cpus_on)
 
 
 PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
