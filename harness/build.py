@@ -346,6 +346,9 @@ def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str
             else:
                 planned.append({"name": f.name, "how": f"{f.kind} field, not serialized"})
             planned[-1]["conditions"] = f.conditions
+            # one #endif per #if level (the #elif/#else lines passed add none)
+            planned[-1]["levels"] = sum(1 for line in f.conditions
+                                        if re.match(r"#\s*if", line))
         plans.append({"tag": tag, "fields": planned})
     return plans
 

@@ -280,10 +280,9 @@ def cross_generation(flat: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("messages"), str):
         out["messages"] = "\n".join(sorted({_message_kind(line)
                                              for line in out["messages"].splitlines()}))
-    for chunk in ("first_chunk", "reserved_chunk"):
-        if any(n.startswith("state.") for n in flat):
-            out[f"state.{chunk}.present"] = any(
-                n.startswith(f"state.{chunk}.") for n in flat)
+    if any(n.startswith("state.") for n in flat):
+        for chunk in ("first_chunk", "reserved_chunk"):
+            out[f"state.{chunk}.present"] = any(n.startswith(f"state.{chunk}.") for n in flat)
             out.pop(f"state.{chunk}", None)
     return out
 

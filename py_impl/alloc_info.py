@@ -13,13 +13,14 @@ prints the layout as a `pcpu-alloc:` dump.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from py_impl import arch, dump
 from py_impl.embed import embed_chunk
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
-from py_impl.layout import AreaSizes, lpage_groups, padded
+from py_impl.layout import AreaSizes, UnitPlan, lpage_groups, padded
 from py_impl.lpage import map_large_pages
 from py_impl.machine import ENOMEM, KERN_DEBUG, BootRecord, ModelBug
 from py_impl.page import page_chunk
@@ -100,6 +101,15 @@ def build_alloc_info(
     info = alloc_alloc_info(record, len(groups), sum(map(len, slots_per_group)))
     if info is None:
         return None
+    fill_alloc_info(info, sizes, plan, atom_size, slots_per_group, machine.nr_cpus)
+    return info
+
+
+def fill_alloc_info(info: AllocInfo, sizes: AreaSizes, plan: UnitPlan, atom_size: int,
+                    slots_per_group: Sequence[Sequence[int | None]], nr_cpus: int) -> None:
+    """What pcpu_build_alloc_info() fills in, in both generations: the sizes,
+    and the groups "as if all groups are located back-to-back", empty
+    units holding NR_CPUS."""
     info.static_size, info.reserved_size, info.dyn_size = sizes.static, sizes.reserved, sizes.dyn
     info.unit_size = plan.unit_size
     info.atom_size = atom_size
@@ -108,9 +118,8 @@ def build_alloc_info(
     for group, slots in zip(info.groups, slots_per_group, strict=True):
         group.nr_units = len(slots)
         group.base_offset = first_unit * plan.unit_size
-        group.cpu_map = [machine.nr_cpus if cpu is None else cpu for cpu in slots]
+        group.cpu_map = [nr_cpus if cpu is None else cpu for cpu in slots]
         first_unit += len(slots)
-    return info
 
 
 def unit_slots(info: AllocInfo, nr_cpus: int) -> list[int | None]:

@@ -87,8 +87,8 @@ from typing import Any
 
 from harness.cases import AUTO, LOCAL_DISTANCE
 from py_impl import dump
-from py_impl.alloc_info import AllocInfo, GroupInfo
-from py_impl.layout import group_cpus, padded, page_align, plan_units
+from py_impl.alloc_info import AllocInfo, GroupInfo, fill_alloc_info
+from py_impl.layout import AreaSizes, group_cpus, padded, page_align, plan_units
 from py_impl.machine import (
     ENOMEM,
     KERN_DEBUG,
@@ -436,17 +436,8 @@ def build_alloc_info(record: ModernRecord, headers: Headers, reserved: int, dyn:
     built = alloc_alloc_info(record, len(groups), sum(map(len, slots)))
     if built is None:
         return None
-    info = built.info
-    info.static_size, info.reserved_size, info.dyn_size = static, reserved, used - static - reserved
-    info.unit_size = plan.unit_size
-    info.atom_size = atom_size
-    info.alloc_size = plan.alloc_size
-    first_unit = 0
-    for group, group_slots in zip(info.groups, slots, strict=True):
-        group.nr_units = len(group_slots)
-        group.base_offset = first_unit * info.unit_size
-        group.cpu_map = [machine.nr_cpus if cpu is None else cpu for cpu in group_slots]
-        first_unit += len(group_slots)
+    fill_alloc_info(built.info, AreaSizes(static, reserved, used - static - reserved), plan,
+                    atom_size, slots, machine.nr_cpus)
     return built
 
 

@@ -541,6 +541,31 @@ static unsigned long held_overlap(unsigned long start, unsigned long end)
 	return overlap_in(bm.held, bm.nr_held, start, end);
 }
 
+/* Held range @i no longer holds [phys, end): what lies outside stays held. */
+static void held_release(size_t i, unsigned long phys, unsigned long end)
+{
+	struct range r = bm.held[i];
+
+	memmove(&bm.held[i], &bm.held[i + 1], (bm.nr_held - i - 1) * sizeof(bm.held[0]));
+	bm.nr_held--;
+	if (r.start < phys)
+		held_insert(r.start, phys);
+	if (end < r.end)
+		held_insert(end, r.end);
+}
+
+/* A free of memory that was not (all) held: recorded, never applied blindly. */
+static void note_bad_free(unsigned long phys, unsigned long size, unsigned long held)
+{
+	if (bm.nr_bad < MAX_BAD_FREES) {
+		bm.bad[bm.nr_bad].phys = phys;
+		bm.bad[bm.nr_bad].size = size;
+		bm.bad[bm.nr_bad].unheld = size - held;
+	}
+	bm.nr_bad++;
+	bm.bad_free_bytes += size;
+}
+
 /*
  * What bootmem holds when pcpu_setup_first_chunk() is entered: the first
  * chunk allocators have given back what they meant to by then, and the
@@ -702,27 +727,12 @@ void shim_memblock_free(const void *ptr, unsigned long size)
 	if (!size)
 		return;
 	held = end > phys ? held_overlap(phys, end) : 0;
-	if (held != size) {
-		if (bm.nr_bad < MAX_BAD_FREES) {
-			bm.bad[bm.nr_bad].phys = phys;
-			bm.bad[bm.nr_bad].size = size;
-			bm.bad[bm.nr_bad].unheld = size - held;
-		}
-		bm.nr_bad++;
-		bm.bad_free_bytes += size;
-	}
+	if (held != size)
+		note_bad_free(phys, size, held);
 	/* memblock removes whatever part of the range is reserved */
-	for (size_t i = held_first_ending_after(phys); i < bm.nr_held && bm.held[i].start < end;) {
-		struct range r = bm.held[i];
-
-		memmove(&bm.held[i], &bm.held[i + 1], (bm.nr_held - i - 1) * sizeof(bm.held[0]));
-		bm.nr_held--;
-		if (r.start < phys)
-			held_insert(r.start, phys);
-		if (end < r.end)
-			held_insert(end, r.end);
-		i = held_first_ending_after(end);
-	}
+	for (size_t i = held_first_ending_after(phys); i < bm.nr_held && bm.held[i].start < end;
+	     i = held_first_ending_after(end))
+		held_release(i, phys, end);
 	SHIM_POISON(shim_arena_base + phys, size);
 	bm.freed += held;
 }
@@ -821,23 +831,10 @@ void shim_bootmem_free(unsigned long phys, unsigned long size)
 	}
 	i = end > phys ? held_find(phys, end) : -1;
 	if (i < 0) {
-		unsigned long held = end > phys ? held_overlap(phys, end) : 0;
-		if (bm.nr_bad < MAX_BAD_FREES) {
-			bm.bad[bm.nr_bad].phys = phys;
-			bm.bad[bm.nr_bad].size = size;
-			bm.bad[bm.nr_bad].unheld = size - held;
-		}
-		bm.nr_bad++;
-		bm.bad_free_bytes += size;
+		note_bad_free(phys, size, end > phys ? held_overlap(phys, end) : 0);
 		return;
 	}
-	struct range r = bm.held[i];
-	memmove(&bm.held[i], &bm.held[i + 1], (bm.nr_held - i - 1) * sizeof(bm.held[0]));
-	bm.nr_held--;
-	if (r.start < phys)
-		held_insert(r.start, phys);
-	if (end < r.end)
-		held_insert(end, r.end);
+	held_release((size_t)i, phys, end);
 	SHIM_POISON(shim_arena_base + phys, size);
 	bm.freed += size;
 }
