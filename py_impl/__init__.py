@@ -12,17 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.cases import Case
-from harness.errors import UserError
-from py_impl import alloc_info, modern, unit_map
+from harness.core.cases import Case
+from harness.core.errors import UserError
+from py_impl import alloc_info, arch_flows, modern, unit_map
 from py_impl.machine import BootRecord, Machine, ModelBug
 from py_impl.result import Boot, result_json
 
 Scenario = Callable[[Boot], int]
 
+# The 2009 generations also model the arch flows, which call the
+# generation's own allocators.
 MODELS: Mapping[str, Mapping[str, Scenario]] = {
-    unit_map.GENERATION: unit_map.SCENARIOS,
-    alloc_info.GENERATION: alloc_info.SCENARIOS,
+    unit_map.GENERATION: {**unit_map.SCENARIOS, **arch_flows.flows(unit_map.GENERATION)},
+    alloc_info.GENERATION: {**alloc_info.SCENARIOS, **arch_flows.flows(alloc_info.GENERATION)},
     modern.GENERATION: modern.SCENARIOS,
 }
 

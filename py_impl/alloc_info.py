@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from py_impl import arch, dump
+from harness.core import dumpfmt
 from py_impl.embed import embed_chunk
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
 from py_impl.layout import AreaSizes, UnitPlan, lpage_groups, padded
@@ -129,12 +129,12 @@ def unit_slots(info: AllocInfo, nr_cpus: int) -> list[int | None]:
 
 def dump_alloc_info(record: BootRecord, info: AllocInfo) -> None:
     nr_cpus = record.machine.nr_cpus
-    table = dump.alloc_table(
+    table = dumpfmt.alloc_table(
         info.static_size, info.reserved_size, info.dyn_size, info.unit_size, info.atom_size,
         info.alloc_size,
         [[None if cpu == nr_cpus else cpu for cpu in g.cpu_map] for g in info.groups],
     )
-    for line in dump.render(table).split("\n"):
+    for line in dumpfmt.render(table).split("\n"):
         record.printk(KERN_DEBUG, line)
 
 
@@ -211,16 +211,4 @@ def lpage(boot: Boot) -> int:
         free_alloc_info(info)
 
 
-# The arch flows call this module's functions in turn (py_impl/arch.py
-# imports it); they are looked up only when a flow runs.
-def x86(boot: Boot) -> int:
-    """x86's setup_per_cpu_areas() on this API (py_impl/arch.py)."""
-    return arch.x86(boot, GENERATION)
-
-
-def sparc64(boot: Boot) -> int:
-    """sparc64's setup_per_cpu_areas() on this API (py_impl/arch.py)."""
-    return arch.sparc64(boot, GENERATION)
-
-
-SCENARIOS = {"embed": embed, "page": page, "lpage": lpage, "x86": x86, "sparc64": sparc64}
+SCENARIOS = {"embed": embed, "page": page, "lpage": lpage}

@@ -9,7 +9,8 @@ units the block has (every cpu id, or every possible cpu).
 
 from __future__ import annotations
 
-from py_impl.layout import AreaSizes, page_align
+from harness.core.arch_sizes import page_align
+from py_impl.layout import AreaSizes
 from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord
 
 

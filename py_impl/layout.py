@@ -15,16 +15,14 @@ pcpu_lpage_build_unit_map (old) and pcpu_build_alloc_info (new):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.core.arch_sizes import page_align
+from harness.core.topology import group_cpus
 from py_impl.machine import Machine
 
 MIN_UNIT_SIZE = 64 << 10  # the smallest unit percpu.h allows (a page multiple on 4K and 8K)
-
-
-def page_align(size: int, page_size: int) -> int:
-    return -(-size // page_size) * page_size
 
 
 @dataclass(frozen=True)
@@ -56,32 +54,6 @@ def area_sizes(static: int, reserved: int, dyn_request: int, page_size: int) -> 
 
 def min_unit_size(sizes: AreaSizes, page_size: int) -> int:
     return max(page_align(sizes.used, page_size), MIN_UNIT_SIZE)
-
-
-def group_cpus(possible: Sequence[int], node_of: Callable[[int], int],
-               nodes_local: Callable[[int, int], bool]) -> list[list[int]]:
-    """Groups of mutually local cpus, in cpu order.
-
-    The comment only says local cpus are grouped together and that cpus of
-    different nodes never share a group; it is silent about non-transitive
-    distances.  Taking each cpu in turn and putting it into the first group
-    whose every member is local to it keeps both promises and is the
-    natural reading.  Closeness is a property of nodes, so a group is
-    checked by the nodes it holds rather than cpu by cpu.
-    """
-    groups: list[list[int]] = []
-    group_nodes: list[set[int]] = []
-    for cpu in possible:
-        node = node_of(cpu)
-        for group, nodes in zip(groups, group_nodes, strict=True):
-            if all(nodes_local(node, other) for other in nodes):
-                group.append(cpu)
-                nodes.add(node)
-                break
-        else:
-            groups.append([cpu])
-            group_nodes.append({node})
-    return groups
 
 
 @dataclass(frozen=True)

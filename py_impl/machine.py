@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from harness.cases import LOCAL_DISTANCE, Case
+from harness.core import topology
+from harness.core.cases import LOCAL_DISTANCE, Case
 
 ENOMEM = 12
 KERN_DEBUG, KERN_INFO, KERN_WARNING = "7", "6", "4"
@@ -74,9 +75,7 @@ class Machine:
         return self.case.distance[from_node][to_node]
 
     def nodes_local(self, a: int, b: int) -> bool:
-        """LOCAL_DISTANCE both ways: the only closeness grouping accepts."""
-        return (self.node_distance(a, b) <= LOCAL_DISTANCE
-                and self.node_distance(b, a) <= LOCAL_DISTANCE)
+        return topology.nodes_local(self.case, a, b)
 
     def local(self, a: int, b: int) -> bool:
         return self.nodes_local(self.node_of(a), self.node_of(b))

@@ -85,10 +85,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cases import AUTO, LOCAL_DISTANCE
-from py_impl import dump
+from harness.core import dumpfmt
+from harness.core.arch_sizes import page_align
+from harness.core.cases import AUTO, LOCAL_DISTANCE
+from harness.core.topology import group_cpus
 from py_impl.alloc_info import AllocInfo, GroupInfo, fill_alloc_info
-from py_impl.layout import AreaSizes, group_cpus, padded, page_align, plan_units
+from py_impl.layout import AreaSizes, padded, plan_units
 from py_impl.machine import (
     ENOMEM,
     KERN_DEBUG,
@@ -459,12 +461,12 @@ def cpu_mask_hex(cpus: Sequence[int], nr_bits: int) -> str:
 
 def dump_alloc_info(record: BootRecord, level: str, info: AllocInfo) -> None:
     nr_cpus = record.machine.nr_cpus
-    table = dump.alloc_table(
+    table = dumpfmt.alloc_table(
         info.static_size, info.reserved_size, info.dyn_size, info.unit_size, info.atom_size,
         info.alloc_size,
         [[None if cpu == nr_cpus else cpu for cpu in g.cpu_map] for g in info.groups],
     )
-    for line in dump.render(table).split("\n"):
+    for line in dumpfmt.render(table).split("\n"):
         record.printk(level, line)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from py_impl import arch, dump
+from harness.core import dumpfmt
 from py_impl.embed import embed_chunk
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
 from py_impl.layout import (
@@ -104,25 +104,13 @@ def lpage(boot: Boot) -> int:
         "unit_size": plan.unit_size,
         "unit_map": [unit_map.get(cpu) for cpu in range(machine.nr_cpu_ids)],
     }
-    table = dump.lpage_table(sizes.static, sizes.reserved, sizes.dyn, plan.unit_size,
+    table = dumpfmt.lpage_table(sizes.static, sizes.reserved, sizes.dyn, plan.unit_size,
                              case.atom_size, slots)
-    for line in dump.render(table).split("\n"):
+    for line in dumpfmt.render(table).split("\n"):
         record.printk(KERN_DEBUG, line)
     if not map_large_pages(record, sizes, plan.unit_size, case.atom_size, slots):
         return -ENOMEM
     return setup_first_chunk(boot, sizes, plan.unit_size, "vmalloc", unit_map)
 
 
-# The arch flows call this module's functions in turn (py_impl/arch.py
-# imports it); they are looked up only when a flow runs.
-def x86(boot: Boot) -> int:
-    """x86's setup_per_cpu_areas() on this API (py_impl/arch.py)."""
-    return arch.x86(boot, GENERATION)
-
-
-def sparc64(boot: Boot) -> int:
-    """sparc64's setup_per_cpu_areas() on this API (py_impl/arch.py)."""
-    return arch.sparc64(boot, GENERATION)
-
-
-SCENARIOS = {"embed": embed, "page": page, "lpage": lpage, "x86": x86, "sparc64": sparc64}
+SCENARIOS = {"embed": embed, "page": page, "lpage": lpage}

@@ -17,7 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import arch, build, cases, run, sources
+from harness.build import shims
+from harness.core import attempts, cases
+from harness.run import server
+from harness.sources import snapshot
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "test_data" / "arch_traces.json"
@@ -56,11 +59,11 @@ def main() -> None:
     for name, rev, fields, expected in SAMPLES:
         fields = {"scenario": "x86", "nr_cpus": 8, "static_size": 65536, **fields}
         case = cases.Case(name=name, **fields).validate()
-        snap = sources.load_snapshot(sources.SourceSpec("tree", args.tree, rev))
-        shim = build.build(build.render(snap, arch=case.arch),
-                           build.config_for(8, case.page_shift, False, case.arch, case.numa))
-        result = run.run_one(shim, case)
-        got = arch.path(result)
+        snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", args.tree, rev))
+        shim = shims.build(shims.render(snap, arch=case.arch),
+                           shims.config_for(8, case.page_shift, False, case.arch, case.numa))
+        result = server.run_one(shim, case)
+        got = attempts.path(result)
         if got != expected:
             sys.exit(f"{name} at {rev}: expected {expected}, the kernel took {got}")
         out.append({"name": name, "revision": rev, "case": cases.case_to_toml(case),

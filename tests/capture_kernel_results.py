@@ -15,7 +15,12 @@ import gzip
 import json
 from pathlib import Path
 
-from harness import build, campaign, cases, compare, generate, run, sources
+from harness.build import shims
+from harness.campaign import generate, runner
+from harness.core import cases
+from harness.judge import compare
+from harness.run import server
+from harness.sources import snapshot
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "test_data" / "kernel_results"
@@ -31,20 +36,20 @@ def main() -> None:
     named = sorted(p for p in (HERE.parent / "cases").glob("*.toml") if p.name != "triage.toml")
     OUT.mkdir(parents=True, exist_ok=True)
     for rev in REVISIONS:
-        snap = sources.load_snapshot(sources.SourceSpec("tree", args.tree, rev))
-        rendered = build.render(snap)
+        snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", args.tree, rev))
+        rendered = shims.render(snap)
         batch = [cases.load_case(p) for p in named]
         for nr_cpus in (8, 64):
             for scenario in cases.SCENARIOS:
                 batch += generate.generate(args.per_scenario, SEED, scenario, nr_cpus)
         batch += generate.arch_matrix()
         lines = []
-        for key in sorted({campaign.shim_key(c) for c in batch}):
+        for key in sorted({runner.shim_key(c) for c in batch}):
             nr_cpus, page_shift, arch, numa = key
-            group = [c for c in batch if campaign.shim_key(c) == key]
-            shim = build.build(build.render(snap, arch=arch),
-                               build.config_for(nr_cpus, page_shift, False, arch, numa))
-            for case, result in zip(group, run.run_cases(shim, group), strict=True):
+            group = [c for c in batch if runner.shim_key(c) == key]
+            shim = shims.build(shims.render(snap, arch=arch),
+                               shims.config_for(nr_cpus, page_shift, False, arch, numa))
+            for case, result in zip(group, server.run_cases(shim, group), strict=True):
                 lines.append(json.dumps({
                     "case": cases.case_to_toml(case),
                     "named": case in batch[:len(named)],

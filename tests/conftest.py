@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 
-from harness import build, cases, sources
+from harness.build import shims
+from harness.core import cases
+from harness.sources import snapshot
 
 KERNELS = Path(__file__).resolve().parent / "fixtures" / "kernels"
 NR_CPUS = 8
 POSSIBLE = (0, 2, 4)
 
-ShimFactory = Callable[..., build.Shim]
+ShimFactory = Callable[..., shims.Shim]
 CaseFactory = Callable[..., cases.Case]
 
 
@@ -41,8 +43,8 @@ def kernel(name: str) -> Path:
     return path
 
 
-def snapshot(path: Path) -> sources.Snapshot:
-    return sources.load_snapshot(sources.SourceSpec("dir", path))
+def dir_snapshot(path: Path) -> snapshot.Snapshot:
+    return snapshot.load_snapshot(snapshot.SourceSpec("dir", path))
 
 
 def magic(name: str, fixture: str = "unit_map") -> int:
@@ -68,13 +70,13 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def make_shim(shim_cache: Path) -> ShimFactory:
     """Build (once per session) the shim of a fixture kernel directory."""
-    built: dict[tuple[Path, int, bool], build.Shim] = {}
+    built: dict[tuple[Path, int, bool], shims.Shim] = {}
 
-    def make(path: Path, nr_cpus: int = NR_CPUS, sanitize: bool = False) -> build.Shim:
+    def make(path: Path, nr_cpus: int = NR_CPUS, sanitize: bool = False) -> shims.Shim:
         key = (path, nr_cpus, sanitize)
         if key not in built:
-            rendered = build.render(snapshot(path))
-            built[key] = build.build(rendered, build.BuildConfig(nr_cpus, sanitize=sanitize))
+            rendered = shims.render(dir_snapshot(path))
+            built[key] = shims.build(rendered, shims.BuildConfig(nr_cpus, sanitize=sanitize))
         return built[key]
 
     return make

@@ -11,21 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CaseFactory, kernel, snapshot
+from conftest import CaseFactory, dir_snapshot, kernel
 
-from harness import arch, build, campaign, cases, compare, run, sources
-from harness.errors import UserError
+from harness.build import shims
+from harness.campaign import runner
+from harness.core import attempts, cases
+from harness.core.errors import UserError
+from harness.judge import compare
+from harness.run import server
+from harness.sources import snapshot
 
 TRACES = Path(__file__).resolve().parent / "test_data" / "arch_traces.json"
-_BUILT: dict[tuple[str, bool], build.Shim] = {}
+_BUILT: dict[tuple[str, bool], shims.Shim] = {}
 
 
-def arch_shim(name: str, sanitize: bool = False) -> build.Shim:
+def arch_shim(name: str, sanitize: bool = False) -> shims.Shim:
     key = (name, sanitize)
     if key not in _BUILT:
-        rendered = build.render(snapshot(kernel("alloc_info")), arch=name)
+        rendered = shims.render(dir_snapshot(kernel("alloc_info")), arch=name)
         page_shift = 13 if name == "sparc64" else 12
-        _BUILT[key] = build.build(rendered, build.config_for(8, page_shift, sanitize, name))
+        _BUILT[key] = shims.build(rendered, shims.config_for(8, page_shift, sanitize, name))
     return _BUILT[key]
 
 
@@ -34,7 +39,7 @@ def boot(make_case: CaseFactory, scenario: str = "x86", sanitize: bool = False,
     fields.setdefault("static_size", 32768)
     fields.setdefault("page_size", cases.ARCH_PAGE_SIZE[scenario])
     case = make_case(scenario=scenario, **fields)
-    return run.run_one(arch_shim(scenario, sanitize), case)
+    return server.run_one(arch_shim(scenario, sanitize), case)
 
 
 def calls(result: dict[str, Any]) -> list[tuple[str, int, Any]]:
@@ -54,7 +59,7 @@ def test_x86_fixture_embeds_with_large_pages(make_case: CaseFactory, sanitize: b
     ]
     assert result["trace"][1]["args"] == {"chosen": 0}
     assert result["trace"][4]["args"] == {"reserve": 8192, "dyn": 16384}  # fixture names
-    assert arch.path(result) == "embed:ok"
+    assert attempts.path(result) == "embed:ok"
     # cpus 0, 2, 4 in units 0, 1, 2 of 64K; nothing for the impossible ones
     assert result["arch"]["unit_offsets"] == [0, None, 65536, None, 131072]
     assert result["arch"]["readback_bad_cpus"] == []
@@ -64,7 +69,7 @@ def test_x86_fixture_embeds_with_large_pages(make_case: CaseFactory, sanitize: b
 
 def test_x86_fixture_falls_back_to_pages_without_pse(make_case: CaseFactory) -> None:
     result = boot(make_case, pse=False)
-    assert arch.path(result) == "embed:no-pse > page:ok"
+    assert attempts.path(result) == "embed:no-pse > page:ok"
     assert ("pcpu_embed_first_chunk", 2, 65536) not in calls(result)
     assert result["bootmem"]["ptes_populated"] > 0
 
@@ -72,12 +77,12 @@ def test_x86_fixture_falls_back_to_pages_without_pse(make_case: CaseFactory) -> 
 def test_x86_failed_allocations_end_in_the_arch_panic(make_case: CaseFactory) -> None:
     # The first nopanic allocation is embed's chunk; page asks for its first page next.
     embed_fails = boot(make_case, fail_bootmem=0)
-    assert arch.path(embed_fails) == "embed:alloc-failed > page:ok"
+    assert attempts.path(embed_fails) == "embed:alloc-failed > page:ok"
     both_fail = boot(make_case, pse=False, fail_bootmem=0)
     assert both_fail["outcome"]["kind"] == "panic"
     assert "fixture: no first chunk" in both_fail["outcome"]["message"]
     # The trace survives the panic, and says where the boot was.
-    assert arch.path(both_fail) == "embed:no-pse > page:alloc-failed"
+    assert attempts.path(both_fail) == "embed:no-pse > page:alloc-failed"
     assert both_fail["trace"][0] == {"fn": "setup_per_cpu_areas", "depth": 0, "args": {},
                                      "returned": False, "return": None}
     assert "arch" not in both_fail
@@ -85,7 +90,7 @@ def test_x86_failed_allocations_end_in_the_arch_panic(make_case: CaseFactory) ->
 
 def test_static_area_too_small_for_the_per_cpu_variables(make_case: CaseFactory) -> None:
     case = replace(make_case(scenario="x86", static_size=32768), static_size=64)
-    result = run.run_one(arch_shim("x86"), case)
+    result = server.run_one(arch_shim("x86"), case)
     assert result["outcome"]["kind"] == "panic"
     assert "cannot hold the" in result["outcome"]["message"]
 
@@ -101,7 +106,7 @@ def test_sparc64_fixture_maps_through_page_tables(make_case: CaseFactory, saniti
     # its static data was copied into.
     assert result["static_copies"] == {"bad_cpus": [], "checked": 3, "chunk_held": None}
     assert result["arch"]["readback_bad_cpus"] == []
-    assert arch.path(result) == "(no choice)"
+    assert attempts.path(result) == "(no choice)"
     # three 4M blocks, one pmd table and one pte table per 8M of mappings
     assert result["bootmem"]["allocations"] >= 3 + 2
 
@@ -114,30 +119,30 @@ def test_sparc64_walk_sees_unmapped_units(make_case: CaseFactory) -> None:
 
 
 def test_arch_rendering_wraps_the_percpu_calls() -> None:
-    rendered = build.render(snapshot(kernel("alloc_info")), arch="x86")
+    rendered = shims.render(dir_snapshot(kernel("alloc_info")), arch="x86")
     assert rendered.arch == "x86" and rendered.scenarios == ("x86",)
     assert set(rendered.wraps) == {"pcpu_embed_first_chunk", "pcpu_page_first_chunk"}
     assert rendered.arch_text is not None
     assert "\"arch/x86/kernel/setup_percpu.c\"" in rendered.arch_text  # #line points home
     assert "#define setup_pcpu_embed shim_real_setup_pcpu_embed" in rendered.arch_text
-    generic = build.render(snapshot(kernel("alloc_info")))
+    generic = shims.render(dir_snapshot(kernel("alloc_info")))
     assert generic.arch_text is None and generic.wraps == ()
 
 
 def test_arch_flow_needs_its_arch_file() -> None:
     with pytest.raises(UserError, match=r"arch/x86/kernel/setup_percpu\.c is not in source"):
-        build.render(snapshot(kernel("unit_map")), arch="x86")
-    assert build.arches(snapshot(kernel("unit_map"))) == ()
-    assert build.arches(snapshot(kernel("alloc_info"))) == ("x86", "sparc64")
+        shims.render(dir_snapshot(kernel("unit_map")), arch="x86")
+    assert shims.arches(dir_snapshot(kernel("unit_map"))) == ()
+    assert shims.arches(dir_snapshot(kernel("alloc_info"))) == ("x86", "sparc64")
 
 
 def test_runs_leave_out_arch_flows_a_side_lacks() -> None:
-    def side(name: str) -> campaign.Side:
-        snap = snapshot(kernel(name))
-        rendered = build.render(snap)
-        return campaign.Side("new", snap.label, rendered.api.generation, rendered, snap)
+    def side(name: str) -> runner.Side:
+        snap = dir_snapshot(kernel(name))
+        rendered = shims.render(snap)
+        return runner.Side("new", snap.label, rendered.api.generation, rendered, snap)
 
-    from harness.cli import run_scenarios
+    from harness.cli.app import run_scenarios
 
     assert run_scenarios(None, [side("alloc_info")]) == list(cases.SCENARIOS)
     assert run_scenarios(None, [side("unit_map"), side("alloc_info")]) == \
@@ -172,7 +177,7 @@ def test_arch_case_knobs_validate_and_travel() -> None:
 def test_shim_refuses_a_numa_mismatch(make_case: CaseFactory) -> None:
     case = make_case(scenario="x86", static_size=32768, numa=True)
     with pytest.raises(UserError, match="numa=True but the shim was built"):
-        run.run_one(arch_shim("x86"), case)
+        server.run_one(arch_shim("x86"), case)
 
 
 def test_compared_fields_of_an_arch_result(make_case: CaseFactory) -> None:
@@ -208,25 +213,25 @@ def captured() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("sample", captured(), ids=lambda s: s["name"])
 def test_attempts_read_off_captured_kernel_traces(sample: dict[str, Any]) -> None:
-    assert arch.path({"trace": sample["trace"]}) == sample["path"]
+    assert attempts.path({"trace": sample["trace"]}) == sample["path"]
 
 
 def test_captured_traces_cover_every_reason() -> None:
     seen = {part.split(":")[1] for s in captured() for part in s["path"].split(" > ")
             if ":" in part}
-    assert seen >= set(arch.REASONS) - {"failed"}
+    assert seen >= set(attempts.REASONS) - {"failed"}
 
 
 def test_unknown_ending_is_not_named() -> None:
     trace = [{"fn": "setup_pcpu_lpage", "depth": 0, "args": {"chosen": 1}, "returned": True,
               "return": -5},
              {"fn": "cpu_has_pse", "depth": 1, "args": {}, "returned": True, "return": 1}]
-    assert arch.attempts(trace) == [{"allocator": "lpage", "chosen": True, "return": -5,
+    assert attempts.attempts(trace) == [{"allocator": "lpage", "chosen": True, "return": -5,
                                      "reason": "failed"}]
 
 
 def test_sources_read_arch_files_when_present(tmp_path: Path) -> None:
-    snap = sources.load_snapshot(sources.SourceSpec("dir", kernel("alloc_info")))
+    snap = snapshot.load_snapshot(snapshot.SourceSpec("dir", kernel("alloc_info")))
     assert snap.has("arch/x86/kernel/setup_percpu.c")
-    assert not sources.load_snapshot(sources.SourceSpec("dir", kernel("unit_map"))).has(
+    assert not snapshot.load_snapshot(snapshot.SourceSpec("dir", kernel("unit_map"))).has(
         "arch/x86/kernel/setup_percpu.c")

@@ -18,10 +18,12 @@ import pytest
 from conftest import kernel
 
 import py_impl
-from harness import agree, campaign, classify, cli, compare, triage
-from harness import cases as cases_mod
-from harness.cases import Case
-from harness.errors import UserError
+from harness.campaign import agree, runner
+from harness.cli import app
+from harness.core import cases as cases_mod
+from harness.core.cases import Case
+from harness.core.errors import UserError
+from harness.judge import classify, compare, triage
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DECLARED = ROOT / "cases" / "declared" / "fd1e8a1fe2b5.toml"
@@ -127,7 +129,7 @@ RUN = ("run", *FIXTURES, "--cases", "12", "--nr-cpus", "8", "--no-corpus", "--jo
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
+    status = app.main(list(argv))
     out = capsys.readouterr()
     return status, out.out, out.err
 
@@ -222,11 +224,11 @@ def test_repro_shows_both_sides(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_failure_injected_case_is_only_checked_against_its_models() -> None:
     case = Case("f", "embed", 8, (0, 2, 4), fail_bootmem=0)
     results = sides(case)
-    plan = campaign.Plan(tuple(
-        campaign.Side(name, f"x@{name}", gen, None)  # type: ignore[arg-type]
+    plan = runner.Plan(tuple(
+        runner.Side(name, f"x@{name}", gen, None)  # type: ignore[arg-type]
         for name, gen in (("old", "unit_map"), ("new", "alloc_info"))), (case,),
         tuple(DECLARED), tuple(ENTRIES))
-    record = campaign.evaluate(case, results, plan)
+    record = runner.evaluate(case, results, plan)
     assert record.verdict == "agree"
     assert not [f for f in record.findings if f.comparison in ("kernel", "model")]
 
@@ -276,21 +278,22 @@ def test_corpus_old_to_new_kernels() -> None:
     """The shim side of every named case, on the seed's two revisions."""
     import os
 
-    from harness import build, sources
+    from harness.build import shims
+    from harness.sources import snapshot
 
     tree = os.environ.get("PERCPU_DIFF_TREE")
     if not tree:
         pytest.skip("PERCPU_DIFF_TREE is not set: the corpus's kernel side needs a tree")
     plan_sides = []
     for name, rev in (("old", "fd1e8a1fe2b5^"), ("new", "fd1e8a1fe2b5")):
-        snap = sources.load_snapshot(sources.SourceSpec("tree", Path(tree), rev))
-        rendered = build.render(snap)
-        plan_sides.append(campaign.Side(name, snap.label, rendered.api.generation, rendered,
+        snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", Path(tree), rev))
+        rendered = shims.render(snap)
+        plan_sides.append(runner.Side(name, snap.label, rendered.api.generation, rendered,
                                         snap))
     for path in CORPUS:
         case = cases_mod.load_case(path)
-        plan = campaign.Plan(tuple(plan_sides), (case,), tuple(DECLARED), tuple(ENTRIES))
-        record = campaign.boot(plan, case)
+        plan = runner.Plan(tuple(plan_sides), (case,), tuple(DECLARED), tuple(ENTRIES))
+        record = runner.boot(plan, case)
         assert worst(list(record.findings), "kernel") == case.expect["seed_kernels"], path.stem
         for side, generation in (("old", "unit_map"), ("new", "alloc_info")):
             ids = {f.rule for f in record.findings if f.comparison == side}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import kernel
 
-from harness import cli
+from harness.cli import app
 
 UNIT_MAP = kernel("unit_map")
 ALLOC_INFO = kernel("alloc_info")
@@ -23,7 +23,7 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
+    status = app.main(list(argv))
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import kernel, line_of
 
-from harness import ctext
+from harness.extract import ctext
 
 UNIT_MAP_C = kernel("unit_map") / "mm" / "percpu.c"
 UNIT_MAP_H = kernel("unit_map") / "include" / "linux" / "percpu.h"

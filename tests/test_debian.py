@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import debian
-from harness.debian import DebianSource, DebianSpec, fetch, parse_debian_arg
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.sources import debian
+from harness.sources.debian import DebianSource, DebianSpec, fetch, parse_debian_arg
 
 PERCPU_C = "mm/percpu.c"
 MISSING = "mm/no-such-file.c"  # a path no kernel has, to exercise "absent"

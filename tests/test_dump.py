@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from py_impl.dump import (
+from harness.core.dumpfmt import (
     DumpParseError,
     DumpTable,
     DumpUnit,

@@ -6,24 +6,27 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import CaseFactory, ShimFactory, kernel, snapshot
+from conftest import CaseFactory, ShimFactory, dir_snapshot, kernel
 
-from harness import build, ctext, detect, extract, run
-from harness.errors import UserError
+from harness.build import shims
+from harness.core import kernel_files
+from harness.core.errors import UserError
+from harness.extract import closure, ctext, detect
+from harness.run import server
 
 UNIT_MAP = kernel("unit_map")
 ALLOC_INFO = kernel("alloc_info")
 
 
 def parsed(path: Path) -> tuple[ctext.SourceFile, ctext.SourceFile]:
-    snap = snapshot(path)
-    return extract.parse_files(snap.read(extract.PERCPU_C), snap.read(extract.PERCPU_H))
+    snap = dir_snapshot(path)
+    return closure.parse_files(snap.read(kernel_files.PERCPU_C), snap.read(kernel_files.PERCPU_H))
 
 
-def extraction(path: Path, scenarios: list[str] | None = None) -> extract.Extraction:
+def extraction(path: Path, scenarios: list[str] | None = None) -> closure.Extraction:
     c_file, h_file = parsed(path)
     api = detect.detect(c_file, h_file)
-    return extract.extract(c_file, h_file, api.generation, scenarios)
+    return closure.extract(c_file, h_file, api.generation, scenarios)
 
 
 def names(items: tuple[ctext.Item, ...]) -> set[str]:
@@ -111,7 +114,7 @@ def test_missing_setup_function(tmp_path: Path) -> None:
     root = copy_kernel(kernel("unknown_api"), tmp_path / "k")
     edit(root / "mm" / "percpu.c", "pcpu_setup_first_chunk(int", "pcpu_setup_everything(int")
     with pytest.raises(UserError) as err:
-        build.render(snapshot(root))
+        shims.render(dir_snapshot(root))
     message = str(err.value)
     assert "\n" not in message
     assert "pcpu_setup_first_chunk()" in message
@@ -193,8 +196,8 @@ def test_items_keep_source_order() -> None:
     ex = extraction(ALLOC_INFO)
     lines = [item.line for item in ex.source_items]
     assert lines == sorted(lines)
-    assert all(item.path == extract.PERCPU_C for item in ex.source_items)
-    assert all(item.path == extract.PERCPU_H for item in ex.header_items)
+    assert all(item.path == kernel_files.PERCPU_C for item in ex.source_items)
+    assert all(item.path == kernel_files.PERCPU_H for item in ex.header_items)
 
 
 def test_absent_scenarios_are_reported_not_built() -> None:
@@ -215,9 +218,9 @@ def test_unknown_scenario() -> None:
 def test_item_digest_tracks_the_text() -> None:
     a = extraction(UNIT_MAP).functions()["fx_unit_size"]
     b = extraction(ALLOC_INFO).functions()["fx_group_leader"]
-    assert extract.item_digest(a) == extract.item_digest(a)
-    assert extract.item_digest(a) != extract.item_digest(b)
-    assert len(extract.item_digest(a)) == 16
+    assert closure.item_digest(a) == closure.item_digest(a)
+    assert closure.item_digest(a) != closure.item_digest(b)
+    assert len(closure.item_digest(a)) == 16
 
 
 # --- struct fields flow into the results ---------------------------------------------
@@ -238,7 +241,7 @@ def test_a_new_struct_field_shows_up_in_the_results(
         "fx_new_field",
         "groups",
     ]
-    result = run.run_one(make_shim(root), make_case("new-field"))
+    result = server.run_one(make_shim(root), make_case("new-field"))
     assert result["outcome"] == {"kind": "ok"}
     ai = result["setup_args"]["alloc_info"]
     assert list(ai)[-3:] == ["nr_groups", "fx_new_field", "groups"]

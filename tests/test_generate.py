@@ -18,18 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cases import (
-    ARCH_MIN_STATIC,
-    ARCH_PAGE_SIZE,
-    ARCH_SCENARIOS,
-    AUTO,
-    LOCAL_DISTANCE,
-    Case,
-    case_to_toml,
-    load_case,
-)
-from harness.cases import GENERIC_SCENARIOS as SCENARIOS
-from harness.generate import (
+from harness.campaign.generate import (
     ALL_ORDER,
     ARCH_ORDER,
     GENERIC_ORDER,
@@ -40,6 +29,17 @@ from harness.generate import (
     x86_auto_tries_lpage,
     x86_lpage_chunk,
 )
+from harness.core.cases import (
+    ARCH_MIN_STATIC,
+    ARCH_PAGE_SIZE,
+    ARCH_SCENARIOS,
+    AUTO,
+    LOCAL_DISTANCE,
+    Case,
+    case_to_toml,
+    load_case,
+)
+from harness.core.cases import GENERIC_SCENARIOS as SCENARIOS
 
 N = 2000
 NR_CPUS = 64
@@ -516,7 +516,7 @@ def test_strategy_defaults_to_the_generic_scenarios(c: Case) -> None:
 
 
 def test_arch_matrix_crosses_every_knob() -> None:
-    from harness.generate import (
+    from harness.campaign.generate import (
         MATRIX_FAILURES,
         MATRIX_PERCPU_ALLOC,
         MATRIX_TOPOLOGIES,

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import py_impl
-from harness import cases as case_mod
-from harness import generate
-from harness.cases import AUTO, Case
-from harness.errors import UserError
-from harness.report import dump_text
-from py_impl import dump
+from harness.campaign import generate
+from harness.core import cases as case_mod
+from harness.core import dumpfmt
+from harness.core.cases import AUTO, Case
+from harness.core.errors import UserError
+from harness.core.klog import dump_text
 from py_impl.layout import MIN_UNIT_SIZE, group_cpus, page_align, plan_units
 from py_impl.machine import Machine
 
@@ -255,8 +255,8 @@ def test_dump_parses_back_to_the_layout(generation: str, case: Case) -> None:
     text = dump_text(result["log"])
     if not text:
         return
-    table = dump.parse(text)
-    assert dump.render(table) == text
+    table = dumpfmt.parse(text)
+    assert dumpfmt.render(table) == text
     if boots(result):
         assert list(table.slots()) == slots(result)
 
@@ -332,7 +332,7 @@ def test_unknown_model_is_a_user_error() -> None:
 
 def test_show_model_alone_prints_its_json() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "show", "--model", "alloc_info",
+        [sys.executable, "-m", "harness.cli.app", "show", "--model", "alloc_info",
          "--case", str(CASES / "sparse-0-2-4-embed.toml"), "--json"],
         capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -344,7 +344,7 @@ def test_show_model_alone_prints_its_json() -> None:
 
 def test_show_model_alone_for_people() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "show", "--model", "unit_map",
+        [sys.executable, "-m", "harness.cli.app", "show", "--model", "unit_map",
          "--possible", "0,2,4", "--nr-cpus", "8"],
         capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

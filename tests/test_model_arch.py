@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import py_impl
-from harness.cases import ARCH_MIN_STATIC, ARCH_PAGE_SIZE, Case
-from py_impl import arch
-from py_impl.arch import EINVAL, SPARC64_CHUNK_SIZE, X86_PMD_SIZE, Bootmem
+from harness.core.cases import ARCH_MIN_STATIC, ARCH_PAGE_SIZE, Case
+from py_impl import arch_flows
+from py_impl.arch_flows import EINVAL, SPARC64_CHUNK_SIZE, X86_PMD_SIZE, Bootmem
 from py_impl.machine import ENOMEM, Machine
 
 GENERATIONS = ("unit_map", "alloc_info")
@@ -155,7 +155,7 @@ def test_x86_lpage_keeps_to_a_fifth_of_vmalloc_unless_chosen(generation: str,
     lpage = next((a for a in result["attempts"] if a["allocator"] == "lpage"), None)
     if lpage is None or lpage["reason"] not in ("ok", "vmalloc-limit"):
         return
-    layout = arch.x86_lpage_layout(arch.ArchRecord(Machine(case)))
+    layout = arch_flows.x86_lpage_layout(arch_flows.ArchRecord(Machine(case)))
     over = layout.chunk_bytes > case.vmalloc_size // 5
     if lpage["reason"] == "vmalloc-limit":
         assert over and not lpage["chosen"]
@@ -425,10 +425,13 @@ REVISIONS = {"unit_map": "fd1e8a1fe2b5^", "alloc_info": "fd1e8a1fe2b5"}
 def test_models_agree_with_the_real_arch_flows(generation: str) -> None:
     """Cases where the kernel does what its documentation says: the model
     must agree field for field."""
-    from harness import build, compare, run, sources
+    from harness.build import shims
+    from harness.judge import compare
+    from harness.run import server
+    from harness.sources import snapshot
 
     assert TREE is not None
-    snap = sources.load_snapshot(sources.SourceSpec("tree", Path(TREE), REVISIONS[generation]))
+    snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", Path(TREE), REVISIONS[generation]))
     batch = [
         x86_case(**NUMA2),
         x86_case(**NUMA2, percpu_alloc="page"),
@@ -447,11 +450,11 @@ def test_models_agree_with_the_real_arch_flows(generation: str) -> None:
              sparc_case(possible=(0, 1, 2), numa=True, cpu_node=(0, 0, 0), distance=TWO_NODES,
                         bootmem_size=12 * MB)]
     for cases_ in (batch, sparc):
-        rendered = build.render(snap, arch=cases_[0].scenario)
+        rendered = shims.render(snap, arch=cases_[0].scenario)
         for case in cases_:
-            shim = build.build(rendered, build.config_for(case.nr_cpus, case.page_shift, False,
+            shim = shims.build(rendered, shims.config_for(case.nr_cpus, case.page_shift, False,
                                                           case.arch, case.numa))
-            kernel = run.run_one(shim, case)
+            kernel = server.run_one(shim, case)
             differences = [d for d in compare.compare(kernel, model(generation, case))
                            if not known_kernel_bug(generation, case, d.field, d.kernel)
                            and not (d.field == "bootmem.fc_free_bytes" and

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import py_impl
-from harness import generate
-from harness.cases import Case
+from harness.campaign import generate
+from harness.core.cases import Case
 from py_impl import modern
 from py_impl.alloc_info import AllocInfo, GroupInfo
 from py_impl.machine import BootRecord, Machine, ModelBug

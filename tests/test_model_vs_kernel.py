@@ -21,7 +21,12 @@ from typing import Any
 import pytest
 
 import py_impl
-from harness import agree, build, campaign, cases, compare, generate, run, sources, triage
+from harness.build import shims
+from harness.campaign import agree, generate, runner
+from harness.core import cases
+from harness.judge import compare, triage
+from harness.run import server
+from harness.sources import snapshot
 
 HERE = Path(__file__).resolve().parent
 CAPTURED = HERE / "test_data" / "kernel_results"
@@ -75,18 +80,18 @@ def test_captured_results_cover_every_named_case() -> None:
 
 
 def tree_shim(rev: str, nr_cpus: int, like: cases.Case | None = None
-              ) -> tuple[build.Shim, str, str]:
+              ) -> tuple[shims.Shim, str, str]:
     """The shim of `rev` for NR_CPUS, or for the build a case needs."""
     tree = os.environ.get("PERCPU_DIFF_TREE")
     if not tree:
         pytest.skip("PERCPU_DIFF_TREE is not set: live model-vs-kernel checks need a kernel "
                     "tree with the 2009 history")
-    snap = sources.load_snapshot(sources.SourceSpec("tree", Path(tree), rev))
+    snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", Path(tree), rev))
     arch = like.arch if like else "generic"
-    rendered = build.render(snap, arch=arch)
-    config = build.config_for(nr_cpus, like.page_shift if like else 12, False, arch,
+    rendered = shims.render(snap, arch=arch)
+    config = shims.config_for(nr_cpus, like.page_shift if like else 12, False, arch,
                               like.numa if like else False)
-    return build.build(rendered, config), rendered.api.generation, snap.label
+    return shims.build(rendered, config), rendered.api.generation, snap.label
 
 
 @pytest.mark.tree
@@ -94,8 +99,8 @@ def tree_shim(rev: str, nr_cpus: int, like: cases.Case | None = None
 def test_named_cases_live(generation: str) -> None:
     named = [cases.load_case(p) for p in sorted(CASES.glob("*.toml"))
              if p.name != "triage.toml"]
-    for key in sorted({campaign.shim_key(c) for c in named}):
-        batch = [c for c in named if campaign.shim_key(c) == key]
+    for key in sorted({runner.shim_key(c) for c in named}):
+        batch = [c for c in named if runner.shim_key(c) == key]
         shim, detected, label = tree_shim(REVISIONS[generation], key[0], batch[0])
         assert detected == generation
         for verdict in agree.agree(shim, generation, label, batch, ENTRIES):
@@ -110,7 +115,7 @@ def test_generated_cases_live(generation: str, scenario: str) -> None:
     shim, _, label = tree_shim(REVISIONS[generation], 64)
     batch = generate.generate(300, 11, scenario, 64)
     summary = agree.Summary()
-    for verdict in agree.agree(shim, generation, label, batch, ENTRIES, run.Limits()):
+    for verdict in agree.agree(shim, generation, label, batch, ENTRIES, server.Limits()):
         summary.add(verdict)
         assert verdict.kind != "unexplained", verdict.to_json()
     assert summary.cases == 300

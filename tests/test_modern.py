@@ -16,20 +16,14 @@ from typing import Any
 
 import pytest
 
-from harness import (
-    agree,
-    build,
-    campaign,
-    cases,
-    cli,
-    detect,
-    extract,
-    generate,
-    run,
-    sources,
-    triage,
-)
-from py_impl import dump
+from harness.build import shims
+from harness.campaign import agree, generate, runner
+from harness.cli import app
+from harness.core import cases, dumpfmt
+from harness.extract import closure, detect
+from harness.judge import triage
+from harness.run import server
+from harness.sources import snapshot
 
 pytestmark = pytest.mark.skipif(shutil.which("apt-get") is None,
                                 reason="debian: sources need Debian's apt-get")
@@ -38,27 +32,27 @@ NR_CPUS = 16
 
 
 @pytest.fixture(scope="module")
-def rendered() -> build.Rendered:
-    snap = sources.load_snapshot(sources.parse_source_arg("debian:6.1"))
+def rendered() -> shims.Rendered:
+    snap = snapshot.load_snapshot(snapshot.parse_source_arg("debian:6.1"))
     assert snap.label.startswith("debian:6.1=6.1.")
-    return build.render(snap)
+    return shims.render(snap)
 
 
 @pytest.fixture(scope="module")
-def shim(rendered: build.Rendered) -> build.Shim:
-    return build.build(rendered, build.BuildConfig(nr_cpus=NR_CPUS))
+def shim(rendered: shims.Rendered) -> shims.Shim:
+    return shims.build(rendered, shims.BuildConfig(nr_cpus=NR_CPUS))
 
 
 @pytest.fixture(scope="module")
-def numa_shim(rendered: build.Rendered) -> build.Shim:
-    return build.build(rendered, build.BuildConfig(nr_cpus=NR_CPUS, numa=True))
+def numa_shim(rendered: shims.Rendered) -> shims.Shim:
+    return shims.build(rendered, shims.BuildConfig(nr_cpus=NR_CPUS, numa=True))
 
 
-def boot(shim: build.Shim, **fields: Any) -> dict[str, Any]:
-    return run.run_one(shim, cases.Case(name="t", nr_cpus=NR_CPUS, **fields).validate())
+def boot(shim: shims.Shim, **fields: Any) -> dict[str, Any]:
+    return server.run_one(shim, cases.Case(name="t", nr_cpus=NR_CPUS, **fields).validate())
 
 
-def test_debian_6_1_is_the_modern_generation(rendered: build.Rendered) -> None:
+def test_debian_6_1_is_the_modern_generation(rendered: shims.Rendered) -> None:
     assert rendered.api.generation == "modern"
     assert rendered.extraction.scenarios == ("embed", "page")
     # The chunk comes from mm/percpu-internal.h, rendered as that header.
@@ -70,9 +64,9 @@ def test_debian_6_1_is_the_modern_generation(rendered: build.Rendered) -> None:
     assert '#include "percpu-vm.c"' not in tu
 
 
-def test_modern_detection_needs_void_setup(rendered: build.Rendered) -> None:
+def test_modern_detection_needs_void_setup(rendered: shims.Rendered) -> None:
     assert rendered.api.setup.return_type == "void"
-    assert detect.detect(*extract.parse_files(
+    assert detect.detect(*closure.parse_files(
         "int pcpu_setup_first_chunk(const struct pcpu_alloc_info *ai, void *base) { }\n"
         "struct pcpu_alloc_info { int nr_groups; };\nstruct pcpu_group_info { int x; };\n",
         "")).generation == "alloc_info"
@@ -83,7 +77,7 @@ def check_consistent(result: dict[str, Any], possible: tuple[int, ...]) -> None:
     assert result["outcome"]["kind"] == "ok", result["log"]
     assert result["return"] == 0
     ai = result["setup_args"]["alloc_info"]
-    table = dump.parse("\n".join(line[3:] for line in result["log"].splitlines()
+    table = dumpfmt.parse("\n".join(line[3:] for line in result["log"].splitlines()
                                  if line.startswith("<7>pcpu-alloc:")))
     assert [table.static_size, table.reserved_size, table.dyn_size, table.unit_size] == \
         [ai["static_size"], ai["reserved_size"], ai["dyn_size"], ai["unit_size"]]
@@ -102,7 +96,7 @@ def check_consistent(result: dict[str, Any], possible: tuple[int, ...]) -> None:
     assert state["first_chunk"]["free_bytes"] >= ai["dyn_size"] - 4
 
 
-def test_embed_groups_cpus_by_node(numa_shim: build.Shim) -> None:
+def test_embed_groups_cpus_by_node(numa_shim: shims.Shim) -> None:
     possible = (0, 1, 2, 3, 8, 9)
     result = boot(numa_shim, scenario="embed", possible=possible, numa=True,
                   cpu_node=(0, 0, 0, 0, 1, 1),
@@ -116,7 +110,7 @@ def test_embed_groups_cpus_by_node(numa_shim: build.Shim) -> None:
     assert all(b > 0 for b in result["bootmem"]["fc_alloc_bytes_by_node"][:2])
 
 
-def test_page_maps_every_unit(shim: build.Shim) -> None:
+def test_page_maps_every_unit(shim: shims.Shim) -> None:
     possible = (0, 2, 5)
     result = boot(shim, scenario="page", possible=possible, static_size=45000)
     check_consistent(result, possible)
@@ -129,7 +123,7 @@ def test_page_maps_every_unit(shim: build.Shim) -> None:
     assert result["state"]["base_addr"].startswith("vmalloc:")
 
 
-def test_setup_bug_prints_the_possible_mask(shim: build.Shim) -> None:
+def test_setup_bug_prints_the_possible_mask(shim: shims.Shim) -> None:
     # An SMP kernel without static percpu data is refused with a BUG that
     # prints cpu_possible_mask with the kernel's %*pb.
     possible = (1, 4, 5)
@@ -141,7 +135,7 @@ def test_setup_bug_prints_the_possible_mask(shim: build.Shim) -> None:
     assert f"cpu_possible_mask={mask:x}\n" in result["log"].replace("<0>", "")
 
 
-def test_failed_memblock_allocation_is_enomem(shim: build.Shim) -> None:
+def test_failed_memblock_allocation_is_enomem(shim: shims.Shim) -> None:
     # The first memblock call is pcpu_alloc_alloc_info()'s: embed gives up.
     result = boot(shim, scenario="embed", possible=(0, 1), static_size=40960,
                   fail_bootmem=0)
@@ -149,8 +143,8 @@ def test_failed_memblock_allocation_is_enomem(shim: build.Shim) -> None:
     assert result["return"] == -12
 
 
-def test_lpage_cases_run_on_embed_in_modern(rendered: build.Rendered) -> None:
-    side = campaign.Side("new", "debian:6.1", "modern", rendered)
+def test_lpage_cases_run_on_embed_in_modern(rendered: shims.Rendered) -> None:
+    side = runner.Side("new", "debian:6.1", "modern", rendered)
     lpage = cases.Case(name="l", scenario="lpage", atom_size=2 << 20)
     assert side.runs("lpage") and not side.runs("x86")
     assert side.case_for(lpage).scenario == "embed"
@@ -162,7 +156,7 @@ def test_main_job_compares_debian_6_1_with_6_12(tmp_path: Path,
     """The README's main job, small: no source named, real code of both
     Debian kernels, every case classified, results streamed to disk."""
     report_path = tmp_path / "report.json"
-    status = cli.main(["run", "--cases", "24", "--nr-cpus", "8", "--seed", "3",
+    status = app.main(["run", "--cases", "24", "--nr-cpus", "8", "--seed", "3",
                        "--out", str(tmp_path / "run"), "--json", str(report_path)])
     assert status in (0, 1), capsys.readouterr().err
     report = json.loads(report_path.read_text())
@@ -185,19 +179,19 @@ ENTRIES = triage.load_triage()
 
 
 @pytest.fixture(scope="module", params=["debian:6.1", "debian:6.12"])
-def debian_side(request: pytest.FixtureRequest) -> campaign.Side:
-    snap = sources.load_snapshot(sources.parse_source_arg(request.param))
-    rendered = build.render(snap)
-    return campaign.Side("new", snap.label, rendered.api.generation, rendered, snap)
+def debian_side(request: pytest.FixtureRequest) -> runner.Side:
+    snap = snapshot.load_snapshot(snapshot.parse_source_arg(request.param))
+    rendered = shims.render(snap)
+    return runner.Side("new", snap.label, rendered.api.generation, rendered, snap)
 
 
-def verdicts(side: campaign.Side, batch: list[cases.Case]) -> list[agree.Verdict]:
+def verdicts(side: runner.Side, batch: list[cases.Case]) -> list[agree.Verdict]:
     out: list[agree.Verdict] = []
-    for key in sorted({campaign.shim_key(c) for c in batch}):
-        group = [c for c in batch if campaign.shim_key(c) == key]
+    for key in sorted({runner.shim_key(c) for c in batch}):
+        group = [c for c in batch if runner.shim_key(c) == key]
         nr_cpus, page_shift, arch_name, numa = key
-        shim = build.build(side.rendered,
-                           build.config_for(nr_cpus, page_shift, False, arch_name, numa))
+        shim = shims.build(side.rendered,
+                           shims.config_for(nr_cpus, page_shift, False, arch_name, numa))
         out += agree.agree(shim, side.generation, side.label, group, ENTRIES)
     return out
 
@@ -207,7 +201,7 @@ def ids(verdict: agree.Verdict) -> set[str]:
             for item in verdict.labelled}
 
 
-def test_named_cases_match_their_modern_expectation(debian_side: campaign.Side) -> None:
+def test_named_cases_match_their_modern_expectation(debian_side: runner.Side) -> None:
     named = [cases.load_case(p) for p in sorted(CASES_DIR.glob("*.toml"))
              if p.name != "triage.toml"]
     runnable = [debian_side.case_for(c) for c in named if debian_side.runs(c.scenario)]
@@ -218,7 +212,7 @@ def test_named_cases_match_their_modern_expectation(debian_side: campaign.Side) 
 
 
 @pytest.mark.parametrize("scenario", ["embed", "page"])
-def test_model_explains_every_generated_case(debian_side: campaign.Side, scenario: str) -> None:
+def test_model_explains_every_generated_case(debian_side: runner.Side, scenario: str) -> None:
     batch = [c for nr_cpus in (8, 64) for c in generate.generate(60, 11, scenario, nr_cpus)]
     seen = [ids(v) for v in verdicts(debian_side, batch)]
     assert len(seen) == 120

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UserError
-from harness.patches import (
+from harness.core.errors import UserError
+from harness.sources.patches import (
     FileDiff,
     Patch,
     PatchLoss,

@@ -15,14 +15,18 @@ from conftest import (
     CaseFactory,
     ShimFactory,
     comparable,
+    dir_snapshot,
     kernel,
     line_of,
     magic,
-    snapshot,
 )
 
-from harness import build, cli, report, run
-from harness.errors import UserError
+from harness.build import shims
+from harness.cli import app
+from harness.core import klog
+from harness.core.errors import UserError
+from harness.report import console
+from harness.run import server
 
 UNIT_MAP = kernel("unit_map")
 ALLOC_INFO = kernel("alloc_info")
@@ -30,7 +34,7 @@ UNIT_MAP_C = UNIT_MAP / "mm" / "percpu.c"
 LPAGE = 2 << 20
 UNIT_SIZE = 128 << 10  # the fixtures' unit for 40K static + 8K reserved + 20K dynamic
 SCRATCH = magic("FX_SCRATCH_PAGES") * 4096
-FAST = run.Limits(timeout_ms=600)
+FAST = server.Limits(timeout_ms=600)
 
 
 def scenario_case(make_case: CaseFactory, scenario: str, **fields: Any) -> Any:
@@ -53,8 +57,8 @@ def test_scenario_runs_ok(
     path: Path, scenario: str, make_shim: ShimFactory, make_case: CaseFactory
 ) -> None:
     shim = make_shim(path)
-    result = run.run_one(shim, scenario_case(make_case, scenario))
-    assert result["outcome"] == {"kind": "ok"}, report.outcome_text(result)
+    result = server.run_one(shim, scenario_case(make_case, scenario))
+    assert result["outcome"] == {"kind": "ok"}, console.outcome_text(result)
     assert result["generation"] == path.name
     assert result["nr_cpus"] == NR_CPUS
     assert result["page_size"] == 4096
@@ -89,7 +93,7 @@ def test_scenario_runs_ok(
 
 
 def test_unit_map_embed_exact_result(make_shim: ShimFactory, make_case: CaseFactory) -> None:
-    result = run.run_one(make_shim(UNIT_MAP), make_case("embed"))
+    result = server.run_one(make_shim(UNIT_MAP), make_case("embed"))
     args = result["setup_args"]
     assert args["base_addr"].startswith("phys:0x")
     del args["base_addr"]
@@ -103,13 +107,13 @@ def test_unit_map_embed_exact_result(make_shim: ShimFactory, make_case: CaseFact
     assert result["state"]["unit_map"] == [0, -1, 1, -1, 2]
     assert result["state"]["nr_units"] == 3
     assert result["state"]["reserved_chunk_limit"] == 40960 + 8192
-    assert [(u.unit, u.cpu) for u in report.unit_layout(result)] == [(0, 0), (1, 2), (2, 4)]
+    assert [(u.unit, u.cpu) for u in console.unit_layout(result)] == [(0, 0), (1, 2), (2, 4)]
 
 
 def test_unit_map_page_uses_the_identity_map(
     make_shim: ShimFactory, make_case: CaseFactory
 ) -> None:
-    result = run.run_one(make_shim(UNIT_MAP), make_case("page", scenario="page"))
+    result = server.run_one(make_shim(UNIT_MAP), make_case("page", scenario="page"))
     assert result["setup_args"]["unit_map"] is None
     assert result["setup_args"]["base_addr"] == "vmalloc:0x0"
     assert result["state"]["unit_map"] == [0, 1, 2, 3, 4]
@@ -122,7 +126,8 @@ def test_unit_map_page_uses_the_identity_map(
 def test_page_error_path_gives_everything_back(
     make_shim: ShimFactory, make_case: CaseFactory
 ) -> None:
-    result = run.run_one(make_shim(UNIT_MAP), make_case("nomem", scenario="page", fail_fc_alloc=5))
+    case = make_case("nomem", scenario="page", fail_fc_alloc=5)
+    result = server.run_one(make_shim(UNIT_MAP), case)
     assert result["outcome"] == {"kind": "ok"}
     assert result["return"] == -12
     assert "state" not in result and "setup_args" not in result
@@ -134,7 +139,7 @@ def test_page_error_path_gives_everything_back(
 
 
 def test_unit_map_lpage_build_section(make_shim: ShimFactory, make_case: CaseFactory) -> None:
-    result = run.run_one(make_shim(UNIT_MAP), scenario_case(make_case, "lpage"))
+    result = server.run_one(make_shim(UNIT_MAP), scenario_case(make_case, "lpage"))
     units_per_lpage = LPAGE // UNIT_SIZE
     assert result["build"] == {
         "return": units_per_lpage,
@@ -148,7 +153,7 @@ def test_unit_map_lpage_build_section(make_shim: ShimFactory, make_case: CaseFac
 
 def test_alloc_info_results(make_shim: ShimFactory, make_case: CaseFactory) -> None:
     shim = make_shim(ALLOC_INFO)
-    embed, lpage, numa = run.run_cases(
+    embed, lpage, numa = server.run_cases(
         shim,
         [
             make_case("embed"),
@@ -160,7 +165,7 @@ def test_alloc_info_results(make_shim: ShimFactory, make_case: CaseFactory) -> N
     assert (ai["nr_groups"], ai["unit_size"], ai["atom_size"]) == (1, UNIT_SIZE, 4096)
     assert ai["groups"] == [{"nr_units": 3, "base_offset": 0, "cpu_map": [0, 2, 4]}]
     assert embed["state"]["first_chunk"]["populated_bits"] == UNIT_SIZE // 4096
-    assert report.dump_text(embed["log"]).splitlines() == [
+    assert klog.dump_text(embed["log"]).splitlines() == [
         "pcpu-alloc: s40960 r8192 d81920 u131072 alloc=32*4096",
         "pcpu-alloc: [0] @0 0 2 4",
     ]
@@ -169,7 +174,7 @@ def test_alloc_info_results(make_shim: ShimFactory, make_case: CaseFactory) -> N
     assert lpage["build"]["alloc_info"]["groups"][0]["cpu_map"] == [0, 2, 4, *pad]
     assert lpage["build"]["alloc_info"] == lpage["setup_args"]["alloc_info"]
     # The shim's layout view leaves padding slots empty.
-    assert [u.cpu for u in report.unit_layout(lpage)][:4] == [0, 2, 4, None]
+    assert [u.cpu for u in console.unit_layout(lpage)][:4] == [0, 2, 4, None]
 
     groups = numa["setup_args"]["alloc_info"]["groups"]
     assert [g["base_offset"] for g in groups] == [0, LPAGE]
@@ -193,7 +198,7 @@ def test_failing_cases_are_isolated(make_shim: ShimFactory, make_case: CaseFacto
         embed_case(make_case),
     ]
     started = time.monotonic()
-    results = list(run.run_cases(shim, batch, FAST))
+    results = list(server.run_cases(shim, batch, FAST))
     assert time.monotonic() - started < 10
     assert [r["case"] for r in results] == [c.name for c in batch]
     kinds = [r["outcome"]["kind"] for r in results]
@@ -218,12 +223,12 @@ def test_failing_cases_are_isolated(make_shim: ShimFactory, make_case: CaseFacto
 
     normal = [comparable(r) for r in (results[1], results[3], results[6])]
     assert normal[0] == normal[1] == normal[2]
-    alone = run.run_one(shim, embed_case(make_case))
+    alone = server.run_one(shim, embed_case(make_case))
     assert comparable(alone) == normal[0]
 
 
 def test_panic_double_free_and_leak(make_shim: ShimFactory, make_case: CaseFactory) -> None:
-    panic, double_free, leak, normal = run.run_cases(
+    panic, double_free, leak, normal = server.run_cases(
         make_shim(UNIT_MAP),
         [
             embed_case(make_case, "FX_STATIC_PANIC"),
@@ -257,10 +262,10 @@ def test_sanitizer_catches_what_the_plain_build_misses(
     make_shim: ShimFactory, make_case: CaseFactory
 ) -> None:
     batch = [embed_case(make_case), embed_case(make_case, "FX_STATIC_OOB"), embed_case(make_case)]
-    plain = list(run.run_cases(make_shim(UNIT_MAP), batch, FAST))
+    plain = list(server.run_cases(make_shim(UNIT_MAP), batch, FAST))
     assert [r["outcome"]["kind"] for r in plain] == ["ok", "ok", "ok"]
 
-    sanitized = list(run.run_cases(make_shim(UNIT_MAP, sanitize=True), batch, FAST))
+    sanitized = list(server.run_cases(make_shim(UNIT_MAP, sanitize=True), batch, FAST))
     assert [r["outcome"]["kind"] for r in sanitized] == ["ok", "sanitizer", "ok"]
     oob = sanitized[1]["outcome"]
     assert oob["sanitizer"] == "AddressSanitizer"
@@ -276,7 +281,7 @@ def test_sanitizer_catches_what_the_plain_build_misses(
 
 def test_back_to_back_sanitizer_reports(make_shim: ShimFactory, make_case: CaseFactory) -> None:
     oob = embed_case(make_case, "FX_STATIC_OOB")
-    results = list(run.run_cases(make_shim(UNIT_MAP, sanitize=True), [oob, oob], FAST))
+    results = list(server.run_cases(make_shim(UNIT_MAP, sanitize=True), [oob, oob], FAST))
     assert [r["outcome"]["kind"] for r in results] == ["sanitizer", "sanitizer"]
 
 
@@ -286,20 +291,20 @@ def test_back_to_back_sanitizer_reports(make_shim: ShimFactory, make_case: CaseF
 def test_build_is_cached_and_nr_cpus_is_a_build_parameter(
     tmp_path: Path, make_case: CaseFactory
 ) -> None:
-    rendered = build.render(snapshot(UNIT_MAP))
-    config = build.BuildConfig(nr_cpus=4)
-    first = build.build(rendered, config, root=tmp_path)
+    rendered = shims.render(dir_snapshot(UNIT_MAP))
+    config = shims.BuildConfig(nr_cpus=4)
+    first = shims.build(rendered, config, root=tmp_path)
     assert not first.cached
     assert first.path.is_file()
     started = time.monotonic()
-    second = build.build(rendered, config, root=tmp_path)
+    second = shims.build(rendered, config, root=tmp_path)
     assert time.monotonic() - started < 1.0
     assert second.cached
     assert (second.path, second.key) == (first.path, first.key)
-    other = build.build(build.render(snapshot(ALLOC_INFO)), config, root=tmp_path)
+    other = shims.build(shims.render(dir_snapshot(ALLOC_INFO)), config, root=tmp_path)
     assert other.key != first.key
 
-    result = run.run_one(second, make_case("four", nr_cpus=4, possible=(0, 1, 2, 3)))
+    result = server.run_one(second, make_case("four", nr_cpus=4, possible=(0, 1, 2, 3)))
     assert result["outcome"] == {"kind": "ok"}
     assert result["nr_cpus"] == 4
     assert result["state"]["unit_map"] == [0, 1, 2, 3]
@@ -310,7 +315,7 @@ def test_case_needing_other_nr_cpus_is_refused(
 ) -> None:
     case = make_case("big", nr_cpus=16, possible=(0, 15))
     with pytest.raises(UserError) as err:
-        list(run.run_cases(make_shim(UNIT_MAP), [case]))
+        list(server.run_cases(make_shim(UNIT_MAP), [case]))
     message = str(err.value)
     assert "\n" not in message
     assert "NR_CPUS=16" in message and "--nr-cpus 16" in message
@@ -336,7 +341,7 @@ def test_unresolved_symbol_in_setup_names_the_source_function(tmp_path: Path) ->
     )
     source.write_text(text)
     with pytest.raises(UserError) as err:
-        build.build(build.render(snapshot(root)), build.BuildConfig(nr_cpus=NR_CPUS))
+        shims.build(shims.render(dir_snapshot(root)), shims.BuildConfig(nr_cpus=NR_CPUS))
     assert "frobnicate_percpu (used in pcpu_setup_first_chunk)" in str(err.value)
 
 
@@ -352,7 +357,7 @@ def test_scenario_missing_from_the_source_is_unsupported(
     source.write_text(text[:start] + text[end:])
     shim = make_shim(root)
     assert shim.rendered.extraction.scenarios == ("embed", "page")
-    lpage, embed = run.run_cases(shim, [scenario_case(make_case, "lpage"), make_case("embed")])
+    lpage, embed = server.run_cases(shim, [scenario_case(make_case, "lpage"), make_case("embed")])
     assert lpage["outcome"]["kind"] == "unsupported"
     assert "'lpage'" in lpage["outcome"]["message"]
     assert embed["outcome"] == {"kind": "ok"}
@@ -361,7 +366,7 @@ def test_scenario_missing_from_the_source_is_unsupported(
 def test_show_tu_has_line_directives_into_the_source(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    status = cli.main(
+    status = app.main(
         ["show", "--dir", str(UNIT_MAP), "--possible", "0,2,4", "--nr-cpus", "8", "--show-tu"]
     )
     assert status == 0

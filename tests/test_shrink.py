@@ -16,11 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cases import ARCH_SCENARIOS, AUTO, LOCAL_DISTANCE, Case
-from harness.cases import GENERIC_SCENARIOS as SCENARIOS
-from harness.errors import UserError
-from harness.generate import ALL_ORDER, cases, generate
-from harness.shrink import (
+from harness.campaign.generate import ALL_ORDER, cases, generate
+from harness.campaign.shrink import (
     CANONICAL_STATIC,
     ShrinkResult,
     _booted_fields,
@@ -28,6 +25,9 @@ from harness.shrink import (
     shrink,
     size_key,
 )
+from harness.core.cases import ARCH_SCENARIOS, AUTO, LOCAL_DISTANCE, Case
+from harness.core.cases import GENERIC_SCENARIOS as SCENARIOS
+from harness.core.errors import UserError
 
 Predicate = Callable[[Case], bool]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UserError
-from harness.sources import (
+from harness.core.errors import UserError
+from harness.sources.snapshot import (
     REQUIRED_PATHS,
     PatchLoss,
     Snapshot,

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import build, cases, cli, run, sources
+from harness.build import shims
+from harness.cli import app
+from harness.core import cases
+from harness.run import server
+from harness.sources import snapshot
 
 TREE = os.environ.get("PERCPU_DIFF_TREE")
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_f7d4c1c3ef532e76.txt"
@@ -24,9 +28,9 @@ pytestmark = [
 ]
 
 
-def snapshot(rev: str) -> sources.Snapshot:
+def tree_snapshot(rev: str) -> snapshot.Snapshot:
     assert TREE is not None
-    return sources.load_snapshot(sources.SourceSpec("tree", Path(TREE), rev))
+    return snapshot.load_snapshot(snapshot.SourceSpec("tree", Path(TREE), rev))
 
 
 def possible_for(nr_cpus: int) -> list[tuple[int, ...]]:
@@ -41,17 +45,17 @@ def possible_for(nr_cpus: int) -> list[tuple[int, ...]]:
 @pytest.mark.parametrize("nr_cpus", [4, 8, 64, 4096])
 @pytest.mark.parametrize("rev", [OLD, NEW])
 def test_every_scenario_runs(rev: str, nr_cpus: int, sanitize: bool) -> None:
-    rendered = build.render(snapshot(rev))
+    rendered = shims.render(tree_snapshot(rev))
     assert rendered.api.generation == ("unit_map" if rev == OLD else "alloc_info")
     assert set(rendered.extraction.scenarios) == {"embed", "page", "lpage"}
-    shim = build.build(rendered, build.BuildConfig(nr_cpus=nr_cpus, sanitize=sanitize))
+    shim = shims.build(rendered, shims.BuildConfig(nr_cpus=nr_cpus, sanitize=sanitize))
     batch = []
     for scenario in cases.GENERIC_SCENARIOS:
         for i, possible in enumerate(possible_for(nr_cpus)):
             atom = 2 << 20 if scenario == "lpage" else 4096
             batch.append(cases.Case(f"{scenario}-{i}", scenario, nr_cpus, possible,
                                     atom_size=atom))
-    results = list(run.run_cases(shim, batch, run.Limits(timeout_ms=20000)))
+    results = list(server.run_cases(shim, batch, server.Limits(timeout_ms=20000)))
     assert len(results) == len(batch)
     for case, result in zip(batch, results, strict=True):
         kinds = result["outcome"]["kind"]
@@ -72,29 +76,29 @@ def test_every_scenario_runs(rev: str, nr_cpus: int, sanitize: bool) -> None:
 
 def test_seed_patch_rebuilds_the_commit_byte_for_byte() -> None:
     assert TREE is not None
-    patched = sources.load_snapshot(
-        sources.SourceSpec("patch", Path(TREE), OLD, (SEED,)),
-        paths=(*sources.REQUIRED_PATHS,),
+    patched = snapshot.load_snapshot(
+        snapshot.SourceSpec("patch", Path(TREE), OLD, (SEED,)),
+        paths=(*snapshot.REQUIRED_PATHS,),
     )
     # The file ends inside hunk 19 of mm/percpu.c, on its last line, which
     # lacks only its newline: the hunk applies whole, and what followed it
     # in the original patch (if anything) is reported lost.
     assert [(loss.file, loss.hunk, loss.old_missing, loss.new_missing)
             for loss in patched.losses] == [("mm/percpu.c", 19, 0, 0)]
-    real = snapshot(NEW)
-    a = build.render(patched).extraction.functions()
-    b = build.render(real).extraction.functions()
+    real = tree_snapshot(NEW)
+    a = shims.render(patched).extraction.functions()
+    b = shims.render(real).extraction.functions()
     assert set(a) == set(b)
     different = [name for name in a if a[name].text != b[name].text]
     assert different == []
-    shim = build.build(build.render(patched), build.BuildConfig(nr_cpus=8))
-    result = run.run_one(shim, cases.Case("seed", "embed", 8, (0, 2, 4)))
+    shim = shims.build(shims.render(patched), shims.BuildConfig(nr_cpus=8))
+    result = server.run_one(shim, cases.Case("seed", "embed", 8, (0, 2, 4)))
     assert result["outcome"]["kind"] == "ok"
 
 
 def test_show_sparse_cpus_on_both_revisions(capsys: pytest.CaptureFixture[str]) -> None:
     assert TREE is not None
-    status = cli.main(["show", "--tree", TREE, "--rev", OLD, "--rev", NEW,
+    status = app.main(["show", "--tree", TREE, "--rev", OLD, "--rev", NEW,
                        "--possible", "0,2,4", "--nr-cpus", "8"])
     out = capsys.readouterr().out
     assert status == 0
@@ -109,17 +113,18 @@ def test_every_arch_knob_combination_boots(rev: str, sanitize: bool) -> None:
     old revision always boots."""
     from itertools import groupby
 
-    from harness import arch, campaign, generate
+    from harness.campaign import generate, runner
+    from harness.core import attempts
 
-    snap = snapshot(rev)
+    snap = tree_snapshot(rev)
     matrix = generate.arch_matrix()
     booted = 0
-    key = campaign.shim_key
+    key = runner.shim_key
     for (nr_cpus, page_shift, name, numa), group in groupby(sorted(matrix, key=key), key=key):
         batch = list(group)
-        shim = build.build(build.render(snap, arch=name),
-                           build.config_for(nr_cpus, page_shift, sanitize, name, numa))
-        for case, result in zip(batch, run.run_cases(shim, batch), strict=True):
+        shim = shims.build(shims.render(snap, arch=name),
+                           shims.config_for(nr_cpus, page_shift, sanitize, name, numa))
+        for case, result in zip(batch, server.run_cases(shim, batch), strict=True):
             kind = result["outcome"]["kind"]
             assert kind in ("ok", "bug", "panic", "crash", "sanitizer"), (case.name, kind)
             if rev == OLD and case.fail_bootmem < 0:
@@ -130,6 +135,6 @@ def test_every_arch_knob_combination_boots(rev: str, sanitize: bool) -> None:
                 offsets = [o for o in result["arch"]["unit_offsets"] if o is not None]
                 assert len(set(offsets)) == len(case.possible), case.name
             if case.scenario == "x86" and kind in ("ok", "bug", "panic"):
-                assert arch.path(result), case.name
+                assert attempts.path(result), case.name
             booted += 1
     assert booted == len(matrix) == 672

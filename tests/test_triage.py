@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 import py_impl
-from harness import cases, compare, triage
-from harness.cases import Case
-from harness.errors import UserError
+from harness.core import cases
+from harness.core.cases import Case
+from harness.core.errors import UserError
+from harness.judge import compare, triage
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
 LPAGE = Case("lp", "lpage", 8, (0, 2, 4), cpu_node=(0, 0, 1), distance=((10, 20), (20, 10)),

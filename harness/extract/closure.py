@@ -15,15 +15,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness import ctext
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.core.kernel_files import (
+    ARCH_FILES,
+    PERCPU_C,
+    PERCPU_H,
+)
+from harness.extract import ctext
 
-PERCPU_C = "mm/percpu.c"
-PERCPU_H = "include/linux/percpu.h"
-# The modern generation's chunk and helpers live in a header of mm/'s own,
-# and the vmalloc-backed chunk code in a C file percpu.c includes midway.
-PERCPU_INTERNAL_H = "mm/percpu-internal.h"
-PERCPU_VM_C = "mm/percpu-vm.c"
 # C files percpu.c includes by name: percpu-vm.c's reached items are
 # inlined where the #include stands, percpu-km.c is the !MMU variant.  (The
 # internal header is rendered from its reached items under its own name.)
@@ -59,13 +58,6 @@ SCENARIO_ROOTS: dict[str, dict[str, tuple[str, ...]]] = {
 # lpage first chunk allocator"), so a case of it runs there.
 SUCCESSORS = {"lpage": "embed"}
 
-# Arch flows: the arch file that sets up the percpu areas, built into a
-# translation unit of its own (as in the kernel: its statics may clash with
-# mm/percpu.c's, x86's pcpul_map() with the lpage allocator's pcpul_map).
-ARCH_FILES = {
-    "x86": "arch/x86/kernel/setup_percpu.c",
-    "sparc64": "arch/sparc/kernel/smp_64.c",
-}
 # __per_cpu_offset is only ever named through the per_cpu_offset() macro.
 ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
 # mm/percpu.c items the glue of an arch flow calls itself: the percpu_alloc=

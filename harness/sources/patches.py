@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.errors import UserError
+from harness.core.errors import UserError
 
 LineKind = Literal[" ", "-", "+"]
 # Builds the UserError for a bad path or quoting, worded for where it was found.

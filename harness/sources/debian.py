@@ -69,7 +69,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.core.paths import cache_root
 
 __all__ = ["DebianSource", "DebianSpec", "fetch", "parse_debian_arg"]
 
@@ -149,8 +150,6 @@ def fetch(
     """The requested paths of spec's package, from the cache or downloaded into it."""
     wanted = _wanted_paths(paths)
     if cache is None:
-        from harness.build import cache_root  # harness.build imports us, via sources
-
         cache = cache_root() / "debian"
     say = progress or (lambda _message: None)
     package = spec.package

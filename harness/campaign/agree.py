@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import py_impl
-from harness import compare, run, triage
-from harness.build import Shim
-from harness.cases import Case
+from harness.build.shims import Shim
+from harness.core.cases import Case
+from harness.judge import compare, triage
+from harness.run import server
 
 # Kernel outcomes that say the simulation ran out of time or broke, not what
 # the code computes: reported, never counted as agreement or disagreement.
@@ -103,11 +104,11 @@ def judge(case: Case, kernel: dict[str, Any], generation: str, source: str,
 
 def agree(shim: Shim, generation: str, source: str, cases: Iterable[Case],
           entries: Sequence[triage.TriageEntry],
-          limits: run.Limits | None = None) -> Iterator[Verdict]:
+          limits: server.Limits | None = None) -> Iterator[Verdict]:
     """Verdicts in case order, as the shim produces results."""
     case_list = list(cases)
     by_name = {case.name: case for case in case_list}
-    for kernel in run.run_cases(shim, case_list, limits or run.Limits()):
+    for kernel in server.run_cases(shim, case_list, limits or server.Limits()):
         yield judge(by_name[kernel["case"]], kernel, generation, source, entries)
 
 

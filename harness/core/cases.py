@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
+from harness.core.errors import UserError
 
 GENERIC_SCENARIOS = ("embed", "page", "lpage")
 # Arch flows: setup_per_cpu_areas() of an arch file, which picks the sizes

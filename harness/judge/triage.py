@@ -21,18 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import arch
-from harness.cases import Case, load_case
-from harness.compare import ABSENT, Difference
-from harness.errors import UserError
+from harness.core import attempts
+from harness.core.arch_sizes import (
+    PERCPU_DYNAMIC_RESERVE,
+    PERCPU_MODULE_RESERVE,
+    SPARC64_CHUNK_SIZE,
+    page_align,
+)
+from harness.core.cases import Case, load_case
+from harness.core.errors import UserError
+from harness.core.paths import data_dir
+from harness.core.topology import group_cpus, nodes_local
+from harness.judge.compare import ABSENT, Difference
 
 
 def default_triage() -> Path:
-    """The project's triage file: beside the package in a checkout, else in
-    ./cases (an installed package has no cases/ of its own)."""
-    candidates = (Path(__file__).resolve().parent.parent / "cases" / "triage.toml",
-                  Path.cwd() / "cases" / "triage.toml")
-    return next((path for path in candidates if path.is_file()), candidates[0])
+    """The project's triage file."""
+    return data_dir() / "triage.toml"
 
 SIDES = ("kernel", "model")
 RELATIONS: Mapping[str, Callable[[Any, Any], bool]] = {
@@ -67,7 +72,7 @@ class Subject:
         arch flows run the same mm/percpu.c code and meet its bugs."""
         if "scenarios" not in self.answers:
             self.answers["scenarios"] = frozenset(
-                {self.case.scenario, *(arch.allocator(self.case.scenario, result)
+                {self.case.scenario, *(attempts.allocator(self.case.scenario, result)
                                        for result in (self.kernel, self.model))})
         found: frozenset[str] = self.answers["scenarios"]
         return found
@@ -106,9 +111,6 @@ _LPAGE_BUILT = {"ok", "vmalloc-limit", "alloc-failed", "build-failed", "did-not-
 def _groups_fill_nr_cpus(subject: Subject) -> bool:
     """As many lpage groups as NR_CPUS: a loop that stops at the first empty
     group count reads one past an NR_CPUS-long array."""
-    from py_impl.layout import group_cpus
-    from py_impl.machine import Machine
-
     case = subject.case
     if case.scenario == "x86":
         # lpage built its layout if it got past its checks, whatever came next
@@ -121,8 +123,8 @@ def _groups_fill_nr_cpus(subject: Subject) -> bool:
         return len(nodes) == case.nr_cpus
     if "lpage" not in subject.scenarios():
         return False
-    machine = Machine(case)
-    return len(group_cpus(case.possible, machine.node_of, machine.nodes_local)) == case.nr_cpus
+    groups = group_cpus(case.possible, case.node_of, lambda a, b: nodes_local(case, a, b))
+    return len(groups) == case.nr_cpus
 
 
 def _unaligned_without_dyn(subject: Subject) -> bool:
@@ -163,9 +165,6 @@ def _need_numa_missed(subject: Subject) -> bool:
 
 def _sparc64_chunk_overflow(subject: Subject) -> bool:
     """sparc64's static, module and dynamic reserve do not fit its 4M chunk."""
-    from py_impl.arch import PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE, SPARC64_CHUNK_SIZE
-    from py_impl.layout import page_align
-
     case = subject.case
     size = case.static_size + PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE
     return case.scenario == "sparc64" and page_align(size, case.page_size) > SPARC64_CHUNK_SIZE

@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness import arch
-from harness.report import DUMP_PREFIXES, split_log
-from py_impl import dump as dump_format
+from harness.core import attempts
+from harness.core import dumpfmt as dump_format
+from harness.core.klog import DUMP_PREFIXES, split_log
 
 # Compared fields; a trailing ".*" compares every key below that object.
 COMPARED = (
@@ -122,7 +122,7 @@ def fields(result: Mapping[str, Any]) -> dict[str, Any]:
         f"<{ln.level}>{_ADDRESS.sub(_mask, ln.text)}"
         for ln in lines if not ln.text.startswith(DUMP_PREFIXES)
     )
-    tried = arch.result_attempts(result)
+    tried = attempts.result_attempts(result)
     if tried is not None:
         out["attempts"] = tried
     for section in ("setup_args", "build", "state", "arch"):

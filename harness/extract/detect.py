@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pycparser import c_ast, c_parser
 
-from harness import ctext
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.extract import ctext
 
 Generation = Literal["unit_map", "alloc_info", "modern"]
 FieldKind = Literal["scalar", "pointer", "array", "flexible_array", "struct", "function_pointer"]

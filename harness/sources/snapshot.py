@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from harness import debian
-from harness.errors import UserError
-from harness.extract import ARCH_FILES, PERCPU_INTERNAL_H, PERCPU_VM_C
-from harness.patches import (
+from harness.core.errors import UserError
+from harness.core.kernel_files import ARCH_FILES, PERCPU_INTERNAL_H, PERCPU_VM_C
+from harness.sources import debian
+from harness.sources.patches import (
     Patch,
     PatchLoss,
     apply_patches,

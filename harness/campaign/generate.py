@@ -42,7 +42,17 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from harness.cases import (
+from harness.core.arch_sizes import (
+    KB,
+    MB,
+    PCPU_MIN_UNIT_SIZE,
+    PERCPU_DYNAMIC_RESERVE,
+    PERCPU_MODULE_RESERVE,
+    SPARC64_CHUNK_SIZE,
+    X86_PMD_SIZE,
+    page_align,
+)
+from harness.core.cases import (
     ARCH_MIN_STATIC,
     ARCH_PAGE_SIZE,
     ARCH_SCENARIOS,
@@ -66,8 +76,6 @@ SMALL_CPUS = 256
 MAX_DISTANCE = 255
 REMOTE_DISTANCE = 20
 PAGE = 4096
-KB = 1 << 10
-MB = 1 << 20
 
 
 class Draw(ABC):
@@ -481,16 +489,8 @@ PERCPU_ALLOC_TABLE = ((640, ""), (100, "lpage"), (100, "embed"), (100, "page"), 
                       (30, "?"))
 BOGUS_PERCPU_ALLOC = ("bogus", "4k", "LPAGE", "largepage")
 
-# What x86_64's setup_pcpu_lpage() asks pcpu_build_alloc_info() for: the
-# module reserve, PERCPU_DYNAMIC_RESERVE, PMD-sized atoms, 64K units at least.
-X86_RESERVED = 8 * KB
-X86_DYNAMIC_RESERVE = 20 * KB
-X86_LPAGE = 2 * MB
-PCPU_MIN_UNIT_SIZE = 64 * KB
-# sparc64 gives every possible cpu a 4M bootmem chunk (PCPU_CHUNK_SIZE) and
-# keeps the static, module and dynamic areas of it.
-SPARC64_CHUNK = 4 * MB
-SPARC64_RESERVED = 8 * KB + 20 * KB
+# sparc64 keeps the static, module and dynamic areas of each cpu's chunk.
+SPARC64_RESERVED = PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE
 
 
 def x86_lpage_chunk(case: Case) -> int:
@@ -502,10 +502,12 @@ def x86_lpage_chunk(case: Case) -> int:
     of whole large pages cut into page-aligned units, at most a third of the
     possible cpus' worth of units wasted, the fewest allocations.
     """
-    page = case.page_size
-    size_sum = -(-(case.static_size + X86_RESERVED + X86_DYNAMIC_RESERVE) // page) * page
+    # What x86_64's setup_pcpu_lpage() asks pcpu_build_alloc_info() for: the
+    # module reserve, PERCPU_DYNAMIC_RESERVE, PMD-sized atoms, 64K units at least.
+    size_sum = page_align(case.static_size + PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE,
+                          case.page_size)
     min_unit = max(size_sum, PCPU_MIN_UNIT_SIZE)
-    alloc = -(-min_unit // X86_LPAGE) * X86_LPAGE
+    alloc = page_align(min_unit, X86_PMD_SIZE)
     per_node: dict[int, int] = {}
     for cpu in case.possible:
         node = case.node_of(cpu) if case.numa else 0
@@ -513,7 +515,7 @@ def x86_lpage_chunk(case: Case) -> int:
     groups = list(per_node.values())
     best_allocs = sum(groups)  # one unit per allocation always fits
     for upa in range(alloc // min_unit, 1, -1):
-        if alloc % upa or (alloc // upa) % page:
+        if alloc % upa or (alloc // upa) % case.page_size:
             continue
         allocs = sum(-(-n // upa) for n in groups)
         if allocs * upa - len(case.possible) <= len(case.possible) // 3:
@@ -552,10 +554,10 @@ def arch_static_size(d: Draw, scenario: str, ncpus: int) -> tuple[int, str]:
     elif scenario == "sparc64" and d.boolean(0.1):
         # Larger than the 4M chunk holds with its reserves: the point is
         # what the flow does then.
-        size = d.integers(SPARC64_CHUNK - SPARC64_RESERVED + 1, 8 * MB)
+        size = d.integers(SPARC64_CHUNK_SIZE - SPARC64_RESERVED + 1, 8 * MB)
         over = " (over the 4M chunk)"
     else:
-        top = SPARC64_CHUNK - SPARC64_RESERVED if scenario == "sparc64" else 8 * MB
+        top = SPARC64_CHUNK_SIZE - SPARC64_RESERVED if scenario == "sparc64" else 8 * MB
         size = d.integers(1 * MB, top)
         if d.boolean(0.5):
             size -= size % page
@@ -617,11 +619,11 @@ def fail_bootmem(d: Draw, first: int) -> tuple[int, str]:
 
 def sparc64_bootmem(d: Draw, ncpus: int) -> tuple[int, str]:
     """Enough bootmem for a 4M chunk per possible cpu; rarely too little."""
-    need = (ncpus + 16) * SPARC64_CHUNK
+    need = (ncpus + 16) * SPARC64_CHUNK_SIZE
     if d.boolean(0.015):
         # The chunks are 4M-aligned after the flow's small allocations, so
         # ncpus chunks' worth runs out at the last cpu at the latest.
-        size = d.integers(1, ncpus) * SPARC64_CHUNK
+        size = d.integers(1, ncpus) * SPARC64_CHUNK_SIZE
         return size, f", bootmem {size >> 20}M (short of {ncpus} 4M chunks)"
     return max(Case.bootmem_size, need), ""
 

@@ -21,9 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import agree, arch, build, cases, classify, compare, extract, run, triage
-from harness.errors import UserError
-from harness.sources import Snapshot
+from harness.build import shims
+from harness.campaign import agree
+from harness.core import attempts, cases
+from harness.core.errors import UserError
+from harness.extract import closure
+from harness.judge import classify, compare, triage
+from harness.run import server
+from harness.sources.snapshot import Snapshot
 
 _RENDER_LOCK = threading.Lock()
 
@@ -33,39 +38,39 @@ class Side:
     name: str  # "old" or "new"
     label: str
     generation: str
-    rendered: build.Rendered
+    rendered: shims.Rendered
     # The source, for the arch flows' renderings, made when first needed.
     snapshot: Snapshot | None = None
-    arch_renders: dict[str, build.Rendered] = field(default_factory=dict, compare=False,
+    arch_renders: dict[str, shims.Rendered] = field(default_factory=dict, compare=False,
                                                     repr=False)
 
-    def rendering(self, arch: str) -> build.Rendered:
+    def rendering(self, arch: str) -> shims.Rendered:
         if arch == "generic":
             return self.rendered
         with _RENDER_LOCK:
             if arch not in self.arch_renders:
                 if self.snapshot is None:
                     raise UserError(f"{self.label}: no source to build the {arch} flow from")
-                self.arch_renders[arch] = build.render(self.snapshot, arch=arch)
+                self.arch_renders[arch] = shims.render(self.snapshot, arch=arch)
             return self.arch_renders[arch]
 
     def arches(self) -> tuple[str, ...]:
         # The arch flows are built for the 2009 generations only.
         if self.snapshot is None or self.generation == "modern":
             return ()
-        return build.arches(self.snapshot)
+        return shims.arches(self.snapshot)
 
     def runs(self, scenario: str) -> bool:
         """Whether this side boots cases of `scenario`, itself or its successor."""
         if scenario in cases.ARCH_SCENARIOS:
             return scenario in self.arches()
         have = self.rendered.extraction.scenarios
-        return scenario in have or extract.SUCCESSORS.get(scenario) in have
+        return scenario in have or closure.SUCCESSORS.get(scenario) in have
 
     def case_for(self, case: cases.Case) -> cases.Case:
         """The case as this side boots it: on its successor where this
         generation no longer has the scenario."""
-        successor = extract.SUCCESSORS.get(case.scenario)
+        successor = closure.SUCCESSORS.get(case.scenario)
         if successor is None or case.scenario in self.rendered.extraction.scenarios or \
                 successor not in self.rendered.extraction.scenarios:
             return case
@@ -79,7 +84,7 @@ class Plan:
     declared: tuple[classify.DeclaredChange, ...]
     entries: tuple[triage.TriageEntry, ...]
     sanitize: bool = False
-    limits: run.Limits = field(default_factory=run.Limits)
+    limits: server.Limits = field(default_factory=server.Limits)
     jobs: int = 2
 
     def fingerprint(self) -> str:
@@ -166,7 +171,7 @@ def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
         labels = {f.label for f in findings}
         verdict_kind = next((c for c in ("unexpected", "triaged", "declared") if c in labels),
                             "agree")
-    paths = {name: p for name, k in kernels.items() if (p := arch.path(k)) is not None}
+    paths = {name: p for name, k in kernels.items() if (p := attempts.path(k)) is not None}
     return CaseRecord(case.name, case.scenario, case.nr_cpus, verdict_kind, outcomes,
                       tuple(findings), paths)
 
@@ -225,10 +230,10 @@ def shim_key(case: cases.Case) -> ShimKey:
     return case.nr_cpus, case.page_shift, case.arch, case.numa
 
 
-def shims_for(plan: Plan, key: ShimKey) -> dict[str, build.Shim]:
+def shims_for(plan: Plan, key: ShimKey) -> dict[str, shims.Shim]:
     nr_cpus, page_shift, arch, numa = key
-    config = build.config_for(nr_cpus, page_shift, plan.sanitize, arch, numa)
-    return {side.name: build.build(side.rendering(arch), config) for side in plan.sides}
+    config = shims.config_for(nr_cpus, page_shift, plan.sanitize, arch, numa)
+    return {side.name: shims.build(side.rendering(arch), config) for side in plan.sides}
 
 
 def execute(plan: Plan, todo: Sequence[cases.Case],
@@ -239,7 +244,7 @@ def execute(plan: Plan, todo: Sequence[cases.Case],
     groups: dict[ShimKey, list[cases.Case]] = {}
     for case in todo:
         groups.setdefault(shim_key(case), []).append(case)
-    work: list[tuple[dict[str, build.Shim], list[cases.Case]]] = []
+    work: list[tuple[dict[str, shims.Shim], list[cases.Case]]] = []
     for key, group in sorted(groups.items()):
         shims = shims_for(plan, key)
         for j in range(plan.jobs):
@@ -255,7 +260,7 @@ def execute(plan: Plan, todo: Sequence[cases.Case],
                     if not work:
                         break
                     shims, chunk = work.pop(0)
-                streams = {side.name: run.run_cases(shims[side.name],
+                streams = {side.name: server.run_cases(shims[side.name],
                                                     [side.case_for(c) for c in chunk],
                                                     plan.limits)
                            for side in plan.sides}
@@ -322,7 +327,7 @@ def unexpected_signatures(summary: Summary) -> Iterator[tuple[str, str, classify
 def boot_kernels(plan: Plan, case: cases.Case) -> dict[str, dict[str, Any]]:
     """One case in every side's shim, now."""
     shims = shims_for(plan, shim_key(case))
-    return {side.name: run.run_one(shims[side.name], side.case_for(case), plan.limits)
+    return {side.name: server.run_one(shims[side.name], side.case_for(case), plan.limits)
             for side in plan.sides}
 
 

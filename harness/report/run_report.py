@@ -19,8 +19,10 @@ import jinja2
 from rich.console import Console
 from rich.table import Table
 
-from harness import campaign, cases, classify, compare
-from harness.build import TEMPLATES
+from harness.campaign import runner
+from harness.core import cases
+from harness.core.paths import TEMPLATES
+from harness.judge import classify, compare
 
 WHERE = {"old": "old side, kernel vs model", "new": "new side, kernel vs model",
          "kernel": "kernel, old vs new", "model": "models, old vs new"}
@@ -53,7 +55,7 @@ class RunInfo:
     scenarios: Sequence[str]
 
 
-def _rows(summary: campaign.Summary, label: str) -> list[dict[str, Any]]:
+def _rows(summary: runner.Summary, label: str) -> list[dict[str, Any]]:
     rows = []
     for key, hits in summary.by_signature.items():
         found_label, signature, rule = key.split("|", 2)
@@ -63,7 +65,7 @@ def _rows(summary: campaign.Summary, label: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _rule_counts(summary: campaign.Summary, label: str) -> list[dict[str, Any]]:
+def _rule_counts(summary: runner.Summary, label: str) -> list[dict[str, Any]]:
     per_rule: dict[str, set[str]] = {}
     fields: dict[str, list[str]] = {}
     for row in _rows(summary, label):
@@ -73,7 +75,7 @@ def _rule_counts(summary: campaign.Summary, label: str) -> list[dict[str, Any]]:
             for rule, names in per_rule.items()]
 
 
-def show_summary(console: Console, info: RunInfo, summary: campaign.Summary,
+def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
                  reproducers: Sequence[Reproducer]) -> None:
     counts = summary.to_json()
     table = Table(title=f"percpu-diff run: {' -> '.join(info.sides)}")
@@ -108,7 +110,7 @@ def show_summary(console: Console, info: RunInfo, summary: campaign.Summary,
         console.print(f"  {repro.command}", markup=False, highlight=False, soft_wrap=True)
 
 
-def run_json(info: RunInfo, summary: campaign.Summary, records: Sequence[campaign.CaseRecord],
+def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.CaseRecord],
              reproducers: Sequence[Reproducer]) -> str:
     differences = [
         {"case": record.case, **finding.to_json()}
@@ -133,8 +135,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
                               keep_trailing_newline=True)
 
 
-def junit_xml(info: RunInfo, summary: campaign.Summary,
-              records: Sequence[campaign.CaseRecord]) -> str:
+def junit_xml(info: RunInfo, summary: runner.Summary,
+              records: Sequence[runner.CaseRecord]) -> str:
     rows = [{
         "case": r.case, "scenario": r.scenario, "nr_cpus": r.nr_cpus, "verdict": r.verdict,
         "outcomes": ", ".join(f"{k} {v}" for k, v in r.outcomes.items()),
@@ -159,7 +161,7 @@ def _example(hits: Sequence[tuple[str, classify.Finding]]) -> list[str]:
                          f"{right} {compare.short(finding.right, 50)}", 74)
 
 
-def _path_lines(summary: campaign.Summary) -> list[str]:
+def _path_lines(summary: runner.Summary) -> list[str]:
     """Allocator path counts, one column per side, wrapped under 80 columns."""
     sides = list(summary.paths)
     lines: list[str] = []
@@ -172,7 +174,7 @@ def _path_lines(summary: campaign.Summary) -> list[str]:
     return lines
 
 
-def email_text(info: RunInfo, summary: campaign.Summary,
+def email_text(info: RunInfo, summary: runner.Summary,
                reproducers: Sequence[Reproducer], version: str) -> str:
     by_signature = {r.signature: r for r in reproducers}
     # Differences that shrink to the same case are one finding, seen from

@@ -21,23 +21,15 @@ from typing import Any
 from rich.console import Console
 
 import py_impl
-from harness import (
-    agree,
-    build,
-    campaign,
-    cases,
-    classify,
-    extract,
-    generate,
-    report,
-    run,
-    runreport,
-    shrink,
-    sources,
-    triage,
-)
-from harness.errors import UserError
-from py_impl import dump
+from harness.build import shims
+from harness.campaign import agree, generate, runner, shrink
+from harness.core import cases, dumpfmt, kernel_files
+from harness.core.errors import UserError
+from harness.extract import closure
+from harness.judge import classify, triage
+from harness.report import console, run_report
+from harness.run import server
+from harness.sources import snapshot
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
@@ -89,14 +81,14 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
 DEFAULT_SOURCES = ("debian:6.1", "debian:6.12")
 
 
-def source_specs(args: argparse.Namespace) -> list[sources.SourceSpec]:
-    specs = [sources.parse_source_arg(s) for s in args.sources]
+def source_specs(args: argparse.Namespace) -> list[snapshot.SourceSpec]:
+    specs = [snapshot.parse_source_arg(s) for s in args.sources]
     if args.patch:
         if args.tree is None or args.base is None:
             raise UserError("--patch needs --tree and --base: e.g. --tree ~/linux --base v2.6.31 "
                             "--patch fix.patch")
-        specs.append(sources.SourceSpec("tree", args.tree, args.base))
-        specs.append(sources.SourceSpec("patch", args.tree, args.base, tuple(args.patch)))
+        specs.append(snapshot.SourceSpec("tree", args.tree, args.base))
+        specs.append(snapshot.SourceSpec("patch", args.tree, args.base, tuple(args.patch)))
     elif args.base is not None:
         raise UserError("--base is for --patch: use --rev to name a single revision")
     revs = list(args.rev)
@@ -107,10 +99,10 @@ def source_specs(args: argparse.Namespace) -> list[sources.SourceSpec]:
     if revs:
         if args.tree is None:
             raise UserError("--rev needs --tree: name the kernel git tree with --tree PATH")
-        specs += [sources.SourceSpec("tree", args.tree, rev) for rev in revs]
+        specs += [snapshot.SourceSpec("tree", args.tree, rev) for rev in revs]
     elif args.tree is not None and not args.patch:
         raise UserError("--tree needs --rev REV (or --base REV --patch FILE)")
-    specs += [sources.SourceSpec("dir", d) for d in args.dir]
+    specs += [snapshot.SourceSpec("dir", d) for d in args.dir]
     if not specs:
         raise UserError("no source given: use --tree PATH --rev REV, --dir PATH, or SOURCE")
     return specs
@@ -156,8 +148,8 @@ def case_from_args(args: argparse.Namespace) -> cases.Case:
     return replace(base, **changes).validate()
 
 
-def _load(spec: sources.SourceSpec, err: Console) -> sources.Snapshot:
-    snap = sources.load_snapshot(spec)
+def _load(spec: snapshot.SourceSpec, err: Console) -> snapshot.Snapshot:
+    snap = snapshot.load_snapshot(spec)
     if snap.scratch_dir is not None:
         # The patched files are in memory; the scratch copy is for inspection
         # during the run only.
@@ -185,23 +177,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     case = case_from_args(args)
     entries = triage.load_triage(args.triage) if args.model else []
     differences: list[list[dict[str, Any]]] = []
-    config = build.config_for(case.nr_cpus, case.page_shift, args.sanitize, case.arch, case.numa)
+    config = shims.config_for(case.nr_cpus, case.page_shift, args.sanitize, case.arch, case.numa)
     labels: list[str] = []
     results = []
     for spec in specs:
         snap = _load(spec, err)
-        rendered = build.render(snap, arch=case.arch)
+        rendered = shims.render(snap, arch=case.arch)
         if args.show_tu:
             print(rendered.header_text)
             print(rendered.tu_text)
             if rendered.arch_text:
                 print(rendered.arch_text)
             return 0
-        shim = build.build(rendered, config)
+        shim = shims.build(rendered, config)
         if not shim.cached and shim.warnings.count("warning:"):
             err.print(f"{snap.label}: {shim.warnings.count('warning:')} compiler warnings "
                       f"(log: {shim.path.parent / 'build.log'})", markup=False)
-        result = run.run_one(shim, case, run.Limits(_timeout_ms(args), args.mem_mb))
+        result = server.run_one(shim, case, server.Limits(_timeout_ms(args), args.mem_mb))
         result["source"] = snap.label
         labels.append(snap.label)
         results.append(result)
@@ -222,9 +214,9 @@ def cmd_show(args: argparse.Namespace) -> int:
                   f"static {case.static_size} reserved {case.reserved_size} "
                   f"dyn {'auto' if case.dyn_size < 0 else case.dyn_size} atom {case.atom_size}",
                   markup=False, highlight=False)
-        report.show(out, labels, results)
+        console.show(out, labels, results)
         for label, diffs in zip(labels[::2], differences, strict=False):
-            report.show_differences(out, f"{label} vs its model", diffs)
+            console.show_differences(out, f"{label} vs its model", diffs)
     return 0
 
 
@@ -235,7 +227,7 @@ def show_model_only(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        report.show(out, [f"model:{args.model}"], [result])
+        console.show(out, [f"model:{args.model}"], [result])
     return 0
 
 
@@ -247,9 +239,9 @@ def cmd_agree(args: argparse.Namespace) -> int:
         raise UserError(f"agree takes one source, got {len(specs)}")
     entries = triage.load_triage(args.triage)
     snap = _load(specs[0], err)
-    rendered = build.render(snap)
+    rendered = shims.render(snap)
     generation = rendered.api.generation
-    shim = build.build(rendered, build.BuildConfig(args.nr_cpus, 12, args.sanitize))
+    shim = shims.build(rendered, shims.BuildConfig(args.nr_cpus, 12, args.sanitize))
     summaries: dict[str, agree.Summary] = {}
     sink = args.out.open("w") if args.out else None
     try:
@@ -260,9 +252,9 @@ def cmd_agree(args: argparse.Namespace) -> int:
                                 f"use one of {', '.join(have)}")
             batch = generate.generate(args.count, args.seed, scenario, args.nr_cpus)
             summary = summaries.setdefault(scenario, agree.Summary())
-            with report.progress(err, f"{scenario}", args.count) as advance:
+            with console.progress(err, f"{scenario}", args.count) as advance:
                 for verdict in agree.agree(shim, generation, snap.label, batch, entries,
-                                           run.Limits(_timeout_ms(args), args.mem_mb)):
+                                           server.Limits(_timeout_ms(args), args.mem_mb)):
                     summary.add(verdict)
                     if sink:
                         agree.write_verdict(sink, verdict)
@@ -276,7 +268,7 @@ def cmd_agree(args: argparse.Namespace) -> int:
                           "scenarios": {k: v.to_json() for k, v in summaries.items()}},
                          indent=2))
     else:
-        report.show_agreement(out, f"{snap.label} ({generation}) vs model, NR_CPUS="
+        console.show_agreement(out, f"{snap.label} ({generation}) vs model, NR_CPUS="
                               f"{args.nr_cpus}, seed {args.seed}", summaries, entries)
     unexplained = sum(s.verdicts["unexplained"] for s in summaries.values())
     return 1 if unexplained else 0
@@ -289,8 +281,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"cannot read {args.log}: {err}") from err
     try:
-        table = dump.parse(text)
-    except dump.DumpParseError as err:
+        table = dumpfmt.parse(text)
+    except dumpfmt.DumpParseError as err:
         raise UserError(f"{args.log}: {err}") from err
     if args.json:
         print(json.dumps({
@@ -302,36 +294,36 @@ def cmd_dump(args: argparse.Namespace) -> int:
                       for u in table.units],
         }, indent=2))
     else:
-        report.show_dump(Console(), table)
+        console.show_dump(Console(), table)
     return 0
 
 
-def _sides(args: argparse.Namespace, err: Console) -> list[campaign.Side]:
+def _sides(args: argparse.Namespace, err: Console) -> list[runner.Side]:
     specs = source_specs(args)
     if len(specs) > 2:
         raise UserError(f"a run compares one or two sources, got {len(specs)}")
     sides = []
     for name, spec in zip(("old", "new") if len(specs) == 2 else ("new",), specs, strict=True):
         snap = _load(spec, err)
-        rendered = build.render(snap)
-        sides.append(campaign.Side(name, snap.label, rendered.api.generation, rendered, snap))
+        rendered = shims.render(snap)
+        sides.append(runner.Side(name, snap.label, rendered.api.generation, rendered, snap))
     return sides
 
 
 def _plan(args: argparse.Namespace, err: Console, run_cases: Sequence[cases.Case],
-          sides: Sequence[campaign.Side] | None = None) -> campaign.Plan:
+          sides: Sequence[runner.Side] | None = None) -> runner.Plan:
     sides = list(sides) if sides is not None else _sides(args, err)
     declared: list[classify.DeclaredChange] = []
     path = _declared_file(args, sides)
     if path is not None:
         declared = classify.load_declared(path)
-    return campaign.Plan(
+    return runner.Plan(
         tuple(sides), tuple(run_cases), tuple(declared), tuple(triage.load_triage(args.triage)),
-        sanitize=args.sanitize, limits=run.Limits(_timeout_ms(args), args.mem_mb),
+        sanitize=args.sanitize, limits=server.Limits(_timeout_ms(args), args.mem_mb),
         jobs=max(1, args.jobs or os.cpu_count() or 1))
 
 
-def _declared_file(args: argparse.Namespace, sides: Sequence[campaign.Side]) -> Path | None:
+def _declared_file(args: argparse.Namespace, sides: Sequence[runner.Side]) -> Path | None:
     """--declared, else the file in cases/declared/ naming the new side's
     commit, or the subject of the patch applied on the new side."""
     if getattr(args, "declared", None):
@@ -406,35 +398,35 @@ def repro_command(args: argparse.Namespace, case: cases.Case) -> str:
     return " ".join(p if ";" not in p else shlex.quote(p) for p in parts)
 
 
-def _reproducers(args: argparse.Namespace, plan: campaign.Plan, summary: campaign.Summary,
-                 err: Console) -> list[runreport.Reproducer]:
+def _reproducers(args: argparse.Namespace, plan: runner.Plan, summary: runner.Summary,
+                 err: Console) -> list[run_report.Reproducer]:
     by_name = {c.name: c for c in plan.cases}
-    out: list[runreport.Reproducer] = []
+    out: list[run_report.Reproducer] = []
 
     def shows(candidate: cases.Case, signature: str) -> bool:
-        record = campaign.boot(plan, candidate)
+        record = runner.boot(plan, candidate)
         return any(f.label == "unexpected" and f.signature == signature
                    for f in record.findings)
 
-    for signature, first, finding in list(campaign.unexpected_signatures(summary))[
+    for signature, first, finding in list(runner.unexpected_signatures(summary))[
             :args.max_reproducers]:
         # Differences seen together usually shrink together: reuse a
         # reproducer that already shows this one.
         earlier = next((r for r in out if r.first_case == first and shows(r.case, signature)),
                        None)
         if earlier is not None:
-            out.append(runreport.Reproducer(signature, first, finding, earlier.case,
+            out.append(run_report.Reproducer(signature, first, finding, earlier.case,
                                             earlier.attempts, earlier.command))
             continue
-        with report.progress(err, f"shrinking {signature}", args.shrink_budget) as advance:
+        with console.progress(err, f"shrinking {signature}", args.shrink_budget) as advance:
             result = shrink.shrink(by_name[first], functools.partial(shows, signature=signature),
                                    budget=args.shrink_budget, progress=lambda n, c: advance())
-        out.append(runreport.Reproducer(signature, first, finding, result.case, result.attempts,
+        out.append(run_report.Reproducer(signature, first, finding, result.case, result.attempts,
                                         repro_command(args, result.case)))
     return out
 
 
-def run_scenarios(asked: Sequence[str] | None, sides: Sequence[campaign.Side]) -> list[str]:
+def run_scenarios(asked: Sequence[str] | None, sides: Sequence[runner.Side]) -> list[str]:
     """The scenarios a run covers: those asked for (default: all), less
     those some side cannot boot (an arch flow whose arch file it lacks, or
     which its generation does not build; a scenario without a successor)."""
@@ -442,7 +434,7 @@ def run_scenarios(asked: Sequence[str] | None, sides: Sequence[campaign.Side]) -
     missing = [s for s in wanted if not all(side.runs(s) for side in sides)]
     if asked and missing:
         lacking = next(side for side in sides if not side.runs(missing[0]))
-        need = (f"{extract.ARCH_FILES[missing[0]]} and a 2009 generation"
+        need = (f"{kernel_files.ARCH_FILES[missing[0]]} and a 2009 generation"
                 if missing[0] in cases.ARCH_SCENARIOS else "a generation that has it")
         raise UserError(f"scenario {missing[0]} needs {need} on every side, and "
                         f"{lacking.label} ({lacking.generation}) cannot boot it: use other "
@@ -474,7 +466,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dup = next(n for n in names if names.count(n) > 1)
         raise UserError(f"two cases are named '{dup}': rename one")
     plan = _plan(args, err, all_cases, sides)
-    rundir = campaign.RunDir(args.out)
+    rundir = runner.RunDir(args.out)
     records = rundir.start(plan, args.resume)
     todo = [c for c in plan.cases if c.name not in records]
     counts = Counter(r.verdict for r in records.values())
@@ -482,46 +474,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     def running() -> str:
         return " ".join(f"{name} {counts[name]}" for name in classify.CLASSES)
 
-    with report.progress(err, "cases", len(plan.cases), running) as advance:
+    with console.progress(err, "cases", len(plan.cases), running) as advance:
         for _ in records:
             advance()
 
-        def on_record(record: campaign.CaseRecord) -> None:
+        def on_record(record: runner.CaseRecord) -> None:
             rundir.append(record)
             records[record.case] = record
             counts[record.verdict] += 1
             advance()
 
         try:
-            campaign.execute(plan, todo, on_record)
+            runner.execute(plan, todo, on_record)
         except KeyboardInterrupt:
             err.print(f"interrupted: {len(records)} of {len(plan.cases)} cases are in "
                       f"{rundir.results}; finish with the same command and --resume",
                       markup=False)
             return 130
-    summary, ordered = campaign.summarize(plan, records)
+    summary, ordered = runner.summarize(plan, records)
     reproducers = _reproducers(args, plan, summary, err)
-    info = runreport.RunInfo(
+    info = run_report.RunInfo(
         [s.label for s in plan.sides], args.seed, len(generated), len(corpus), len(given),
         _shown_path(_declared_file(args, plan.sides)),
         sorted({c.nr_cpus for c in plan.cases}), sorted({c.scenario for c in plan.cases}))
-    runreport.write(rundir.path / "report.json", runreport.run_json(info, summary, ordered,
+    run_report.write(rundir.path / "report.json", run_report.run_json(info, summary, ordered,
                                                                     reproducers))
     unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
     for n, text in enumerate(unique, 1):
-        runreport.write(rundir.path / f"repro-{n}.toml", text)
+        run_report.write(rundir.path / f"repro-{n}.toml", text)
     if args.json:
-        runreport.write(args.json, runreport.run_json(info, summary, ordered, reproducers))
+        run_report.write(args.json, run_report.run_json(info, summary, ordered, reproducers))
     if args.junit:
-        runreport.write(args.junit, runreport.junit_xml(info, summary, ordered))
+        run_report.write(args.junit, run_report.junit_xml(info, summary, ordered))
     if args.email:
-        text = runreport.email_text(info, summary, reproducers, _version())
+        text = run_report.email_text(info, summary, reproducers, _version())
         if args.email == "-":
             print(text, end="")
         else:
-            runreport.write(Path(args.email), text)
+            run_report.write(Path(args.email), text)
     if args.email != "-":
-        runreport.show_summary(out, info, summary, reproducers)
+        run_report.show_summary(out, info, summary, reproducers)
     totals = summary.to_json()
     if totals["unexpected"]:
         return 1
@@ -532,8 +524,8 @@ def cmd_repro(args: argparse.Namespace) -> int:
     out, err = Console(), Console(stderr=True)
     case = case_from_args(args)
     plan = _plan(args, err, [case])
-    kernels = campaign.boot_kernels(plan, case)
-    record = campaign.evaluate(case, kernels, plan)
+    kernels = runner.boot_kernels(plan, case)
+    record = runner.evaluate(case, kernels, plan)
     labels, results = [], []
     for side in plan.sides:
         labels += [side.label, f"model:{side.generation}"]
@@ -546,8 +538,8 @@ def cmd_repro(args: argparse.Namespace) -> int:
     else:
         out.print(f"case {case.name}: scenario {case.scenario}, NR_CPUS={case.nr_cpus}, "
                   f"possible {cases.format_cpu_list(case.possible)}", markup=False)
-        report.show(out, labels, results)
-        report.show_findings(out, record.findings)
+        console.show(out, labels, results)
+        console.show_findings(out, record.findings)
     return 1 if record.verdict == "unexpected" else 0
 
 
@@ -577,7 +569,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     labels = []
     for spec in specs:
         snap = _load(spec, err)
-        rendered = build.render(snap, args.scenario and [args.scenario])
+        rendered = shims.render(snap, args.scenario and [args.scenario])
         ex = rendered.extraction
         labels.append(snap.label)
         functions.append(ex.functions())
@@ -586,7 +578,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
                   f"{', '.join(ex.scenarios)}")
             for item in ex.header_items + ex.source_items:
                 print(f"  {item.kind:<12} {item.name:<32} {item.path}:{item.line:<5} "
-                      f"{extract.item_digest(item)}")
+                      f"{closure.item_digest(item)}")
     if len(specs) == 2:
         a, b = functions
         same = 0
@@ -595,10 +587,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
                 print(f"  only in {labels[0] if name in a else labels[1]}: {name}")
             elif a[name].text == b[name].text:
                 same += 1
-                print(f"  identical  {name} {extract.item_digest(a[name])}")
+                print(f"  identical  {name} {closure.item_digest(a[name])}")
             else:
-                print(f"  DIFFERENT  {name} {extract.item_digest(a[name])} "
-                      f"{extract.item_digest(b[name])}")
+                print(f"  DIFFERENT  {name} {closure.item_digest(a[name])} "
+                      f"{closure.item_digest(b[name])}")
         total = len(set(a) | set(b))
         print(f"{same} of {total} extracted functions byte-identical between "
               f"{labels[0]} and {labels[1]}")
@@ -610,11 +602,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     for spec in source_specs(args):
         snap = _load(spec, err)
-        rendered = build.render(snap)
+        rendered = shims.render(snap)
         for nr_cpus in args.nr_cpus or [64]:
-            config = build.BuildConfig(nr_cpus, 13 if args.page_size == "8K" else 12,
+            config = shims.BuildConfig(nr_cpus, 13 if args.page_size == "8K" else 12,
                                        args.sanitize)
-            shim = build.build(rendered, config)
+            shim = shims.build(rendered, config)
             print(f"{snap.label} {rendered.api.generation} NR_CPUS={nr_cpus} "
                   f"{'sanitized' if args.sanitize else 'plain'} "
                   f"{'cached' if shim.cached else 'built'} {shim.path}")

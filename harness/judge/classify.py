@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import arch, compare, triage
-from harness.cases import Case
-from harness.errors import UserError
+from harness.core import attempts
+from harness.core.cases import Case
+from harness.core.errors import UserError
+from harness.judge import compare, triage
 
 _INDEX = re.compile(r"\[[^]]*\]")
 CLASSES = ("agree", "declared", "triaged", "unexpected", "failed")
@@ -114,7 +115,7 @@ class DeclaredChange:
     fields: tuple[FieldRule, ...]
 
     def explains(self, change: compare.Change, case: Case, sides: Mapping[str, Any]) -> bool:
-        if self.scenarios and not {case.scenario, *(arch.allocator(case.scenario, r)
+        if self.scenarios and not {case.scenario, *(attempts.allocator(case.scenario, r)
                                                      for r in sides.values())} \
                 & set(self.scenarios):
             return False
@@ -150,7 +151,7 @@ def _names(case: Case, result: Mapping[str, Any], index: str | None) -> dict[str
     names: dict[str, Any] = {
         "NR_CPUS": case.nr_cpus, "nr_cpu_ids": case.possible[-1] + 1,
         "nr_possible": len(case.possible), "page_size": case.page_size,
-        "scenario": arch.allocator(case.scenario, result), "unit_size": unit_size,
+        "scenario": attempts.allocator(case.scenario, result), "unit_size": unit_size,
         "rank": lambda cpu: ranks[cpu], "ABSENT": compare.ABSENT,
         "static_size": case.static_size, "reserved_size": case.reserved_size,
         "dyn_size": case.dyn_size, "atom_size": case.atom_size,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,42 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from harness import arch
+from harness.core import attempts
+from harness.core.klog import dump_text
 
 if TYPE_CHECKING:
-    from harness.agree import Summary
-    from harness.classify import Finding
-    from harness.triage import TriageEntry
-    from py_impl.dump import DumpTable
-
-DUMP_PREFIXES = ("pcpu-alloc:", "pcpu-lpage:")
-_LEVEL = re.compile(r"^(?:<([0-7])>|\x01([0-7c]))")
-
-
-@dataclass(frozen=True)
-class LogLine:
-    level: str | None
-    text: str
-
-
-def split_log(log: str) -> list[LogLine]:
-    """Kernel log lines with their level ("<7>" in 2009, KERN_SOH later)."""
-    lines: list[LogLine] = []
-    for raw in log.split("\n"):
-        if not raw:
-            continue
-        m = _LEVEL.match(raw)
-        level = (m.group(1) or m.group(2)) if m else None
-        lines.append(LogLine(level, raw[m.end():] if m else raw))
-    return lines
-
-
-def dump_text(log: str) -> str:
-    """The allocation dump (pcpu-alloc:/pcpu-lpage: lines), levels stripped."""
-    return "\n".join(
-        line.text for line in split_log(log) if line.text.startswith(DUMP_PREFIXES)
-    )
-
+    from harness.campaign.agree import Summary
+    from harness.core.dumpfmt import DumpTable
+    from harness.judge.classify import Finding
+    from harness.judge.triage import TriageEntry
 
 @dataclass(frozen=True)
 class Unit:
@@ -144,7 +115,7 @@ def show(console: Console, labels: list[str], results: list[dict[str, Any]]) -> 
     for label, result in zip(labels, results, strict=True):
         console.rule(label)
         console.print(f"outcome: {outcome_text(result)}", markup=False, highlight=False)
-        allocator_path = arch.path(result)
+        allocator_path = attempts.path(result)
         if allocator_path is not None:
             console.print(f"allocators tried: {allocator_path}", markup=False, highlight=False)
         offsets = (result.get("arch") or {}).get("unit_offsets")

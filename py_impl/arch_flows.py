@@ -44,21 +44,24 @@ copy starts relative to the chunk's base ("arch").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness.cases import Case
-from py_impl import alloc_info, dump, unit_map
-from py_impl.layout import (
-    AreaSizes,
-    area_sizes,
-    group_cpus,
-    min_unit_size,
-    padded,
+from harness.core import dumpfmt
+from harness.core.arch_sizes import (
+    PERCPU_DYNAMIC_RESERVE,
+    PERCPU_MODULE_RESERVE,
+    SPARC64_CHUNK_SIZE,
+    X86_DYN_SIZE,
+    X86_FIRST_CHUNK_RESERVE,
+    X86_PMD_SIZE,
     page_align,
-    plan_units,
 )
+from harness.core.cases import Case
+from harness.core.topology import group_cpus
+from py_impl import alloc_info, unit_map
+from py_impl.layout import AreaSizes, area_sizes, min_unit_size, padded, plan_units
 from py_impl.lpage import map_large_pages
 from py_impl.machine import (
     ENOMEM,
@@ -73,15 +76,6 @@ from py_impl.result import Boot
 
 EINVAL = 22
 
-# include/linux/percpu.h of both revisions (CONFIG_MODULES, 64-bit).
-PERCPU_MODULE_RESERVE = 8 << 10
-PERCPU_DYNAMIC_RESERVE = 20 << 10
-# x86_64: module space in the first chunk, so modules' static percpu
-# variables stay within reach of 32-bit relocations.
-X86_FIRST_CHUNK_RESERVE = PERCPU_MODULE_RESERVE
-X86_DYN_SIZE = PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE - X86_FIRST_CHUNK_RESERVE
-X86_PMD_SIZE = 2 << 20
-SPARC64_CHUNK_SIZE = 4 << 20
 
 # pcpu_fc_names[]: what pcpu_chosen_fc is called.
 AUTO, EMBED, PAGE, LPAGE = "auto", "embed", "page", "lpage"
@@ -479,9 +473,9 @@ class X86:
         slots = layout.slots
         sizes = layout.sizes
         if info is None:
-            table = dump.lpage_table(sizes.static, sizes.reserved, sizes.dyn, layout.unit_size,
+            table = dumpfmt.lpage_table(sizes.static, sizes.reserved, sizes.dyn, layout.unit_size,
                                      X86_PMD_SIZE, slots)
-            for line in dump.render(table).split("\n"):
+            for line in dumpfmt.render(table).split("\n"):
                 record.printk(KERN_DEBUG, line)
         if not map_large_pages(record, sizes, layout.unit_size, X86_PMD_SIZE, slots):
             return -ENOMEM
@@ -556,3 +550,9 @@ def sparc64(boot: Boot, generation: str) -> int:
         "readback_bad_cpus": [],
     }
     return ret
+
+
+def flows(generation: str) -> dict[str, Callable[[Boot], int]]:
+    """The arch flows as scenarios of a 2009 generation's model."""
+    return {"x86": lambda boot: x86(boot, generation),
+            "sparc64": lambda boot: sparc64(boot, generation)}

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness import arch
-from harness.build import Shim
-from harness.cases import Case
-from harness.errors import UserError
+from harness.build.shims import Shim
+from harness.core import attempts
+from harness.core.cases import Case
+from harness.core.errors import UserError
 
 # Sanitizers report and exit with a status the runtime recognises; SEGV is
 # left to the shim so crashes look the same with and without sanitizers.
@@ -94,7 +94,7 @@ def run_cases(
             result: dict[str, Any] = json.loads(line)
             if "trace" in result:
                 # Read once here; comparisons, triage and reports all use it.
-                result["attempts"] = arch.attempts(result["trace"])
+                result["attempts"] = attempts.attempts(result["trace"])
             result["case"] = case.name
             result["possible"] = list(case.possible)
             yield result

@@ -62,8 +62,8 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from harness.cases import ARCH_SCENARIOS, AUTO, LOCAL_DISTANCE, Case
-from harness.errors import UserError
+from harness.core.cases import ARCH_SCENARIOS, AUTO, LOCAL_DISTANCE, Case
+from harness.core.errors import UserError
 
 __all__ = ["PASSES", "ShrinkResult", "canonical_atom", "shrink", "size_key"]
 

@@ -23,14 +23,15 @@ from pathlib import Path
 import jinja2
 
 import kernel_shim
-from harness import ctext, detect, extract
-from harness.errors import UserError
-from harness.sources import Snapshot
+from harness.core import kernel_files
+from harness.core.errors import UserError
+from harness.core.paths import TEMPLATES, cache_root
+from harness.extract import closure, ctext, detect
+from harness.sources.snapshot import Snapshot
 
 SHIM_ROOT = kernel_shim.ROOT
 STUB_INCLUDE = kernel_shim.INCLUDE
 RUNTIME_C = kernel_shim.RUNTIME / "shim_runtime.c"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Pointer fields that are arrays, and the field (or variable) counting them.
 COUNTED_FIELDS = {
@@ -48,7 +49,7 @@ ARRAY_STATE = {
     "pcpu_unit_offsets": "nr_cpu_ids",
 }
 SCALAR_STATE = tuple(
-    v for v in extract.STATE_VARIABLES
+    v for v in closure.STATE_VARIABLES
     if v not in CHUNK_STATE and v != "pcpu_unit_map" and v not in ARRAY_STATE
 )
 # What the glue hands an entry point, by parameter type (callbacks) or name
@@ -68,7 +69,7 @@ SIZE_ARGS = {"static": "static_size", "reserve": "reserved_size", "dyn": "dyn_si
 # The generic scenarios' entry points; lpage's calls need glue of their own.
 ENTRY_POINTS = {"embed": "pcpu_embed_first_chunk", "page": "pcpu_page_first_chunk"}
 SETUP_REAL_NAME = "shim_real_pcpu_setup_first_chunk"
-ARCHES = ("generic", *extract.ARCH_FILES)
+ARCHES = ("generic", *kernel_files.ARCH_FILES)
 # Static functions of the arch files whose calls the trace records: the
 # allocator attempts and the questions they ask.  A revision without one of
 # them simply has nothing to trace there.
@@ -116,7 +117,7 @@ class Rendered:
 
     label: str
     api: detect.ApiInfo
-    extraction: extract.Extraction
+    extraction: closure.Extraction
     header_text: str
     tu_text: str
     # An arch flow: its own translation unit and the mm/percpu.c functions
@@ -142,14 +143,6 @@ class Shim:
     cached: bool
 
 
-def cache_root() -> Path:
-    env = os.environ.get("PERCPU_DIFF_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "percpu-diff"
-
 
 @cache
 def _environment() -> jinja2.Environment:
@@ -165,36 +158,37 @@ def _environment() -> jinja2.Environment:
 
 def arches(snapshot: Snapshot) -> tuple[str, ...]:
     """The arch flows a source can build: those whose arch file it has."""
-    return tuple(a for a, path in extract.ARCH_FILES.items() if snapshot.has(path))
+    return tuple(a for a, path in kernel_files.ARCH_FILES.items() if snapshot.has(path))
 
 
 def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "generic"
            ) -> Rendered:
     """Detect, extract and render one source into C text."""
-    c_text = snapshot.read(extract.PERCPU_C)
-    c_file, h_file = extract.parse_files(c_text, snapshot.read(extract.PERCPU_H))
+    c_text = snapshot.read(kernel_files.PERCPU_C)
+    c_file, h_file = closure.parse_files(c_text, snapshot.read(kernel_files.PERCPU_H))
     more = {path: ctext.split(snapshot.read(path), path)
-            for path in (extract.PERCPU_INTERNAL_H, extract.PERCPU_VM_C) if snapshot.has(path)}
-    internal_h = more.get(extract.PERCPU_INTERNAL_H)
-    vm_c = more.get(extract.PERCPU_VM_C)
+            for path in (kernel_files.PERCPU_INTERNAL_H, kernel_files.PERCPU_VM_C)
+            if snapshot.has(path)}
+    internal_h = more.get(kernel_files.PERCPU_INTERNAL_H)
+    vm_c = more.get(kernel_files.PERCPU_VM_C)
     api = detect.detect(c_file, h_file, *more.values())
     arch_file = None
-    arch_x: extract.ArchExtraction | None = None
+    arch_x: closure.ArchExtraction | None = None
     extra_roots: set[str] = set()
     if arch != "generic":
-        if arch not in extract.ARCH_FILES:
+        if arch not in kernel_files.ARCH_FILES:
             raise UserError(f"unknown arch '{arch}': use one of {', '.join(ARCHES)}")
-        path = extract.ARCH_FILES[arch]
+        path = kernel_files.ARCH_FILES[arch]
         if not snapshot.has(path):
             raise UserError(f"{path} is not in source {snapshot.label}: the {arch} flow needs "
                             "a kernel tree or patch source that has it")
         arch_file = ctext.split(snapshot.read(path), path)
-        arch_x = extract.extract_arch(arch_file, arch)
-        extra_roots = set(arch_x.references) | set(extract.ARCH_GLUE_ROOTS[arch])
+        arch_x = closure.extract_arch(arch_file, arch)
+        extra_roots = set(arch_x.references) | set(closure.ARCH_GLUE_ROOTS[arch])
         scenarios = []
-    extraction = extract.extract(
+    extraction = closure.extract(
         c_file, h_file, api.generation, scenarios, extra_roots, internal_h, vm_c,
-        extract.included_line(c_file, c_text, "percpu-vm.c") if vm_c else 0)
+        closure.included_line(c_file, c_text, "percpu-vm.c") if vm_c else 0)
     env = _environment()
     item_template = env.get_template("item.j2")
     wrapper_template = env.get_template("trace_wrapper.j2")
@@ -202,7 +196,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     def emit(item: ctext.Item) -> str:
         rename = None
         wrapper = ""
-        counted_here = item.path == extract.PERCPU_C and api.generation == "modern" \
+        counted_here = item.path == kernel_files.PERCPU_C and api.generation == "modern" \
             and item.name in ARCH_COUNTED and not item.is_prototype
         if item.kind == "function" and "pcpu_setup_first_chunk" in item.names:
             rename = ("pcpu_setup_first_chunk", SETUP_REAL_NAME)
@@ -217,13 +211,13 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
 
     header_text = env.get_template("percpu_h.j2").render(
         label=snapshot.label, items=extraction.header_items, emit=emit,
-        guard="_PERCPU_DIFF_GENERATED_PERCPU_H", path=extract.PERCPU_H, includes=(),
+        guard="_PERCPU_DIFF_GENERATED_PERCPU_H", path=kernel_files.PERCPU_H, includes=(),
     )
     internal_text = None
     if internal_h is not None:
         internal_text = env.get_template("percpu_h.j2").render(
             label=snapshot.label, items=extraction.internal_items, emit=emit,
-            guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=extract.PERCPU_INTERNAL_H,
+            guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=kernel_files.PERCPU_INTERNAL_H,
             includes=("<linux/percpu.h>",),
         )
     defined = extraction.defined()
@@ -237,7 +231,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     tu_text = env.get_template("tu.c.j2").render(
         label=snapshot.label,
         generation=api.generation,
-        source_path=extract.PERCPU_C,
+        source_path=kernel_files.PERCPU_C,
         includes=extraction.includes,
         prelude_items=extraction.prelude_items,
         items=items,
@@ -258,7 +252,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
             for v in ("pcpu_base_addr", "pcpu_unit_map", "pcpu_unit_size", "pcpu_nr_units")
         ),
         scenarios=extraction.scenarios,
-        constants=[name for name in extract.CONSTANTS if name in defined],
+        constants=[name for name in closure.CONSTANTS if name in defined],
         arch=arch if arch != "generic" else None,
     )
     if arch_file is None or arch_x is None:

@@ -1,0 +1,2 @@
+"""Extracted items rendered into a translation unit with stub headers and
+compiled into a cached shim executable."""

@@ -1,0 +1,2 @@
+"""Many cases over every side: generated, booted, judged, shrunk, recorded
+so a run resumes."""

@@ -1,0 +1,1 @@
+"""The percpu-diff command line."""

@@ -1,0 +1,19 @@
+"""The files of a kernel tree percpu-diff reads.
+
+Sources fetch them and extraction cuts code out of them; both stand on
+this list.
+"""
+
+PERCPU_C = "mm/percpu.c"
+PERCPU_H = "include/linux/percpu.h"
+# The modern generation's chunk and helpers live in a header of mm/'s own,
+# and the vmalloc-backed chunk code in a C file percpu.c includes midway.
+PERCPU_INTERNAL_H = "mm/percpu-internal.h"
+PERCPU_VM_C = "mm/percpu-vm.c"
+# Arch flows: the arch file that sets up the percpu areas, built into a
+# translation unit of its own (as in the kernel: its statics may clash with
+# mm/percpu.c's, x86's pcpul_map() with the lpage allocator's pcpul_map).
+ARCH_FILES = {
+    "x86": "arch/x86/kernel/setup_percpu.c",
+    "sparc64": "arch/sparc/kernel/smp_64.c",
+}

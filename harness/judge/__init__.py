@@ -1,0 +1,2 @@
+"""Results compared field by field and every difference judged: agree,
+declared, triaged or unexpected."""

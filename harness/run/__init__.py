@@ -1,0 +1,1 @@
+"""Cases booted in a shim's fork server, one child per case."""
