@@ -10,10 +10,10 @@ be compared field by field (harness/compare.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from harness.core.cases import Case
 from harness.core.errors import UserError
+from harness.core.result import BootResult
 from py_impl import alloc_info, arch_flows, modern, unit_map
 from py_impl.machine import BootRecord, Machine, ModelBug
 from py_impl.result import Boot, result_json
@@ -30,7 +30,7 @@ MODELS: Mapping[str, Mapping[str, Scenario]] = {
 
 
 def run_model(generation: str, case: Case,
-              constants: Mapping[str, int] | None = None) -> dict[str, Any]:
+              constants: Mapping[str, int] | None = None) -> BootResult:
     """Boot `case` in the model of `generation`; the result has the shim's shape.
     `constants` are the revision's size parameters (PERCPU_DYNAMIC_EARLY_SIZE
     and the like, as the shim reports them), for models whose generation

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from harness.core import dumpfmt
+from harness.core.result import AllocInfo as AllocInfoJson
 from py_impl.embed import embed_chunk
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
 from py_impl.layout import AreaSizes, UnitPlan, lpage_groups, padded
@@ -54,7 +54,7 @@ class AllocInfo:
     def sizes(self) -> AreaSizes:
         return AreaSizes(self.static_size, self.reserved_size, self.dyn_size)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AllocInfoJson:
         return {
             "static_size": self.static_size,
             "reserved_size": self.reserved_size,

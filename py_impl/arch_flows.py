@@ -46,9 +46,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
-from harness.core import dumpfmt
+from harness.core import dumpfmt, result
 from harness.core.arch_sizes import (
     PERCPU_DYNAMIC_RESERVE,
     PERCPU_MODULE_RESERVE,
@@ -229,7 +228,7 @@ class ArchRecord(BootRecord):
             self.fc_alloc_bytes_by_node[self.machine.nodes.get(cpu, 0)] += size
         return count
 
-    def bootmem_json(self) -> dict[str, object]:
+    def bootmem_json(self) -> result.Bootmem:
         out = super().bootmem_json()
         if self.node_bytes is not None:
             out["node_bytes"] = list(self.node_bytes)
@@ -274,18 +273,18 @@ class Attempts:
     """The allocator attempts of one boot, as harness/arch.py names them."""
 
     def __init__(self, boot: Boot) -> None:
-        self.items: list[dict[str, Any]] = []
-        boot.extra["attempts"] = self.items
+        self.items: list[result.Attempt] = []
+        boot.attempts = self.items
 
-    def start(self, allocator: str, chosen: bool | None) -> dict[str, Any]:
+    def start(self, allocator: str, chosen: bool | None) -> result.Attempt:
         # Until it returns, an attempt is one the boot ended in (BUG).
-        entry = {"allocator": allocator, "chosen": chosen, "return": None,
+        entry: result.Attempt = {"allocator": allocator, "chosen": chosen, "return": None,
                  "reason": "did-not-return"}
         self.items.append(entry)
         return entry
 
     @staticmethod
-    def end(entry: dict[str, Any], returned: int, reason: str) -> int:
+    def end(entry: result.Attempt, returned: int, reason: str) -> int:
         entry["return"] = returned
         entry["reason"] = reason
         return returned
@@ -383,7 +382,7 @@ class X86:
             ret = self.page()
         if ret < 0:
             raise ModelPanic(f"cannot initialize percpu area (err={ret})")
-        self.boot.extra["arch"] = {
+        self.boot.arch = {
             "name": "x86",
             "percpu_alloc": chosen,
             "unit_offsets": unit_offsets(self.boot),
@@ -543,7 +542,7 @@ def sparc64(boot: Boot, generation: str) -> int:
         group.cpu_map = [cpu if cpu in possible else machine.nr_cpus
                          for cpu in range(machine.nr_cpu_ids)]
         ret = alloc_info.setup_first_chunk(boot, info, "vmalloc")
-    boot.extra["arch"] = {
+    boot.arch = {
         "name": "sparc64",
         "percpu_alloc": chosen,
         "unit_offsets": unit_offsets(boot),

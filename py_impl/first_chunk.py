@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from harness.core.result import Chunk, State
 from py_impl.layout import MIN_UNIT_SIZE, AreaSizes
 from py_impl.machine import Machine, ModelBug
 
@@ -34,7 +34,7 @@ class ChunkMap:
     areas: tuple[int, ...]  # negative: allocated, positive: free
     populated_pages: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> Chunk:
         return {
             "free_size": self.free_size,
             "contig_hint": self.free_size,  # one free area: the hint is exact
@@ -60,7 +60,7 @@ class FirstChunkState:
     first_chunk: ChunkMap
     reserved_chunk: ChunkMap | None
 
-    def to_json(self, machine: Machine) -> dict[str, Any]:
+    def to_json(self, machine: Machine) -> State:
         return {
             "unit_map": [self.unit_of_cpu.get(cpu) for cpu in range(machine.nr_cpu_ids)],
             "first_unit_cpu": self.first_unit_cpu,

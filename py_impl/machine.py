@@ -14,6 +14,7 @@ from functools import cached_property
 
 from harness.core import topology
 from harness.core.cases import LOCAL_DISTANCE, Case
+from harness.core.result import Bootmem
 
 ENOMEM = 12
 KERN_DEBUG, KERN_INFO, KERN_WARNING = "7", "6", "4"
@@ -150,7 +151,7 @@ class BootRecord:
     def log_text(self) -> str:
         return "".join(f"<{level}>{text}\n" for level, text in self.log)
 
-    def bootmem_json(self) -> dict[str, object]:
+    def bootmem_json(self) -> Bootmem:
         return {
             "fc_allocs": self.fc_allocs,
             "fc_alloc_bytes": self.fc_alloc_bytes,

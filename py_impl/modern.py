@@ -83,11 +83,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from harness.core import dumpfmt
 from harness.core.arch_sizes import page_align
 from harness.core.cases import AUTO, LOCAL_DISTANCE
+from harness.core.result import Bootmem, Chunk, State
 from harness.core.topology import group_cpus
 from py_impl.alloc_info import AllocInfo, GroupInfo, fill_alloc_info
 from py_impl.layout import AreaSizes, padded, plan_units
@@ -314,7 +314,7 @@ class ModernRecord(BootRecord):
         self.fc_frees += count
         self.fc_free_bytes += size * count
 
-    def bootmem_json(self) -> dict[str, object]:
+    def bootmem_json(self) -> Bootmem:
         out = super().bootmem_json()
         out["bad_free_count"] = self.memblock.bad_frees
         if self.node_bytes is not None:
@@ -483,7 +483,7 @@ class ChunkState:
     nr_pages: int
     nr_empty_pop_pages: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> Chunk:
         return {
             "free_bytes": self.free_bytes,
             "base_addr": self.base_region,
@@ -549,18 +549,33 @@ def setup_first_chunk(boot: Boot, headers: Headers, info: AllocInfo, base_region
     record = boot.record
     assert isinstance(record, ModernRecord)
     machine = record.machine
-    page = machine.page_size
     boot.setup_args = {"base_addr": base_region, "alloc_info": info.to_json()}
-    if base_region == "phys":
-        # Taken as setup begins: what the allocator has kept of its groups.
-        held: int | None = sum(
-            record.memblock.overlap(base + g.base_offset,
-                                    base + g.base_offset + g.nr_units * info.unit_size)
-            for g in info.groups)
-    else:
-        held = None
+    # Taken as setup begins: what the allocator has kept of its groups.
+    held = held_by_groups(record, info, base) if base_region == "phys" else None
+    check_setup_args(record, headers, info, base)
+    for size, what in ((info.nr_groups * POINTER, "group offsets"),
+                       (info.nr_groups * POINTER, "group sizes"),
+                       (machine.nr_cpu_ids * 4, "unit map"),
+                       (machine.nr_cpu_ids * POINTER, "unit offsets")):
+        must_alloc(record, size, SMP_CACHE_BYTES, f"pcpu_setup_first_chunk: {what}")
+    units = map_units(record, info)
+    dump_alloc_info(record, KERN_DEBUG, info)
+    boot.modern_state = first_chunk_state(record, info, units, base_region)
+    boot.static_copies = {"bad_cpus": [], "checked": machine.nr_possible, "chunk_held": held}
+
+
+def held_by_groups(record: ModernRecord, info: AllocInfo, base: int) -> int:
+    """Bytes of the groups' memory the allocator still holds."""
+    return sum(record.memblock.overlap(base + g.base_offset,
+                                       base + g.base_offset + g.nr_units * info.unit_size)
+               for g in info.groups)
+
+
+def check_setup_args(record: ModernRecord, headers: Headers, info: AllocInfo,
+                     base: int) -> None:
+    """The checks in the order the kernel makes them, each named as it prints it."""
+    page = record.machine.page_size
     size_sum = info.static_size + info.reserved_size + info.dyn_size
-    # The checks in the order the kernel makes them, each named as it prints it.
     checks = [
         (info.nr_groups <= 0, "ai->nr_groups <= 0"),
         (info.static_size == 0, "!ai->static_size"),
@@ -578,13 +593,20 @@ def setup_first_chunk(boot: Boot, headers: Headers, info: AllocInfo, base_region
         if failed:
             raise setup_bug(record, info, condition)
 
-    nr_groups, nr_cpu_ids = info.nr_groups, machine.nr_cpu_ids
-    for size, what in ((nr_groups * POINTER, "group offsets"),
-                       (nr_groups * POINTER, "group sizes"),
-                       (nr_cpu_ids * 4, "unit map"),
-                       (nr_cpu_ids * POINTER, "unit offsets")):
-        must_alloc(record, size, SMP_CACHE_BYTES, f"pcpu_setup_first_chunk: {what}")
 
+@dataclass(frozen=True)
+class UnitMap:
+    """Where each possible cpu's unit is: its number and its offset."""
+
+    unit_of: dict[int, int]
+    offset_of: dict[int, int]
+    nr_units: int
+
+
+def map_units(record: ModernRecord, info: AllocInfo) -> UnitMap:
+    """Units numbered through the groups in order; a cpu the map may not
+    hold, or holds twice, or leaves out, is a BUG."""
+    machine = record.machine
     possible = set(machine.possible)
     unit_of: dict[int, int] = {}
     offset_of: dict[int, int] = {}
@@ -593,7 +615,7 @@ def setup_first_chunk(boot: Boot, headers: Headers, info: AllocInfo, base_region
         for i, cpu in enumerate(group.cpu_map[:group.nr_units]):
             if cpu == machine.nr_cpus:
                 continue
-            if cpu >= nr_cpu_ids:
+            if cpu >= machine.nr_cpu_ids:
                 raise setup_bug(record, info, "cpu >= nr_cpu_ids")
             if cpu not in possible:
                 raise setup_bug(record, info, "!cpu_possible(cpu)")
@@ -604,23 +626,27 @@ def setup_first_chunk(boot: Boot, headers: Headers, info: AllocInfo, base_region
         unit += group.nr_units
     if any(cpu not in unit_of for cpu in machine.possible):
         raise setup_bug(record, info, "unit_map[cpu] == UINT_MAX")
-    dump_alloc_info(record, KERN_DEBUG, info)
+    return UnitMap(unit_of, offset_of, unit)
 
+
+def first_chunk_state(record: ModernRecord, info: AllocInfo, units: UnitMap,
+                      base_region: str) -> State:
+    """The chunks made and the variables set once the input passed."""
+    page = record.machine.page_size
+    nr_cpu_ids = record.machine.nr_cpu_ids
     unit_pages = info.unit_size // page
     nr_slots = size_to_slot(unit_pages * page) + 4  # + sidelined, free, to_depopulate
     must_alloc(record, nr_slots * LIST_HEAD, SMP_CACHE_BYTES, "pcpu_setup_first_chunk")
-
     static = -(-info.static_size // PCPU_MIN_ALLOC_SIZE) * PCPU_MIN_ALLOC_SIZE
     dyn = info.dyn_size - (static - info.static_size)
     reserved_chunk = None
     if info.reserved_size:
         reserved_chunk = alloc_first_chunk(record, static, info.reserved_size, base_region)
     first_chunk = alloc_first_chunk(record, static + info.reserved_size, dyn, base_region)
-
-    by_offset = sorted(offset_of, key=offset_of.__getitem__)
-    boot.extra["state"] = {
-        "unit_map": [unit_of.get(cpu) for cpu in range(nr_cpu_ids)],
-        "nr_units": unit,
+    by_offset = sorted(units.offset_of, key=units.offset_of.__getitem__)
+    return {
+        "unit_map": [units.unit_of.get(cpu) for cpu in range(nr_cpu_ids)],
+        "nr_units": units.nr_units,
         "unit_pages": unit_pages,
         "unit_size": unit_pages * page,
         "nr_slots": nr_slots,
@@ -628,17 +654,15 @@ def setup_first_chunk(boot: Boot, headers: Headers, info: AllocInfo, base_region
         "low_unit_cpu": by_offset[0],
         "high_unit_cpu": by_offset[-1],
         "atom_size": info.atom_size,
-        "nr_groups": nr_groups,
+        "nr_groups": info.nr_groups,
         "nr_empty_pop_pages": first_chunk.nr_empty_pop_pages,
-        "nr_populated": size_sum // page,
+        "nr_populated": (info.static_size + info.reserved_size + info.dyn_size) // page,
         "group_offsets": [g.base_offset for g in info.groups],
         "group_sizes": [g.nr_units * info.unit_size for g in info.groups],
-        "unit_offsets": [offset_of.get(cpu) for cpu in range(nr_cpu_ids)],
+        "unit_offsets": [units.offset_of.get(cpu) for cpu in range(nr_cpu_ids)],
         "first_chunk": first_chunk.to_json(),
         "reserved_chunk": reserved_chunk.to_json() if reserved_chunk else None,
     }
-    boot.extra["static_copies"] = {"bad_cpus": [], "checked": machine.nr_possible,
-                                   "chunk_held": held}
 
 
 # ---------------------------------------------------------------- embed

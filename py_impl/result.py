@@ -8,8 +8,17 @@ of the allocator's own metadata, no timings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from harness.core.result import (
+    ArchInfo,
+    Attempt,
+    BootResult,
+    Build,
+    Outcome,
+    SetupArgs,
+    State,
+    StaticCopies,
+)
 from py_impl.first_chunk import FirstChunkState
 from py_impl.machine import BootRecord, ModelBug
 
@@ -19,23 +28,28 @@ class Boot:
     """Sections of the result that the scenario fills in as it goes."""
 
     record: BootRecord
-    setup_args: dict[str, Any] | None = None
-    build: dict[str, Any] | None = None
+    setup_args: SetupArgs | None = None
+    build: Build | None = None
+    # The 2009 generations' state, reported when the boot ends well; the
+    # modern generation writes its sections itself.
     state: FirstChunkState | None = None
+    modern_state: State | None = None
+    static_copies: StaticCopies | None = None
     returned: int | None = None
     # False for flows whose entry point returns nothing (an arch's
     # setup_per_cpu_areas()): the result then has no "return".
     reports_return: bool = True
-    # Further top-level sections ("attempts", "arch" of the arch flows).
-    extra: dict[str, Any] = field(default_factory=dict)
+    # What the arch flows add: the allocators they tried, what they left.
+    attempts: list[Attempt] | None = None
+    arch: ArchInfo | None = None
     # The revision's size parameters by macro name (run_model()).
     constants: dict[str, int] = field(default_factory=dict)
 
 
-def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, Any]:
+def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> BootResult:
     machine = boot.record.machine
     case = machine.case
-    out: dict[str, Any] = {
+    out: BootResult = {
         "id": case.name,
         "generation": generation,
         "nr_cpus": case.nr_cpus,
@@ -57,7 +71,14 @@ def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, 
             "checked": machine.nr_possible,
             "chunk_held": boot.record.chunk_held,
         }
-    out.update(boot.extra)
+    if boot.modern_state is not None:
+        out["state"] = boot.modern_state
+    if boot.static_copies is not None:
+        out["static_copies"] = boot.static_copies
+    if boot.attempts is not None:
+        out["attempts"] = boot.attempts
+    if boot.arch is not None:
+        out["arch"] = boot.arch
     out["bootmem"] = boot.record.bootmem_json()
     out["case"] = case.name
     out["possible"] = list(case.possible)
@@ -65,7 +86,7 @@ def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, 
     return out
 
 
-def _outcome(bug: ModelBug | None) -> dict[str, Any]:
+def _outcome(bug: ModelBug | None) -> Outcome:
     if bug is None:
         return {"kind": "ok"}
     if bug.kind == "panic":

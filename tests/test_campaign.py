@@ -95,16 +95,18 @@ def test_finding_signatures_ignore_indices() -> None:
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ('[[change]]\nid = "x"\n[change.fields]\n"a" = { old = "1", new = "2" }\n', "claim"),
+    ('[[change]]\nid = "x"\n[change.fields]\n"return" = { old = "1", new = "2" }\n', "claim"),
     ('[[change]]\nid = "x"\nclaim = "c"\n', "no fields"),
     ('[[change]]\nid = "x"\nclaim = "c"\ncolour = 1\n', "unknown key"),
-    ('[[change]]\nid = "x"\nclaim = "c"\n[change.fields]\n"a" = { old = "moon", new = "1" }\n',
-     "unknown name 'moon'"),
     ('[[change]]\nid = "x"\nclaim = "c"\n[change.fields]\n'
-     '"a" = { old = "__import__(\'os\')", new = "1" }\n', "bad expression"),
-    ('[[change]]\nid = "x"\nclaim = "c"\n[change.fields]\n"a" = { old = "cpu.x", new = "1" }\n',
-     "bad expression"),
-    ('[[change]]\nid = "x"\nclaim = "c"\n[change.fields]\n"a" = "1"\n', "needs"),
+     '"return" = { old = "moon", new = "1" }\n', "unknown name 'moon'"),
+    ('[[change]]\nid = "x"\nclaim = "c"\n[change.fields]\n'
+     '"return" = { old = "__import__(\'os\')", new = "1" }\n', "bad expression"),
+    ('[[change]]\nid = "x"\nclaim = "c"\n[change.fields]\n'
+     '"return" = { old = "cpu.x", new = "1" }\n', "bad expression"),
+    ('[[change]]\nid = "x"\nclaim = "c"\n[change.fields]\n"return" = "1"\n', "needs"),
+    ('[[change]]\nid = "x"\nclaim = "c"\n[change.fields]\n"state.nr_unit" = { new = "1" }\n',
+     "no result has a field 'state.nr_unit': did you mean 'state.nr_units'"),
 ])
 def test_bad_declared_changes_are_refused(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "d.toml"

@@ -246,7 +246,7 @@ def test_dyn_size_below_the_early_minimum_is_a_bug() -> None:
     # cpus 0 and 2 of nr_cpu_ids = 3
     assert "<0>percpu: cpu_possible_mask=5\n" in log
     assert "<0>pcpu-alloc: [0] 0 [0] 2 \n" in log
-    assert "state" not in boot.extra
+    assert boot.modern_state is None
 
 
 def test_a_cpu_mapped_twice_is_a_bug() -> None:

@@ -20,6 +20,7 @@ from harness.build import shims
 from harness.campaign import agree, generate, runner
 from harness.cli import app
 from harness.core import cases, dumpfmt
+from harness.core.result import BootResult
 from harness.extract import closure, detect
 from harness.judge import triage
 from harness.run import server
@@ -218,3 +219,14 @@ def test_model_explains_every_generated_case(debian_side: runner.Side, scenario:
     assert len(seen) == 120
     unexplained = [i for s in seen for i in s if i.startswith("UNEXPLAINED")]
     assert unexplained == []
+
+
+def test_real_modern_code_writes_the_shape(shim: shims.Shim, numa_shim: shims.Shim) -> None:
+    from test_result_shape import unknown_paths
+
+    results: list[BootResult] = []
+    for scenario in ("embed", "page"):
+        todo = list(generate.generate(30, 3, scenario, NR_CPUS))
+        for c in todo:
+            results.append(server.run_one(numa_shim if c.numa else shim, c))
+    assert unknown_paths(results) == set()

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import py_impl
 from harness.build.shims import Shim
 from harness.core.cases import Case
+from harness.core.fields import Fields
+from harness.core.result import BootResult
 from harness.judge import compare, triage
 from harness.run import server
 
@@ -30,12 +32,12 @@ INCONCLUSIVE = frozenset({"timeout", "harness"})
 @dataclass(frozen=True)
 class Verdict:
     case: Case
-    kernel: dict[str, Any]
-    model: dict[str, Any]
+    kernel: BootResult
+    model: BootResult
     labelled: tuple[triage.Labelled, ...]
     # The compared fields of each side, kept so later comparisons reuse them.
-    kernel_fields: Mapping[str, Any] = field(default_factory=dict)
-    model_fields: Mapping[str, Any] = field(default_factory=dict)
+    kernel_fields: Fields = field(default_factory=dict)
+    model_fields: Fields = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -90,7 +92,7 @@ class Summary:
         }
 
 
-def judge(case: Case, kernel: dict[str, Any], generation: str, source: str,
+def judge(case: Case, kernel: BootResult, generation: str, source: str,
           entries: Sequence[triage.TriageEntry]) -> Verdict:
     # The revision's size parameters, as the shim reports them, are inputs
     # to the model like NR_CPUS: its logic is its own.

@@ -19,12 +19,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from harness.build import shims
 from harness.campaign import agree
 from harness.core import attempts, cases
 from harness.core.errors import UserError
+from harness.core.fields import Fields
+from harness.core.result import BootResult
+from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Comparison, FindingKind, Verdict
 from harness.extract import closure
 from harness.judge import classify, compare, triage
 from harness.run import server
@@ -104,36 +107,47 @@ class CaseRecord:
     case: str
     scenario: str
     nr_cpus: int
-    verdict: str  # one of classify.CLASSES
+    verdict: Verdict
     outcomes: Mapping[str, str]
     findings: tuple[classify.Finding, ...]
     # Arch flows: each side's kernel allocator path ("lpage:not-numa > embed:ok").
     paths: Mapping[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        out = {"case": self.case, "scenario": self.scenario, "nr_cpus": self.nr_cpus,
-               "verdict": self.verdict, "outcomes": dict(self.outcomes),
-               "findings": [f.to_json() for f in self.findings]}
+    def to_json(self) -> CaseRecordJson:
+        out: CaseRecordJson = {
+            "case": self.case, "scenario": self.scenario, "nr_cpus": self.nr_cpus,
+            "verdict": self.verdict, "outcomes": dict(self.outcomes),
+            "findings": [f.to_json() for f in self.findings]}
         if self.paths:
             out["paths"] = dict(self.paths)
         return out
 
     @staticmethod
-    def from_json(data: Mapping[str, Any]) -> CaseRecord:
+    def from_json(data: CaseRecordJson) -> CaseRecord:
         return CaseRecord(
             str(data["case"]), str(data["scenario"]), int(data["nr_cpus"]),
-            str(data["verdict"]), dict(data["outcomes"]),
-            tuple(classify.Finding(f["comparison"], f["field"], f["left"], f["right"],
-                                   f["label"], f["rule"]) for f in data["findings"]),
+            Verdict(data["verdict"]), dict(data["outcomes"]),
+            tuple(classify.Finding.from_json(f) for f in data["findings"]),
             dict(data.get("paths", {})))
 
 
-def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
-             ) -> CaseRecord:
+class CaseRecordJson(TypedDict):
+    """A line of results.jsonl."""
+
+    case: str
+    scenario: str
+    nr_cpus: int
+    verdict: str
+    outcomes: dict[str, str]
+    findings: list[classify.FindingJson]
+    paths: NotRequired[dict[str, str]]
+
+
+def evaluate(case: cases.Case, kernels: Mapping[str, BootResult], plan: Plan) -> CaseRecord:
     """Every comparison of one case, classified."""
     findings: list[classify.Finding] = []
-    models: dict[str, dict[str, Any]] = {}
-    flat: dict[tuple[str, str], Mapping[str, Any]] = {}
+    models: dict[str, BootResult] = {}
+    flat: dict[tuple[str, str], Fields] = {}
     triaged: dict[str, classify.SideTriage] = {}
     for side in plan.sides:
         kernel = kernels[side.name]
@@ -147,30 +161,30 @@ def evaluate(case: cases.Case, kernels: Mapping[str, dict[str, Any]], plan: Plan
             diff = item.difference
             for path, left, right in compare.expand(diff.field, diff.kernel, diff.model):
                 findings.append(classify.Finding(
-                    side.name, path, left, right,
-                    "triaged" if item.entry else "unexpected",
+                    Comparison.kernel_vs_model(side.name), path, left, right,
+                    Verdict.TRIAGED if item.entry else Verdict.UNEXPECTED,
                     item.entry.id if item.entry else None))
     # Failure injection counts allocations, and the two APIs make different
     # ones: the same schedule fails different calls, so old and new are only
     # checked against their own models.
     injected = case.fail_fc_alloc >= 0 or case.fail_bootmem >= 0
     if len(plan.sides) == 2 and not injected:
-        pairs = (("kernel", kernels), ("model", models))
-        for comparison, results in pairs:
+        pairs = ((Comparison.KERNELS_OLD_VS_NEW, "kernel", kernels),
+                 (Comparison.MODELS_OLD_VS_NEW, "model", models))
+        for comparison, which, results in pairs:
             for change in compare.compare_sides(results["old"], results["new"],
-                                                flat[comparison, "old"],
-                                                flat[comparison, "new"]):
+                                                flat[which, "old"], flat[which, "new"]):
                 # Triage explains kernel values; the models have nothing to explain.
                 findings.append(classify.classify_change(
                     change, comparison, case, results,
-                    triaged if comparison == "kernel" else {}, plan.declared))
-    outcomes = {name: str(k.get("outcome", {}).get("kind")) for name, k in kernels.items()}
-    if any(kind in agree.INCONCLUSIVE for kind in outcomes.values()):
-        verdict_kind = "failed"
+                    triaged if which == "kernel" else {}, plan.declared))
+    outcomes = {name: k["outcome"]["kind"] for name, k in kernels.items()}
+    if any(kind in INCONCLUSIVE_OUTCOMES for kind in outcomes.values()):
+        verdict_kind = Verdict.FAILED
     else:
         labels = {f.label for f in findings}
-        verdict_kind = next((c for c in ("unexpected", "triaged", "declared") if c in labels),
-                            "agree")
+        verdict_kind = next((v for v in (Verdict.UNEXPECTED, Verdict.TRIAGED, Verdict.DECLARED)
+                             if v in labels), Verdict.AGREE)
     paths = {name: p for name, k in kernels.items() if (p := attempts.path(k)) is not None}
     return CaseRecord(case.name, case.scenario, case.nr_cpus, verdict_kind, outcomes,
                       tuple(findings), paths)
@@ -288,14 +302,15 @@ def execute(plan: Plan, todo: Sequence[cases.Case],
 
 @dataclass
 class Summary:
-    counts: Counter[str] = field(default_factory=Counter)
-    by_signature: dict[str, list[tuple[str, classify.Finding]]] = field(default_factory=dict)
+    counts: Counter[Verdict] = field(default_factory=Counter)
+    # Every finding of the run, by kind, with the case it was found in.
+    by_kind: dict[FindingKind, list[tuple[str, classify.Finding]]] = field(default_factory=dict)
     # side -> "scenario: path [outcome]" -> cases, for the arch flows
     paths: dict[str, Counter[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, int]:
         return {"cases": sum(self.counts.values()),
-                **{name: self.counts[name] for name in classify.CLASSES}}
+                **{verdict.value: self.counts[verdict] for verdict in Verdict}}
 
     def paths_json(self) -> dict[str, dict[str, int]]:
         return {side: dict(sorted(counter.items())) for side, counter in self.paths.items()}
@@ -311,20 +326,18 @@ def summarize(plan: Plan, records: Mapping[str, CaseRecord]) -> tuple[Summary, l
             key = f"{record.scenario}: {allocator_path} [{record.outcomes.get(side)}]"
             summary.paths.setdefault(side, Counter())[key] += 1
         for finding in record.findings:
-            key = f"{finding.label}|{finding.signature}|{finding.rule or ''}"
-            summary.by_signature.setdefault(key, []).append((record.case, finding))
+            summary.by_kind.setdefault(finding.kind, []).append((record.case, finding))
     return summary, ordered
 
 
 def unexpected_signatures(summary: Summary) -> Iterator[tuple[str, str, classify.Finding]]:
     """(signature, first case, first finding) of every unexpected difference."""
-    for key, hits in summary.by_signature.items():
-        label, signature, _ = key.split("|", 2)
-        if label == "unexpected":
-            yield signature, hits[0][0], hits[0][1]
+    for kind, hits in summary.by_kind.items():
+        if kind.verdict is Verdict.UNEXPECTED:
+            yield kind.signature, hits[0][0], hits[0][1]
 
 
-def boot_kernels(plan: Plan, case: cases.Case) -> dict[str, dict[str, Any]]:
+def boot_kernels(plan: Plan, case: cases.Case) -> dict[str, BootResult]:
     """One case in every side's shim, now."""
     shims = shims_for(plan, shim_key(case))
     return {side.name: server.run_one(shims[side.name], side.case_for(case), plan.limits)

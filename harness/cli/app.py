@@ -25,6 +25,7 @@ from harness.build import shims
 from harness.campaign import agree, generate, runner, shrink
 from harness.core import cases, dumpfmt, kernel_files
 from harness.core.errors import UserError
+from harness.core.verdict import Verdict
 from harness.extract import closure
 from harness.judge import classify, triage
 from harness.report import console, run_report
@@ -472,7 +473,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     counts = Counter(r.verdict for r in records.values())
 
     def running() -> str:
-        return " ".join(f"{name} {counts[name]}" for name in classify.CLASSES)
+        return " ".join(f"{verdict} {counts[verdict]}" for verdict in Verdict)
 
     with console.progress(err, "cases", len(plan.cases), running) as advance:
         for _ in records:

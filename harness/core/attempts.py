@@ -11,9 +11,9 @@ too, so the kernel's reasons are compared with the documented ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+
+from harness.core.result import Attempt, BootResult, TraceEvent
 
 EINVAL = 22
 ENOMEM = 12
@@ -37,42 +37,32 @@ _TIDY = frozenset({"pcpu_free_alloc_info"})
 _BUILD = frozenset({"pcpu_build_alloc_info", "pcpu_lpage_build_unit_map"})
 
 
-@dataclass(frozen=True)
-class Attempt:
-    allocator: str
-    chosen: bool | None  # None: the allocator takes no such argument (page)
-    returned: int | None  # None: it never returned
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"allocator": self.allocator, "chosen": self.chosen, "return": self.returned,
-                "reason": self.reason}
-
-
-def attempts(trace: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The allocator attempts of one boot, in order, as JSON."""
-    out: list[dict[str, Any]] = []
+def attempts(trace: Sequence[TraceEvent]) -> list[Attempt]:
+    """The allocator attempts of one boot, in order."""
+    out: list[Attempt] = []
     for i, event in enumerate(trace):
         fn = str(event.get("fn", ""))
         if not fn.startswith(ALLOCATOR_PREFIX):
             continue
         depth = int(event.get("depth", 0))
-        children: list[Mapping[str, Any]] = []
+        children: list[TraceEvent] = []
         for later in trace[i + 1:]:
             if int(later.get("depth", 0)) <= depth:
                 break
             if int(later.get("depth", 0)) == depth + 1:
                 children.append(later)
         args = event.get("args") or {}
-        chosen = bool(args["chosen"]) if "chosen" in args else None
         returned = event.get("return") if event.get("returned") else None
-        out.append(Attempt(fn[len(ALLOCATOR_PREFIX):], chosen,
-                           returned if isinstance(returned, int) else None,
-                           _reason(event, children)).to_json())
+        # chosen None: the allocator takes no such argument (page);
+        # return None: it never returned.
+        out.append({"allocator": fn[len(ALLOCATOR_PREFIX):],
+                    "chosen": bool(args["chosen"]) if "chosen" in args else None,
+                    "return": returned if isinstance(returned, int) else None,
+                    "reason": _reason(event, children)})
     return out
 
 
-def _reason(event: Mapping[str, Any], children: Sequence[Mapping[str, Any]]) -> str:
+def _reason(event: TraceEvent, children: Sequence[TraceEvent]) -> str:
     if not event.get("returned"):
         return "did-not-return"
     ret = event.get("return")
@@ -99,7 +89,7 @@ def _reason(event: Mapping[str, Any], children: Sequence[Mapping[str, Any]]) -> 
     return "failed"
 
 
-def path(result: Mapping[str, Any]) -> str | None:
+def path(result: BootResult) -> str | None:
     """'lpage:not-numa > embed:ok', the way one boot chose its allocator;
     None for results of no arch flow."""
     tried = result_attempts(result)
@@ -110,17 +100,17 @@ def path(result: Mapping[str, Any]) -> str | None:
     return " > ".join(f"{a['allocator']}:{a['reason']}" for a in tried)
 
 
-def result_attempts(result: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+def result_attempts(result: BootResult) -> list[Attempt] | None:
     """A model states its attempts; a kernel's are read off its trace (run.py
     does it once, as the result arrives)."""
     if "attempts" in result:
         return list(result["attempts"])
     if "trace" in result:
-        return attempts(result["trace"])
+        return attempts(result["trace"] or [])
     return None
 
 
-def allocator(scenario: str, result: Mapping[str, Any]) -> str:
+def allocator(scenario: str, result: BootResult) -> str:
     """The generic allocator behind a result: the scenario itself, or in an
     x86 flow the last allocator tried (sparc64 sets its chunk up itself)."""
     tried = result_attempts(result)

@@ -23,27 +23,37 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.core import attempts
 from harness.core.cases import Case
 from harness.core.errors import UserError
+from harness.core.fields import check_path
+from harness.core.result import BootResult, JsonValue, handed_unit_size
+from harness.core.verdict import Comparison, FindingKind, Verdict
 from harness.judge import compare, triage
 
 _INDEX = re.compile(r"\[[^]]*\]")
-CLASSES = ("agree", "declared", "triaged", "unexpected", "failed")
-COMPARISONS = ("old", "new", "kernel", "model")  # old/new: kernel vs model on that side
+
+
+class FindingJson(TypedDict):
+    comparison: str
+    field: str
+    left: JsonValue
+    right: JsonValue
+    label: str
+    rule: str | None
 
 
 @dataclass(frozen=True)
 class Finding:
     """One classified difference."""
 
-    comparison: str  # "old" | "new" (kernel vs model) | "kernel" | "model" (old vs new)
+    comparison: Comparison
     field: str
-    left: Any  # kernel (old/new) or old side (kernel/model)
-    right: Any  # model, or new side
-    label: str  # declared | triaged | unexpected
+    left: JsonValue  # kernel (a side's kernel vs model) or the old side (old vs new)
+    right: JsonValue  # model, or the new side
+    label: Verdict  # declared, triaged or unexpected
     rule: str | None  # the declared change or triage entry
 
     @property
@@ -51,9 +61,18 @@ class Finding:
         """What makes two findings "the same difference": indices stripped."""
         return f"{self.comparison}:{_INDEX.sub('[*]', self.field)}"
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def kind(self) -> FindingKind:
+        return FindingKind(self.label, self.signature, self.rule)
+
+    def to_json(self) -> FindingJson:
         return {"comparison": self.comparison, "field": self.field, "left": self.left,
                 "right": self.right, "label": self.label, "rule": self.rule}
+
+    @staticmethod
+    def from_json(data: FindingJson) -> Finding:
+        return Finding(Comparison(data["comparison"]), data["field"], data["left"],
+                       data["right"], Verdict(data["label"]), data["rule"])
 
 
 # ------------------------------------------------------------ declared changes
@@ -114,7 +133,8 @@ class DeclaredChange:
     scenarios: tuple[str, ...]
     fields: tuple[FieldRule, ...]
 
-    def explains(self, change: compare.Change, case: Case, sides: Mapping[str, Any]) -> bool:
+    def explains(self, change: compare.Change, case: Case,
+                 sides: Mapping[str, BootResult]) -> bool:
         if self.scenarios and not {case.scenario, *(attempts.allocator(case.scenario, r)
                                                      for r in sides.values())} \
                 & set(self.scenarios):
@@ -132,7 +152,7 @@ class DeclaredChange:
 
     @staticmethod
     def _holds(expr: ast.Expression | None, value: Any, case: Case,
-               result: Mapping[str, Any], index: str | None) -> bool:
+               result: BootResult, index: str | None) -> bool:
         if expr is None:
             return True
         names = _names(case, result, index)
@@ -142,12 +162,11 @@ class DeclaredChange:
             return False
 
 
-def _names(case: Case, result: Mapping[str, Any], index: str | None) -> dict[str, Any]:
+def _names(case: Case, result: BootResult, index: str | None) -> dict[str, Any]:
     ranks = {cpu: rank for rank, cpu in enumerate(case.possible)}
     state = result.get("state") or {}
-    args = result.get("setup_args") or {}
     # A BUG leaves no state: the unit size the code was handed still holds.
-    unit_size = state.get("unit_size") or (args.get("alloc_info") or args).get("unit_size")
+    unit_size = state.get("unit_size") or handed_unit_size(result)
     names: dict[str, Any] = {
         "NR_CPUS": case.nr_cpus, "nr_cpu_ids": case.possible[-1] + 1,
         "nr_possible": len(case.possible), "page_size": case.page_size,
@@ -197,6 +216,7 @@ def load_declared(path: Path) -> list[DeclaredChange]:
             raise UserError(f"{where} ({raw['id']}): no fields: say which may change and how")
         rules = []
         for field, sides in raw["fields"].items():
+            check_path(field, f"{where} ({raw['id']})")
             if not isinstance(sides, Mapping) or set(sides) - {"old", "new"}:
                 raise UserError(f"{where} ({raw['id']}): field '{field}' needs "
                                 "{ old = \"expr\", new = \"expr\" }")
@@ -225,7 +245,9 @@ def _parse(text: Any, where: str, field: str) -> ast.Expression | None:
 
 def _probe_names() -> dict[str, Any]:
     case = Case("probe", possible=(0, 2))
-    return _names(case, {"state": {"unit_size": 4096}}, "0")
+    probe: BootResult = {"id": "probe", "outcome": {"kind": "ok"}, "log": "",
+                         "state": {"unit_size": 4096}}
+    return _names(case, probe, "0")
 
 
 # ------------------------------------------------------------ classification
@@ -267,21 +289,23 @@ def _side_field(neutral_field: str) -> str:
     return base
 
 
-def classify_change(change: compare.Change, comparison: str, case: Case,
-                    sides: Mapping[str, Mapping[str, Any]],
+def classify_change(change: compare.Change, comparison: Comparison, case: Case,
+                    sides: Mapping[str, BootResult],
                     triaged: Mapping[str, SideTriage],
                     declared: Sequence[DeclaredChange]) -> Finding:
     """An old/new change: declared if a rule says exactly this, triaged if
     either side's value is one its own triage explains."""
     rule = next((d for d in declared if d.explains(change, case, sides)), None)
     if rule is not None:
-        return Finding(comparison, change.field, change.old, change.new, "declared", rule.id)
+        return Finding(comparison, change.field, change.old, change.new, Verdict.DECLARED,
+                       rule.id)
     source = _side_field(change.field)
     for side, value in (("old", change.old), ("new", change.new)):
         entry = triaged[side].explains(source, value) if side in triaged else None
         if entry is not None:
-            return Finding(comparison, change.field, change.old, change.new, "triaged", entry)
-    return Finding(comparison, change.field, change.old, change.new, "unexpected", None)
+            return Finding(comparison, change.field, change.old, change.new, Verdict.TRIAGED,
+                           entry)
+    return Finding(comparison, change.field, change.old, change.new, Verdict.UNEXPECTED, None)
 
 
 def find_declared(folder: Path, new_label: str, subjects: set[str],

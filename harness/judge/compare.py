@@ -20,7 +20,9 @@ from typing import Any
 
 from harness.core import attempts
 from harness.core import dumpfmt as dump_format
+from harness.core.fields import Fields
 from harness.core.klog import DUMP_PREFIXES, split_log
+from harness.core.result import BootResult, Build
 
 # Compared fields; a trailing ".*" compares every key below that object.
 COMPARED = (
@@ -106,10 +108,10 @@ def _mask(match: re.Match[str]) -> str:
     return "@ADDR" if match.group(0).startswith("@") else "ADDR"
 
 
-def fields(result: Mapping[str, Any]) -> dict[str, Any]:
+def fields(result: BootResult) -> Fields:
     """The compared fields of one result."""
     possible = list(result.get("possible", []))
-    out: dict[str, Any] = {}
+    out: Fields = {}
     outcome = result.get("outcome") or {}
     out["outcome.kind"] = outcome.get("kind")
     if "return" in result:
@@ -138,8 +140,9 @@ def fields(result: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("state.unit_map", "state.unit_offsets", "arch.unit_offsets"):
         if name in out:
             out[name] = _per_possible(out[name], possible)
-    for section in ("static_copies", "bootmem"):
-        for key, value in (result.get(section) or {}).items():
+    for section, values in (("static_copies", result.get("static_copies")),
+                            ("bootmem", result.get("bootmem"))):
+        for key, value in (values or {}).items():
             name = f"{section}.{key}"
             if name in COMPARED:
                 out[name] = value
@@ -148,13 +151,12 @@ def fields(result: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def compare(kernel: Mapping[str, Any], model: Mapping[str, Any]) -> list[Difference]:
+def compare(kernel: BootResult, model: BootResult) -> list[Difference]:
     """Every compared field whose values differ, in a stable order."""
     return compare_fields(fields(kernel), fields(model))
 
 
-def compare_fields(kernel_fields: Mapping[str, Any], model_fields: Mapping[str, Any]
-                   ) -> list[Difference]:
+def compare_fields(kernel_fields: Fields, model_fields: Fields) -> list[Difference]:
     """compare() on results already reduced to their fields (captured ones, say)."""
     names = sorted(set(kernel_fields) | set(model_fields), key=_field_order)
     if kernel_fields.get("log_truncated") or model_fields.get("log_truncated"):
@@ -189,13 +191,13 @@ class Change:
         return f"{self.field}: old {short(self.old)}, new {short(self.new)}"
 
 
-def neutral(result: Mapping[str, Any], flat: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def neutral(result: BootResult, flat: Fields | None = None) -> Fields:
     """A result in terms both API generations share, so old and new compare
     by meaning: sizes wherever the API put them, cpu -> unit for possible
     cpus, the dump parsed into its table, the lpage layout as unit slots.
     `flat` is fields(result), when the caller has it already."""
     flat = fields(result) if flat is None else flat
-    out: dict[str, Any] = {}
+    out: Fields = {}
     for name, value in flat.items():
         if name.startswith(("outcome.", "return", "messages", "state.", "static_copies.",
                             "bootmem.", "attempts", "arch.")):
@@ -230,7 +232,7 @@ def neutral(result: Mapping[str, Any], flat: Mapping[str, Any] | None = None) ->
     return out
 
 
-def _neutral_build(build: Mapping[str, Any], nr_cpus: int) -> dict[str, Any]:
+def _neutral_build(build: Build, nr_cpus: int) -> Fields:
     ai = build.get("alloc_info")
     if "alloc_info" in build:
         if not ai:
@@ -263,12 +265,12 @@ _NUMBER = re.compile(r"\d+")
 _LEVEL = re.compile(r"^(<\d>)?(.*)$")
 
 
-def cross_generation(flat: Mapping[str, Any]) -> dict[str, Any]:
+def cross_generation(flat: Fields) -> Fields:
     """A neutral result in the vocabulary two generations share: renamed
     fields, success as a flag (2009 returned the unit size, today 0), the
     messages as their kinds (prefix case, addresses and numbers aside: the
     sizes are compared on their own), the chunks' presence."""
-    out: dict[str, Any] = {}
+    out: Fields = {}
     for name, value in flat.items():
         if name.startswith(CROSS_DROPPED):
             continue
@@ -300,9 +302,8 @@ def _message_kind(line: str) -> str:
     return level + _NUMBER.sub("N", text)
 
 
-def compare_sides(old: Mapping[str, Any], new: Mapping[str, Any],
-                  old_fields: Mapping[str, Any] | None = None,
-                  new_fields: Mapping[str, Any] | None = None) -> list[Change]:
+def compare_sides(old: BootResult, new: BootResult, old_fields: Fields | None = None,
+                  new_fields: Fields | None = None) -> list[Change]:
     """Old against new by meaning, element by element.  A 2009 side and a
     modern one compare in the fields both have (cross_generation())."""
     a, b = neutral(old, old_fields), neutral(new, new_fields)

@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness.core import attempts
 from harness.core.arch_sizes import (
@@ -30,7 +29,9 @@ from harness.core.arch_sizes import (
 )
 from harness.core.cases import Case, load_case
 from harness.core.errors import UserError
+from harness.core.fields import check_path
 from harness.core.paths import data_dir
+from harness.core.result import BootResult, JsonValue, laid_out_alloc_info
 from harness.core.topology import group_cpus, nodes_local
 from harness.judge.compare import ABSENT, Difference
 
@@ -40,13 +41,13 @@ def default_triage() -> Path:
     return data_dir() / "triage.toml"
 
 SIDES = ("kernel", "model")
-RELATIONS: Mapping[str, Callable[[Any, Any], bool]] = {
+RELATIONS: Mapping[str, Callable[[JsonValue, JsonValue], bool]] = {
     "kernel < model": lambda k, m: _num(k) < _num(m),
     "kernel > model": lambda k, m: _num(k) > _num(m),
 }
 
 
-def _num(value: Any) -> float:
+def _num(value: JsonValue) -> float:
     return float(value) if isinstance(value, int | float) else float("nan")
 
 
@@ -55,13 +56,13 @@ class Subject:
     """What a condition may look at: the case and both results."""
 
     case: Case
-    kernel: Mapping[str, Any]
-    model: Mapping[str, Any]
+    kernel: BootResult
+    model: BootResult
     # Predicate values: one case's differences ask the same questions many
     # times (an entry matching every field asks for each of them).
-    answers: dict[str, Any] = field(default_factory=dict, compare=False)
+    answers: dict[str, object] = field(default_factory=dict, compare=False)
 
-    def ask(self, predicate: str) -> Any:
+    def ask(self, predicate: str) -> object:
         if predicate not in self.answers:
             self.answers[predicate] = PREDICATES[predicate](self)
         return self.answers[predicate]
@@ -70,17 +71,16 @@ class Subject:
         """The case's scenario and, in an arch flow, the generic allocator
         that set the chunk up (the last one tried, by kernel or model): the
         arch flows run the same mm/percpu.c code and meet its bugs."""
-        if "scenarios" not in self.answers:
-            self.answers["scenarios"] = frozenset(
+        found = self.answers.get("scenarios")
+        if not isinstance(found, frozenset):
+            found = self.answers["scenarios"] = frozenset(
                 {self.case.scenario, *(attempts.allocator(self.case.scenario, result)
                                        for result in (self.kernel, self.model))})
-        found: frozenset[str] = self.answers["scenarios"]
         return found
 
 
-def _model_units(subject: Subject) -> list[Any]:
-    ai = (subject.model.get("setup_args") or {}).get("alloc_info") or \
-        (subject.model.get("build") or {}).get("alloc_info")
+def _model_units(subject: Subject) -> list[int | None]:
+    ai = laid_out_alloc_info(subject.model)
     if ai:
         return [cpu for g in ai["groups"] for cpu in g["cpu_map"]]
     build = subject.model.get("build") or {}
@@ -146,7 +146,8 @@ def _alloc_info_built_twice(subject: Subject) -> bool:
     """An arch flow whose allocators, as the model tells it, build the layout
     more than once in one boot (a fallback after lpage got as far as it)."""
     tried = subject.model.get("attempts") or []
-    return sum(1 for a in tried if a.get("reason") in _BUILDS.get(a.get("allocator"), ())) > 1
+    builds = [a for a in tried if a.get("reason") in _BUILDS.get(a.get("allocator", ""), ())]
+    return len(builds) > 1
 
 
 def _need_numa_missed(subject: Subject) -> bool:
@@ -189,7 +190,7 @@ def _locality_not_transitive(subject: Subject) -> bool:
                for x in cpus_on for y in cpus_on for z in cpus_on)
 
 
-PREDICATES: Mapping[str, Callable[[Subject], Any]] = {
+PREDICATES: Mapping[str, Callable[[Subject], object]] = {
     "locality_not_transitive": _locality_not_transitive,
     "need_numa_missed": _need_numa_missed,
     "sparc64_chunk_overflow": _sparc64_chunk_overflow,
@@ -214,10 +215,11 @@ class TriageEntry:
     example: str
     scenarios: tuple[str, ...] = ()
     revisions: tuple[str, ...] = ()
-    kernel: Any = None
-    model: Any = None
+    # Exact values a difference must have (TOML values, as the entry gives them).
+    kernel: JsonValue = None
+    model: JsonValue = None
     relation: str | None = None
-    when: Mapping[str, Any] | None = None
+    when: Mapping[str, JsonValue] | None = None
     consequences: bool = False
 
     def matches(self, diff: Difference, subject: Subject, generation: str,
@@ -240,12 +242,12 @@ class TriageEntry:
                    for name, want in (self.when or {}).items())
 
     @staticmethod
-    def _resolve(value: Any, subject: Subject) -> Any:
+    def _resolve(value: JsonValue, subject: Subject) -> JsonValue:
         # Values that depend on the build rather than on the entry.
         return subject.case.nr_cpus if value == "NR_CPUS" else value
 
     @staticmethod
-    def _condition(name: str, want: Any, subject: Subject) -> bool:
+    def _condition(name: str, want: JsonValue, subject: Subject) -> bool:
         if name in PREDICATES:
             return bool(subject.ask(name) == want)
         return bool(getattr(subject.case, name) == want)
@@ -308,7 +310,7 @@ def load_triage(path: Path | None = None) -> list[TriageEntry]:
     return entries
 
 
-def _entry(raw: Mapping[str, Any], n: int, path: Path) -> TriageEntry:
+def _entry(raw: Mapping[str, JsonValue], n: int, path: Path) -> TriageEntry:
     where = f"{path}: entry {n}"
     unknown = sorted(set(raw) - _KEYS)
     if unknown:
@@ -331,6 +333,8 @@ def _entry(raw: Mapping[str, Any], n: int, path: Path) -> TriageEntry:
         if name not in PREDICATES and name not in Case.__dataclass_fields__:
             raise UserError(f"{where} ({raw['id']}): condition '{name}' unknown: use a case "
                             f"field or one of {', '.join(PREDICATES)}")
+    for name in _as_list(raw["fields"]):
+        check_path(str(name), f"{where} ({raw['id']})")
     example = path.parent / str(raw["example"])
     if not example.is_file():
         raise UserError(f"{where} ({raw['id']}): example case {example} does not exist")
@@ -352,5 +356,5 @@ def _entry(raw: Mapping[str, Any], n: int, path: Path) -> TriageEntry:
     )
 
 
-def _as_list(value: Any) -> list[Any]:
+def _as_list(value: JsonValue) -> list[JsonValue]:
     return list(value) if isinstance(value, list) else [value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from harness.core import attempts
 from harness.core.klog import dump_text
+from harness.core.result import BootResult, laid_out_alloc_info
+from harness.core.verdict import Verdict
 
 if TYPE_CHECKING:
     from harness.campaign.agree import Summary
@@ -27,12 +30,12 @@ class Unit:
     cpu: int | None
 
 
-def unit_layout(result: dict[str, Any]) -> list[Unit]:
+def unit_layout(result: BootResult) -> list[Unit]:
     """Units in address order with the cpu each serves (None: empty slot)."""
     nr_cpus = int(result.get("nr_cpus", 0))
     args = result.get("setup_args") or {}
     build = result.get("build") or {}
-    ai = args.get("alloc_info") or build.get("alloc_info")
+    ai = laid_out_alloc_info(result)
     if ai:
         units: list[Unit] = []
         for g, group in enumerate(ai.get("groups", [])):
@@ -53,8 +56,8 @@ def unit_layout(result: dict[str, Any]) -> list[Unit]:
     return [Unit("-", u, by_unit.get(u)) for u in range(total)]
 
 
-def outcome_text(result: dict[str, Any]) -> str:
-    out = result.get("outcome", {})
+def outcome_text(result: BootResult) -> str:
+    out = result["outcome"]
     kind = out.get("kind", "?")
     if kind == "bug":
         return f"BUG at {out.get('file')}:{out.get('line')}: {out.get('condition')}"
@@ -80,9 +83,16 @@ STATE_FIELDS = ("nr_units", "unit_size", "unit_pages", "chunk_size", "first_unit
                 "last_unit_cpu", "reserved_chunk_limit", "base_addr")
 
 
-def show(console: Console, labels: list[str], results: list[dict[str, Any]]) -> None:
+def show(console: Console, labels: list[str], results: Sequence[BootResult]) -> None:
     """One case on one or two sources, for a person."""
-    layouts = [unit_layout(r) for r in results]
+    console.print(_layout_table(labels, [unit_layout(r) for r in results]))
+    console.print(_state_table(labels, results))
+    for label, result in zip(labels, results, strict=True):
+        console.rule(label)
+        _show_one(console, result)
+
+
+def _layout_table(labels: list[str], layouts: list[list[Unit]]) -> Table:
     table = Table(title="unit layout (group, unit -> cpu)")
     table.add_column("unit", justify="right")
     for label in labels:
@@ -100,51 +110,55 @@ def show(console: Console, labels: list[str], results: list[dict[str, Any]]) -> 
         if len(layouts) == 2 and _differs(layouts, u):
             row = [f"[bold yellow]{cell}[/]" for cell in row]
         table.add_row(*row)
-    console.print(table)
+    return table
 
-    state_table = Table(title="state left by pcpu_setup_first_chunk()")
-    state_table.add_column("field")
+
+def _state_table(labels: list[str], results: Sequence[BootResult]) -> Table:
+    table = Table(title="state left by pcpu_setup_first_chunk()")
+    table.add_column("field")
     for label in labels:
-        state_table.add_column(label)
+        table.add_column(label)
     for name in STATE_FIELDS:
         values = [str((r.get("state") or {}).get(name, "-")) for r in results]
         style = "bold yellow" if len(set(values)) > 1 else ""
-        state_table.add_row(name, *values, style=style)
-    console.print(state_table)
+        table.add_row(name, *values, style=style)
+    return table
 
-    for label, result in zip(labels, results, strict=True):
-        console.rule(label)
-        console.print(f"outcome: {outcome_text(result)}", markup=False, highlight=False)
-        allocator_path = attempts.path(result)
-        if allocator_path is not None:
-            console.print(f"allocators tried: {allocator_path}", markup=False, highlight=False)
-        offsets = (result.get("arch") or {}).get("unit_offsets")
-        if offsets is not None:
-            shown = [f"{cpu}:{off}" for cpu, off in enumerate(offsets) if off is not None]
-            console.print("per-cpu offsets from the chunk base: " + " ".join(shown[:16])
-                          + (" ..." if len(shown) > 16 else ""), markup=False, highlight=False)
-        dump = dump_text(result.get("log", ""))
-        console.print(dump if dump else "(no allocation dump printed)", markup=False,
-                      highlight=False)
-        bootmem = result.get("bootmem") or {}
-        if bootmem and "held" not in bootmem:
-            # A model accounts only for what the arch callbacks did.
-            held = (result.get("static_copies") or {}).get("chunk_held")
-            console.print(
-                f"first-chunk pages: allocated {bootmem.get('fc_alloc_bytes')} "
+
+def _show_one(console: Console, result: BootResult) -> None:
+    """How one boot ended, what it chose and printed, and its memory."""
+    say = functools.partial(console.print, markup=False, highlight=False)
+    say(f"outcome: {outcome_text(result)}")
+    allocator_path = attempts.path(result)
+    if allocator_path is not None:
+        say(f"allocators tried: {allocator_path}")
+    offsets = (result.get("arch") or {}).get("unit_offsets")
+    if offsets is not None:
+        shown = [f"{cpu}:{off}" for cpu, off in enumerate(offsets) if off is not None]
+        say("per-cpu offsets from the chunk base: " + " ".join(shown[:16])
+            + (" ..." if len(shown) > 16 else ""))
+    dump = dump_text(result.get("log", ""))
+    say(dump if dump else "(no allocation dump printed)")
+    memory = _memory_line(result)
+    if memory:
+        say(memory)
+    copies = result.get("static_copies") or {}
+    if copies.get("bad_cpus"):
+        console.print(f"static data missing for cpus {copies.get('bad_cpus')}", style="bold red")
+
+
+def _memory_line(result: BootResult) -> str | None:
+    bootmem = result.get("bootmem") or {}
+    if not bootmem:
+        return None
+    if "held" not in bootmem:
+        # A model accounts only for what the arch callbacks did.
+        held = (result.get("static_copies") or {}).get("chunk_held")
+        return (f"first-chunk pages: allocated {bootmem.get('fc_alloc_bytes')} "
                 f"freed {bootmem.get('fc_free_bytes')}"
-                + (f"; embedded chunk holds {held}" if held is not None else ""),
-                markup=False, highlight=False,
-            )
-        elif bootmem:
-            console.print(
-                f"bootmem: allocated {bootmem.get('allocated')} freed {bootmem.get('freed')} "
-                f"held {bootmem.get('held')} bad frees {bootmem.get('bad_free_count')}",
-                markup=False, highlight=False,
-            )
-        copies = result.get("static_copies") or {}
-        if copies.get("bad_cpus"):
-            console.print(f"static data missing for cpus {copies['bad_cpus']}", style="bold red")
+                + (f"; embedded chunk holds {held}" if held is not None else ""))
+    return (f"bootmem: allocated {bootmem.get('allocated')} freed {bootmem.get('freed')} "
+            f"held {bootmem.get('held')} bad frees {bootmem.get('bad_free_count')}")
 
 
 def _differs(layouts: list[list[Unit]], u: int) -> bool:
@@ -245,10 +259,8 @@ def show_findings(console: Console, findings: Sequence[Finding]) -> None:
     table = Table(title="differences")
     for column in ("comparison", "field", "left", "right", "label", "rule"):
         table.add_column(column, overflow="fold")
-    names = {"old": "old: kernel/model", "new": "new: kernel/model",
-             "kernel": "kernel: old/new", "model": "model: old/new"}
     for f in findings:
-        style = "bold red" if f.label == "unexpected" else ""
-        table.add_row(names[f.comparison], f.field, _cell(f.left), _cell(f.right), f.label,
+        style = "bold red" if f.label is Verdict.UNEXPECTED else ""
+        table.add_row(f.comparison.column, f.field, _cell(f.left), _cell(f.right), f.label,
                       f.rule or "-", style=style)
     console.print(table)

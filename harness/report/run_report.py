@@ -22,10 +22,8 @@ from rich.table import Table
 from harness.campaign import runner
 from harness.core import cases
 from harness.core.paths import TEMPLATES
+from harness.core.verdict import Comparison, FindingKind, Verdict
 from harness.judge import classify, compare
-
-WHERE = {"old": "old side, kernel vs model", "new": "new side, kernel vs model",
-         "kernel": "kernel, old vs new", "model": "models, old vs new"}
 
 
 @dataclass(frozen=True)
@@ -55,23 +53,48 @@ class RunInfo:
     scenarios: Sequence[str]
 
 
-def _rows(summary: runner.Summary, label: str) -> list[dict[str, Any]]:
-    rows = []
-    for key, hits in summary.by_signature.items():
-        found_label, signature, rule = key.split("|", 2)
-        if found_label == label:
-            rows.append({"rule": rule, "signature": signature, "field": signature.split(":")[1],
-                         "cases": len({case for case, _ in hits}), "hits": hits})
-    return rows
+@dataclass(frozen=True)
+class KindRow:
+    """One kind of finding of a run: where and what, and the cases it hit."""
+
+    kind: FindingKind
+    hits: Sequence[tuple[str, classify.Finding]]
+
+    @property
+    def comparison(self) -> Comparison:
+        return self.hits[0][1].comparison
+
+    @property
+    def field(self) -> str:
+        return self.kind.signature.split(":", 1)[1]
+
+    @property
+    def cases(self) -> int:
+        return len({case for case, _ in self.hits})
 
 
-def _rule_counts(summary: runner.Summary, label: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class RuleCount:
+    """For the email: a rule, the cases it explained, the fields it covered."""
+
+    rule: str
+    cases: int
+    field: str
+
+
+def _rows(summary: runner.Summary, verdict: Verdict) -> list[KindRow]:
+    return [KindRow(kind, hits) for kind, hits in summary.by_kind.items()
+            if kind.verdict is verdict]
+
+
+def _rule_counts(summary: runner.Summary, verdict: Verdict) -> list[RuleCount]:
     per_rule: dict[str, set[str]] = {}
     fields: dict[str, list[str]] = {}
-    for row in _rows(summary, label):
-        per_rule.setdefault(row["rule"], set()).update(case for case, _ in row["hits"])
-        fields.setdefault(row["rule"], []).append(row["field"])
-    return [{"rule": rule, "cases": len(names), "field": ", ".join(sorted(set(fields[rule])))}
+    for row in _rows(summary, verdict):
+        rule = row.kind.rule or ""
+        per_rule.setdefault(rule, set()).update(case for case, _ in row.hits)
+        fields.setdefault(rule, []).append(row.field)
+    return [RuleCount(rule, len(names), ", ".join(sorted(set(fields[rule]))))
             for rule, names in per_rule.items()]
 
 
@@ -79,19 +102,18 @@ def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
                  reproducers: Sequence[Reproducer]) -> None:
     counts = summary.to_json()
     table = Table(title=f"percpu-diff run: {' -> '.join(info.sides)}")
-    for name in ("cases", *classify.CLASSES):
+    for name in ("cases", *Verdict):
         table.add_column(name, justify="right")
-    table.add_row(*[str(counts[name]) for name in ("cases", *classify.CLASSES)])
+    table.add_row(*[str(counts[name]) for name in ("cases", *Verdict)])
     console.print(table)
     detail = Table(title="differences by kind")
     for column in ("label", "where", "field", "rule", "cases"):
         detail.add_column(column, overflow="fold")
-    for label in ("declared", "triaged", "unexpected"):
-        for row in sorted(_rows(summary, label), key=lambda r: -int(r["cases"])):
-            where, field = row["signature"].split(":", 1)
-            style = "bold red" if label == "unexpected" else ""
-            detail.add_row(label, WHERE[where], field, row["rule"] or "-", str(row["cases"]),
-                           style=style)
+    for verdict in (Verdict.DECLARED, Verdict.TRIAGED, Verdict.UNEXPECTED):
+        for row in sorted(_rows(summary, verdict), key=lambda r: -r.cases):
+            style = "bold red" if verdict is Verdict.UNEXPECTED else ""
+            detail.add_row(verdict, row.comparison.description, row.field, row.kind.rule or "-",
+                           str(row.cases), style=style)
     if detail.row_count:
         console.print(detail)
     if summary.paths:
@@ -140,9 +162,9 @@ def junit_xml(info: RunInfo, summary: runner.Summary,
     rows = [{
         "case": r.case, "scenario": r.scenario, "nr_cpus": r.nr_cpus, "verdict": r.verdict,
         "outcomes": ", ".join(f"{k} {v}" for k, v in r.outcomes.items()),
-        "unexpected": [f"{WHERE[f.comparison]}: {f.field}: {compare.short(f.left)} vs "
+        "unexpected": [f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
                        f"{compare.short(f.right)}" for f in r.findings
-                       if f.label == "unexpected"],
+                       if f.label is Verdict.UNEXPECTED],
     } for r in records]
     return _environment(True).get_template("junit.xml.j2").render(
         summary=summary.to_json(), sides=info.sides, records=rows)
@@ -156,7 +178,9 @@ def _wrap_command(command: str, width: int = 70) -> list[str]:
 
 def _example(hits: Sequence[tuple[str, classify.Finding]]) -> list[str]:
     case, finding = hits[0]
-    left, right = ("kernel", "model") if finding.comparison in ("old", "new") else ("old", "new")
+    kernel_vs_model = finding.comparison in (Comparison.OLD_KERNEL_VS_MODEL,
+                                             Comparison.NEW_KERNEL_VS_MODEL)
+    left, right = ("kernel", "model") if kernel_vs_model else ("old", "new")
     return textwrap.wrap(f"first seen in {case}: {left} {compare.short(finding.left, 50)}, "
                          f"{right} {compare.short(finding.right, 50)}", 74)
 
@@ -180,25 +204,25 @@ def email_text(info: RunInfo, summary: runner.Summary,
     # Differences that shrink to the same case are one finding, seen from
     # several fields and comparisons: report them together.
     groups: dict[str, dict[str, Any]] = {}
-    for row in sorted(_rows(summary, "unexpected"), key=lambda r: -int(r["cases"])):
-        where, field = row["signature"].split(":", 1)
-        repro = by_signature.get(row["signature"])
-        key = repro.command if repro else row["signature"]
+    for row in sorted(_rows(summary, Verdict.UNEXPECTED), key=lambda r: -r.cases):
+        repro = by_signature.get(row.kind.signature)
+        key = repro.command if repro else row.kind.signature
         group = groups.setdefault(key, {
-            "fields": [], "example": _example(row["hits"]),
+            "fields": [], "example": _example(row.hits),
             "repro": _wrap_command(repro.command) if repro else [],
             "toml": cases.case_to_toml(repro.case).splitlines() if repro else [],
             "shrink_note": f"shrunk from {repro.first_case} in {repro.attempts} boots"
             if repro else "",
         })
-        group["fields"].append(f"{WHERE[where]}: {field} ({row['cases']} case"
-                               f"{'s' if row['cases'] != 1 else ''})")
+        group["fields"].append(f"{row.comparison.description}: {row.field} ({row.cases} case"
+                               f"{'s' if row.cases != 1 else ''})")
     unexpected = list(groups.values())
     text = _environment(False).get_template("email.txt.j2").render(
         version=version, sides=info.sides, summary=summary.to_json(), seed=info.seed,
         generated=info.generated, corpus=info.corpus, extra=info.extra,
         declared_file=info.declared_file, nr_cpus=info.nr_cpus, scenarios=info.scenarios,
-        declared=_rule_counts(summary, "declared"), triaged=_rule_counts(summary, "triaged"),
+        declared=_rule_counts(summary, Verdict.DECLARED),
+        triaged=_rule_counts(summary, Verdict.TRIAGED),
         unexpected=unexpected, path_sides=list(summary.paths), path_lines=_path_lines(summary))
     # The TOML of a reproducer can hold a long description: keep the promise.
     return "\n".join(line if len(line) < 80 else line[:76] + "..."

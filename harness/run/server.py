@@ -14,12 +14,12 @@ import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from harness.build.shims import Shim
 from harness.core import attempts
 from harness.core.cases import Case
 from harness.core.errors import UserError
+from harness.core.result import BootResult, parse_result
 
 # Sanitizers report and exit with a status the runtime recognises; SEGV is
 # left to the shim so crashes look the same with and without sanitizers.
@@ -56,7 +56,7 @@ def check_case_fits(case: Case, shim: Shim) -> None:
 
 def run_cases(
     shim: Shim, cases: Iterable[Case], limits: Limits = Limits()
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[BootResult]:
     """Results in case order; a dead server fails the remaining cases, loudly."""
     case_list = list(cases)
     for case in case_list:
@@ -91,10 +91,10 @@ def run_cases(
                 err = proc.stderr.read() if proc.stderr else ""
                 yield harness_failure(case, f"shim server exited: {err.strip()[-300:]}")
                 continue
-            result: dict[str, Any] = json.loads(line)
+            result = parse_result(json.loads(line), f"the shim {shim.path}")
             if "trace" in result:
                 # Read once here; comparisons, triage and reports all use it.
-                result["attempts"] = attempts.attempts(result["trace"])
+                result["attempts"] = attempts.attempts(result["trace"] or [])
             result["case"] = case.name
             result["possible"] = list(case.possible)
             yield result
@@ -105,10 +105,10 @@ def run_cases(
         writer.join(timeout=5)
 
 
-def run_one(shim: Shim, case: Case, limits: Limits = Limits()) -> dict[str, Any]:
+def run_one(shim: Shim, case: Case, limits: Limits = Limits()) -> BootResult:
     return next(iter(run_cases(shim, [case], limits)))
 
 
-def harness_failure(case: Case, message: str) -> dict[str, Any]:
+def harness_failure(case: Case, message: str) -> BootResult:
     return {"id": case.name, "case": case.name, "outcome": {"kind": "harness", "message": message},
             "log": ""}

@@ -1,0 +1,74 @@
+"""One vocabulary for judgements: what a case or a difference was judged,
+and which two results a judgement compares.
+
+`agree`, `run`, `show` and every report speak these words; their values
+are the words the JSON files and the email have always used.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Verdict(StrEnum):
+    """How a case, or one difference of it, was judged; in this order a
+    case takes the gravest of its differences' verdicts."""
+
+    AGREE = "agree"  # no difference
+    DECLARED = "declared"  # a change the patch says it makes
+    TRIAGED = "triaged"  # a known kernel/model disagreement (cases/triage.toml)
+    UNEXPECTED = "unexpected"  # anything else: what the reviewer has to read
+    FAILED = "failed"  # the real code timed out or broke the harness: nothing to judge
+
+
+# Kernel outcomes that say the simulation ran out of time or broke, not what
+# the code computes: the case fails rather than agreeing or disagreeing.
+INCONCLUSIVE_OUTCOMES = frozenset({"timeout", "harness"})
+
+
+class Comparison(StrEnum):
+    """Which two results a difference was found between."""
+
+    OLD_KERNEL_VS_MODEL = "old"
+    NEW_KERNEL_VS_MODEL = "new"
+    KERNELS_OLD_VS_NEW = "kernel"
+    MODELS_OLD_VS_NEW = "model"
+
+    @property
+    def description(self) -> str:
+        """For a reader of the email: "old side, kernel vs model"."""
+        return _DESCRIPTIONS[self]
+
+    @property
+    def column(self) -> str:
+        """For a table cell: "old: kernel/model"."""
+        return _COLUMNS[self]
+
+    @staticmethod
+    def kernel_vs_model(side: str) -> Comparison:
+        """A side's real code against its model; `side` is "old" or "new"."""
+        return Comparison(side)
+
+
+_DESCRIPTIONS = {
+    Comparison.OLD_KERNEL_VS_MODEL: "old side, kernel vs model",
+    Comparison.NEW_KERNEL_VS_MODEL: "new side, kernel vs model",
+    Comparison.KERNELS_OLD_VS_NEW: "kernel, old vs new",
+    Comparison.MODELS_OLD_VS_NEW: "models, old vs new",
+}
+_COLUMNS = {
+    Comparison.OLD_KERNEL_VS_MODEL: "old: kernel/model",
+    Comparison.NEW_KERNEL_VS_MODEL: "new: kernel/model",
+    Comparison.KERNELS_OLD_VS_NEW: "kernel: old/new",
+    Comparison.MODELS_OLD_VS_NEW: "model: old/new",
+}
+
+
+class FindingKind(NamedTuple):
+    """What makes findings "the same": verdict, signature (comparison and
+    field, indices stripped) and the rule that explained them."""
+
+    verdict: Verdict
+    signature: str
+    rule: str | None
