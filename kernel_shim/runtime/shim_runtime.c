@@ -663,6 +663,31 @@ void *shim_bootmem_alloc_node(struct pglist_data *pgdat, unsigned long size, uns
 	return p;
 }
 
+void shim_bootmem_free(unsigned long phys, unsigned long size)
+{
+	unsigned long end = phys + size;
+	long i;
+
+	bm.nr_frees++;
+	/* free_bootmem() returns whole pages only: a partial page at either
+	 * end stays reserved, so the caller keeps it. */
+	if (end >= phys) {
+		phys = (phys + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
+		end &= ~(SHIM_PAGE_SIZE - 1);
+		if (end <= phys)
+			return;
+		size = end - phys;
+	}
+	i = end > phys ? held_find(phys, end) : -1;
+	if (i < 0) {
+		note_bad_free(phys, size, end > phys ? held_overlap(phys, end) : 0);
+		return;
+	}
+	held_release((size_t)i, phys, end);
+	SHIM_POISON(shim_arena_base + phys, size);
+	bm.freed += size;
+}
+
 /*
  * memblock_alloc*(): the highest free range at or above min_addr that fits
  * (memblock allocates top-down), zeroed; NULL when nothing fits, which the
@@ -737,7 +762,7 @@ void shim_memblock_free(const void *ptr, unsigned long size)
 	bm.freed += held;
 }
 
-/* -------------------------------------------------------------- page tables */
+/* ----------------------------------------------------- page tables, vmalloc */
 
 static unsigned long shim_pgd[SHIM_PAGE_SIZE / sizeof(unsigned long)];
 
@@ -771,6 +796,32 @@ int shim_vmap_pages(unsigned long addr, unsigned long end, struct page **pages)
 	}
 	return 0;
 }
+
+void *shim_vm_register(unsigned long size, unsigned long align)
+{
+	unsigned long start;
+
+	if (!align)
+		shim_panic(__FILE__, __LINE__, "vm_area_register_early: alignment 0");
+	/* The kernel's ALIGN(): mask arithmetic, whatever align is.  A unit
+	 * size that is not a power of two (lpage with a 3M unit, say) gets
+	 * what the kernel would give it, not a refusal. */
+	start = (bm.vm_cursor + align - 1) & ~(align - 1);
+	if (start + size < start || start + size > REGION_RESERVE - REDZONE)
+		shim_panic(__FILE__, __LINE__, "vm_area_register_early: %lu bytes do not fit", size);
+	bm.vm_cursor = (start + size + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
+	if (bm.nr_vm < 16) {
+		bm.vm[bm.nr_vm].offset = start;
+		bm.vm[bm.nr_vm].size = size;
+		bm.vm[bm.nr_vm].align = align;
+	}
+	bm.nr_vm++;
+	SHIM_UNPOISON(shim_vmalloc_base + start, size);
+	SHIM_POISON(shim_vmalloc_base + start + size, REDZONE);
+	return shim_vmalloc_base + start;
+}
+
+unsigned long shim_vmalloc_size(void) { return shim_case.vmalloc_size; }
 
 /* ------------------------------------------------------------------ nodes */
 
@@ -813,115 +864,6 @@ int shim_nr_node_ids(void)
 }
 
 unsigned int shim_boot_cpu(void) { return shim_case.possible[0]; }
-
-void shim_bootmem_free(unsigned long phys, unsigned long size)
-{
-	unsigned long end = phys + size;
-	long i;
-
-	bm.nr_frees++;
-	/* free_bootmem() returns whole pages only: a partial page at either
-	 * end stays reserved, so the caller keeps it. */
-	if (end >= phys) {
-		phys = (phys + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
-		end &= ~(SHIM_PAGE_SIZE - 1);
-		if (end <= phys)
-			return;
-		size = end - phys;
-	}
-	i = end > phys ? held_find(phys, end) : -1;
-	if (i < 0) {
-		note_bad_free(phys, size, end > phys ? held_overlap(phys, end) : 0);
-		return;
-	}
-	held_release((size_t)i, phys, end);
-	SHIM_POISON(shim_arena_base + phys, size);
-	bm.freed += size;
-}
-
-void *shim_vm_register(unsigned long size, unsigned long align)
-{
-	unsigned long start;
-
-	if (!align)
-		shim_panic(__FILE__, __LINE__, "vm_area_register_early: alignment 0");
-	/* The kernel's ALIGN(): mask arithmetic, whatever align is.  A unit
-	 * size that is not a power of two (lpage with a 3M unit, say) gets
-	 * what the kernel would give it, not a refusal. */
-	start = (bm.vm_cursor + align - 1) & ~(align - 1);
-	if (start + size < start || start + size > REGION_RESERVE - REDZONE)
-		shim_panic(__FILE__, __LINE__, "vm_area_register_early: %lu bytes do not fit", size);
-	bm.vm_cursor = (start + size + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
-	if (bm.nr_vm < 16) {
-		bm.vm[bm.nr_vm].offset = start;
-		bm.vm[bm.nr_vm].size = size;
-		bm.vm[bm.nr_vm].align = align;
-	}
-	bm.nr_vm++;
-	SHIM_UNPOISON(shim_vmalloc_base + start, size);
-	SHIM_POISON(shim_vmalloc_base + start + size, REDZONE);
-	return shim_vmalloc_base + start;
-}
-
-unsigned long shim_vmalloc_size(void) { return shim_case.vmalloc_size; }
-
-static void emit_bootmem(void)
-{
-	struct shim_json *w = shim_section_begin("bootmem");
-	unsigned long held_bytes = 0;
-
-	for (size_t i = 0; i < bm.nr_held; i++)
-		held_bytes += bm.held[i].end - bm.held[i].start;
-	shim_json_obj_begin(w);
-	json_kv_u64(w, "allocated", bm.allocated);
-	json_kv_u64(w, "freed", bm.freed);
-	json_kv_u64(w, "held", held_bytes);
-	json_kv_u64(w, "allocations", bm.nr_allocs);
-	json_kv_u64(w, "frees", bm.nr_frees);
-	json_kv_u64(w, "failed_allocations", bm.nr_failed);
-	json_kv_u64(w, "bad_free_count", (unsigned long)bm.nr_bad);
-	json_kv_u64(w, "bad_free_bytes", bm.bad_free_bytes);
-	shim_json_key(w, "bad_frees");
-	shim_json_arr_begin(w);
-	for (int i = 0; i < bm.nr_bad && i < MAX_BAD_FREES; i++) {
-		shim_json_obj_begin(w);
-		json_kv_u64(w, "phys", bm.bad[i].phys);
-		json_kv_u64(w, "size", bm.bad[i].size);
-		json_kv_u64(w, "not_held", bm.bad[i].unheld);
-		shim_json_obj_end(w);
-	}
-	shim_json_arr_end(w);
-	shim_json_key(w, "vm_areas");
-	shim_json_arr_begin(w);
-	for (int i = 0; i < bm.nr_vm && i < 16; i++) {
-		shim_json_obj_begin(w);
-		json_kv_u64(w, "offset", bm.vm[i].offset);
-		json_kv_u64(w, "size", bm.vm[i].size);
-		json_kv_u64(w, "align", bm.vm[i].align);
-		shim_json_obj_end(w);
-	}
-	shim_json_arr_end(w);
-	json_kv_u64(w, "fc_allocs", bm.fc_allocs);
-	json_kv_u64(w, "fc_alloc_bytes", bm.fc_alloc_bytes);
-	json_kv_u64(w, "fc_frees", bm.fc_frees);
-	json_kv_u64(w, "fc_free_bytes", bm.fc_free_bytes);
-	shim_json_key(w, "fc_alloc_bytes_by_node");
-	shim_json_arr_begin(w);
-	for (int n = 0; n < shim_case.nr_nodes; n++)
-		shim_json_u64(w, bm.fc_alloc_bytes_on_node[n]);
-	shim_json_arr_end(w);
-	if (bm.node_directed) {
-		shim_json_key(w, "node_bytes");
-		shim_json_arr_begin(w);
-		for (int n = 0; n < shim_case.nr_nodes; n++)
-			shim_json_u64(w, bm.node_bytes[n]);
-		shim_json_arr_end(w);
-	}
-	json_kv_u64(w, "maps", bm.maps);
-	json_kv_u64(w, "ptes_populated", bm.ptes);
-	shim_json_obj_end(w);
-	shim_section_end(w);
-}
 
 /* ------------------------------------------------------------ call trace */
 
@@ -1171,6 +1113,64 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 	} else {
 		shim_json_null(w);
 	}
+	shim_json_obj_end(w);
+	shim_section_end(w);
+}
+
+static void emit_bootmem(void)
+{
+	struct shim_json *w = shim_section_begin("bootmem");
+	unsigned long held_bytes = 0;
+
+	for (size_t i = 0; i < bm.nr_held; i++)
+		held_bytes += bm.held[i].end - bm.held[i].start;
+	shim_json_obj_begin(w);
+	json_kv_u64(w, "allocated", bm.allocated);
+	json_kv_u64(w, "freed", bm.freed);
+	json_kv_u64(w, "held", held_bytes);
+	json_kv_u64(w, "allocations", bm.nr_allocs);
+	json_kv_u64(w, "frees", bm.nr_frees);
+	json_kv_u64(w, "failed_allocations", bm.nr_failed);
+	json_kv_u64(w, "bad_free_count", (unsigned long)bm.nr_bad);
+	json_kv_u64(w, "bad_free_bytes", bm.bad_free_bytes);
+	shim_json_key(w, "bad_frees");
+	shim_json_arr_begin(w);
+	for (int i = 0; i < bm.nr_bad && i < MAX_BAD_FREES; i++) {
+		shim_json_obj_begin(w);
+		json_kv_u64(w, "phys", bm.bad[i].phys);
+		json_kv_u64(w, "size", bm.bad[i].size);
+		json_kv_u64(w, "not_held", bm.bad[i].unheld);
+		shim_json_obj_end(w);
+	}
+	shim_json_arr_end(w);
+	shim_json_key(w, "vm_areas");
+	shim_json_arr_begin(w);
+	for (int i = 0; i < bm.nr_vm && i < 16; i++) {
+		shim_json_obj_begin(w);
+		json_kv_u64(w, "offset", bm.vm[i].offset);
+		json_kv_u64(w, "size", bm.vm[i].size);
+		json_kv_u64(w, "align", bm.vm[i].align);
+		shim_json_obj_end(w);
+	}
+	shim_json_arr_end(w);
+	json_kv_u64(w, "fc_allocs", bm.fc_allocs);
+	json_kv_u64(w, "fc_alloc_bytes", bm.fc_alloc_bytes);
+	json_kv_u64(w, "fc_frees", bm.fc_frees);
+	json_kv_u64(w, "fc_free_bytes", bm.fc_free_bytes);
+	shim_json_key(w, "fc_alloc_bytes_by_node");
+	shim_json_arr_begin(w);
+	for (int n = 0; n < shim_case.nr_nodes; n++)
+		shim_json_u64(w, bm.fc_alloc_bytes_on_node[n]);
+	shim_json_arr_end(w);
+	if (bm.node_directed) {
+		shim_json_key(w, "node_bytes");
+		shim_json_arr_begin(w);
+		for (int n = 0; n < shim_case.nr_nodes; n++)
+			shim_json_u64(w, bm.node_bytes[n]);
+		shim_json_arr_end(w);
+	}
+	json_kv_u64(w, "maps", bm.maps);
+	json_kv_u64(w, "ptes_populated", bm.ptes);
 	shim_json_obj_end(w);
 	shim_section_end(w);
 }
