@@ -316,6 +316,13 @@ void shim_unsupported_scenario(const char *name)
 	finish_child();
 }
 
+/* Replaced by the arch translation unit's entry: a shim linked without
+ * one has no arch flow to run. */
+__attribute__((weak)) void shim_arch_boot(void)
+{
+	shim_unsupported_scenario(shim_case.scenario);
+}
+
 void *shim_slab_too_early(const char *file, int line, const char *what)
 {
 	shim_panic(file, line, "%s() called before the slab allocator is up", what);
@@ -762,7 +769,7 @@ void shim_memblock_free(const void *ptr, unsigned long size)
 	bm.freed += held;
 }
 
-/* ----------------------------------------------------- page tables, vmalloc */
+/* ------------------------------------------ page tables, vmalloc, pages */
 
 static unsigned long shim_pgd[SHIM_PAGE_SIZE / sizeof(unsigned long)];
 
@@ -822,6 +829,28 @@ void *shim_vm_register(unsigned long size, unsigned long align)
 }
 
 unsigned long shim_vmalloc_size(void) { return shim_case.vmalloc_size; }
+
+/* One byte of fake struct page per arena page, never dereferenced. */
+#define PAGE_MAP_ADDR ((char *)0x6e0000000000UL)
+struct page *shim_virt_to_page(const void *addr)
+{
+	return (struct page *)(PAGE_MAP_ADDR + (shim_pa(addr) >> SHIM_PAGE_SHIFT));
+}
+
+void *shim_page_address(const struct page *page)
+{
+	return shim_va((unsigned long)((const char *)page - PAGE_MAP_ADDR) << SHIM_PAGE_SHIFT);
+}
+
+int shim_map_kernel_range(unsigned long addr, unsigned long size, struct page **pages)
+{
+	(void)addr; (void)pages;
+	bm.maps++;
+	return (int)(size >> SHIM_PAGE_SHIFT);
+}
+
+/* Overridden by the arch glue of a flow that keeps page tables. */
+__attribute__((weak)) const void *shim_arch_translate(const void *addr) { return addr; }
 
 /* ------------------------------------------------------------------ nodes */
 
@@ -967,14 +996,7 @@ static void emit_trace(void)
 	shim_section_end(w);
 }
 
-/* Overridden by the arch glue of a flow that keeps page tables. */
-__attribute__((weak)) const void *shim_arch_translate(const void *addr) { return addr; }
-__attribute__((weak)) void shim_arch_boot(void)
-{
-	shim_unsupported_scenario(shim_case.scenario);
-}
-
-/* ---------------------------------------------------- fc callbacks, pages */
+/* --------------------------------------------------------- fc callbacks */
 
 void shim_count_pcpu_fc_alloc(unsigned int cpu, size_t size, size_t align, const void *got)
 {
@@ -1035,25 +1057,6 @@ int shim_cpu_distance(unsigned int from, unsigned int to)
 	if (from >= NR_CPUS || to >= NR_CPUS)
 		shim_bug(__FILE__, __LINE__, "cpu_distance_fn called with cpu >= NR_CPUS");
 	return shim_case.distance[shim_case.node_of_cpu[from]][shim_case.node_of_cpu[to]];
-}
-
-/* One byte of fake struct page per arena page, never dereferenced. */
-#define PAGE_MAP_ADDR ((char *)0x6e0000000000UL)
-struct page *shim_virt_to_page(const void *addr)
-{
-	return (struct page *)(PAGE_MAP_ADDR + (shim_pa(addr) >> SHIM_PAGE_SHIFT));
-}
-
-void *shim_page_address(const struct page *page)
-{
-	return shim_va((unsigned long)((const char *)page - PAGE_MAP_ADDR) << SHIM_PAGE_SHIFT);
-}
-
-int shim_map_kernel_range(unsigned long addr, unsigned long size, struct page **pages)
-{
-	(void)addr; (void)pages;
-	bm.maps++;
-	return (int)(size >> SHIM_PAGE_SHIFT);
 }
 
 /* --------------------------------------------------------- result notes */
