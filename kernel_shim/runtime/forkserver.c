@@ -148,17 +148,11 @@ static const char *sanitizer_kind(const char *text)
 	return NULL;
 }
 
-static void report(FILE *out, const char *id, int status, long elapsed_us, long timeout_ms)
+/* The outcome's kind and what goes with it, from the first that applies:
+ * a sanitizer report, a time limit, a signal, then what the child recorded. */
+static void report_outcome(FILE *out, const char *san, int status, long elapsed_us,
+			   long timeout_ms)
 {
-	static char errbuf[1 << 16];
-	size_t errlen = read_stderr_capture(errbuf, sizeof(errbuf));
-	const char *san = errlen ? sanitizer_kind(errbuf) : NULL;
-
-	fputs("{\"id\":", out);
-	out_json_str(out, id, strlen(id));
-	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,\"elapsed_us\":%ld",
-		shim_generation, NR_CPUS, SHIM_PAGE_SIZE, elapsed_us);
-	fputs(",\"outcome\":{\"kind\":", out);
 	if (san) {
 		fputs("\"sanitizer\",\"sanitizer\":", out);
 		out_json_str(out, san, strlen(san));
@@ -186,6 +180,20 @@ static void report(FILE *out, const char *id, int status, long elapsed_us, long 
 	} else {
 		fprintf(out, "\"exit\",\"status\":%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	}
+}
+
+static void report(FILE *out, const char *id, int status, long elapsed_us, long timeout_ms)
+{
+	static char errbuf[1 << 16];
+	size_t errlen = read_stderr_capture(errbuf, sizeof(errbuf));
+	const char *san = errlen ? sanitizer_kind(errbuf) : NULL;
+
+	fputs("{\"id\":", out);
+	out_json_str(out, id, strlen(id));
+	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,\"elapsed_us\":%ld",
+		shim_generation, NR_CPUS, SHIM_PAGE_SIZE, elapsed_us);
+	fputs(",\"outcome\":{\"kind\":", out);
+	report_outcome(out, san, status, elapsed_us, timeout_ms);
 	if (errlen) {
 		fputs(",\"stderr\":", out);
 		out_json_str(out, errbuf, errlen);
@@ -239,17 +247,14 @@ static long now_us(void)
 	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
 }
 
-int main(int argc, char **argv)
+/* The command line: -1 to go on serving, or the status to exit with. */
+static int parse_args(int argc, char **argv, long *timeout_ms, long *mem_mb)
 {
-	static char line[1 << 20];
-	long timeout_ms = 5000, mem_mb = 2048;
-	char id[128];
-
 	for (int i = 1; i < argc; i++) {
 		if (!strncmp(argv[i], "--timeout-ms=", 13))
-			timeout_ms = atol(argv[i] + 13);
+			*timeout_ms = atol(argv[i] + 13);
 		else if (!strncmp(argv[i], "--mem-mb=", 9))
-			mem_mb = atol(argv[i] + 9);
+			*mem_mb = atol(argv[i] + 9);
 		else if (!strcmp(argv[i], "--info")) {
 			printf("{\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu}\n",
 			       shim_generation, NR_CPUS, SHIM_PAGE_SIZE);
@@ -260,7 +265,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
 
+/* What every child inherits: the shared area, the simulated regions and
+ * the stderr capture.  0, or the status to exit with. */
+static int setup_server(void)
+{
 	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED) {
 		perror("shim: mmap shared");
@@ -275,43 +286,69 @@ int main(int argc, char **argv)
 	}
 	SHIM_POISON(shim_arena_base, REDZONE);
 	stderr_fd = memfd_create("shim-stderr", 0);
+	return 0;
+}
 
+/* The shared area and the stderr capture as a new child must find them. */
+static void reset_for_case(void)
+{
+	shared->outcome = OUT_NONE;
+	shared->log_len = 0;
+	shared->log_overflow = 0;
+	shared->nr_sections = 0;
+	shared->fault_signal = 0;
+	/* Empty the capture and rewind it, or the next report lands
+	 * after a hole of NULs and is not recognised. */
+	if (stderr_fd >= 0 && (ftruncate(stderr_fd, 0) != 0 ||
+			       lseek(stderr_fd, 0, SEEK_SET) != 0))
+		perror("shim: resetting stderr capture");
+}
+
+/* One case line: parsed, booted in a child of its own, reported. */
+static void serve_case(char *line, long timeout_ms, long mem_mb)
+{
+	const char *why;
+	char id[128];
+	pid_t pid;
+	int status = 0;
+	long start;
+
+	why = parse_case(line, &shim_case);
+	snprintf(id, sizeof(id), "%s", shim_case.id);
+	if (why) {
+		report_invalid(stdout, id, why);
+		return;
+	}
+	reset_for_case();
+	fflush(stdout);
+	start = now_us();
+	pid = fork();
+	if (pid < 0) {
+		report_invalid(stdout, id, "fork failed");
+		return;
+	}
+	if (pid == 0)
+		run_child(timeout_ms, mem_mb);	/* does not return */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	report(stdout, id, status, now_us() - start, timeout_ms);
+}
+
+int main(int argc, char **argv)
+{
+	static char line[1 << 20];
+	long timeout_ms = 5000, mem_mb = 2048;
+	int status = parse_args(argc, argv, &timeout_ms, &mem_mb);
+
+	if (status >= 0)
+		return status;
+	status = setup_server();
+	if (status)
+		return status;
 	while (fgets(line, sizeof(line), stdin)) {
-		const char *why;
-		pid_t pid;
-		int status = 0;
-		long start;
-
 		if (line[0] == '\n' || line[0] == '#')
 			continue;
-		why = parse_case(line, &shim_case);
-		snprintf(id, sizeof(id), "%s", shim_case.id);
-		if (why) {
-			report_invalid(stdout, id, why);
-			continue;
-		}
-		shared->outcome = OUT_NONE;
-		shared->log_len = 0;
-		shared->log_overflow = 0;
-		shared->nr_sections = 0;
-		shared->fault_signal = 0;
-		/* Empty the capture and rewind it, or the next report lands
-		 * after a hole of NULs and is not recognised. */
-		if (stderr_fd >= 0 && (ftruncate(stderr_fd, 0) != 0 ||
-				       lseek(stderr_fd, 0, SEEK_SET) != 0))
-			perror("shim: resetting stderr capture");
-		fflush(stdout);
-		start = now_us();
-		pid = fork();
-		if (pid < 0) {
-			report_invalid(stdout, id, "fork failed");
-			continue;
-		}
-		if (pid == 0)
-			run_child(timeout_ms, mem_mb);	/* does not return */
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		report(stdout, id, status, now_us() - start, timeout_ms);
+		serve_case(line, timeout_ms, mem_mb);
 	}
 	return 0;
 }
