@@ -64,22 +64,9 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 	shim_section_end(w);
 }
 
-static void emit_bootmem(void)
+/* The frees that were not applied, and the vm areas, as far as kept. */
+static void emit_bootmem_lists(struct shim_json *w)
 {
-	struct shim_json *w = shim_section_begin("bootmem");
-	unsigned long held_bytes = 0;
-
-	for (size_t i = 0; i < bm.nr_held; i++)
-		held_bytes += bm.held[i].end - bm.held[i].start;
-	shim_json_obj_begin(w);
-	json_kv_u64(w, "allocated", bm.allocated);
-	json_kv_u64(w, "freed", bm.freed);
-	json_kv_u64(w, "held", held_bytes);
-	json_kv_u64(w, "allocations", bm.nr_allocs);
-	json_kv_u64(w, "frees", bm.nr_frees);
-	json_kv_u64(w, "failed_allocations", bm.nr_failed);
-	json_kv_u64(w, "bad_free_count", (unsigned long)bm.nr_bad);
-	json_kv_u64(w, "bad_free_bytes", bm.bad_free_bytes);
 	shim_json_key(w, "bad_frees");
 	shim_json_arr_begin(w);
 	for (int i = 0; i < bm.nr_bad && i < MAX_BAD_FREES; i++) {
@@ -100,22 +87,41 @@ static void emit_bootmem(void)
 		shim_json_obj_end(w);
 	}
 	shim_json_arr_end(w);
+}
+
+static void json_kv_per_node(struct shim_json *w, const char *key, const unsigned long *bytes)
+{
+	shim_json_key(w, key);
+	shim_json_arr_begin(w);
+	for (int n = 0; n < shim_case.nr_nodes; n++)
+		shim_json_u64(w, bytes[n]);
+	shim_json_arr_end(w);
+}
+
+static void emit_bootmem(void)
+{
+	struct shim_json *w = shim_section_begin("bootmem");
+	unsigned long held_bytes = 0;
+
+	for (size_t i = 0; i < bm.nr_held; i++)
+		held_bytes += bm.held[i].end - bm.held[i].start;
+	shim_json_obj_begin(w);
+	json_kv_u64(w, "allocated", bm.allocated);
+	json_kv_u64(w, "freed", bm.freed);
+	json_kv_u64(w, "held", held_bytes);
+	json_kv_u64(w, "allocations", bm.nr_allocs);
+	json_kv_u64(w, "frees", bm.nr_frees);
+	json_kv_u64(w, "failed_allocations", bm.nr_failed);
+	json_kv_u64(w, "bad_free_count", (unsigned long)bm.nr_bad);
+	json_kv_u64(w, "bad_free_bytes", bm.bad_free_bytes);
+	emit_bootmem_lists(w);
 	json_kv_u64(w, "fc_allocs", bm.fc_allocs);
 	json_kv_u64(w, "fc_alloc_bytes", bm.fc_alloc_bytes);
 	json_kv_u64(w, "fc_frees", bm.fc_frees);
 	json_kv_u64(w, "fc_free_bytes", bm.fc_free_bytes);
-	shim_json_key(w, "fc_alloc_bytes_by_node");
-	shim_json_arr_begin(w);
-	for (int n = 0; n < shim_case.nr_nodes; n++)
-		shim_json_u64(w, bm.fc_alloc_bytes_on_node[n]);
-	shim_json_arr_end(w);
-	if (bm.node_directed) {
-		shim_json_key(w, "node_bytes");
-		shim_json_arr_begin(w);
-		for (int n = 0; n < shim_case.nr_nodes; n++)
-			shim_json_u64(w, bm.node_bytes[n]);
-		shim_json_arr_end(w);
-	}
+	json_kv_per_node(w, "fc_alloc_bytes_by_node", bm.fc_alloc_bytes_on_node);
+	if (bm.node_directed)
+		json_kv_per_node(w, "node_bytes", bm.node_bytes);
 	json_kv_u64(w, "maps", bm.maps);
 	json_kv_u64(w, "ptes_populated", bm.ptes);
 	shim_json_obj_end(w);
