@@ -9,9 +9,8 @@
  * into a shared memory area as it goes, so a case that crashes, trips a
  * sanitizer or hangs still leaves its evidence behind.
  *
- * One translation unit made of the role files, in this order: the build
- * (harness/build.py) compiles this file alone, and the state the files
- * share (internal.h) stays static.
+ * The build (harness/build.py) compiles this file alone: it includes a
+ * file per role, so the state they share (internal.h) can stay static.
  */
 #include "internal.h"
 
