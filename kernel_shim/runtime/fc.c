@@ -1,0 +1,68 @@
+/*
+ * The first chunk callbacks the generic scenarios hand the kernel code
+ * (allocate, free, map, populate, distances), and the counters that they
+ * and an arch flow's own callbacks both feed, so the bootmem report counts
+ * the callbacks' traffic whichever side provides them.
+ */
+#include "internal.h"
+
+void shim_count_pcpu_fc_alloc(unsigned int cpu, size_t size, size_t align, const void *got)
+{
+	int node = cpu < NR_CPUS ? shim_case.node_of_cpu[cpu] : 0;
+
+	(void)align;
+	if (!got)
+		return;
+	bm.fc_allocs++;
+	bm.fc_alloc_bytes += size;
+	if (node >= 0 && node < SHIM_MAX_NODES)
+		bm.fc_alloc_bytes_on_node[node] += size;
+}
+
+void shim_count_pcpu_fc_free(const void *ptr, size_t size)
+{
+	(void)ptr;
+	bm.fc_frees++;
+	bm.fc_free_bytes += size;
+}
+
+void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align)
+{
+	void *p;
+
+	if (shim_case.fail_fc_alloc >= 0 && bm.fc_alloc_calls++ == shim_case.fail_fc_alloc)
+		return NULL;
+	p = shim_bootmem_alloc(size, align, 0, true, "pcpu_fc_alloc");
+	shim_count_pcpu_fc_alloc(cpu, size, align, p);
+	return p;
+}
+
+void shim_fc_free(void *ptr, size_t size)
+{
+	shim_count_pcpu_fc_free(ptr, size);
+	shim_bootmem_free(shim_pa(ptr), size);
+}
+
+void shim_fc_map(void *ptr, size_t size, void *addr)
+{
+	(void)ptr; (void)size; (void)addr;
+	bm.maps++;
+}
+
+void shim_fc_populate_pte(unsigned long addr)
+{
+	(void)addr;
+	bm.ptes++;
+}
+
+int shim_fc_cpu_to_node(int cpu)
+{
+	return shim_cpu_to_node((unsigned int)cpu);
+}
+
+int shim_cpu_distance(unsigned int from, unsigned int to)
+{
+	if (from >= NR_CPUS || to >= NR_CPUS)
+		shim_bug(__FILE__, __LINE__, "cpu_distance_fn called with cpu >= NR_CPUS");
+	return shim_case.distance[shim_case.node_of_cpu[from]][shim_case.node_of_cpu[to]];
+}

@@ -1,0 +1,354 @@
+/*
+ * The fork server.  The parent maps the simulated regions once and forks a
+ * child per case, so every boot starts from the same pristine state and
+ * nothing leaks from one case to the next; the child boots under a time
+ * and memory limit, and the parent turns what it left in the shared area,
+ * its exit status and its stderr into one JSON line.
+ */
+#include "internal.h"
+
+/* The state shim/runtime.h exports, set up here for every boot. */
+struct shim_case shim_case;
+unsigned long shim_possible_bits[(NR_CPUS + 63) / 64];
+unsigned int shim_nr_cpu_ids;
+char *shim_arena_base;
+char *shim_vmalloc_base;
+char *shim_per_cpu_start, *shim_per_cpu_end, *shim_per_cpu_load;
+
+static int stderr_fd = -1;
+
+/* ------------------------------------------------------------ the child */
+
+static void on_fault(int sig, siginfo_t *info, void *uctx)
+{
+	(void)uctx;
+	shared->fault_signal = sig;
+	shared->fault_addr = (unsigned long)info->si_addr;
+	signal(sig, SIG_DFL);
+	/* The calls made so far say where the boot was; a second fault in
+	 * here just ends it, with the default action now in place. */
+	emit_trace();
+	raise(sig);
+}
+
+static void boot_case(void)
+{
+	unsigned int last = 0;
+
+	memset(shim_possible_bits, 0, sizeof(shim_possible_bits));
+	for (unsigned int i = 0; i < shim_case.nr_possible; i++) {
+		unsigned int cpu = shim_case.possible[i];
+		shim_possible_bits[cpu / 64] |= 1UL << (cpu % 64);
+		last = cpu;
+	}
+	/* setup_nr_cpu_ids(): one past the highest possible cpu */
+	shim_nr_cpu_ids = last + 1;
+	memset(&bm, 0, sizeof(bm));
+	bm.limit = shim_case.bootmem_size;
+
+	shim_per_cpu_start = STATIC_ADDR;
+	shim_per_cpu_end = shim_per_cpu_start + shim_case.static_size;
+	shim_per_cpu_load = (char *)SHIM_STATIC_LOAD;
+	for (unsigned long i = 0; i < shim_case.static_size; i++)
+		shim_per_cpu_load[i] = (char)(i * 131 + 7);
+}
+
+static void run_child(long timeout_ms, long mem_mb)
+{
+	struct sigaction sa;
+	struct rlimit rl;
+
+	in_child = true;
+#ifdef __SANITIZE_ADDRESS__
+	/* A sanitizer report ends the boot: keep the trace of how it got there. */
+	__sanitizer_set_death_callback(emit_trace);
+#endif
+	if (stderr_fd >= 0)
+		dup2(stderr_fd, 2);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGFPE, &sa, NULL);
+	sigaction(SIGILL, &sa, NULL);
+	sigaction(SIGABRT, &sa, NULL);
+	rl.rlim_cur = (timeout_ms + 999) / 1000;
+	rl.rlim_max = rl.rlim_cur + 1;
+	setrlimit(RLIMIT_CPU, &rl);
+	struct itimerval it = { { 0, 0 }, { timeout_ms / 1000, (timeout_ms % 1000) * 1000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+#ifndef __SANITIZE_ADDRESS__
+	/* Heap headroom beyond what is mapped now; the simulated memory is
+	 * bounded by the case's bootmem_size. */
+	if (mem_mb > 0) {
+		FILE *f = fopen("/proc/self/statm", "r");
+		unsigned long pages = 0;
+		if (f) {
+			if (fscanf(f, "%lu", &pages) != 1)
+				pages = 0;
+			fclose(f);
+		}
+		rl.rlim_cur = rl.rlim_max = pages * sysconf(_SC_PAGESIZE) + ((unsigned long)mem_mb << 20);
+		setrlimit(RLIMIT_AS, &rl);
+	}
+#else
+	(void)mem_mb;
+#endif
+	boot_case();
+	shim_run_scenario(&shim_case);
+	shim_emit_final_state();
+	shared->outcome = OUT_OK;
+	finish_child();
+}
+
+/* ----------------------------------------------------------- the parent */
+
+static void out_json_str(FILE *out, const char *s, size_t n)
+{
+	fputc('"', out);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static size_t read_stderr_capture(char *buf, size_t cap)
+{
+	ssize_t n;
+
+	if (stderr_fd < 0)
+		return 0;
+	lseek(stderr_fd, 0, SEEK_SET);
+	n = read(stderr_fd, buf, cap - 1);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+static const char *sanitizer_kind(const char *text)
+{
+	if (strstr(text, "ERROR: AddressSanitizer"))
+		return "AddressSanitizer";
+	if (strstr(text, "runtime error:"))
+		return "UndefinedBehaviorSanitizer";
+	if (strstr(text, "ERROR: LeakSanitizer"))
+		return "LeakSanitizer";
+	return NULL;
+}
+
+/* The outcome's kind and what goes with it, from the first that applies:
+ * a sanitizer report, a time limit, a signal, then what the child recorded. */
+static void report_outcome(FILE *out, const char *san, int status, long elapsed_us,
+			   long timeout_ms)
+{
+	if (san) {
+		fputs("\"sanitizer\",\"sanitizer\":", out);
+		out_json_str(out, san, strlen(san));
+	} else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGALRM || WTERMSIG(status) == SIGXCPU ||
+					   (WTERMSIG(status) == SIGKILL && elapsed_us / 1000 >= timeout_ms))) {
+		fprintf(out, "\"timeout\",\"limit_ms\":%ld", timeout_ms);
+	} else if (WIFSIGNALED(status)) {
+		fprintf(out, "\"crash\",\"signal\":%d,\"signal_name\":", WTERMSIG(status));
+		const char *name = sigabbrev_np(WTERMSIG(status));
+		out_json_str(out, name ? name : "?", name ? strlen(name) : 1);
+		if (shared->fault_signal)
+			fprintf(out, ",\"fault_addr\":\"0x%lx\"", shared->fault_addr);
+	} else if (shared->outcome == OUT_BUG || shared->outcome == OUT_PANIC) {
+		fputs(shared->outcome == OUT_BUG ? "\"bug\"" : "\"panic\"", out);
+		fputs(",\"file\":", out);
+		out_json_str(out, shared->file, strlen(shared->file));
+		fprintf(out, ",\"line\":%d,\"%s\":", shared->line,
+			shared->outcome == OUT_BUG ? "condition" : "message");
+		out_json_str(out, shared->message, strlen(shared->message));
+	} else if (shared->outcome == OUT_UNSUPPORTED) {
+		fputs("\"unsupported\",\"message\":", out);
+		out_json_str(out, shared->message, strlen(shared->message));
+	} else if (shared->outcome == OUT_OK && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		fputs("\"ok\"", out);
+	} else {
+		fprintf(out, "\"exit\",\"status\":%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+}
+
+static void report(FILE *out, const char *id, int status, long elapsed_us, long timeout_ms)
+{
+	static char errbuf[1 << 16];
+	size_t errlen = read_stderr_capture(errbuf, sizeof(errbuf));
+	const char *san = errlen ? sanitizer_kind(errbuf) : NULL;
+
+	fputs("{\"id\":", out);
+	out_json_str(out, id, strlen(id));
+	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,\"elapsed_us\":%ld",
+		shim_generation, NR_CPUS, SHIM_PAGE_SIZE, elapsed_us);
+	fputs(",\"outcome\":{\"kind\":", out);
+	report_outcome(out, san, status, elapsed_us, timeout_ms);
+	if (errlen) {
+		fputs(",\"stderr\":", out);
+		out_json_str(out, errbuf, errlen);
+	}
+	fputs("},\"log\":", out);
+	out_json_str(out, shared->log, shared->log_len);
+	fprintf(out, ",\"log_truncated\":%s", shared->log_overflow ? "true" : "false");
+	for (int i = 0; i < shared->nr_sections; i++) {
+		struct shared_section *s = &shared->sections[i];
+		fputs(",", out);
+		out_json_str(out, s->name, strlen(s->name));
+		fputs(":", out);
+		if (s->closed)
+			fwrite(s->text, 1, s->len, out);
+		else
+			fputs("null", out);
+	}
+	fputs("}\n", out);
+	fflush(out);
+}
+
+static void report_invalid(FILE *out, const char *id, const char *why)
+{
+	fputs("{\"id\":", out);
+	out_json_str(out, id, strlen(id));
+	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,"
+		"\"outcome\":{\"kind\":\"invalid\",\"message\":", shim_generation, NR_CPUS, SHIM_PAGE_SIZE);
+	out_json_str(out, why, strlen(why));
+	fputs("},\"log\":\"\"}\n", out);
+	fflush(out);
+}
+
+static void *map_fixed(void *addr, unsigned long size)
+{
+	void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("shim: mmap");
+		exit(3);
+	}
+	return p;
+}
+
+static long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
+/* The command line: -1 to go on serving, or the status to exit with. */
+static int parse_args(int argc, char **argv, long *timeout_ms, long *mem_mb)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strncmp(argv[i], "--timeout-ms=", 13))
+			*timeout_ms = atol(argv[i] + 13);
+		else if (!strncmp(argv[i], "--mem-mb=", 9))
+			*mem_mb = atol(argv[i] + 9);
+		else if (!strcmp(argv[i], "--info")) {
+			printf("{\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu}\n",
+			       shim_generation, NR_CPUS, SHIM_PAGE_SIZE);
+			return 0;
+		} else {
+			fprintf(stderr, "usage: %s [--timeout-ms=N] [--mem-mb=N] [--info]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	return -1;
+}
+
+/* What every child inherits: the shared area, the simulated regions and
+ * the stderr capture.  0, or the status to exit with. */
+static int setup_server(void)
+{
+	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED) {
+		perror("shim: mmap shared");
+		return 3;
+	}
+	shim_arena_base = map_fixed(ARENA_ADDR, REGION_RESERVE);
+	shim_vmalloc_base = map_fixed(VMALLOC_ADDR, REGION_RESERVE);
+	/* __per_cpu_load is an address constant in the kernel code. */
+	if (map_fixed(STATIC_ADDR, STATIC_RESERVE) != STATIC_ADDR) {
+		fprintf(stderr, "shim: cannot map the static area at %p\n", (void *)STATIC_ADDR);
+		return 3;
+	}
+	SHIM_POISON(shim_arena_base, REDZONE);
+	stderr_fd = memfd_create("shim-stderr", 0);
+	return 0;
+}
+
+/* The shared area and the stderr capture as a new child must find them. */
+static void reset_for_case(void)
+{
+	shared->outcome = OUT_NONE;
+	shared->log_len = 0;
+	shared->log_overflow = 0;
+	shared->nr_sections = 0;
+	shared->fault_signal = 0;
+	/* Empty the capture and rewind it, or the next report lands
+	 * after a hole of NULs and is not recognised. */
+	if (stderr_fd >= 0 && (ftruncate(stderr_fd, 0) != 0 ||
+			       lseek(stderr_fd, 0, SEEK_SET) != 0))
+		perror("shim: resetting stderr capture");
+}
+
+/* One case line: parsed, booted in a child of its own, reported. */
+static void serve_case(char *line, long timeout_ms, long mem_mb)
+{
+	const char *why;
+	char id[128];
+	pid_t pid;
+	int status = 0;
+	long start;
+
+	why = parse_case(line, &shim_case);
+	snprintf(id, sizeof(id), "%s", shim_case.id);
+	if (why) {
+		report_invalid(stdout, id, why);
+		return;
+	}
+	reset_for_case();
+	fflush(stdout);
+	start = now_us();
+	pid = fork();
+	if (pid < 0) {
+		report_invalid(stdout, id, "fork failed");
+		return;
+	}
+	if (pid == 0)
+		run_child(timeout_ms, mem_mb);	/* does not return */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	report(stdout, id, status, now_us() - start, timeout_ms);
+}
+
+int main(int argc, char **argv)
+{
+	static char line[1 << 20];
+	long timeout_ms = 5000, mem_mb = 2048;
+	int status = parse_args(argc, argv, &timeout_ms, &mem_mb);
+
+	if (status >= 0)
+		return status;
+	status = setup_server();
+	if (status)
+		return status;
+	while (fgets(line, sizeof(line), stdin)) {
+		if (line[0] == '\n' || line[0] == '#')
+			continue;
+		serve_case(line, timeout_ms, mem_mb);
+	}
+	return 0;
+}

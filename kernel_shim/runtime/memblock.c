@@ -1,0 +1,81 @@
+/*
+ * memblock, the boot allocator of newer kernels, on the same arena and
+ * held ranges as bootmem.c, so that both allocators' traffic is reported
+ * alike.  It differs where the kernel's differs: top-down placement,
+ * zeroed memory, and frees of exactly the bytes named.
+ */
+#include "internal.h"
+
+/*
+ * memblock_alloc*(): the highest free range at or above min_addr that fits
+ * (memblock allocates top-down), zeroed; NULL when nothing fits, which the
+ * callers check.  Every call may fail, so fail_bootmem counts them all.
+ */
+static bool memblock_fit(unsigned long min_addr, unsigned long size, unsigned long align,
+			 unsigned long *found)
+{
+	for (size_t i = bm.nr_held + 1; i-- > 0;) {
+		unsigned long gap_start = i ? bm.held[i - 1].end : 0;
+		unsigned long gap_end = i < bm.nr_held ? bm.held[i].start : bm.limit;
+		unsigned long start;
+
+		if (gap_end < size || gap_end <= min_addr)
+			continue;
+		start = (gap_end - size) & ~(align - 1);
+		if (start >= gap_start && start >= min_addr) {
+			*found = start;
+			return true;
+		}
+	}
+	return false;
+}
+
+void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
+			  int nid, const char *caller)
+{
+	unsigned long start;
+
+	if (shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem)
+		goto fail;
+	if (!align)
+		align = 64;
+	if (align & (align - 1))
+		shim_panic(__FILE__, __LINE__, "%s: memblock alignment %lu is not a power of two",
+			   caller, align);
+	/* memblock_alloc_range_nid(): min_addr is a hint; below it is tried next */
+	if (size == 0 || (!memblock_fit(min_addr, size, align, &start) &&
+			  !(min_addr && memblock_fit(0, size, align, &start))))
+		goto fail;
+	SHIM_UNPOISON(shim_arena_base + start, size);
+	memset(shim_arena_base + start, 0, size);
+	held_insert(start, start + size);
+	bm.allocated += size;
+	bm.nr_allocs++;
+	if (nid >= 0 && nid < SHIM_MAX_NODES) {
+		bm.node_directed = true;
+		bm.node_bytes[nid] += size;
+	}
+	return shim_arena_base + start;
+fail:
+	bm.nr_failed++;
+	return NULL;
+}
+
+/* memblock_free(): exactly the bytes named, whole pages or not. */
+void shim_memblock_free(const void *ptr, unsigned long size)
+{
+	unsigned long phys = shim_pa(ptr), end = phys + size, held;
+
+	bm.nr_frees++;
+	if (!size)
+		return;
+	held = end > phys ? held_overlap(phys, end) : 0;
+	if (held != size)
+		note_bad_free(phys, size, held);
+	/* memblock removes whatever part of the range is reserved */
+	for (size_t i = held_first_ending_after(phys); i < bm.nr_held && bm.held[i].start < end;
+	     i = held_first_ending_after(end))
+		held_release(i, phys, end);
+	SHIM_POISON(shim_arena_base + phys, size);
+	bm.freed += held;
+}

@@ -1,0 +1,88 @@
+/*
+ * The virtual side of a first chunk: the early vm areas the page and lpage
+ * allocators register, the kernel page tables the page first chunk fills,
+ * and struct page handles.  The areas live in a region of their own, so
+ * results name their addresses relative to it.
+ */
+#include "internal.h"
+
+static unsigned long shim_pgd[SHIM_PAGE_SIZE / sizeof(unsigned long)];
+
+unsigned long *shim_pgd_entry(unsigned long addr)
+{
+	unsigned int bits = SHIM_PAGE_SHIFT - 3;
+	unsigned int shift = SHIM_PAGE_SHIFT + 4 * bits;
+
+	return &shim_pgd[shift < 64 ? (addr >> shift) & ((1UL << bits) - 1) : 0];
+}
+
+/* weak: an arch shim (sparc64) may keep its own */
+__attribute__((weak)) struct mm_struct { int shim_unused; } init_mm;
+
+void shim_note_pte_table(void)
+{
+	bm.ptes++;
+}
+
+int shim_vmap_pages(unsigned long addr, unsigned long end, struct page **pages)
+{
+	(void)pages;
+	bm.maps++;
+	for (; addr < end; addr += SHIM_PAGE_SIZE) {
+		unsigned long e = *shim_pgd_entry(addr);
+
+		for (int level = 3; e && level >= 1; level--)
+			e = ((unsigned long *)e)[SHIM_PT_INDEX(addr, level)];
+		if (!e)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void *shim_vm_register(unsigned long size, unsigned long align)
+{
+	unsigned long start;
+
+	if (!align)
+		shim_panic(__FILE__, __LINE__, "vm_area_register_early: alignment 0");
+	/* The kernel's ALIGN(): mask arithmetic, whatever align is.  A unit
+	 * size that is not a power of two (lpage with a 3M unit, say) gets
+	 * what the kernel would give it, not a refusal. */
+	start = (bm.vm_cursor + align - 1) & ~(align - 1);
+	if (start + size < start || start + size > REGION_RESERVE - REDZONE)
+		shim_panic(__FILE__, __LINE__, "vm_area_register_early: %lu bytes do not fit", size);
+	bm.vm_cursor = (start + size + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
+	if (bm.nr_vm < 16) {
+		bm.vm[bm.nr_vm].offset = start;
+		bm.vm[bm.nr_vm].size = size;
+		bm.vm[bm.nr_vm].align = align;
+	}
+	bm.nr_vm++;
+	SHIM_UNPOISON(shim_vmalloc_base + start, size);
+	SHIM_POISON(shim_vmalloc_base + start + size, REDZONE);
+	return shim_vmalloc_base + start;
+}
+
+unsigned long shim_vmalloc_size(void) { return shim_case.vmalloc_size; }
+
+/* One byte of fake struct page per arena page, never dereferenced. */
+#define PAGE_MAP_ADDR ((char *)0x6e0000000000UL)
+struct page *shim_virt_to_page(const void *addr)
+{
+	return (struct page *)(PAGE_MAP_ADDR + (shim_pa(addr) >> SHIM_PAGE_SHIFT));
+}
+
+void *shim_page_address(const struct page *page)
+{
+	return shim_va((unsigned long)((const char *)page - PAGE_MAP_ADDR) << SHIM_PAGE_SHIFT);
+}
+
+int shim_map_kernel_range(unsigned long addr, unsigned long size, struct page **pages)
+{
+	(void)addr; (void)pages;
+	bm.maps++;
+	return (int)(size >> SHIM_PAGE_SHIFT);
+}
+
+/* Overridden by the arch glue of a flow that keeps page tables. */
+__attribute__((weak)) const void *shim_arch_translate(const void *addr) { return addr; }
