@@ -19,6 +19,7 @@ from typing import IO, Any
 import py_impl
 from harness.build.shims import Shim
 from harness.core.cases import Case
+from harness.core.generation import GenerationName
 from harness.judge import compare, triage
 from harness.run import server
 
@@ -90,7 +91,7 @@ class Summary:
         }
 
 
-def judge(case: Case, kernel: dict[str, Any], generation: str, source: str,
+def judge(case: Case, kernel: dict[str, Any], generation: GenerationName, source: str,
           entries: Sequence[triage.TriageEntry]) -> Verdict:
     # The revision's size parameters, as the shim reports them, are inputs
     # to the model like NR_CPUS: its logic is its own.
@@ -102,7 +103,7 @@ def judge(case: Case, kernel: dict[str, Any], generation: str, source: str,
     return Verdict(case, kernel, model, tuple(labelled), kernel_fields, model_fields)
 
 
-def agree(shim: Shim, generation: str, source: str, cases: Iterable[Case],
+def agree(shim: Shim, generation: GenerationName, source: str, cases: Iterable[Case],
           entries: Sequence[triage.TriageEntry],
           limits: server.Limits | None = None) -> Iterator[Verdict]:
     """Verdicts in case order, as the shim produces results."""
