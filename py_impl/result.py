@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.generation import GenerationName
 from py_impl.first_chunk import FirstChunkState
 from py_impl.machine import BootRecord, ModelBug
 
@@ -32,7 +33,7 @@ class Boot:
     constants: dict[str, int] = field(default_factory=dict)
 
 
-def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> dict[str, Any]:
+def result_json(generation: GenerationName, boot: Boot, bug: ModelBug | None) -> dict[str, Any]:
     machine = boot.record.machine
     case = machine.case
     out: dict[str, Any] = {
