@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -150,24 +151,56 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     internal_h = more.get(kernel_files.PERCPU_INTERNAL_H)
     vm_c = more.get(kernel_files.PERCPU_VM_C)
     api = detect.detect(c_file, h_file, *more.values())
-    arch_file = None
-    arch_x: closure.ArchExtraction | None = None
+    arch_part = _arch_extraction(snapshot, arch) if arch != "generic" else None
     extra_roots: set[str] = set()
-    if arch != "generic":
-        if arch not in kernel_files.ARCH_FILES:
-            raise UserError(f"unknown arch '{arch}': use one of {', '.join(ARCHES)}")
-        path = kernel_files.ARCH_FILES[arch]
-        if not snapshot.has(path):
-            raise UserError(f"{path} is not in source {snapshot.label}: the {arch} flow needs "
-                            "a kernel tree or patch source that has it")
-        arch_file = ctext.split(snapshot.read(path), path)
-        arch_x = closure.extract_arch(arch_file, arch)
-        extra_roots = set(arch_x.references) | set(closure.ARCH_GLUE_ROOTS[arch])
+    if arch_part is not None:
+        extra_roots = set(arch_part[1].references) | set(closure.ARCH_GLUE_ROOTS[arch])
         scenarios = []
     extraction = closure.extract(
         c_file, h_file, api.spec, scenarios, extra_roots, internal_h, vm_c,
         closure.included_line(c_file, c_text, "percpu-vm.c") if vm_c else 0)
     env = _environment()
+    emit = _emitter(env, api, arch_part[0] if arch_part else None)
+    header = env.get_template("percpu_h.j2")
+    header_text = header.render(
+        label=snapshot.label, items=extraction.header_items, emit=emit,
+        guard="_PERCPU_DIFF_GENERATED_PERCPU_H", path=kernel_files.PERCPU_H, includes=(),
+    )
+    internal_text = None
+    if internal_h is not None:
+        internal_text = header.render(
+            label=snapshot.label, items=extraction.internal_items, emit=emit,
+            guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=kernel_files.PERCPU_INTERNAL_H,
+            includes=("<linux/percpu.h>",),
+        )
+    tu_text = env.get_template("tu.c.j2").render(
+        label=snapshot.label, emit=emit, arch=arch if arch != "generic" else None,
+        **_glue_plan(api, extraction))
+    if arch_part is None:
+        return Rendered(snapshot.label, api, extraction, header_text, tu_text,
+                        internal_text=internal_text)
+    arch_text, wraps = _arch_text(env, snapshot.label, arch_part[1], extraction, emit)
+    return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
+                    wraps, internal_text)
+
+
+def _arch_extraction(snapshot: Snapshot, arch: str
+                     ) -> tuple[ctext.SourceFile, closure.ArchExtraction]:
+    """The arch file of an arch flow and what setup_per_cpu_areas() reaches in it."""
+    if arch not in kernel_files.ARCH_FILES:
+        raise UserError(f"unknown arch '{arch}': use one of {', '.join(ARCHES)}")
+    path = kernel_files.ARCH_FILES[arch]
+    if not snapshot.has(path):
+        raise UserError(f"{path} is not in source {snapshot.label}: the {arch} flow needs "
+                        "a kernel tree or patch source that has it")
+    arch_file = ctext.split(snapshot.read(path), path)
+    return arch_file, closure.extract_arch(arch_file, arch)
+
+
+def _emitter(env: jinja2.Environment, api: detect.ApiInfo, arch_file: ctext.SourceFile | None
+             ) -> Callable[[ctext.Item], str]:
+    """How an extracted item is written out: verbatim, renamed where the
+    glue wraps it (the setup function; traced and counted functions)."""
     item_template = env.get_template("item.j2")
     wrapper_template = env.get_template("trace_wrapper.j2")
 
@@ -184,71 +217,57 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
             rename = (item.name, f"shim_real_{item.name}")
             wrapper = wrapper_template.render(
                 w=_wrap_plan(item), counted=counted_here or item.name in ARCH_COUNTED,
-                storage="static ",
-                defined=item.name, called=f"shim_real_{item.name}")
+                storage="static ", defined=item.name, called=f"shim_real_{item.name}")
         return item_template.render(item=item, rename=rename, wrapper=wrapper).rstrip("\n")
 
-    header_text = env.get_template("percpu_h.j2").render(
-        label=snapshot.label, items=extraction.header_items, emit=emit,
-        guard="_PERCPU_DIFF_GENERATED_PERCPU_H", path=kernel_files.PERCPU_H, includes=(),
-    )
-    internal_text = None
-    if internal_h is not None:
-        internal_text = env.get_template("percpu_h.j2").render(
-            label=snapshot.label, items=extraction.internal_items, emit=emit,
-            guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=kernel_files.PERCPU_INTERNAL_H,
-            includes=("<linux/percpu.h>",),
-        )
+    return emit
+
+
+def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str, object]:
+    """What tu.c.j2 needs besides the label, the emitter and the arch: the
+    items, the generation's glue (its spec) and what the revision defines."""
+    spec = api.spec
     defined = extraction.defined()
     functions = extraction.functions()
-    entry_points = api.spec.entry_points()
-    entry_calls = [(name, _entry_call(functions[entry_points[name]], api.spec))
-                   for name in extraction.scenarios if name in entry_points]
-    drivers = [(name, driver) for name in extraction.scenarios
-               if (driver := api.spec.scenarios[name].driver) is not None]
+    entry_points = spec.entry_points()
     items = extraction.source_items
-    included_index = next((i for i, it in enumerate(items) if it.line > extraction.included_at),
-                          len(items))
     structs = _struct_plans(api, defined)
-    tu_text = env.get_template("tu.c.j2").render(
-        label=snapshot.label,
-        generation=api.generation,
-        spec=api.spec,
-        source_path=kernel_files.PERCPU_C,
-        includes=extraction.includes,
-        prelude_items=extraction.prelude_items,
-        items=items,
-        included_items=extraction.included_items,
-        included_index=included_index,
-        entry_calls=entry_calls,
-        drivers=drivers,
-        emit=emit,
-        structs=structs,
-        struct_tags={s["tag"] for s in structs},
-        setup=api.setup,
-        p=[param.name for param in api.setup.params],
-        state_vars=defined,
-        unit_map_var=UNIT_MAP_STATE in api.spec.state_variables and UNIT_MAP_STATE in defined,
-        scalar_state_vars=[v for v in api.spec.state_variables if v in defined
-                           and v not in (*CHUNK_STATE, UNIT_MAP_STATE, *api.spec.array_state)],
-        array_state_vars=[(v, n) for v, n in api.spec.array_state.items() if v in defined],
-        chunk_vars=[v for v in CHUNK_STATE if v in defined and v in api.spec.state_variables],
-        static_check=all(
-            v in defined
-            for v in ("pcpu_base_addr", "pcpu_unit_map", "pcpu_unit_size", "pcpu_nr_units")
-        ),
-        scenarios=extraction.scenarios,
-        constants=[name for name in api.spec.constants if name in defined],
-        arch=arch if arch != "generic" else None,
-    )
-    if arch_file is None or arch_x is None:
-        return Rendered(snapshot.label, api, extraction, header_text, tu_text,
-                        internal_text=internal_text)
+    return {
+        "generation": spec.name, "spec": spec, "source_path": kernel_files.PERCPU_C,
+        "includes": extraction.includes, "prelude_items": extraction.prelude_items,
+        "items": items, "included_items": extraction.included_items,
+        "included_index": next((i for i, it in enumerate(items)
+                                if it.line > extraction.included_at), len(items)),
+        "entry_calls": [(name, _entry_call(functions[entry_points[name]], spec))
+                        for name in extraction.scenarios if name in entry_points],
+        "drivers": [(name, driver) for name in extraction.scenarios
+                    if (driver := spec.scenarios[name].driver) is not None],
+        "structs": structs, "struct_tags": {s["tag"] for s in structs},
+        "setup": api.setup, "p": [param.name for param in api.setup.params],
+        "state_vars": defined,
+        "unit_map_var": UNIT_MAP_STATE in spec.state_variables and UNIT_MAP_STATE in defined,
+        "scalar_state_vars": [v for v in spec.state_variables if v in defined and v not in
+                              (*CHUNK_STATE, UNIT_MAP_STATE, *spec.array_state)],
+        "array_state_vars": [(v, n) for v, n in spec.array_state.items() if v in defined],
+        "chunk_vars": [v for v in CHUNK_STATE if v in defined and v in spec.state_variables],
+        "static_check": all(v in defined for v in ("pcpu_base_addr", "pcpu_unit_map",
+                                                   "pcpu_unit_size", "pcpu_nr_units")),
+        "scenarios": extraction.scenarios,
+        "constants": [name for name in spec.constants if name in defined],
+    }
+
+
+def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtraction,
+               extraction: closure.Extraction, emit: Callable[[ctext.Item], str]
+               ) -> tuple[str, tuple[str, ...]]:
+    """An arch flow's translation unit, and the mm/percpu.c functions its
+    calls reach, which the link wraps to trace."""
+    functions = extraction.functions()
     wraps = [_wrap_plan(functions[name]) for name in sorted(arch_x.references & set(functions))]
     arch_defined = {n for it in arch_x.items for n in it.names}
-    arch_text = env.get_template("arch_tu.c.j2").render(
-        label=snapshot.label,
-        arch=arch,
+    text = env.get_template("arch_tu.c.j2").render(
+        label=label,
+        arch=arch_x.arch,
         reports_chosen_fc={"pcpu_chosen_fc", "pcpu_fc_names"} <= extraction.defined(),
         checks_cpu_number={"cpu_number", "this_cpu_off"} <= arch_defined,
         source_path=arch_x.path,
@@ -257,8 +276,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         emit=emit,
         wraps=wraps,
     )
-    return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
-                    tuple(str(w["name"]) for w in wraps), internal_text)
+    return text, tuple(str(w["name"]) for w in wraps)
 
 
 def _entry_call(item: ctext.Item, spec: GenerationSpec) -> str:

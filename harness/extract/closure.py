@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.core.errors import UserError
@@ -150,13 +150,6 @@ def extract(
     internal_h and included_c are mm/percpu-internal.h and mm/percpu-vm.c
     when the revision has them: their items are definitions like any other.
     """
-    roots_by_scenario = {name: s.roots for name, s in spec.scenarios.items()}
-    wanted = list(scenarios) if scenarios is not None else list(roots_by_scenario)
-    for name in wanted:
-        if name not in roots_by_scenario:
-            known = ", ".join(roots_by_scenario)
-            raise UserError(f"unknown scenario '{name}': choose one of {known}")
-
     defined_in_c = _definitions(c_file.items)
     defined_in_h = _definitions(h_file.items)
     # One table for every file: the closure does not care where a name lives.
@@ -170,17 +163,7 @@ def extract(
             it.kind == "function" for it in defined_in_c.get(name, []) + defined_in_h.get(name, [])
         )
 
-    available: list[str] = []
-    missing: list[str] = []
-    roots: set[str] = set()
-    for scenario in wanted:
-        scenario_roots = roots_by_scenario[scenario]
-        absent = [r for r in scenario_roots if not has_definition(r)]
-        if absent:
-            missing.extend(absent)
-            continue
-        available.append(scenario)
-        roots.update(scenario_roots)
+    available, missing, roots = _scenario_roots(spec, scenarios, has_definition)
     common = (*COMMON_ROOTS, *spec.constants, *spec.state_variables)
     roots.update(r for r in common if r in defined_in_c or r in defined_in_h)
     roots.update(r for r in extra_roots if r in defined_in_c or r in defined_in_h)
@@ -204,9 +187,32 @@ def extract(
     )
 
 
-def _clean_include(spec: str) -> str:
-    spec = spec.split("/*")[0].split("//")[0].strip()
-    return spec
+def _scenario_roots(spec: GenerationSpec, scenarios: Iterable[str] | None,
+                    has_definition: Callable[[str], bool]
+                    ) -> tuple[list[str], list[str], set[str]]:
+    """The wanted scenarios a revision has, the roots the others lack, and
+    the roots of those it has: all of a scenario's roots must be defined."""
+    wanted = list(scenarios) if scenarios is not None else list(spec.scenarios)
+    for name in wanted:
+        if name not in spec.scenarios:
+            known = ", ".join(spec.scenarios)
+            raise UserError(f"unknown scenario '{name}': choose one of {known}")
+    available: list[str] = []
+    missing: list[str] = []
+    roots: set[str] = set()
+    for scenario in wanted:
+        scenario_roots = spec.scenarios[scenario].roots
+        absent = [r for r in scenario_roots if not has_definition(r)]
+        if absent:
+            missing.extend(absent)
+            continue
+        available.append(scenario)
+        roots.update(scenario_roots)
+    return available, missing, roots
+
+
+def _clean_include(include: str) -> str:
+    return include.split("/*")[0].split("//")[0].strip()
 
 
 def _definitions(items: Iterable[ctext.Item]) -> dict[str, list[ctext.Item]]:
