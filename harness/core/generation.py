@@ -172,13 +172,19 @@ def _problems(spec: GenerationSpec) -> list[str]:
 
 @functools.cache
 def all_specs() -> tuple[GenerationSpec, ...]:
-    """Every generation, oldest first: one SPEC per module of the package."""
-    package = importlib.import_module(SPEC_PACKAGE)
+    """Every generation, oldest first."""
+    return discover(SPEC_PACKAGE)
+
+
+def discover(package_name: str) -> tuple[GenerationSpec, ...]:
+    """The SPEC of every module of a package, oldest first; a module whose
+    name starts with '_' holds no spec."""
+    package = importlib.import_module(package_name)
     found: list[GenerationSpec] = []
     for module_info in pkgutil.iter_modules(package.__path__):
         if module_info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{SPEC_PACKAGE}.{module_info.name}")
+        module = importlib.import_module(f"{package_name}.{module_info.name}")
         spec = getattr(module, "SPEC", None)
         if not isinstance(spec, GenerationSpec):
             raise SpecError(f"{module.__name__} defines no SPEC (a GenerationSpec)")
