@@ -4,32 +4,49 @@ Written from the documented contract (kernel-doc comments, the comments on
 the variables, the seed patch's commit message), never from the C: a model
 that copied the code would copy its mistakes.  Each model boots a case the
 way the shim does and returns a result of the shim's shape, so the two can
-be compared field by field (harness/compare.py).
+be compared field by field (harness/judge/compare.py).
+
+Each API generation's spec (harness/core/generations/) names the model
+that judges it: the module py_impl/<model>.py, whose SCENARIOS maps
+scenario names to functions of a Boot.  The registry below is built from
+the specs, so a new generation's model needs no edit here.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 
 from harness.core.cases import Case
 from harness.core.errors import UserError
+from harness.core.generation import GenerationName, GenerationSpec, all_specs
 from harness.core.result import BootResult
-from py_impl import alloc_info, arch_flows, modern, unit_map
+from py_impl import arch_flows
 from py_impl.machine import BootRecord, Machine, ModelBug
 from py_impl.result import Boot, result_json
 
 Scenario = Callable[[Boot], int]
 
-# The 2009 generations also model the arch flows, which call the
-# generation's own allocators.
-MODELS: Mapping[str, Mapping[str, Scenario]] = {
-    unit_map.GENERATION: {**unit_map.SCENARIOS, **arch_flows.flows(unit_map.GENERATION)},
-    alloc_info.GENERATION: {**alloc_info.SCENARIOS, **arch_flows.flows(alloc_info.GENERATION)},
-    modern.GENERATION: modern.SCENARIOS,
+
+def _scenarios(spec: GenerationSpec) -> Mapping[str, Scenario]:
+    """The model's scenarios, and the arch flows of a generation that has
+    them (they call the generation's own allocators)."""
+    module = importlib.import_module(f"{__name__}.{spec.model}")
+    scenarios: Mapping[str, Scenario] | None = getattr(module, "SCENARIOS", None)
+    if scenarios is None:
+        raise ImportError(f"py_impl/{spec.model}.py, the model of the {spec.name} generation, "
+                          "defines no SCENARIOS")
+    flows = arch_flows.flows(spec.name)
+    return {**scenarios, **{name: flows[name] for name in spec.arch_flows}}
+
+
+# Generation name -> scenario -> model, for every generation's spec.
+MODELS: Mapping[GenerationName, Mapping[str, Scenario]] = {
+    spec.name: _scenarios(spec) for spec in all_specs()
 }
 
 
-def run_model(generation: str, case: Case,
+def run_model(generation: GenerationName, case: Case,
               constants: Mapping[str, int] | None = None) -> BootResult:
     """Boot `case` in the model of `generation`; the result has the shim's shape.
     `constants` are the revision's size parameters (PERCPU_DYNAMIC_EARLY_SIZE

@@ -58,6 +58,7 @@ from harness.core.arch_sizes import (
     page_align,
 )
 from harness.core.cases import Case
+from harness.core.generation import GenerationName
 from harness.core.topology import group_cpus
 from py_impl import alloc_info, unit_map
 from py_impl.layout import AreaSizes, area_sizes, min_unit_size, padded, plan_units
@@ -328,7 +329,7 @@ def x86_lpage_layout(record: ArchRecord) -> LpageLayout:
 class X86:
     """setup_per_cpu_areas() of arch/x86/kernel/setup_percpu.c (x86_64)."""
 
-    def __init__(self, boot: Boot, generation: str) -> None:
+    def __init__(self, boot: Boot, generation: GenerationName) -> None:
         case = boot.record.machine.case
         # What x86 hands pcpu_embed_first_chunk() and
         # pcpu_page_first_chunk(): the models of those read it from the case.
@@ -485,14 +486,14 @@ class X86:
         return alloc_info.setup_first_chunk(self.boot, info, "vmalloc")
 
 
-def x86(boot: Boot, generation: str) -> int:
+def x86(boot: Boot, generation: GenerationName) -> int:
     """x86's setup_per_cpu_areas() on the given API generation."""
     return X86(boot, generation).run()
 
 
 # --------------------------------------------------------------- sparc64
 
-def sparc64(boot: Boot, generation: str) -> int:
+def sparc64(boot: Boot, generation: GenerationName) -> int:
     """setup_per_cpu_areas() of arch/sparc/kernel/smp_64.c.
 
     A 4M chunk of node-local bootmem per possible cpu (allocations that
@@ -551,7 +552,7 @@ def sparc64(boot: Boot, generation: str) -> int:
     return ret
 
 
-def flows(generation: str) -> dict[str, Callable[[Boot], int]]:
+def flows(generation: GenerationName) -> dict[str, Callable[[Boot], int]]:
     """The arch flows as scenarios of a 2009 generation's model."""
     return {"x86": lambda boot: x86(boot, generation),
             "sparc64": lambda boot: sparc64(boot, generation)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.core.generation import GenerationName
 from harness.core.result import (
     ArchInfo,
     Attempt,
@@ -46,7 +47,7 @@ class Boot:
     constants: dict[str, int] = field(default_factory=dict)
 
 
-def result_json(generation: str, boot: Boot, bug: ModelBug | None) -> BootResult:
+def result_json(generation: GenerationName, boot: Boot, bug: ModelBug | None) -> BootResult:
     machine = boot.record.machine
     case = machine.case
     out: BootResult = {

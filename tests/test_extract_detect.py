@@ -26,7 +26,7 @@ def parsed(path: Path) -> tuple[ctext.SourceFile, ctext.SourceFile]:
 def extraction(path: Path, scenarios: list[str] | None = None) -> closure.Extraction:
     c_file, h_file = parsed(path)
     api = detect.detect(c_file, h_file)
-    return closure.extract(c_file, h_file, api.generation, scenarios)
+    return closure.extract(c_file, h_file, api.spec, scenarios)
 
 
 def names(items: tuple[ctext.Item, ...]) -> set[str]:

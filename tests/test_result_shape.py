@@ -22,7 +22,7 @@ from conftest import dir_snapshot, kernel
 import py_impl
 from harness.build import shims
 from harness.campaign import generate
-from harness.core import cases
+from harness.core import cases, generation
 from harness.core.errors import UserError
 from harness.core.fields import check_path, known_paths, normal
 from harness.core.result import BootResult, ResultShapeError, parse_result
@@ -40,7 +40,8 @@ def compared_paths(result: BootResult) -> Iterator[str]:
     their neutral and cross-generation forms, and the leaves expand() adds."""
     flat = compare.fields(result)
     neutral = compare.neutral(result, flat)
-    for view in (flat, neutral, compare.cross_generation(neutral)):
+    renames, dropped = generation.cross_vocabulary("unit_map", "modern")
+    for view in (flat, neutral, compare.cross_generation(neutral, renames, dropped)):
         for name, value in view.items():
             for path, _, _ in compare.expand(name, value, compare.ABSENT):
                 yield path

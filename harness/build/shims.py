@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,7 @@ import jinja2
 import kernel_shim
 from harness.core import kernel_files
 from harness.core.errors import UserError
+from harness.core.generation import GenerationSpec
 from harness.core.paths import TEMPLATES, cache_root
 from harness.extract import closure, ctext, detect
 from harness.sources.snapshot import Snapshot
@@ -40,34 +42,11 @@ COUNTED_FIELDS = {
     ("pcpu_chunk", "map"): "p->map_used",
 }
 BITMAP_FIELDS = {("pcpu_chunk", "populated"): "pcpu_unit_pages"}
-# State variables the glue reports: the ones extract.py pulls in.
+# State variables the glue reports in a shape of their own: the chunks, and
+# the cpu -> unit map (every cpu id); the generation's arrays are counted
+# as its spec says, and the rest are scalars.
 CHUNK_STATE = ("pcpu_first_chunk", "pcpu_reserved_chunk")
-# Arrays the modern generation keeps, and what counts them.
-ARRAY_STATE = {
-    "pcpu_group_offsets": "pcpu_nr_groups",
-    "pcpu_group_sizes": "pcpu_nr_groups",
-    "pcpu_unit_offsets": "nr_cpu_ids",
-}
-SCALAR_STATE = tuple(
-    v for v in closure.STATE_VARIABLES
-    if v not in CHUNK_STATE and v != "pcpu_unit_map" and v not in ARRAY_STATE
-)
-# What the glue hands an entry point, by parameter type (callbacks) or name
-# (sizes): the entry points' signatures changed over the years, the
-# meaning of each parameter did not.
-CALLBACK_ARGS = {
-    "pcpu_fc_cpu_distance_fn_t": "shim_cpu_distance",
-    "pcpu_fc_cpu_to_node_fn_t": "shim_fc_cpu_to_node",
-    "pcpu_fc_alloc_fn_t": "shim_fc_alloc",
-    "pcpu_fc_free_fn_t": "shim_fc_free",
-    "pcpu_fc_populate_pte_fn_t": "shim_fc_populate_pte",
-    "pcpu_fc_map_fn_t": "shim_fc_map",
-}
-# A size parameter is known by how its name starts ("reserve", "reserved_size").
-SIZE_ARGS = {"static": "static_size", "reserve": "reserved_size", "dyn": "dyn_size",
-             "atom": "atom_size"}
-# The generic scenarios' entry points; lpage's calls need glue of their own.
-ENTRY_POINTS = {"embed": "pcpu_embed_first_chunk", "page": "pcpu_page_first_chunk"}
+UNIT_MAP_STATE = "pcpu_unit_map"
 SETUP_REAL_NAME = "shim_real_pcpu_setup_first_chunk"
 ARCHES = ("generic", *kernel_files.ARCH_FILES)
 # Static functions of the arch files whose calls the trace records: the
@@ -75,8 +54,8 @@ ARCHES = ("generic", *kernel_files.ARCH_FILES)
 # them simply has nothing to trace there.
 ARCH_TRACED = ("pcpu_need_numa", "setup_pcpu_lpage", "setup_pcpu_embed", "setup_pcpu_page")
 # The arch's first chunk callbacks: counted like the shim's own in the
-# generic scenarios (bootmem.fc_*), too many calls to trace.
-# mm/percpu.c's own (modern) ones too.
+# generic scenarios (bootmem.fc_*), too many calls to trace.  (mm/percpu.c's
+# own are counted where a generation's spec says so.)
 ARCH_COUNTED = ("pcpu_fc_alloc", "pcpu_fc_free")
 ARCH_SHIM = kernel_shim.ROOT / "arch"
 
@@ -172,32 +151,64 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     internal_h = more.get(kernel_files.PERCPU_INTERNAL_H)
     vm_c = more.get(kernel_files.PERCPU_VM_C)
     api = detect.detect(c_file, h_file, *more.values())
-    arch_file = None
-    arch_x: closure.ArchExtraction | None = None
+    arch_part = _arch_extraction(snapshot, arch) if arch != "generic" else None
     extra_roots: set[str] = set()
-    if arch != "generic":
-        if arch not in kernel_files.ARCH_FILES:
-            raise UserError(f"unknown arch '{arch}': use one of {', '.join(ARCHES)}")
-        path = kernel_files.ARCH_FILES[arch]
-        if not snapshot.has(path):
-            raise UserError(f"{path} is not in source {snapshot.label}: the {arch} flow needs "
-                            "a kernel tree or patch source that has it")
-        arch_file = ctext.split(snapshot.read(path), path)
-        arch_x = closure.extract_arch(arch_file, arch)
-        extra_roots = set(arch_x.references) | set(closure.ARCH_GLUE_ROOTS[arch])
+    if arch_part is not None:
+        extra_roots = set(arch_part[1].references) | set(closure.ARCH_GLUE_ROOTS[arch])
         scenarios = []
     extraction = closure.extract(
-        c_file, h_file, api.generation, scenarios, extra_roots, internal_h, vm_c,
+        c_file, h_file, api.spec, scenarios, extra_roots, internal_h, vm_c,
         closure.included_line(c_file, c_text, "percpu-vm.c") if vm_c else 0)
     env = _environment()
+    emit = _emitter(env, api, arch_part[0] if arch_part else None)
+    header = env.get_template("percpu_h.j2")
+    header_text = header.render(
+        label=snapshot.label, items=extraction.header_items, emit=emit,
+        guard="_PERCPU_DIFF_GENERATED_PERCPU_H", path=kernel_files.PERCPU_H, includes=(),
+    )
+    internal_text = None
+    if internal_h is not None:
+        internal_text = header.render(
+            label=snapshot.label, items=extraction.internal_items, emit=emit,
+            guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=kernel_files.PERCPU_INTERNAL_H,
+            includes=("<linux/percpu.h>",),
+        )
+    tu_text = env.get_template("tu.c.j2").render(
+        label=snapshot.label, emit=emit, arch=arch if arch != "generic" else None,
+        **_glue_plan(api, extraction))
+    if arch_part is None:
+        return Rendered(snapshot.label, api, extraction, header_text, tu_text,
+                        internal_text=internal_text)
+    arch_text, wraps = _arch_text(env, snapshot.label, arch_part[1], extraction, emit)
+    return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
+                    wraps, internal_text)
+
+
+def _arch_extraction(snapshot: Snapshot, arch: str
+                     ) -> tuple[ctext.SourceFile, closure.ArchExtraction]:
+    """The arch file of an arch flow and what setup_per_cpu_areas() reaches in it."""
+    if arch not in kernel_files.ARCH_FILES:
+        raise UserError(f"unknown arch '{arch}': use one of {', '.join(ARCHES)}")
+    path = kernel_files.ARCH_FILES[arch]
+    if not snapshot.has(path):
+        raise UserError(f"{path} is not in source {snapshot.label}: the {arch} flow needs "
+                        "a kernel tree or patch source that has it")
+    arch_file = ctext.split(snapshot.read(path), path)
+    return arch_file, closure.extract_arch(arch_file, arch)
+
+
+def _emitter(env: jinja2.Environment, api: detect.ApiInfo, arch_file: ctext.SourceFile | None
+             ) -> Callable[[ctext.Item], str]:
+    """How an extracted item is written out: verbatim, renamed where the
+    glue wraps it (the setup function; traced and counted functions)."""
     item_template = env.get_template("item.j2")
     wrapper_template = env.get_template("trace_wrapper.j2")
 
     def emit(item: ctext.Item) -> str:
         rename = None
         wrapper = ""
-        counted_here = item.path == kernel_files.PERCPU_C and api.generation == "modern" \
-            and item.name in ARCH_COUNTED and not item.is_prototype
+        counted_here = item.path == kernel_files.PERCPU_C and not item.is_prototype \
+            and item.name in api.spec.counted_functions
         if item.kind == "function" and "pcpu_setup_first_chunk" in item.names:
             rename = ("pcpu_setup_first_chunk", SETUP_REAL_NAME)
         elif item.kind == "function" and (counted_here or (
@@ -205,64 +216,58 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
                 and item.name in ARCH_TRACED + ARCH_COUNTED)):
             rename = (item.name, f"shim_real_{item.name}")
             wrapper = wrapper_template.render(
-                w=_wrap_plan(item), counted=item.name in ARCH_COUNTED, storage="static ",
-                defined=item.name, called=f"shim_real_{item.name}")
+                w=_wrap_plan(item), counted=counted_here or item.name in ARCH_COUNTED,
+                storage="static ", defined=item.name, called=f"shim_real_{item.name}")
         return item_template.render(item=item, rename=rename, wrapper=wrapper).rstrip("\n")
 
-    header_text = env.get_template("percpu_h.j2").render(
-        label=snapshot.label, items=extraction.header_items, emit=emit,
-        guard="_PERCPU_DIFF_GENERATED_PERCPU_H", path=kernel_files.PERCPU_H, includes=(),
-    )
-    internal_text = None
-    if internal_h is not None:
-        internal_text = env.get_template("percpu_h.j2").render(
-            label=snapshot.label, items=extraction.internal_items, emit=emit,
-            guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=kernel_files.PERCPU_INTERNAL_H,
-            includes=("<linux/percpu.h>",),
-        )
+    return emit
+
+
+def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str, object]:
+    """What tu.c.j2 needs besides the label, the emitter and the arch: the
+    items, the generation's glue (its spec) and what the revision defines."""
+    spec = api.spec
     defined = extraction.defined()
     functions = extraction.functions()
-    entry_calls = [(name, _entry_call(functions[ENTRY_POINTS[name]]))
-                   for name in extraction.scenarios if name in ENTRY_POINTS]
+    entry_points = spec.entry_points()
     items = extraction.source_items
-    included_index = next((i for i, it in enumerate(items) if it.line > extraction.included_at),
-                          len(items))
     structs = _struct_plans(api, defined)
-    tu_text = env.get_template("tu.c.j2").render(
-        label=snapshot.label,
-        generation=api.generation,
-        source_path=kernel_files.PERCPU_C,
-        includes=extraction.includes,
-        prelude_items=extraction.prelude_items,
-        items=items,
-        included_items=extraction.included_items,
-        included_index=included_index,
-        entry_calls=entry_calls,
-        emit=emit,
-        structs=structs,
-        struct_tags={s["tag"] for s in structs},
-        setup=api.setup,
-        p=[param.name for param in api.setup.params],
-        state_vars=defined,
-        scalar_state_vars=[v for v in SCALAR_STATE if v in defined],
-        array_state_vars=[(v, n) for v, n in ARRAY_STATE.items() if v in defined],
-        chunk_vars=[v for v in CHUNK_STATE if v in defined],
-        static_check=all(
-            v in defined
-            for v in ("pcpu_base_addr", "pcpu_unit_map", "pcpu_unit_size", "pcpu_nr_units")
-        ),
-        scenarios=extraction.scenarios,
-        constants=[name for name in closure.CONSTANTS if name in defined],
-        arch=arch if arch != "generic" else None,
-    )
-    if arch_file is None or arch_x is None:
-        return Rendered(snapshot.label, api, extraction, header_text, tu_text,
-                        internal_text=internal_text)
+    return {
+        "generation": spec.name, "spec": spec, "source_path": kernel_files.PERCPU_C,
+        "includes": extraction.includes, "prelude_items": extraction.prelude_items,
+        "items": items, "included_items": extraction.included_items,
+        "included_index": next((i for i, it in enumerate(items)
+                                if it.line > extraction.included_at), len(items)),
+        "entry_calls": [(name, _entry_call(functions[entry_points[name]], spec))
+                        for name in extraction.scenarios if name in entry_points],
+        "drivers": [(name, driver) for name in extraction.scenarios
+                    if (driver := spec.scenarios[name].driver) is not None],
+        "structs": structs, "struct_tags": {s["tag"] for s in structs},
+        "setup": api.setup, "p": [param.name for param in api.setup.params],
+        "state_vars": defined,
+        "unit_map_var": UNIT_MAP_STATE in spec.state_variables and UNIT_MAP_STATE in defined,
+        "scalar_state_vars": [v for v in spec.state_variables if v in defined and v not in
+                              (*CHUNK_STATE, UNIT_MAP_STATE, *spec.array_state)],
+        "array_state_vars": [(v, n) for v, n in spec.array_state.items() if v in defined],
+        "chunk_vars": [v for v in CHUNK_STATE if v in defined and v in spec.state_variables],
+        "static_check": all(v in defined for v in ("pcpu_base_addr", "pcpu_unit_map",
+                                                   "pcpu_unit_size", "pcpu_nr_units")),
+        "scenarios": extraction.scenarios,
+        "constants": [name for name in spec.constants if name in defined],
+    }
+
+
+def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtraction,
+               extraction: closure.Extraction, emit: Callable[[ctext.Item], str]
+               ) -> tuple[str, tuple[str, ...]]:
+    """An arch flow's translation unit, and the mm/percpu.c functions its
+    calls reach, which the link wraps to trace."""
+    functions = extraction.functions()
     wraps = [_wrap_plan(functions[name]) for name in sorted(arch_x.references & set(functions))]
     arch_defined = {n for it in arch_x.items for n in it.names}
-    arch_text = env.get_template("arch_tu.c.j2").render(
-        label=snapshot.label,
-        arch=arch,
+    text = env.get_template("arch_tu.c.j2").render(
+        label=label,
+        arch=arch_x.arch,
         reports_chosen_fc={"pcpu_chosen_fc", "pcpu_fc_names"} <= extraction.defined(),
         checks_cpu_number={"cpu_number", "this_cpu_off"} <= arch_defined,
         source_path=arch_x.path,
@@ -271,28 +276,28 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         emit=emit,
         wraps=wraps,
     )
-    return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
-                    tuple(str(w["name"]) for w in wraps), internal_text)
+    return text, tuple(str(w["name"]) for w in wraps)
 
 
-def _entry_call(item: ctext.Item) -> str:
+def _entry_call(item: ctext.Item, spec: GenerationSpec) -> str:
     """The call of a first chunk allocator, its arguments picked by meaning."""
     proto = detect.parse_prototype(item.text)
+    conventions = spec.entry_args
     args: list[str] = []
     for param in proto.params:
-        callback = next((v for t, v in CALLBACK_ARGS.items() if t in param.ctype), None)
-        size = next((v for prefix, v in SIZE_ARGS.items() if param.name.startswith(prefix)), None)
+        callback = next((v for t, v in conventions.callbacks.items() if t in param.ctype), None)
+        size = next((v for prefix, v in conventions.sizes.items()
+                     if param.name.startswith(prefix)), None)
         if callback is not None:
             args.append(callback)
         elif size == "dyn_size" and not param.ctype.startswith(("ssize_t", "long", "int")):
-            # No "auto" (-1) in this API: the kernel's own default instead.
-            args.append("(c->dyn_size < 0 ? (size_t)PERCPU_DYNAMIC_RESERVE : (size_t)c->dyn_size)")
+            args.append(conventions.unsigned_dyn_size)
         elif size is not None:
             args.append(f"c->{size}")
         else:
             raise UserError(f"cannot call {proto.signature()}: the shim has nothing to pass "
-                            f"for its parameter '{param.ctype} {param.name}'; teach "
-                            "harness/build.py's CALLBACK_ARGS or SIZE_ARGS about it")
+                            f"for its parameter '{param.ctype} {param.name}'; teach the "
+                            f"entry_args of harness/core/generations/{spec.name}.py about it")
     return f"{proto.name}({', '.join(args)})"
 
 
@@ -313,7 +318,7 @@ def _wrap_plan(item: ctext.Item) -> dict[str, object]:
 def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str, object]]:
     """How to serialize each struct the source declares, field by field."""
     plans: list[dict[str, object]] = []
-    for tag in ("pcpu_group_info", "pcpu_alloc_info", "pcpu_chunk"):
+    for tag in api.spec.structs:
         fields = api.fields(tag)
         if not fields or tag not in defined:
             continue

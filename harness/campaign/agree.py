@@ -20,6 +20,7 @@ import py_impl
 from harness.build.shims import Shim
 from harness.core.cases import Case
 from harness.core.fields import Fields
+from harness.core.generation import GenerationName
 from harness.core.result import BootResult
 from harness.judge import compare, triage
 from harness.run import server
@@ -92,7 +93,7 @@ class Summary:
         }
 
 
-def judge(case: Case, kernel: BootResult, generation: str, source: str,
+def judge(case: Case, kernel: BootResult, generation: GenerationName, source: str,
           entries: Sequence[triage.TriageEntry]) -> Verdict:
     # The revision's size parameters, as the shim reports them, are inputs
     # to the model like NR_CPUS: its logic is its own.
@@ -104,7 +105,7 @@ def judge(case: Case, kernel: BootResult, generation: str, source: str,
     return Verdict(case, kernel, model, tuple(labelled), kernel_fields, model_fields)
 
 
-def agree(shim: Shim, generation: str, source: str, cases: Iterable[Case],
+def agree(shim: Shim, generation: GenerationName, source: str, cases: Iterable[Case],
           entries: Sequence[triage.TriageEntry],
           limits: server.Limits | None = None) -> Iterator[Verdict]:
     """Verdicts in case order, as the shim produces results."""

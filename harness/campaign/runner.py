@@ -23,12 +23,12 @@ from typing import NotRequired, TypedDict
 
 from harness.build import shims
 from harness.campaign import agree
-from harness.core import attempts, cases
+from harness.core import attempts, cases, generation
 from harness.core.errors import UserError
 from harness.core.fields import Fields
+from harness.core.generation import GenerationName, GenerationSpec
 from harness.core.result import BootResult
 from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Comparison, FindingKind, Verdict
-from harness.extract import closure
 from harness.judge import classify, compare, triage
 from harness.run import server
 from harness.sources.snapshot import Snapshot
@@ -40,7 +40,7 @@ _RENDER_LOCK = threading.Lock()
 class Side:
     name: str  # "old" or "new"
     label: str
-    generation: str
+    generation: GenerationName
     rendered: shims.Rendered
     # The source, for the arch flows' renderings, made when first needed.
     snapshot: Snapshot | None = None
@@ -57,23 +57,28 @@ class Side:
                 self.arch_renders[arch] = shims.render(self.snapshot, arch=arch)
             return self.arch_renders[arch]
 
+    @property
+    def spec(self) -> GenerationSpec:
+        return generation.named(self.generation)
+
     def arches(self) -> tuple[str, ...]:
-        # The arch flows are built for the 2009 generations only.
-        if self.snapshot is None or self.generation == "modern":
+        """The arch flows this side builds: its generation's, where the source
+        has the arch file."""
+        if self.snapshot is None:
             return ()
-        return shims.arches(self.snapshot)
+        return tuple(a for a in shims.arches(self.snapshot) if a in self.spec.arch_flows)
 
     def runs(self, scenario: str) -> bool:
         """Whether this side boots cases of `scenario`, itself or its successor."""
         if scenario in cases.ARCH_SCENARIOS:
             return scenario in self.arches()
         have = self.rendered.extraction.scenarios
-        return scenario in have or closure.SUCCESSORS.get(scenario) in have
+        return scenario in have or self.spec.successors.get(scenario) in have
 
     def case_for(self, case: cases.Case) -> cases.Case:
         """The case as this side boots it: on its successor where this
         generation no longer has the scenario."""
-        successor = closure.SUCCESSORS.get(case.scenario)
+        successor = self.spec.successors.get(case.scenario)
         if successor is None or case.scenario in self.rendered.extraction.scenarios or \
                 successor not in self.rendered.extraction.scenarios:
             return case

@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.core.errors import UserError
+from harness.core.generation import GenerationSpec
 from harness.core.kernel_files import (
     ARCH_FILES,
     PERCPU_C,
@@ -28,36 +29,6 @@ from harness.extract import ctext
 # internal header is rendered from its reached items under its own name.)
 INLINED_INCLUDES = frozenset({'"percpu-vm.c"', '"percpu-km.c"'})
 
-# Entry points per API generation and scenario.  A scenario whose functions
-# are absent from a revision is simply not built into its shim.
-SCENARIO_ROOTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "unit_map": {
-        "embed": ("pcpu_embed_first_chunk",),
-        "page": ("pcpu_page_first_chunk",),
-        "lpage": ("pcpu_lpage_build_unit_map", "pcpu_lpage_first_chunk"),
-    },
-    "alloc_info": {
-        "embed": ("pcpu_embed_first_chunk",),
-        "page": ("pcpu_page_first_chunk",),
-        "lpage": (
-            "pcpu_build_alloc_info",
-            "pcpu_lpage_first_chunk",
-            "pcpu_free_alloc_info",
-        ),
-    },
-    # The large page allocator is gone: embed with a large atom and cpu
-    # distances took its place (and is what x86-64 calls).
-    "modern": {
-        "embed": ("pcpu_embed_first_chunk",),
-        "page": ("pcpu_page_first_chunk",),
-    },
-}
-
-# A scenario's successor where a generation dropped it: the large page
-# allocator's job went to embed with a large atom (2.6.32's "percpu: kill
-# lpage first chunk allocator"), so a case of it runs there.
-SUCCESSORS = {"lpage": "embed"}
-
 # __per_cpu_offset is only ever named through the per_cpu_offset() macro.
 ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
 # mm/percpu.c items the glue of an arch flow calls itself: the percpu_alloc=
@@ -65,41 +36,10 @@ ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
 ARCH_GLUE_ROOTS = {arch: ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names")
                    for arch in ARCH_FILES}
 
-# The state pcpu_setup_first_chunk() leaves, reported after every boot
-# (the variables a revision has).
-STATE_VARIABLES = (
-    "pcpu_unit_map",
-    "pcpu_first_unit_cpu",
-    "pcpu_last_unit_cpu",
-    "pcpu_nr_units",
-    "pcpu_unit_pages",
-    "pcpu_unit_size",
-    "pcpu_chunk_size",
-    "pcpu_nr_slots",
-    "pcpu_first_chunk",
-    "pcpu_reserved_chunk",
-    "pcpu_reserved_chunk_limit",
-    "pcpu_base_addr",
-    # the modern generation's names and additions
-    "pcpu_low_unit_cpu",
-    "pcpu_high_unit_cpu",
-    "pcpu_atom_size",
-    "pcpu_nr_groups",
-    "pcpu_group_offsets",
-    "pcpu_group_sizes",
-    "pcpu_unit_offsets",
-    "pcpu_nr_empty_pop_pages",
-    "pcpu_nr_populated",
-)
-# Always needed: the shim wraps the setup function and reads the state.
-# pr_fmt, where a file defines it, prefixes its messages ("percpu: ").
-# PERCPU_DYNAMIC_RESERVE is what a case's "auto" dynamic size means where
-# the API has no auto (the modern generic setup_per_cpu_areas() passes it).
-# The size parameters a revision sets (reported as "constants": a model
-# takes them as it takes NR_CPUS; 6.12 raised the early dynamic size).
-CONSTANTS = ("PERCPU_DYNAMIC_EARLY_SIZE", "PERCPU_DYNAMIC_RESERVE", "PERCPU_MODULE_RESERVE",
-             "PCPU_MIN_UNIT_SIZE")
-COMMON_ROOTS = ("pcpu_setup_first_chunk", "pr_fmt", *CONSTANTS, *STATE_VARIABLES)
+# Always needed: the shim wraps the setup function and reads the state
+# and the constants its generation reports (GenerationSpec).  pr_fmt, where
+# a file defines it, prefixes its messages ("percpu: ").
+COMMON_ROOTS = ("pcpu_setup_first_chunk", "pr_fmt")
 
 
 @dataclass(frozen=True)
@@ -198,7 +138,7 @@ def included_line(c_file: ctext.SourceFile, text: str, name: str) -> int:
 def extract(
     c_file: ctext.SourceFile,
     h_file: ctext.SourceFile,
-    generation: str,
+    spec: GenerationSpec,
     scenarios: Iterable[str] | None = None,
     extra_roots: Iterable[str] = (),
     internal_h: ctext.SourceFile | None = None,
@@ -210,15 +150,6 @@ def extract(
     internal_h and included_c are mm/percpu-internal.h and mm/percpu-vm.c
     when the revision has them: their items are definitions like any other.
     """
-    roots_by_scenario = SCENARIO_ROOTS.get(generation)
-    if roots_by_scenario is None:
-        raise UserError(f"no scenarios are known for API generation '{generation}'")
-    wanted = list(scenarios) if scenarios is not None else list(roots_by_scenario)
-    for name in wanted:
-        if name not in roots_by_scenario:
-            known = ", ".join(roots_by_scenario)
-            raise UserError(f"unknown scenario '{name}': choose one of {known}")
-
     defined_in_c = _definitions(c_file.items)
     defined_in_h = _definitions(h_file.items)
     # One table for every file: the closure does not care where a name lives.
@@ -232,18 +163,9 @@ def extract(
             it.kind == "function" for it in defined_in_c.get(name, []) + defined_in_h.get(name, [])
         )
 
-    available: list[str] = []
-    missing: list[str] = []
-    roots: set[str] = set()
-    for scenario in wanted:
-        scenario_roots = roots_by_scenario[scenario]
-        absent = [r for r in scenario_roots if not has_definition(r)]
-        if absent:
-            missing.extend(absent)
-            continue
-        available.append(scenario)
-        roots.update(scenario_roots)
-    roots.update(r for r in COMMON_ROOTS if r in defined_in_c or r in defined_in_h)
+    available, missing, roots = _scenario_roots(spec, scenarios, has_definition)
+    common = (*COMMON_ROOTS, *spec.constants, *spec.state_variables)
+    roots.update(r for r in common if r in defined_in_c or r in defined_in_h)
     roots.update(r for r in extra_roots if r in defined_in_c or r in defined_in_h)
 
     reached = _closure(roots, defined_in_c, defined_in_h)
@@ -265,9 +187,32 @@ def extract(
     )
 
 
-def _clean_include(spec: str) -> str:
-    spec = spec.split("/*")[0].split("//")[0].strip()
-    return spec
+def _scenario_roots(spec: GenerationSpec, scenarios: Iterable[str] | None,
+                    has_definition: Callable[[str], bool]
+                    ) -> tuple[list[str], list[str], set[str]]:
+    """The wanted scenarios a revision has, the roots the others lack, and
+    the roots of those it has: all of a scenario's roots must be defined."""
+    wanted = list(scenarios) if scenarios is not None else list(spec.scenarios)
+    for name in wanted:
+        if name not in spec.scenarios:
+            known = ", ".join(spec.scenarios)
+            raise UserError(f"unknown scenario '{name}': choose one of {known}")
+    available: list[str] = []
+    missing: list[str] = []
+    roots: set[str] = set()
+    for scenario in wanted:
+        scenario_roots = spec.scenarios[scenario].roots
+        absent = [r for r in scenario_roots if not has_definition(r)]
+        if absent:
+            missing.extend(absent)
+            continue
+        available.append(scenario)
+        roots.update(scenario_roots)
+    return available, missing, roots
+
+
+def _clean_include(include: str) -> str:
+    return include.split("/*")[0].split("//")[0].strip()
 
 
 def _definitions(items: Iterable[ctext.Item]) -> dict[str, list[ctext.Item]]:

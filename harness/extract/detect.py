@@ -1,15 +1,12 @@
 """Decide a source's percpu API generation and read its structures.
 
-The signature of pcpu_setup_first_chunk() tells the generation apart:
-the *unit_map* generation (2.6.30) takes the sizes and a cpu -> unit map,
-the *alloc_info* generation (2.6.31 on) takes a struct pcpu_alloc_info and
-returns the unit size, and the *modern* generation takes the same struct
-but returns nothing: it cannot fail, it BUGs (the bitmap allocator's
-kernels, whose chunk lives in mm/percpu-internal.h).  The fields of
-struct pcpu_alloc_info, pcpu_group_info and pcpu_chunk are read from the
-source with pycparser, so the C code that serializes them is generated
-from what the revision actually declares: a patch that adds a field shows
-up in the results without a change here.
+The signature of pcpu_setup_first_chunk() tells the generation apart: each
+generation's spec (harness/core/generations/) says which signatures are
+its own, and detection asks them all.  The fields of the structs a
+generation reports (struct pcpu_alloc_info, pcpu_group_info, pcpu_chunk)
+are read from the source with pycparser, so the C code that serializes
+them is generated from what the revision actually declares: a patch that
+adds a field shows up in the results without a change here.
 """
 
 from __future__ import annotations
@@ -20,10 +17,11 @@ from typing import Any, Literal
 
 from pycparser import c_ast, c_parser
 
+from harness.core import generation
 from harness.core.errors import UserError
+from harness.core.generation import GenerationName, GenerationSpec
 from harness.extract import ctext
 
-Generation = Literal["unit_map", "alloc_info", "modern"]
 FieldKind = Literal["scalar", "pointer", "array", "flexible_array", "struct", "function_pointer"]
 
 # Kernel typedefs the declarations we parse may mention.  Their exact
@@ -37,9 +35,6 @@ typedef unsigned long phys_addr_t; typedef unsigned long pgprot_t;
 typedef int spinlock_t; typedef int atomic_t; typedef int cpumask_t;
 typedef unsigned long uintptr_t; typedef int pid_t;
 """
-
-# The structs whose fields results report, wherever a revision declares them.
-STRUCT_TAGS = ("pcpu_alloc_info", "pcpu_group_info", "pcpu_chunk")
 
 _ATTRIBUTE_GROUPS = ("__attribute__", "__aligned", "__section", "__printf", "__cond_lock")
 
@@ -74,9 +69,13 @@ class Prototype:
 
 @dataclass(frozen=True)
 class ApiInfo:
-    generation: Generation
+    spec: GenerationSpec
     setup: Prototype
     structs: dict[str, tuple[Field, ...]]
+
+    @property
+    def generation(self) -> GenerationName:
+        return self.spec.name
 
     def fields(self, struct: str) -> tuple[Field, ...]:
         return self.structs.get(struct, ())
@@ -94,37 +93,37 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
             "from the percpu allocator era (2.6.30 or later)"
         )
     setup = parse_prototype(setup_item.text)
-    generation = _generation_of(setup)
+    spec = _generation_of(setup)
 
     structs: dict[str, tuple[Field, ...]] = {}
     for source in (h_file, c_file, *more):
         for item in source.items:
-            for tag in STRUCT_TAGS:
+            for tag in spec.structs:
                 if tag in item.names and item.kind == "declaration" and "{" in item.text:
                     structs[tag] = parse_struct(item.text, tag)
-    if generation != "unit_map":
-        for tag in ("pcpu_alloc_info", "pcpu_group_info"):
-            if tag not in structs:
-                raise UserError(
-                    f"pcpu_setup_first_chunk() takes a pcpu_alloc_info but struct {tag} is "
-                    "not defined in include/linux/percpu.h or mm/percpu.c: is the tree complete?"
-                )
+    for tag in spec.required_structs:
+        if tag not in structs:
+            raise UserError(
+                f"pcpu_setup_first_chunk() of the {spec.name} generation needs struct {tag}, "
+                f"but struct {tag} is not defined in include/linux/percpu.h or mm/percpu.c: "
+                "is the tree complete?"
+            )
 
-    return ApiInfo(generation, setup, structs)
+    return ApiInfo(spec, setup, structs)
 
 
-def _generation_of(setup: Prototype) -> Generation:
-    types = [p.ctype for p in setup.params]
-    if any("pcpu_alloc_info" in t for t in types):
-        return "modern" if setup.return_type == "void" else "alloc_info"
-    if len(types) == 6 and types[-1].replace(" ", "") in ("constint*", "int*") and types[
-        4
-    ].replace(" ", "") == "void*":
-        return "unit_map"
-    raise UserError(
-        f"unknown percpu API generation: found {setup.signature()}, which takes neither a "
-        "struct pcpu_alloc_info (alloc_info) nor sizes plus a unit_map (unit_map)"
-    )
+def _generation_of(setup: Prototype) -> GenerationSpec:
+    types = tuple(p.ctype for p in setup.params)
+    matching = [s for s in generation.all_specs() if s.detects(setup.return_type, types)]
+    if len(matching) > 1:
+        raise UserError(f"{setup.signature()} matches the specs of several API generations "
+                        f"({', '.join(s.name for s in matching)}): make their detection "
+                        "tell them apart")
+    if not matching:
+        shapes = "; ".join(f"{s.shape} ({s.name})" for s in generation.all_specs())
+        raise UserError(f"unknown percpu API generation: found {setup.signature()}, which "
+                        f"takes none of the known shapes: {shapes}")
+    return matching[0]
 
 
 def _declaration_text(text: str) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.core import attempts
+from harness.core import attempts, generation
 from harness.core import dumpfmt as dump_format
 from harness.core.fields import Fields
 from harness.core.klog import DUMP_PREFIXES, split_log
@@ -249,32 +249,22 @@ def _neutral_build(build: Build, nr_cpus: int) -> Fields:
             "build.slots": [by_unit.get(u) for u in range(nr_units)]}
 
 
-# Across generations (2009 against today), names that mean the same thing
-# under different names, on the modern side's names.
-CROSS_NAMES = {
-    "state.first_unit_cpu": "state.low_unit_cpu",
-    "state.last_unit_cpu": "state.high_unit_cpu",
-    "state.first_chunk.free_size": "state.first_chunk.free_bytes",
-    "state.reserved_chunk.free_size": "state.reserved_chunk.free_bytes",
-}
-# Bookkeeping whose meaning changed with the API: 2009's allocators took
-# callbacks (counted per page), today's call memblock themselves (counted
-# per group), and page tables are counted per pte there, per table here.
-CROSS_DROPPED = ("bootmem.fc_", "bootmem.maps", "bootmem.ptes_populated")
 _NUMBER = re.compile(r"\d+")
 _LEVEL = re.compile(r"^(<\d>)?(.*)$")
 
 
-def cross_generation(flat: Fields) -> Fields:
-    """A neutral result in the vocabulary two generations share: renamed
-    fields, success as a flag (2009 returned the unit size, today 0), the
+def cross_generation(flat: Fields, renames: Mapping[str, str], dropped: tuple[str, ...]
+                     ) -> Fields:
+    """A neutral result in the vocabulary two generations share: fields
+    renamed and dropped as their specs say (generation.cross_vocabulary()),
+    success as a flag (2009 returned the unit size, today 0), the
     messages as their kinds (prefix case, addresses and numbers aside: the
     sizes are compared on their own), the chunks' presence."""
     out: Fields = {}
     for name, value in flat.items():
-        if name.startswith(CROSS_DROPPED):
+        if name.startswith(dropped):
             continue
-        out[CROSS_NAMES.get(name, name)] = value
+        out[renames.get(name, name)] = value
     if "return" in out:
         value = out.pop("return")
         out["return.ok"] = isinstance(value, int) and value >= 0
@@ -289,12 +279,6 @@ def cross_generation(flat: Fields) -> Fields:
     return out
 
 
-def is_cross_generation(old: Any, new: Any) -> bool:
-    """2009 against today: the 2009 generations share their vocabulary
-    (neutral() is written for the pair), the modern one does not."""
-    return old != new and "modern" in (old, new)
-
-
 def _message_kind(line: str) -> str:
     m = _LEVEL.match(line)
     level, text = (m.group(1) or "", m.group(2)) if m else ("", line)
@@ -307,8 +291,10 @@ def compare_sides(old: BootResult, new: BootResult, old_fields: Fields | None = 
     """Old against new by meaning, element by element.  A 2009 side and a
     modern one compare in the fields both have (cross_generation())."""
     a, b = neutral(old, old_fields), neutral(new, new_fields)
-    if is_cross_generation(old.get("generation"), new.get("generation")):
-        a, b = cross_generation(a), cross_generation(b)
+    generations = old.get("generation"), new.get("generation")
+    if generation.is_cross_generation(*generations):
+        renames, dropped = generation.cross_vocabulary(*generations)
+        a, b = cross_generation(a, renames, dropped), cross_generation(b, renames, dropped)
         # A field only one generation has is no change; a section one side
         # lacks altogether (no state after a BUG) shows in the outcome.
         shared = set(a) & set(b)

@@ -1,0 +1,1 @@
+"""One module per API generation, each defining SPEC (harness.core.generation)."""

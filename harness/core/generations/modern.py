@@ -1,0 +1,54 @@
+"""The modern generation (2019 on, "percpu: make pcpu_setup_first_chunk()
+void function"; the bitmap allocator's kernels): pcpu_setup_first_chunk()
+takes a struct pcpu_alloc_info as before but returns nothing; a setup it
+cannot accept BUGs.  The chunk lives in mm/percpu-internal.h, and the
+first chunk allocators call memblock themselves instead of taking
+allocation callbacks.
+"""
+
+from __future__ import annotations
+
+from harness.core.generation import GenerationName, GenerationSpec, called
+from harness.core.generations import alloc_info, unit_map
+
+
+def _detects(return_type: str, params: tuple[str, ...]) -> bool:
+    return return_type == "void" and any("pcpu_alloc_info" in p for p in params)
+
+
+SPEC = GenerationSpec(
+    name=GenerationName("modern"),
+    since="2019-07",
+    shape="a struct pcpu_alloc_info, returning nothing",
+    detects=_detects,
+    structs=alloc_info.STRUCTS,
+    required_structs=alloc_info.REQUIRED_STRUCTS,
+    # The large page allocator is gone: embed with a large atom and cpu
+    # distances took its place (and is what x86-64 calls).
+    scenarios={
+        "embed": called("pcpu_embed_first_chunk"),
+        "page": called("pcpu_page_first_chunk"),
+    },
+    successors={"lpage": "embed"},
+    state_variables=alloc_info.STATE_VARIABLES,
+    array_state=alloc_info.ARRAY_STATE,
+    constants=unit_map.CONSTANTS,
+    entry_args=unit_map.ENTRY_ARGS,
+    setup_args_glue="generations/setup_args_alloc_info.c.j2",
+    counted_functions=("pcpu_fc_alloc", "pcpu_fc_free"),
+    # The arch flows are modelled for the 2009 generations only.
+    arch_flows=(),
+    vocabulary="modern",
+    model="modern",
+    # Names that mean the same thing in 2009's results, on this side's names.
+    cross_renames={
+        "state.first_unit_cpu": "state.low_unit_cpu",
+        "state.last_unit_cpu": "state.high_unit_cpu",
+        "state.first_chunk.free_size": "state.first_chunk.free_bytes",
+        "state.reserved_chunk.free_size": "state.reserved_chunk.free_bytes",
+    },
+    # Bookkeeping whose meaning changed with the API: 2009's allocators took
+    # callbacks (counted per page), today's call memblock themselves (counted
+    # per group), and page tables are counted per pte there, per table here.
+    cross_dropped=("bootmem.fc_", "bootmem.maps", "bootmem.ptes_populated"),
+)

@@ -1,0 +1,74 @@
+"""The unit_map generation (July 2009, "percpu: allow non-linear / sparse
+cpu -> unit mapping"): pcpu_setup_first_chunk() takes the area sizes, the
+base address and a cpu -> unit map, and returns the unit size.  Its large
+page allocator builds the map in a call of its own before committing.
+"""
+
+from __future__ import annotations
+
+from harness.core.generation import EntryArgs, GenerationName, GenerationSpec, ScenarioSpec, called
+
+
+def _detects(return_type: str, params: tuple[str, ...]) -> bool:
+    compact = [p.replace(" ", "") for p in params]
+    return (len(compact) == 6 and compact[4] == "void*" and compact[5] in ("constint*", "int*")
+            and not any("pcpu_alloc_info" in p for p in params))
+
+
+STATE_VARIABLES = (
+    "pcpu_unit_map",
+    "pcpu_first_unit_cpu",
+    "pcpu_last_unit_cpu",
+    "pcpu_nr_units",
+    "pcpu_unit_pages",
+    "pcpu_unit_size",
+    "pcpu_chunk_size",
+    "pcpu_nr_slots",
+    "pcpu_first_chunk",
+    "pcpu_reserved_chunk",
+    "pcpu_reserved_chunk_limit",
+    "pcpu_base_addr",
+)
+# PERCPU_DYNAMIC_RESERVE is also what a case's "auto" dynamic size means
+# where the API has no auto (EntryArgs.unsigned_dyn_size).
+CONSTANTS = ("PERCPU_DYNAMIC_EARLY_SIZE", "PERCPU_DYNAMIC_RESERVE", "PERCPU_MODULE_RESERVE",
+             "PCPU_MIN_UNIT_SIZE")
+# The shim's callbacks and the case's sizes, for every entry point since 2009.
+ENTRY_ARGS = EntryArgs(
+    callbacks={
+        "pcpu_fc_cpu_distance_fn_t": "shim_cpu_distance",
+        "pcpu_fc_cpu_to_node_fn_t": "shim_fc_cpu_to_node",
+        "pcpu_fc_alloc_fn_t": "shim_fc_alloc",
+        "pcpu_fc_free_fn_t": "shim_fc_free",
+        "pcpu_fc_populate_pte_fn_t": "shim_fc_populate_pte",
+        "pcpu_fc_map_fn_t": "shim_fc_map",
+    },
+    sizes={"static": "static_size", "reserve": "reserved_size", "dyn": "dyn_size",
+           "atom": "atom_size"},
+    unsigned_dyn_size="(c->dyn_size < 0 ? (size_t)PERCPU_DYNAMIC_RESERVE : (size_t)c->dyn_size)",
+)
+
+SPEC = GenerationSpec(
+    name=GenerationName("unit_map"),
+    since="2009-07",
+    shape="sizes plus a unit_map",
+    detects=_detects,
+    structs=("pcpu_chunk",),
+    required_structs=(),
+    scenarios={
+        "embed": called("pcpu_embed_first_chunk"),
+        "page": called("pcpu_page_first_chunk"),
+        "lpage": ScenarioSpec(("pcpu_lpage_build_unit_map", "pcpu_lpage_first_chunk"),
+                              driver="generations/unit_map_lpage.c.j2"),
+    },
+    successors={},
+    state_variables=STATE_VARIABLES,
+    array_state={},
+    constants=CONSTANTS,
+    entry_args=ENTRY_ARGS,
+    setup_args_glue="generations/setup_args_unit_map.c.j2",
+    counted_functions=(),
+    arch_flows=("x86", "sparc64"),
+    vocabulary="2009",
+    model="unit_map",
+)
