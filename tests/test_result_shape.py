@@ -192,3 +192,22 @@ def test_real_2009_code_writes_the_shape(rev: str) -> None:
             shim = shims.build(shims.render(snap, arch=c.arch), config)
             results.append(server.run_one(shim, c, server.Limits(timeout_ms=20000)))
     assert unknown_paths(results) == set()
+
+
+def test_a_triage_entry_of_an_unknown_generation_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ex.toml").write_text('name = "ex"\npossible = [0]\n')
+    (tmp_path / "triage.toml").write_text(
+        '[[entry]]\nid = "e"\ngeneration = "unitmap"\nfields = ["state.last_unit_cpu"]\n'
+        'wrong = "kernel"\nexample = "ex.toml"\n'
+        'reason = "one two three four five six seven eight nine"\n')
+    with pytest.raises(UserError, match=r"entry 1 \(e\): generation 'unitmap' unknown: use "
+                                        r"unit_map, alloc_info, modern"):
+        load_triage(tmp_path / "triage.toml")
+
+
+def test_declared_changes_of_an_unknown_generation_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.toml"
+    path.write_text('generations = ["alloc_info", "today"]\n[[change]]\nid = "x"\nclaim = "c"\n'
+                    '[change.fields]\n"return" = { new = "1" }\n')
+    with pytest.raises(UserError, match=r"generation 'today' unknown"):
+        load_declared(path)

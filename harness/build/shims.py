@@ -407,6 +407,40 @@ def build(
     if config.arch != rendered.arch:
         raise ValueError(f"a {rendered.arch} rendering cannot build a {config.arch} shim")
     flags = compile_flags(config)
+    key = _cache_key(rendered, flags, cc)
+    shims = (root or cache_root()) / "shims"
+    final = shims / key
+    exe = final / "shim"
+    if exe.is_file():
+        warnings = (final / "build.log").read_text() if (final / "build.log").exists() else ""
+        return Shim(exe, key, rendered, config, warnings, cached=True)
+
+    shims.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=shims))
+    try:
+        _write_inputs(work, rendered)
+        stderr, returncode = _run(_commands(cc, flags, work, rendered, config), work)
+        (work / "build.log").write_text(stderr)
+        if returncode != 0:
+            failed = shims / f"failed-{key}"
+            shutil.rmtree(failed, ignore_errors=True)
+            work.rename(failed)
+            raise UserError(describe_failure(stderr, rendered.label, failed / "build.log"))
+        _write_meta(work, rendered, config)
+        try:
+            work.rename(final)
+        except OSError:
+            # Another process finished the same build first; theirs is identical.
+            shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Shim(exe, key, rendered, config, stderr, cached=False)
+
+
+def _cache_key(rendered: Rendered, flags: list[str], cc: str) -> str:
+    """Everything the executable depends on: the rendered text, the
+    runtime and stubs, the flags, the compiler."""
     h = hashlib.sha256()
     for part in (
         rendered.tu_text,
@@ -419,89 +453,76 @@ def build(
     ):
         h.update(part.encode())
         h.update(b"\0")
-    key = h.hexdigest()[:20]
-    shims = (root or cache_root()) / "shims"
-    final = shims / key
-    exe = final / "shim"
-    if exe.is_file():
-        warnings = (final / "build.log").read_text() if (final / "build.log").exists() else ""
-        return Shim(exe, key, rendered, config, warnings, cached=True)
+    return h.hexdigest()[:20]
 
-    shims.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=shims))
-    try:
-        (work / "include" / "linux").mkdir(parents=True)
-        (work / "include" / "linux" / "percpu.h").write_text(rendered.header_text)
-        if rendered.internal_text is not None:
-            # Found by percpu.c's #include "percpu-internal.h", beside the TU.
-            (work / "percpu-internal.h").write_text(rendered.internal_text)
-        (work / "shim_tu.c").write_text(rendered.tu_text)
-        # The runtime is plain userspace C: it must see libc's headers, not
-        # the kernel stubs, so it is compiled on its own.
-        runtime_cmd = [cc, *flags, "-iquote", str(STUB_INCLUDE), "-c", str(RUNTIME_C),
-                       "-o", str(work / "runtime.o")]
-        # An arch's stub headers come before the generic ones, as
-        # arch/*/include comes before include/ in a kernel build.
-        includes = ["-I", str(work / "include")]
-        if config.arch != "generic":
-            includes += ["-I", str(ARCH_SHIM / config.arch / "include")]
-        includes += ["-I", str(STUB_INCLUDE)]
-        # kbuild names each object's module; pr_fmt() may print it.
-        tu_cmd = [cc, *flags, *includes, '-DKBUILD_MODNAME="percpu"', "-c", str(work / "shim_tu.c"),
-                  "-o", str(work / "shim_tu.o")]
-        objects = [work / "shim_tu.o", work / "runtime.o"]
-        commands = [runtime_cmd, tu_cmd]
-        if rendered.arch_text is not None:
-            (work / "arch_tu.c").write_text(rendered.arch_text)
-            commands.append([cc, *flags, *includes, "-c", str(work / "arch_tu.c"),
-                             "-o", str(work / "arch_tu.o")])
-            commands.append([cc, *flags, *includes, "-c",
-                             str(ARCH_SHIM / config.arch / "shim_arch.c"),
-                             "-o", str(work / "shim_arch.o")])
-            objects += [work / "arch_tu.o", work / "shim_arch.o"]
-        wrap_flags = [f"-Wl,--wrap={name}" for name in rendered.wraps]
-        link_cmd = [cc, *flags, *map(str, objects), *wrap_flags, "-o", str(work / "shim")]
-        commands.append(link_cmd)
-        # LC_ALL=C keeps gcc's quotes ASCII, which the symbol parser expects.
-        env = {**os.environ, "LC_ALL": "C"}
-        stderr = ""
-        returncode = 0
-        for cmd in commands:
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
-            stderr += " ".join(cmd) + "\n" + proc.stderr
-            returncode = proc.returncode
-            if returncode:
-                break
-        (work / "build.log").write_text(stderr)
-        if returncode != 0:
-            failed = shims / f"failed-{key}"
-            shutil.rmtree(failed, ignore_errors=True)
-            work.rename(failed)
-            raise UserError(describe_failure(stderr, rendered.label, failed / "build.log"))
-        (work / "meta.json").write_text(
-            json.dumps(
-                {
-                    "label": rendered.label,
-                    "generation": rendered.api.generation,
-                    "nr_cpus": config.nr_cpus,
-                    "page_size": config.page_size,
-                    "sanitize": config.sanitize,
-                    "arch": config.arch,
-                    "numa": config.numa,
-                    "scenarios": list(rendered.extraction.scenarios),
-                },
-                indent=2,
-            )
-        )
-        try:
-            work.rename(final)
-        except OSError:
-            # Another process finished the same build first; theirs is identical.
-            shutil.rmtree(work, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return Shim(exe, key, rendered, config, stderr, cached=False)
+
+def _write_inputs(work: Path, rendered: Rendered) -> None:
+    (work / "include" / "linux").mkdir(parents=True)
+    (work / "include" / "linux" / "percpu.h").write_text(rendered.header_text)
+    if rendered.internal_text is not None:
+        # Found by percpu.c's #include "percpu-internal.h", beside the TU.
+        (work / "percpu-internal.h").write_text(rendered.internal_text)
+    (work / "shim_tu.c").write_text(rendered.tu_text)
+    if rendered.arch_text is not None:
+        (work / "arch_tu.c").write_text(rendered.arch_text)
+
+
+def _commands(cc: str, flags: list[str], work: Path, rendered: Rendered,
+              config: BuildConfig) -> list[list[str]]:
+    """The compiler and linker runs that make work/shim, in order."""
+    # The runtime is plain userspace C: it must see libc's headers, not
+    # the kernel stubs, so it is compiled on its own.
+    runtime_cmd = [cc, *flags, "-iquote", str(STUB_INCLUDE), "-c", str(RUNTIME_C),
+                   "-o", str(work / "runtime.o")]
+    # An arch's stub headers come before the generic ones, as
+    # arch/*/include comes before include/ in a kernel build.
+    includes = ["-I", str(work / "include")]
+    if config.arch != "generic":
+        includes += ["-I", str(ARCH_SHIM / config.arch / "include")]
+    includes += ["-I", str(STUB_INCLUDE)]
+    # kbuild names each object's module; pr_fmt() may print it.
+    tu_cmd = [cc, *flags, *includes, '-DKBUILD_MODNAME="percpu"', "-c", str(work / "shim_tu.c"),
+              "-o", str(work / "shim_tu.o")]
+    objects = [work / "shim_tu.o", work / "runtime.o"]
+    commands = [runtime_cmd, tu_cmd]
+    if rendered.arch_text is not None:
+        commands.append([cc, *flags, *includes, "-c", str(work / "arch_tu.c"),
+                         "-o", str(work / "arch_tu.o")])
+        commands.append([cc, *flags, *includes, "-c",
+                         str(ARCH_SHIM / config.arch / "shim_arch.c"),
+                         "-o", str(work / "shim_arch.o")])
+        objects += [work / "arch_tu.o", work / "shim_arch.o"]
+    wrap_flags = [f"-Wl,--wrap={name}" for name in rendered.wraps]
+    commands.append([cc, *flags, *map(str, objects), *wrap_flags, "-o", str(work / "shim")])
+    return commands
+
+
+def _run(commands: list[list[str]], work: Path) -> tuple[str, int]:
+    """Each command in turn until one fails: what they said, and the status."""
+    # LC_ALL=C keeps gcc's quotes ASCII, which the symbol parser expects.
+    env = {**os.environ, "LC_ALL": "C"}
+    stderr = ""
+    returncode = 0
+    for cmd in commands:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
+        stderr += " ".join(cmd) + "\n" + proc.stderr
+        returncode = proc.returncode
+        if returncode:
+            break
+    return stderr, returncode
+
+
+def _write_meta(work: Path, rendered: Rendered, config: BuildConfig) -> None:
+    (work / "meta.json").write_text(json.dumps({
+        "label": rendered.label,
+        "generation": rendered.api.generation,
+        "nr_cpus": config.nr_cpus,
+        "page_size": config.page_size,
+        "sanitize": config.sanitize,
+        "arch": config.arch,
+        "numa": config.numa,
+        "scenarios": list(rendered.extraction.scenarios),
+    }, indent=2))
 
 
 _UNRESOLVED_PATTERNS = (

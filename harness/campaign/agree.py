@@ -77,7 +77,8 @@ class Summary:
         self.cases += 1
         self.verdicts[verdict.kind] += 1
         self.outcomes[str(verdict.kernel.get("outcome", {}).get("kind"))] += 1
-        for entry_id in {item.entry.id for item in verdict.labelled if item.entry}:
+        # In the order the differences came (a set would follow the hash seed).
+        for entry_id in dict.fromkeys(item.entry.id for item in verdict.labelled if item.entry):
             self.entries[entry_id] += 1
         for item in verdict.labelled:
             if item.entry is None:

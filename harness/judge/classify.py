@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
-from harness.core import attempts
+from harness.core import attempts, generation
 from harness.core.cases import Case
 from harness.core.errors import UserError
 from harness.core.fields import check_path
@@ -88,7 +88,7 @@ _CMPOPS: Mapping[type[ast.cmpop], Callable[[Any, Any], Any]] = {
 ANY = object()
 
 
-def _evaluate(node: ast.AST, names: Mapping[str, Any]) -> Any:
+def _evaluate(node: ast.AST, names: Mapping[str, object]) -> object:
     """A small, closed expression language: numbers, strings, None, names,
     + - * // %, comparisons, and/or/not, x if c else y, rank(cpu)."""
     if isinstance(node, ast.Expression):
@@ -162,12 +162,12 @@ class DeclaredChange:
             return False
 
 
-def _names(case: Case, result: BootResult, index: str | None) -> dict[str, Any]:
+def _names(case: Case, result: BootResult, index: str | None) -> dict[str, object]:
     ranks = {cpu: rank for rank, cpu in enumerate(case.possible)}
     state = result.get("state") or {}
     # A BUG leaves no state: the unit size the code was handed still holds.
     unit_size = state.get("unit_size") or handed_unit_size(result)
-    names: dict[str, Any] = {
+    names: dict[str, object] = {
         "NR_CPUS": case.nr_cpus, "nr_cpu_ids": case.possible[-1] + 1,
         "nr_possible": len(case.possible), "page_size": case.page_size,
         "scenario": attempts.allocator(case.scenario, result), "unit_size": unit_size,
@@ -203,6 +203,10 @@ def load_declared(path: Path) -> list[DeclaredChange]:
         raise UserError(f"declared-changes file {path} does not exist") from err
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"declared-changes file {path} is not valid TOML: {err}") from err
+    unknown_generations = [g for g in data.get("generations", ()) if g not in generation.names()]
+    if unknown_generations:
+        raise UserError(f"{path}: generation '{unknown_generations[0]}' unknown: use "
+                        f"{', '.join(generation.names())} (harness/core/generations/)")
     changes: list[DeclaredChange] = []
     for n, raw in enumerate(data.get("change", []), 1):
         where = f"{path}: change {n}"
@@ -243,7 +247,7 @@ def _parse(text: Any, where: str, field: str) -> ast.Expression | None:
     return tree
 
 
-def _probe_names() -> dict[str, Any]:
+def _probe_names() -> dict[str, object]:
     case = Case("probe", possible=(0, 2))
     probe: BootResult = {"id": "probe", "outcome": {"kind": "ok"}, "log": "",
                          "state": {"unit_size": 4096}}

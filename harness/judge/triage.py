@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.core import attempts
+from harness.core import attempts, generation
 from harness.core.arch_sizes import (
     PERCPU_DYNAMIC_RESERVE,
     PERCPU_MODULE_RESERVE,
@@ -30,6 +30,7 @@ from harness.core.arch_sizes import (
 from harness.core.cases import Case, load_case
 from harness.core.errors import UserError
 from harness.core.fields import check_path
+from harness.core.generation import GenerationName
 from harness.core.paths import data_dir
 from harness.core.result import BootResult, JsonValue, laid_out_alloc_info
 from harness.core.topology import group_cpus, nodes_local
@@ -208,7 +209,7 @@ PREDICATES: Mapping[str, Callable[[Subject], object]] = {
 @dataclass(frozen=True)
 class TriageEntry:
     id: str
-    generations: tuple[str, ...]
+    generations: tuple[GenerationName, ...]
     fields: tuple[str, ...]
     wrong: str
     reason: str
@@ -222,7 +223,7 @@ class TriageEntry:
     when: Mapping[str, JsonValue] | None = None
     consequences: bool = False
 
-    def matches(self, diff: Difference, subject: Subject, generation: str,
+    def matches(self, diff: Difference, subject: Subject, generation: GenerationName,
                 source: str) -> bool:
         if generation not in self.generations:
             return False
@@ -259,7 +260,8 @@ class Labelled:
     entry: TriageEntry | None
 
 
-def label(differences: Sequence[Difference], subject: Subject, generation: str, source: str,
+def label(differences: Sequence[Difference], subject: Subject, generation: GenerationName,
+          source: str,
           entries: Sequence[TriageEntry]) -> list[Labelled]:
     """Each difference with the first entry explaining it, or None.
 
@@ -341,7 +343,7 @@ def _entry(raw: Mapping[str, JsonValue], n: int, path: Path) -> TriageEntry:
     load_case(example)
     return TriageEntry(
         id=str(raw["id"]),
-        generations=tuple(str(g) for g in _as_list(raw["generation"])),
+        generations=_generations(raw["generation"], f"{where} ({raw['id']})"),
         fields=tuple(str(f) for f in _as_list(raw["fields"])),
         wrong=str(raw["wrong"]),
         reason=" ".join(str(raw["reason"]).split()),
@@ -354,6 +356,16 @@ def _entry(raw: Mapping[str, JsonValue], n: int, path: Path) -> TriageEntry:
         when=dict(when),
         consequences=bool(raw.get("consequences", False)),
     )
+
+
+def _generations(value: JsonValue, where: str) -> tuple[GenerationName, ...]:
+    known = generation.names()
+    out = tuple(GenerationName(str(g)) for g in _as_list(value))
+    unknown = [g for g in out if g not in known]
+    if unknown:
+        raise UserError(f"{where}: generation '{unknown[0]}' unknown: use "
+                        f"{', '.join(known)} (harness/core/generations/)")
+    return out
 
 
 def _as_list(value: JsonValue) -> list[JsonValue]:

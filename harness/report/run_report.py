@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import jinja2
 from rich.console import Console
@@ -35,10 +35,31 @@ class Reproducer:
     attempts: int
     command: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ReproducerJson:
         return {"signature": self.signature, "first_case": self.first_case,
                 "finding": self.finding.to_json(), "shrink_attempts": self.attempts,
                 "command": self.command, "case_toml": cases.case_to_toml(self.case)}
+
+
+class ReproducerJson(TypedDict):
+    signature: str
+    first_case: str
+    finding: classify.FindingJson
+    shrink_attempts: int
+    command: str
+    case_toml: str
+
+
+@dataclass
+class EmailGroup:
+    """Unexpected differences that shrink to one case: one finding, seen
+    from several fields and comparisons."""
+
+    example: list[str]
+    repro: list[str]
+    toml: list[str]
+    shrink_note: str
+    fields: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -203,18 +224,17 @@ def email_text(info: RunInfo, summary: runner.Summary,
     by_signature = {r.signature: r for r in reproducers}
     # Differences that shrink to the same case are one finding, seen from
     # several fields and comparisons: report them together.
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[str, EmailGroup] = {}
     for row in sorted(_rows(summary, Verdict.UNEXPECTED), key=lambda r: -r.cases):
         repro = by_signature.get(row.kind.signature)
         key = repro.command if repro else row.kind.signature
-        group = groups.setdefault(key, {
-            "fields": [], "example": _example(row.hits),
-            "repro": _wrap_command(repro.command) if repro else [],
-            "toml": cases.case_to_toml(repro.case).splitlines() if repro else [],
-            "shrink_note": f"shrunk from {repro.first_case} in {repro.attempts} boots"
-            if repro else "",
-        })
-        group["fields"].append(f"{row.comparison.description}: {row.field} ({row.cases} case"
+        group = groups.setdefault(key, EmailGroup(
+            example=_example(row.hits),
+            repro=_wrap_command(repro.command) if repro else [],
+            toml=cases.case_to_toml(repro.case).splitlines() if repro else [],
+            shrink_note=f"shrunk from {repro.first_case} in {repro.attempts} boots"
+            if repro else ""))
+        group.fields.append(f"{row.comparison.description}: {row.field} ({row.cases} case"
                                f"{'s' if row.cases != 1 else ''})")
     unexpected = list(groups.values())
     text = _environment(False).get_template("email.txt.j2").render(
