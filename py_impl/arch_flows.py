@@ -37,7 +37,7 @@ page and large-page models.  Written from the documented contract:
   pcpu_lpage_build_unit_map(); one alloc_info for sparc64); no behaviour
   changes other than packing.
 
-Each flow states what it tried ("attempts", harness/arch.py's vocabulary)
+Each flow states what it tried ("attempts", harness/core/attempts.py's vocabulary)
 and, when setup_per_cpu_areas() completes, where each possible cpu's static
 copy starts relative to the chunk's base ("arch").
 """
@@ -271,7 +271,7 @@ def unit_offsets(boot: Boot) -> list[int | None]:
 
 
 class Attempts:
-    """The allocator attempts of one boot, as harness/arch.py names them."""
+    """The allocator attempts of one boot, as harness/core/attempts.py names them."""
 
     def __init__(self, boot: Boot) -> None:
         self.items: list[result.Attempt] = []

@@ -2,7 +2,7 @@
 
 Run by hand with a tree holding the 2009 history; it rewrites
 tests/test_data/kernel_results/<generation>.jsonl.gz, one line per case:
-the case (as TOML) and the kernel's compared fields (harness/compare.py),
+the case (as TOML) and the kernel's compared fields (harness/judge/compare.py),
 which are numbers and the boot log - never kernel source.
 
     .venv/bin/python tests/capture_kernel_results.py --tree PATH_TO_LINUX

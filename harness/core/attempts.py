@@ -101,7 +101,7 @@ def path(result: BootResult) -> str | None:
 
 
 def result_attempts(result: BootResult) -> list[Attempt] | None:
-    """A model states its attempts; a kernel's are read off its trace (run.py
+    """A model states its attempts; a kernel's are read off its trace (run/server.py
     does it once, as the result arrives)."""
     if "attempts" in result:
         return list(result["attempts"])
