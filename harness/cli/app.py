@@ -14,7 +14,6 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from rich.console import Console
 import py_impl
 from harness.build import shims
 from harness.campaign import agree, generate, runner, shrink
-from harness.core import cases, dumpfmt, kernel_files
+from harness.core import case_kinds, cases, dumpfmt, kernel_files
 from harness.core.errors import UserError
 from harness.extract import closure
 from harness.judge import classify, triage
@@ -49,25 +48,17 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 def _add_case_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", type=Path, help="case TOML file (see cases/)")
-    p.add_argument("--scenario", choices=cases.SCENARIOS)
-    p.add_argument("--possible", help="possible cpus, e.g. 0,2,4 or 0-7")
-    p.add_argument("--nr-cpus", type=int, help="NR_CPUS to build with (default 64)")
-    p.add_argument("--cpu-node", help="node of each possible cpu, e.g. 0,0,1,1")
-    p.add_argument("--distance", help="node distance matrix, e.g. 10,20;20,10")
-    p.add_argument("--static-size")
-    p.add_argument("--reserved-size")
-    p.add_argument("--dyn-size", help="bytes or auto")
-    p.add_argument("--atom-size", help="allocation atom (lpage size), e.g. 2M")
-    p.add_argument("--page-size", help="4K (x86) or 8K (sparc64)")
-    p.add_argument("--vmalloc-size", help="size of the vmalloc area, e.g. 128M")
-    p.add_argument("--fail-fc-alloc", type=int, help="make the Nth arch page allocation fail")
-    p.add_argument("--fail-bootmem", type=int,
-                   help="make the Nth bootmem allocation that may fail, fail")
-    p.add_argument("--percpu-alloc", help="x86: the percpu_alloc= boot parameter "
-                   "(lpage, embed, page or any word)")
-    p.add_argument("--no-pse", action="store_true", help="x86: the cpu has no large pages")
-    p.add_argument("--numa", action="store_true", help="arch flows: build with CONFIG_NUMA")
-    p.add_argument("--offline-nodes", help="arch flows: nodes with no memory, e.g. 1,3")
+    for row in cases.OPTION_FIELDS:
+        spec = row.spec
+        assert spec.flag is not None
+        how: dict[str, Any] = {"help": spec.help}
+        if isinstance(spec.kind, case_kinds.Switch):
+            how["action"] = "store_true"
+        if spec.kind.option_is_int:
+            how["type"] = int
+        if spec.choices is not None:
+            how["choices"] = spec.choices
+        p.add_argument(spec.flag, **how)
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
@@ -110,42 +101,10 @@ def source_specs(args: argparse.Namespace) -> list[snapshot.SourceSpec]:
 
 def case_from_args(args: argparse.Namespace) -> cases.Case:
     """The case file, if any, with command-line options laid over it."""
-    base = cases.load_case(args.case) if args.case is not None else cases.Case(name="cli")
-    changes: dict[str, Any] = {}
-    if args.scenario is not None:
-        changes["scenario"] = args.scenario
-    if args.nr_cpus is not None:
-        changes["nr_cpus"] = args.nr_cpus
-    if args.possible:
-        changes["possible"] = cases.parse_cpu_list(args.possible)
-    if args.cpu_node:
-        changes["cpu_node"] = tuple(int(n) for n in args.cpu_node.split(","))
-    if args.distance:
-        changes["distance"] = cases.parse_distance(args.distance)
-    for name in ("static_size", "reserved_size", "dyn_size", "atom_size", "page_size",
-                 "vmalloc_size"):
-        value = getattr(args, name)
-        if value is not None:
-            changes[name] = cases.parse_size(value, "--" + name.replace("_", "-"))
-    for name in ("fail_fc_alloc", "fail_bootmem"):
-        if getattr(args, name, None) is not None:
-            changes[name] = getattr(args, name)
-    if args.percpu_alloc is not None:
-        changes["percpu_alloc"] = args.percpu_alloc
-    if args.no_pse:
-        changes["pse"] = False
-    if args.numa:
-        changes["numa"] = True
-    if args.offline_nodes:
-        changes["offline_nodes"] = cases.parse_cpu_list(args.offline_nodes)
-    scenario = changes.get("scenario", base.scenario)
-    if scenario in cases.ARCH_SCENARIOS and args.page_size is None:
-        changes["page_size"] = cases.ARCH_PAGE_SIZE[scenario]
-    if "nr_cpus" not in changes and args.case is None:
-        # NR_CPUS must cover the highest possible cpu; 64 otherwise.
-        possible = changes.get("possible", base.possible)
-        changes["nr_cpus"] = max(64, max(possible) + 1)
-    return replace(base, **changes).validate()
+    base = cases.load_case(args.case) if args.case is not None else None
+    given = {row.name: getattr(args, row.dest) for row in cases.OPTION_FIELDS
+             if row.given(getattr(args, row.dest))}
+    return cases.case_from_options(base, given)
 
 
 def _load(spec: snapshot.SourceSpec, err: Console) -> snapshot.Snapshot:
@@ -210,7 +169,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     else:
         out.print(f"case {case.name}: scenario {case.scenario}, NR_CPUS={case.nr_cpus}, "
-                  f"possible {cases.format_cpu_list(case.possible)}, "
+                  f"possible {case_kinds.format_cpu_list(case.possible)}, "
                   f"static {case.static_size} reserved {case.reserved_size} "
                   f"dyn {'auto' if case.dyn_size < 0 else case.dyn_size} atom {case.atom_size}",
                   markup=False, highlight=False)
@@ -369,32 +328,7 @@ def repro_command(args: argparse.Namespace, case: cases.Case) -> str:
         parts += ["--rev", shlex.quote(rev)]
     for d in args.dir:
         parts += ["--dir", shlex.quote(str(d))]
-    parts += ["--scenario", case.scenario, "--nr-cpus", str(case.nr_cpus),
-              "--possible", cases.format_cpu_list(case.possible)]
-    if case.cpu_node is not None:
-        parts += ["--cpu-node", ",".join(map(str, case.cpu_node))]
-    if case.distance is not None:
-        parts += ["--distance", ";".join(",".join(map(str, r)) for r in case.distance)]
-    parts += ["--static-size", str(case.static_size), "--reserved-size", str(case.reserved_size),
-              "--dyn-size", "auto" if case.dyn_size == cases.AUTO else str(case.dyn_size)]
-    if case.scenario == "lpage" or case.atom_size != case.page_size:
-        parts += ["--atom-size", str(case.atom_size)]
-    if case.page_size != 4096:
-        parts += ["--page-size", str(case.page_size)]
-    if case.fail_fc_alloc >= 0:
-        parts += ["--fail-fc-alloc", str(case.fail_fc_alloc)]
-    if case.fail_bootmem >= 0:
-        parts += ["--fail-bootmem", str(case.fail_bootmem)]
-    if case.percpu_alloc:
-        parts += ["--percpu-alloc", case.percpu_alloc]
-    if not case.pse:
-        parts.append("--no-pse")
-    if case.numa:
-        parts.append("--numa")
-    if case.offline_nodes:
-        parts += ["--offline-nodes", ",".join(map(str, case.offline_nodes))]
-    if case.vmalloc_size != cases.Case(name="").vmalloc_size:
-        parts += ["--vmalloc-size", str(case.vmalloc_size)]
+    parts += cases.option_words(case)
     return " ".join(p if ";" not in p else shlex.quote(p) for p in parts)
 
 
@@ -537,7 +471,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
                          default=str))
     else:
         out.print(f"case {case.name}: scenario {case.scenario}, NR_CPUS={case.nr_cpus}, "
-                  f"possible {cases.format_cpu_list(case.possible)}", markup=False)
+                  f"possible {case_kinds.format_cpu_list(case.possible)}", markup=False)
         console.show(out, labels, results)
         console.show_findings(out, record.findings)
     return 1 if record.verdict == "unexpected" else 0
