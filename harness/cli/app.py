@@ -7,8 +7,6 @@ import atexit
 import functools
 import importlib.metadata
 import json
-import os
-import re
 import shlex
 import shutil
 import sys
@@ -21,8 +19,8 @@ from rich.console import Console
 
 import py_impl
 from harness.build import shims
-from harness.campaign import agree, generate, runner, shrink
-from harness.core import case_kinds, cases, dumpfmt, kernel_files
+from harness.campaign import agree, generate, plan, reproduce, runner
+from harness.core import case_kinds, cases, dumpfmt
 from harness.core.errors import UserError
 from harness.extract import closure
 from harness.judge import classify, triage
@@ -258,64 +256,29 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def _sides(args: argparse.Namespace, err: Console) -> list[runner.Side]:
-    specs = source_specs(args)
-    if len(specs) > 2:
-        raise UserError(f"a run compares one or two sources, got {len(specs)}")
-    sides = []
-    for name, spec in zip(("old", "new") if len(specs) == 2 else ("new",), specs, strict=True):
-        snap = _load(spec, err)
-        rendered = shims.render(snap)
-        sides.append(runner.Side(name, snap.label, rendered.api.generation, rendered, snap))
-    return sides
+    return plan.sides(source_specs(args), functools.partial(_load, err=err))
 
 
 def _plan(args: argparse.Namespace, err: Console, run_cases: Sequence[cases.Case],
           sides: Sequence[runner.Side] | None = None) -> runner.Plan:
     sides = list(sides) if sides is not None else _sides(args, err)
-    declared: list[classify.DeclaredChange] = []
-    path = _declared_file(args, sides)
-    if path is not None:
-        declared = classify.load_declared(path)
-    return runner.Plan(
-        tuple(sides), tuple(run_cases), tuple(declared), tuple(triage.load_triage(args.triage)),
-        sanitize=args.sanitize, limits=server.Limits(_timeout_ms(args), args.mem_mb),
-        jobs=max(1, args.jobs or os.cpu_count() or 1))
+    return plan.make_plan(
+        sides, run_cases, declared=getattr(args, "declared", None), patch_files=args.patch,
+        triage_file=args.triage, sanitize=args.sanitize,
+        limits=server.Limits(_timeout_ms(args), args.mem_mb), jobs=args.jobs)
 
 
-def _declared_file(args: argparse.Namespace, sides: Sequence[runner.Side]) -> Path | None:
-    """--declared, else the file in cases/declared/ naming the new side's
-    commit, or the subject of the patch applied on the new side."""
-    if getattr(args, "declared", None):
-        return Path(args.declared)
-    if len(sides) < 2:
-        return None
-    subjects = {_patch_subject(p) for p in getattr(args, "patch", [])}
-    return classify.find_declared(triage.default_triage().parent / "declared",
-                                  sides[-1].label, subjects,
-                                  (sides[0].generation, sides[-1].generation),
-                                  sides[0].label)
-
-
-def _patch_subject(path: Path) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    for line in text.splitlines():
-        if line.startswith("Subject:"):
-            return re.sub(r"^Subject:\s*(\[[^]]*\]\s*)?", "", line).strip()
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def corpus_cases() -> list[cases.Case]:
-    folder = triage.default_triage().parent
-    return [cases.load_case(p) for p in sorted(folder.glob("*.toml")) if p.name != "triage.toml"]
+def _reproducers(args: argparse.Namespace, the_plan: runner.Plan, summary: runner.Summary,
+                 err: Console) -> list[reproduce.Reproducer]:
+    return reproduce.find_reproducers(
+        the_plan, summary, limit=args.max_reproducers, budget=args.shrink_budget,
+        command=functools.partial(repro_command, args),
+        progress=functools.partial(console.progress, err))
 
 
 def repro_command(args: argparse.Namespace, case: cases.Case) -> str:
     """The one-line command that reruns `case` on the same sources."""
-    parts = ["percpu-diff", "repro"]
-    parts += [shlex.quote(s) for s in args.sources]
+    parts = [shlex.quote(s) for s in args.sources]
     if args.tree is not None:
         parts += ["--tree", shlex.quote(str(args.tree))]
     if args.base:
@@ -328,52 +291,7 @@ def repro_command(args: argparse.Namespace, case: cases.Case) -> str:
         parts += ["--rev", shlex.quote(rev)]
     for d in args.dir:
         parts += ["--dir", shlex.quote(str(d))]
-    parts += cases.option_words(case)
-    return " ".join(p if ";" not in p else shlex.quote(p) for p in parts)
-
-
-def _reproducers(args: argparse.Namespace, plan: runner.Plan, summary: runner.Summary,
-                 err: Console) -> list[run_report.Reproducer]:
-    by_name = {c.name: c for c in plan.cases}
-    out: list[run_report.Reproducer] = []
-
-    def shows(candidate: cases.Case, signature: str) -> bool:
-        record = runner.boot(plan, candidate)
-        return any(f.label == "unexpected" and f.signature == signature
-                   for f in record.findings)
-
-    for signature, first, finding in list(runner.unexpected_signatures(summary))[
-            :args.max_reproducers]:
-        # Differences seen together usually shrink together: reuse a
-        # reproducer that already shows this one.
-        earlier = next((r for r in out if r.first_case == first and shows(r.case, signature)),
-                       None)
-        if earlier is not None:
-            out.append(run_report.Reproducer(signature, first, finding, earlier.case,
-                                            earlier.attempts, earlier.command))
-            continue
-        with console.progress(err, f"shrinking {signature}", args.shrink_budget) as advance:
-            result = shrink.shrink(by_name[first], functools.partial(shows, signature=signature),
-                                   budget=args.shrink_budget, progress=lambda n, c: advance())
-        out.append(run_report.Reproducer(signature, first, finding, result.case, result.attempts,
-                                        repro_command(args, result.case)))
-    return out
-
-
-def run_scenarios(asked: Sequence[str] | None, sides: Sequence[runner.Side]) -> list[str]:
-    """The scenarios a run covers: those asked for (default: all), less
-    those some side cannot boot (an arch flow whose arch file it lacks, or
-    which its generation does not build; a scenario without a successor)."""
-    wanted = list(asked) if asked else list(cases.SCENARIOS)
-    missing = [s for s in wanted if not all(side.runs(s) for side in sides)]
-    if asked and missing:
-        lacking = next(side for side in sides if not side.runs(missing[0]))
-        need = (f"{kernel_files.ARCH_FILES[missing[0]]} and a 2009 generation"
-                if missing[0] in cases.ARCH_SCENARIOS else "a generation that has it")
-        raise UserError(f"scenario {missing[0]} needs {need} on every side, and "
-                        f"{lacking.label} ({lacking.generation}) cannot boot it: use other "
-                        f"sources, or drop --scenario {missing[0]}")
-    return [s for s in wanted if s not in missing]
+    return reproduce.repro_command(parts, case)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -387,10 +305,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.sources = list(DEFAULT_SOURCES)
         err.print(f"no source given: comparing {' with '.join(DEFAULT_SOURCES)}")
     sides = _sides(args, err)
-    scenarios = run_scenarios(args.scenario, sides)
+    scenarios = plan.run_scenarios(args.scenario, sides)
     generated = generate.generate_mixed(args.cases, args.seed, scenarios=scenarios,
                                         nr_cpus_menu=menu) if args.cases else []
-    corpus = [] if args.no_corpus else [c for c in corpus_cases() if c.scenario in scenarios]
+    corpus = [] if args.no_corpus else [c for c in plan.corpus_cases() if c.scenario in scenarios]
     given = [cases.load_case(p) for p in args.case]
     if args.matrix:
         given += [c for c in generate.arch_matrix() if c.scenario in scenarios]
@@ -399,16 +317,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise UserError(f"two cases are named '{dup}': rename one")
-    plan = _plan(args, err, all_cases, sides)
+    the_plan = _plan(args, err, all_cases, sides)
     rundir = runner.RunDir(args.out)
-    records = rundir.start(plan, args.resume)
-    todo = [c for c in plan.cases if c.name not in records]
+    records = rundir.start(the_plan, args.resume)
+    todo = [c for c in the_plan.cases if c.name not in records]
     counts = Counter(r.verdict for r in records.values())
 
     def running() -> str:
         return " ".join(f"{name} {counts[name]}" for name in classify.CLASSES)
 
-    with console.progress(err, "cases", len(plan.cases), running) as advance:
+    with console.progress(err, "cases", len(the_plan.cases), running) as advance:
         for _ in records:
             advance()
 
@@ -419,18 +337,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             advance()
 
         try:
-            runner.execute(plan, todo, on_record)
+            runner.execute(the_plan, todo, on_record)
         except KeyboardInterrupt:
-            err.print(f"interrupted: {len(records)} of {len(plan.cases)} cases are in "
+            err.print(f"interrupted: {len(records)} of {len(the_plan.cases)} cases are in "
                       f"{rundir.results}; finish with the same command and --resume",
                       markup=False)
             return 130
-    summary, ordered = runner.summarize(plan, records)
-    reproducers = _reproducers(args, plan, summary, err)
+    summary, ordered = runner.summarize(the_plan, records)
+    reproducers = _reproducers(args, the_plan, summary, err)
     info = run_report.RunInfo(
-        [s.label for s in plan.sides], args.seed, len(generated), len(corpus), len(given),
-        _shown_path(_declared_file(args, plan.sides)),
-        sorted({c.nr_cpus for c in plan.cases}), sorted({c.scenario for c in plan.cases}))
+        [s.label for s in the_plan.sides], args.seed, len(generated), len(corpus), len(given),
+        _shown_path(plan.declared_file(args.declared, the_plan.sides, args.patch)),
+        sorted({c.nr_cpus for c in the_plan.cases}), sorted({c.scenario for c in the_plan.cases}))
     run_report.write(rundir.path / "report.json", run_report.run_json(info, summary, ordered,
                                                                     reproducers))
     unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
@@ -457,11 +375,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_repro(args: argparse.Namespace) -> int:
     out, err = Console(), Console(stderr=True)
     case = case_from_args(args)
-    plan = _plan(args, err, [case])
-    kernels = runner.boot_kernels(plan, case)
-    record = runner.evaluate(case, kernels, plan)
+    the_plan = _plan(args, err, [case])
+    kernels = runner.boot_kernels(the_plan, case)
+    record = runner.evaluate(case, kernels, the_plan)
     labels, results = [], []
-    for side in plan.sides:
+    for side in the_plan.sides:
         labels += [side.label, f"model:{side.generation}"]
         results += [kernels[side.name],
                     py_impl.run_model(side.generation, side.case_for(case),

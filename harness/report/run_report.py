@@ -20,27 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.campaign import runner
+from harness.campaign.reproduce import Reproducer
 from harness.core import cases
 from harness.core.paths import TEMPLATES
 from harness.judge import classify, compare
 
 WHERE = {"old": "old side, kernel vs model", "new": "new side, kernel vs model",
          "kernel": "kernel, old vs new", "model": "models, old vs new"}
-
-
-@dataclass(frozen=True)
-class Reproducer:
-    signature: str
-    first_case: str
-    finding: classify.Finding
-    case: cases.Case  # shrunk
-    attempts: int
-    command: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"signature": self.signature, "first_case": self.first_case,
-                "finding": self.finding.to_json(), "shrink_attempts": self.attempts,
-                "command": self.command, "case_toml": cases.case_to_toml(self.case)}
 
 
 @dataclass(frozen=True)
