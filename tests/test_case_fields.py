@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.campaign.generate import ALL_ORDER, arch_matrix, generate_mixed
-from harness.cli import app
+from harness.cli import options, requests
 from harness.core import cases
 from harness.core.case_kinds import parse_cpu_list
 from harness.core.cases import CASE_FIELDS, SHIM_FIELDS, Case, FieldSpec
@@ -57,8 +57,9 @@ def test_command_line_round_trip(generated: list[Case]) -> None:
     # A known gap: show and repro cannot be given the bootmem size.
     assert no_option == {"bootmem_size"}
     for case in generated:
-        argv = ["repro", "--dir", "x", *cases.option_words(case)]
-        again = app.case_from_args(app.parser().parse_args(argv))
+        request = options.parse(["repro", "--dir", "x", *cases.option_words(case)])
+        assert isinstance(request, requests.ReproRequest)
+        again = request.case.case()
         want = dataclasses.replace(case, name="cli", description="", expect={})
         assert dataclasses.replace(again, bootmem_size=case.bootmem_size) == want
 

@@ -259,12 +259,6 @@ class CaseField:
             return self.changed(case)
         return when(case)
 
-    @property
-    def dest(self) -> str:
-        """The argparse attribute of the field's option."""
-        assert self.spec.flag is not None, f"{self.name} has no option"
-        return self.spec.flag.removeprefix("--").replace("-", "_")
-
     def given(self, value: OptionValue | None) -> bool:
         """Whether an option's parsed value sets the field: a flag left
         off, an option not given (None) or left empty does not."""
