@@ -60,7 +60,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from harness.core.case_kinds import NodeSet
 from harness.core.cases import (
@@ -201,8 +200,7 @@ def plain_arch_knobs(case: Case) -> Iterator[Case]:
         if len(nodes) > 1:
             # The difference may need some node; keep the others.
             for gone in nodes:
-                fewer: dict[str, Any] = {row.name: tuple(n for n in nodes if n != gone)}
-                yield replace(case, **fewer)
+                yield row.set(case, tuple(n for n in nodes if n != gone))
     for row in _ARCH_KNOBS:
         if row not in sets and row.changed(case):
             yield _plain(case, [row])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import py_impl
 from harness.cli.requests import (
@@ -118,14 +118,11 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
     for row in cases.OPTION_FIELDS:
         spec = row.spec
         assert spec.flag is not None
-        how: dict[str, Any] = {"help": spec.help}
         if isinstance(spec.kind, case_kinds.Switch):
-            how["action"] = "store_true"
-        if spec.kind.option_is_int:
-            how["type"] = int
-        if spec.choices is not None:
-            how["choices"] = spec.choices
-        p.add_argument(spec.flag, **how)
+            p.add_argument(spec.flag, action="store_true", help=spec.help)
+        else:
+            p.add_argument(spec.flag, type=int if spec.kind.option_is_int else str,
+                           choices=spec.choices, help=spec.help)
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
@@ -11,12 +12,21 @@ import py_impl
 from harness.build import shims
 from harness.campaign import agree
 from harness.cli import sources
-from harness.cli.requests import BuildOptions, ShowRequest
+from harness.cli.requests import ShowRequest
 from harness.core import case_kinds, cases
 from harness.core.errors import UserError
 from harness.judge import triage
 from harness.report import console
 from harness.run import server
+
+
+@dataclass
+class _Shown:
+    """What show prints: each source's result, and its model's after it when asked."""
+
+    labels: list[str] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    differences: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
 def main(request: ShowRequest) -> int:
@@ -30,31 +40,30 @@ def main(request: ShowRequest) -> int:
     case = request.case.case()
     entries = triage.load_triage(request.triage) if request.model else []
     config = request.build.config(case.nr_cpus, case.page_size, case.arch, case.numa)
-    labels: list[str] = []
-    results = []
-    differences: list[list[dict[str, Any]]] = []
+    shown = _Shown()
     for spec in specs:
         snap = sources.load(spec, err)
         rendered = shims.render(snap, arch=case.arch)
         if request.show_tu:
             _print_tu(rendered)
             return 0
-        result = _boot(rendered, config, case, request.build, err)
+        result = server.run_one(_shim(rendered, config, err), case, request.build.limits())
         result["source"] = snap.label
-        labels.append(snap.label)
-        results.append(result)
+        shown.labels.append(snap.label)
+        shown.results.append(result)
         if request.model:
             generation = rendered.api.generation if request.model == "auto" else request.model
             verdict = agree.judge(case, result, generation, snap.label, entries)
-            labels.append(f"model:{generation}")
-            results.append(verdict.model)
-            differences.append(verdict.to_json()["differences"])
+            shown.labels.append(f"model:{generation}")
+            shown.results.append(verdict.model)
+            shown.differences.append(verdict.to_json()["differences"])
     if request.json:
-        model_json = {"results": results, "differences": differences}
-        print(json.dumps(model_json if request.model else
-                         results[0] if len(results) == 1 else results, indent=2))
+        results = shown.results
+        print(json.dumps({"results": results, "differences": shown.differences}
+                         if request.model else results[0] if len(results) == 1 else results,
+                         indent=2))
     else:
-        _print(out, case, labels, results, differences)
+        _print(out, case, shown)
     return 0
 
 
@@ -77,22 +86,20 @@ def _print_tu(rendered: shims.Rendered) -> None:
         print(rendered.arch_text)
 
 
-def _boot(rendered: shims.Rendered, config: shims.BuildConfig, case: cases.Case,
-          build: BuildOptions, err: Console) -> dict[str, Any]:
+def _shim(rendered: shims.Rendered, config: shims.BuildConfig, err: Console) -> shims.Shim:
     shim = shims.build(rendered, config)
     if not shim.cached and shim.warnings.count("warning:"):
         err.print(f"{rendered.label}: {shim.warnings.count('warning:')} compiler warnings "
                   f"(log: {shim.path.parent / 'build.log'})", markup=False)
-    return server.run_one(shim, case, build.limits())
+    return shim
 
 
-def _print(out: Console, case: cases.Case, labels: list[str], results: list[dict[str, Any]],
-           differences: list[list[dict[str, Any]]]) -> None:
+def _print(out: Console, case: cases.Case, shown: _Shown) -> None:
     out.print(f"case {case.name}: scenario {case.scenario}, NR_CPUS={case.nr_cpus}, "
               f"possible {case_kinds.format_cpu_list(case.possible)}, "
               f"static {case.static_size} reserved {case.reserved_size} "
               f"dyn {'auto' if case.dyn_size < 0 else case.dyn_size} atom {case.atom_size}",
               markup=False, highlight=False)
-    console.show(out, labels, results)
-    for label, diffs in zip(labels[::2], differences, strict=False):
+    console.show(out, shown.labels, shown.results)
+    for label, diffs in zip(shown.labels[::2], shown.differences, strict=False):
         console.show_differences(out, f"{label} vs its model", diffs)

@@ -266,6 +266,10 @@ class CaseField:
             return False
         return not (value == "" and self.spec.kind.empty_option_is_absent)
 
+    def set(self, case: Case, value: Any) -> Case:
+        """`case` with this field set to `value`."""
+        return replace(case, **{self.name: value})
+
     def from_option(self, value: OptionValue) -> Any:
         if isinstance(self.spec.kind, Switch):
             return not self.default
