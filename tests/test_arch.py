@@ -142,7 +142,7 @@ def test_runs_leave_out_arch_flows_a_side_lacks() -> None:
         rendered = shims.render(snap)
         return runner.Side("new", snap.label, rendered.api.generation, rendered, snap)
 
-    from harness.cli.app import run_scenarios
+    from harness.campaign.plan import run_scenarios
 
     assert run_scenarios(None, [side("alloc_info")]) == list(cases.SCENARIOS)
     assert run_scenarios(None, [side("unit_map"), side("alloc_info")]) == \

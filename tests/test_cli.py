@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import kernel
 
-from harness.cli import app
+from harness.campaign import reproduce
+from harness.cli import app, options, requests
+from harness.core import cases
 
 UNIT_MAP = kernel("unit_map")
 ALLOC_INFO = kernel("alloc_info")
@@ -264,5 +266,46 @@ def test_agree_streams_disagreements_and_fails(tmp_path: Path,
     verdicts = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert len(verdicts) == 20 - summary["verdicts"].get("agree", 0)
     # The fixture is not mm/percpu.c: its differences are nobody's known bug.
-    assert summary["verdicts"].get("unexplained", 0) > 0 and status == 1
-    assert all(v["verdict"] in ("unexplained", "inconclusive", "triaged") for v in verdicts)
+    assert summary["verdicts"].get("unexpected", 0) > 0 and status == 1
+    assert all(v["verdict"] in ("unexpected", "failed", "triaged") for v in verdicts)
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def test_each_command_gets_its_request() -> None:
+    """The Namespace never leaves options.py: each command is handed its request."""
+    want = {
+        ("show", "--dir", "d", "--no-pse", "--possible", ""): requests.ShowRequest,
+        ("agree", "--dir", "d"): requests.AgreeRequest,
+        ("dump", "-"): requests.DumpRequest,
+        ("run", "--nr-cpus", "8", "--no-corpus"): requests.RunRequest,
+        ("repro", "--tree", "t", "--base", "b", "--patch", "p"): requests.ReproRequest,
+        ("extract", "--dir", "d"): requests.ExtractRequest,
+        ("build", "--dir", "d", "--page-size", "8K"): requests.BuildRequest,
+    }
+    made = {argv[0]: options.parse(list(argv)) for argv in want}
+    for argv, kind in want.items():
+        assert type(made[argv[0]]) is kind
+    show = made["show"]
+    assert isinstance(show, requests.ShowRequest)
+    # A flag turns its field from the default; an empty list option is as if not given.
+    assert show.case.given == {"pse": True}
+    assert show.case.case().pse is False
+    run = made["run"]
+    assert isinstance(run, requests.RunRequest)
+    assert (run.nr_cpus, run.corpus, run.sources.given()) == ((8,), False, False)
+    build = made["build"]
+    assert isinstance(build, requests.BuildRequest)
+    assert build.build.config(64, build.page_size).page_shift == 13
+
+
+def test_repro_command_quotes_the_sources_and_the_matrix() -> None:
+    request = options.parse(["run", "--tree", "/k t", "--base", "v1^", "--patch", "a.patch"])
+    assert isinstance(request, requests.RunRequest)
+    case = cases.Case(name="c", scenario="lpage", nr_cpus=8, possible=(0, 2, 3),
+                      cpu_node=(0, 1, 1), distance=((10, 20), (20, 10)), atom_size=2 << 20)
+    assert reproduce.repro_command(request.sources.words(), case) == (
+        "percpu-diff repro --tree '/k t' --base 'v1^' --patch a.patch --scenario lpage "
+        "--nr-cpus 8 --possible 0,2-3 --cpu-node 0,1,1 --distance '10,20;20,10' "
+        "--static-size 40960 --reserved-size 8192 --dyn-size auto --atom-size 2097152")

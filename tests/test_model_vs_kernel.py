@@ -117,5 +117,5 @@ def test_generated_cases_live(generation: str, scenario: str) -> None:
     summary = agree.Summary()
     for verdict in agree.agree(shim, generation, label, batch, ENTRIES, server.Limits()):
         summary.add(verdict)
-        assert verdict.kind != "unexplained", verdict.to_json()
+        assert verdict.verdict != "unexpected", verdict.to_json()
     assert summary.cases == 300

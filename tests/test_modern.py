@@ -186,8 +186,8 @@ def debian_side(request: pytest.FixtureRequest) -> runner.Side:
     return runner.Side("new", snap.label, rendered.api.generation, rendered, snap)
 
 
-def verdicts(side: runner.Side, batch: list[cases.Case]) -> list[agree.Verdict]:
-    out: list[agree.Verdict] = []
+def verdicts(side: runner.Side, batch: list[cases.Case]) -> list[agree.Judged]:
+    out: list[agree.Judged] = []
     for key in sorted({runner.shim_key(c) for c in batch}):
         group = [c for c in batch if runner.shim_key(c) == key]
         nr_cpus, page_shift, arch_name, numa = key
@@ -197,7 +197,7 @@ def verdicts(side: runner.Side, batch: list[cases.Case]) -> list[agree.Verdict]:
     return out
 
 
-def ids(verdict: agree.Verdict) -> set[str]:
+def ids(verdict: agree.Judged) -> set[str]:
     return {item.entry.id if item.entry else f"UNEXPLAINED {item.difference.describe()}"
             for item in verdict.labelled}
 

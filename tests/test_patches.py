@@ -20,6 +20,7 @@ from harness.sources.patches import (
     parse_patch_series,
     split_lines,
     strip_path,
+    subject_of,
     touched_paths,
 )
 
@@ -172,6 +173,17 @@ def test_git_show_output_takes_its_subject_from_the_message() -> None:
     )
 
     assert parse_one(text).subject == "toy: make the unit size explicit"
+
+
+def test_subject_of_a_patch_file(tmp_path: Path) -> None:
+    """What a run looks declared changes up by: the first message's subject."""
+    assert subject_of(FIXTURES / "0001-toy-track-the-atom-size.patch") == \
+        "toy: track the atom size"
+    assert subject_of(FIXTURES / "message-only.patch") == "toy: a commit message with no diff"
+    # A series: its cover letter.
+    assert subject_of(FIXTURES / "series-with-cover.mbox") == "*** SUBJECT HERE ***"
+    assert subject_of(FIXTURES / "plain-diff-u.diff") == ""
+    assert subject_of(tmp_path / "missing.patch") == ""
 
 
 # --- truncated input -------------------------------------------------------

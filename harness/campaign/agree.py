@@ -2,10 +2,10 @@
 
 Every case runs in the shim and in the model of the source's generation;
 the results are compared field by field and each difference is labelled
-with the triage entry that explains it, if any.  A case is "agreeing"
-with no differences, "triaged" when every difference is explained,
-"unexplained" otherwise - those are what a reviewer looks at first - and
-"inconclusive" when the kernel side timed out.
+with the triage entry that explains it, if any.  A case agrees with no
+differences, is triaged when every difference is explained, unexpected
+otherwise - those are what a reviewer looks at first - and failed when the
+kernel side timed out or broke the harness (core/verdict.py).
 """
 
 from __future__ import annotations
@@ -14,24 +14,24 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TypedDict
 
 import py_impl
 from harness.build.shims import Shim
 from harness.core.cases import Case
 from harness.core.fields import Fields
 from harness.core.generation import GenerationName
-from harness.core.result import BootResult
+from harness.core.result import BootResult, JsonValue
+from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Verdict
 from harness.judge import compare, triage
 from harness.run import server
 
-# Kernel outcomes that say the simulation ran out of time or broke, not what
-# the code computes: reported, never counted as agreement or disagreement.
-INCONCLUSIVE = frozenset({"timeout", "harness"})
-
 
 @dataclass(frozen=True)
-class Verdict:
+class Judged:
+    """One case, the real code against its model: the differences, each
+    with the triage entry that explains it, if any."""
+
     case: Case
     kernel: BootResult
     model: BootResult
@@ -41,21 +41,21 @@ class Verdict:
     model_fields: Fields = field(default_factory=dict)
 
     @property
-    def kind(self) -> str:
-        if self.kernel.get("outcome", {}).get("kind") in INCONCLUSIVE:
-            return "inconclusive"
+    def verdict(self) -> Verdict:
+        if self.kernel["outcome"]["kind"] in INCONCLUSIVE_OUTCOMES:
+            return Verdict.FAILED
         if not self.labelled:
-            return "agree"
+            return Verdict.AGREE
         if all(item.entry is not None for item in self.labelled):
-            return "triaged"
-        return "unexplained"
+            return Verdict.TRIAGED
+        return Verdict.UNEXPECTED
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JudgedJson:
         return {
             "case": self.case.name,
             "scenario": self.case.scenario,
-            "verdict": self.kind,
-            "kernel_outcome": self.kernel.get("outcome", {}).get("kind"),
+            "verdict": self.verdict,
+            "kernel_outcome": self.kernel["outcome"]["kind"],
             "differences": [
                 {"field": item.difference.field, "kernel": item.difference.kernel,
                  "model": item.difference.model,
@@ -65,37 +65,64 @@ class Verdict:
         }
 
 
+class DifferenceJson(TypedDict):
+    field: str
+    kernel: JsonValue
+    model: JsonValue
+    triage: str | None
+
+
+class JudgedJson(TypedDict):
+    """A line of agree's verdicts.jsonl."""
+
+    case: str
+    scenario: str
+    verdict: str
+    kernel_outcome: str
+    differences: list[DifferenceJson]
+
+
+class SummaryJson(TypedDict):
+    cases: int
+    verdicts: dict[str, int]
+    kernel_outcomes: dict[str, int]
+    triage_entries: dict[str, int]
+    # Named so since percpu-diff 0.1, before the one vocabulary: kept for
+    # the scripts that read it.
+    unexplained_fields: dict[str, int]
+
+
 @dataclass
 class Summary:
     cases: int = 0
-    verdicts: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[Verdict] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     entries: Counter[str] = field(default_factory=Counter)
-    unexplained_fields: Counter[str] = field(default_factory=Counter)
+    unexpected_fields: Counter[str] = field(default_factory=Counter)
 
-    def add(self, verdict: Verdict) -> None:
+    def add(self, verdict: Judged) -> None:
         self.cases += 1
-        self.verdicts[verdict.kind] += 1
-        self.outcomes[str(verdict.kernel.get("outcome", {}).get("kind"))] += 1
+        self.verdicts[verdict.verdict] += 1
+        self.outcomes[verdict.kernel["outcome"]["kind"]] += 1
         # In the order the differences came (a set would follow the hash seed).
         for entry_id in dict.fromkeys(item.entry.id for item in verdict.labelled if item.entry):
             self.entries[entry_id] += 1
         for item in verdict.labelled:
             if item.entry is None:
-                self.unexplained_fields[item.difference.field] += 1
+                self.unexpected_fields[item.difference.field] += 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SummaryJson:
         return {
             "cases": self.cases,
-            "verdicts": dict(self.verdicts),
+            "verdicts": {str(verdict): n for verdict, n in self.verdicts.items()},
             "kernel_outcomes": dict(self.outcomes),
             "triage_entries": dict(self.entries),
-            "unexplained_fields": dict(self.unexplained_fields),
+            "unexplained_fields": dict(self.unexpected_fields),
         }
 
 
 def judge(case: Case, kernel: BootResult, generation: GenerationName, source: str,
-          entries: Sequence[triage.TriageEntry]) -> Verdict:
+          entries: Sequence[triage.TriageEntry]) -> Judged:
     # The revision's size parameters, as the shim reports them, are inputs
     # to the model like NR_CPUS: its logic is its own.
     model = py_impl.run_model(generation, case, kernel.get("constants"))
@@ -103,12 +130,12 @@ def judge(case: Case, kernel: BootResult, generation: GenerationName, source: st
     differences = compare.compare_fields(kernel_fields, model_fields)
     subject = triage.Subject(case, kernel, model)
     labelled = triage.label(differences, subject, generation, source, entries)
-    return Verdict(case, kernel, model, tuple(labelled), kernel_fields, model_fields)
+    return Judged(case, kernel, model, tuple(labelled), kernel_fields, model_fields)
 
 
 def agree(shim: Shim, generation: GenerationName, source: str, cases: Iterable[Case],
           entries: Sequence[triage.TriageEntry],
-          limits: server.Limits | None = None) -> Iterator[Verdict]:
+          limits: server.Limits | None = None) -> Iterator[Judged]:
     """Verdicts in case order, as the shim produces results."""
     case_list = list(cases)
     by_name = {case.name: case for case in case_list}
@@ -116,9 +143,9 @@ def agree(shim: Shim, generation: GenerationName, source: str, cases: Iterable[C
         yield judge(by_name[kernel["case"]], kernel, generation, source, entries)
 
 
-def write_verdict(sink: IO[str], verdict: Verdict) -> None:
+def write_verdict(sink: IO[str], verdict: Judged) -> None:
     """One JSON line per case that is not in plain agreement, flushed at once
     so an interrupted run keeps everything it finished."""
-    if verdict.kind != "agree":
+    if verdict.verdict is not Verdict.AGREE:
         sink.write(json.dumps(verdict.to_json()) + "\n")
         sink.flush()

@@ -58,11 +58,19 @@ round keeps nothing or the budget is spent):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from harness.core.cases import ARCH_SCENARIOS, AUTO, LOCAL_DISTANCE, Case
+from harness.core.case_kinds import NodeSet
+from harness.core.cases import (
+    ARCH_SCENARIOS,
+    AUTO,
+    CASE_FIELDS,
+    LOCAL_DISTANCE,
+    Case,
+    CaseField,
+    shrink_group,
+)
 from harness.core.errors import UserError
 
 __all__ = ["PASSES", "ShrinkResult", "canonical_atom", "shrink", "size_key"]
@@ -74,11 +82,12 @@ CANONICAL_RESERVED = (0, 8192)
 LPAGE_ATOM = 2 << 20
 DEFAULT_BUDGET = 400
 
-_DEFAULTS = Case(name="defaults")
-# Fields that do not change what a boot does: two cases differing only in
-# them are the same attempt.
-_NOT_BOOTED = frozenset({"name", "description", "expect"})
-_BOOTED = tuple(f.name for f in dataclasses.fields(Case) if f.name not in _NOT_BOOTED)
+# Two cases differing only in fields that do not boot are the same attempt.
+_BOOTED = tuple(row.name for row in CASE_FIELDS if row.spec.booted)
+# The fields each group's pass sets back to their defaults, and the key counts.
+_FAILURES = shrink_group("failure")
+_ARCH_KNOBS = shrink_group("arch knob")
+_MEMORY = shrink_group("memory")
 
 Matrix = tuple[tuple[int, ...], ...]
 # A pass yields (stage, candidate).  After a candidate is kept the pass
@@ -105,12 +114,15 @@ def _standard(i: int, j: int) -> int:
 
 
 def _failures(case: Case) -> int:
-    return (case.fail_fc_alloc != -1) + (case.fail_bootmem != -1)
+    return sum(row.changed(case) for row in _FAILURES)
 
 
 def _arch_knobs(case: Case) -> int:
-    return ((case.percpu_alloc != _DEFAULTS.percpu_alloc) + (case.pse != _DEFAULTS.pse)
-            + (case.numa != _DEFAULTS.numa) + len(case.offline_nodes))
+    return sum(row.spec.kind.departures(row.value(case), row.default) for row in _ARCH_KNOBS)
+
+
+def _plain(case: Case, rows: Sequence[CaseField]) -> Case:
+    return replace(case, **{row.name: row.default for row in rows})
 
 
 def _unaligned(value: int, page: int) -> bool:
@@ -139,8 +151,7 @@ def size_key(case: Case) -> tuple[int, ...]:
         generic and case.reserved_size not in CANONICAL_RESERVED,
         generic and case.dyn_size != AUTO,
         generic and case.atom_size != atom,
-        case.bootmem_size != _DEFAULTS.bootmem_size,
-        case.vmalloc_size != _DEFAULTS.vmalloc_size,
+        *(row.changed(case) for row in _MEMORY),
     ))
     page = case.page_size
     read = (case.static_size, case.reserved_size, case.dyn_size) if generic \
@@ -170,28 +181,29 @@ def size_key(case: Case) -> tuple[int, ...]:
 # ------------------------------------------------------------ the passes
 
 def drop_failures(case: Case) -> Iterator[Case]:
-    if _failures(case):
-        yield replace(case, fail_fc_alloc=-1, fail_bootmem=-1)
-    if _failures(case) == 2:
-        # The difference may need one of the two; keep either alone.
-        yield replace(case, fail_fc_alloc=-1)
-        yield replace(case, fail_bootmem=-1)
+    injected = [row for row in _FAILURES if row.changed(case)]
+    if injected:
+        yield _plain(case, _FAILURES)
+    if len(injected) > 1:
+        # The difference may need some of them: drop one at a time.
+        for row in injected:
+            yield _plain(case, [row])
 
 
 def plain_arch_knobs(case: Case) -> Iterator[Case]:
-    offline = case.offline_nodes
-    if offline:
-        yield replace(case, offline_nodes=())
-    if len(offline) > 1:
-        # The difference may need some node without memory; keep the others.
-        for gone in offline:
-            yield replace(case, offline_nodes=tuple(n for n in offline if n != gone))
-    if case.percpu_alloc != _DEFAULTS.percpu_alloc:
-        yield replace(case, percpu_alloc=_DEFAULTS.percpu_alloc)
-    if case.pse != _DEFAULTS.pse:
-        yield replace(case, pse=_DEFAULTS.pse)
-    if case.numa != _DEFAULTS.numa:
-        yield replace(case, numa=_DEFAULTS.numa)
+    """Node sets first, whole and then a node at a time, then each single knob."""
+    sets = [row for row in _ARCH_KNOBS if isinstance(row.spec.kind, NodeSet)]
+    for row in sets:
+        nodes: tuple[int, ...] = row.value(case)
+        if nodes:
+            yield _plain(case, [row])
+        if len(nodes) > 1:
+            # The difference may need some node; keep the others.
+            for gone in nodes:
+                yield row.set(case, tuple(n for n in nodes if n != gone))
+    for row in _ARCH_KNOBS:
+        if row not in sets and row.changed(case):
+            yield _plain(case, [row])
 
 
 def _keep_positions(case: Case, keep: Sequence[int]) -> Case:
@@ -362,8 +374,8 @@ def canonical_sizes(case: Case) -> Iterator[Case]:
 
 
 def default_memory(case: Case) -> Iterator[Case]:
-    yield replace(case, bootmem_size=_DEFAULTS.bootmem_size)
-    yield replace(case, vmalloc_size=_DEFAULTS.vmalloc_size)
+    for row in _MEMORY:
+        yield _plain(case, [row])
 
 
 def _from_the_start(candidates: Callable[[Case], Iterator[Case]]) -> Pass:

@@ -1,19 +1,40 @@
 """A case: one simulated boot's machine topology, sizes and scenario.
 
-Cases live as TOML files in cases/ (read with tomllib) and travel to the
-shim as one line of `key=value` fields.  NR_CPUS and PAGE_SIZE are build
-parameters in the kernel, so they pick which shim executable runs a case.
+Cases live as TOML files in cases/ (read with tomllib), are given as
+command-line options to show and repro, and travel to the shim as one line
+of `key=value` fields.  Each field of `Case` says once, in its metadata,
+how it does all of that (a `FieldSpec`); CASE_FIELDS is the resulting
+table, and the readers and writers here, the CLI and the shrinker work
+from it.  NR_CPUS and PAGE_SIZE are build parameters in the kernel, so they
+pick which shim executable runs a case rather than travel on its line.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
+from harness.core.case_kinds import AUTO as AUTO
+from harness.core.case_kinds import (
+    AutoSize,
+    CaseName,
+    CpuList,
+    Distance,
+    Integer,
+    Kind,
+    NodeList,
+    NodeSet,
+    OptionValue,
+    Size,
+    Switch,
+    Table,
+    Text,
+    Word,
+)
 from harness.core.errors import UserError
 
 GENERIC_SCENARIOS = ("embed", "page", "lpage")
@@ -27,37 +48,118 @@ ARCH_PAGE_SIZE = {"x86": 4096, "sparc64": 8192}
 ARCH_MIN_STATIC = {"x86": 20480, "sparc64": 64}
 PERCPU_ALLOC_CHOICES = ("", "auto", "lpage", "embed", "page")
 LOCAL_DISTANCE = 10
-AUTO = -1
+
+T = TypeVar("T")
+# When a case file or a repro command carries a field: always, when it is
+# not the default, or when a test of the case says so.
+Written = Literal["always", "changed"] | Callable[["Case"], bool]
+# The shrinker's groups of fields it sets back to their default together.
+ShrinkGroup = Literal["failure", "arch knob", "memory"]
+_SPEC = "case field"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one field of a case is read, written and simplified."""
+
+    kind: Kind[Any]
+    # The option of show and repro (None: no option), its help and choices.
+    flag: str | None = None
+    help: str | None = None
+    choices: tuple[str, ...] | None = None
+    # When a case file, and a repro command, carry the field.
+    toml: Written = "changed"
+    option: Written = "changed"
+    # The TOML table the field sits in ("" for the top level).
+    section: str = ""
+    # Written first in a case file: what the case is called and why.
+    heads_file: bool = False
+    # Options added after repro commands were first printed go at their
+    # end, so that a command reads as it did before.
+    option_last: bool = False
+    # The shim is told every field it can be: NR_CPUS and PAGE_SIZE are
+    # compile-time in the kernel (they pick the shim executable), and the
+    # name and notes do not boot.  shim_key: another key than the field's name.
+    on_shim_line: bool = True
+    shim_key: str | None = None
+    # The value the shim is told when the field is absent (None).
+    resolve: Callable[[Case], Any] | None = None
+    # False for fields that change nothing in a boot: two cases differing
+    # only in them are the same attempt.
+    booted: bool = True
+    shrink: ShrinkGroup | None = None
+
+
+def knob(default: T, spec: FieldSpec) -> T:
+    """A field of Case with its spec (a dataclasses.Field, typed as its value)."""
+    return field(default=default, metadata={_SPEC: spec})
+
+
+TEXT, WORD, INTEGER, SIZE, AUTO_SIZE = Text(), Word(), Integer(), Size(), AutoSize()
+CPU_LIST, NODE_LIST, NODE_SET, DISTANCE = CpuList(), NodeList(), NodeSet(), Distance()
+SWITCH, TABLE = Switch(), Table()
 
 
 @dataclass(frozen=True)
 class Case:
-    name: str
-    scenario: str = "embed"
-    nr_cpus: int = 64
-    possible: tuple[int, ...] = (0,)
+    name: str = field(metadata={_SPEC: FieldSpec(
+        CaseName(), toml="always", heads_file=True, shim_key="id", booted=False)})
+    scenario: str = knob("embed", FieldSpec(
+        WORD, "--scenario", choices=SCENARIOS, toml="always", option="always"))
+    nr_cpus: int = knob(64, FieldSpec(
+        INTEGER, "--nr-cpus", "NR_CPUS to build with (default 64)", toml="always",
+        option="always", on_shim_line=False))
+    possible: tuple[int, ...] = knob((0,), FieldSpec(
+        CPU_LIST, "--possible", "possible cpus, e.g. 0,2,4 or 0-7", toml="always",
+        option="always"))
     # Node of each possible cpu, in the order of `possible`; None: all on node 0.
-    cpu_node: tuple[int, ...] | None = None
+    cpu_node: tuple[int, ...] | None = knob(None, FieldSpec(
+        NODE_LIST, "--cpu-node", "node of each possible cpu, e.g. 0,0,1,1", section="topology",
+        resolve=lambda case: tuple(case.node_of(cpu) for cpu in case.possible)))
     # Node distance matrix; None: a single node at LOCAL_DISTANCE.
-    distance: tuple[tuple[int, ...], ...] | None = None
-    static_size: int = 40960
-    reserved_size: int = 8192
-    dyn_size: int = AUTO
-    atom_size: int = 4096
-    page_size: int = 4096
-    bootmem_size: int = 64 << 30
-    vmalloc_size: int = 32 << 40
-    fail_fc_alloc: int = -1
-    fail_bootmem: int = -1
+    distance: tuple[tuple[int, ...], ...] | None = knob(None, FieldSpec(
+        DISTANCE, "--distance", "node distance matrix, e.g. 10,20;20,10", section="topology",
+        resolve=lambda case: ((LOCAL_DISTANCE,),)))
+    static_size: int = knob(40960, FieldSpec(
+        SIZE, "--static-size", toml="always", option="always"))
+    reserved_size: int = knob(8192, FieldSpec(
+        SIZE, "--reserved-size", toml="always", option="always"))
+    dyn_size: int = knob(AUTO, FieldSpec(
+        AUTO_SIZE, "--dyn-size", "bytes or auto", toml="always", option="always"))
+    atom_size: int = knob(4096, FieldSpec(
+        SIZE, "--atom-size", "allocation atom (lpage size), e.g. 2M", toml="always",
+        option=lambda case: case.scenario == "lpage" or case.atom_size != case.page_size))
+    page_size: int = knob(4096, FieldSpec(
+        SIZE, "--page-size", "4K (x86) or 8K (sparc64)", toml="always", on_shim_line=False))
+    bootmem_size: int = knob(64 << 30, FieldSpec(SIZE, shrink="memory"))
+    vmalloc_size: int = knob(32 << 40, FieldSpec(
+        SIZE, "--vmalloc-size", "size of the vmalloc area, e.g. 128M", option_last=True,
+        shrink="memory"))
+    # Failure injection: -1 (or below), nothing fails.
+    fail_fc_alloc: int = knob(-1, FieldSpec(
+        INTEGER, "--fail-fc-alloc", "make the Nth arch page allocation fail",
+        option=lambda case: case.fail_fc_alloc >= 0, shrink="failure"))
+    fail_bootmem: int = knob(-1, FieldSpec(
+        INTEGER, "--fail-bootmem", "make the Nth bootmem allocation that may fail, fail",
+        option=lambda case: case.fail_bootmem >= 0, shrink="failure"))
     # Arch knobs.  percpu_alloc: the percpu_alloc= boot parameter as typed
     # ("" when absent); pse: x86 cpus with large pages; numa: the kernel is
     # built with CONFIG_NUMA; offline_nodes: nodes with no memory online.
-    percpu_alloc: str = ""
-    pse: bool = True
-    numa: bool = False
-    offline_nodes: tuple[int, ...] = ()
-    description: str = ""
-    expect: Mapping[str, str] = field(default_factory=dict)
+    percpu_alloc: str = knob("", FieldSpec(
+        WORD, "--percpu-alloc",
+        "x86: the percpu_alloc= boot parameter (lpage, embed, page or any word)",
+        shrink="arch knob"))
+    pse: bool = knob(True, FieldSpec(
+        SWITCH, "--no-pse", "x86: the cpu has no large pages", shrink="arch knob"))
+    numa: bool = knob(False, FieldSpec(
+        SWITCH, "--numa", "arch flows: build with CONFIG_NUMA", shrink="arch knob"))
+    offline_nodes: tuple[int, ...] = knob((), FieldSpec(
+        NODE_SET, "--offline-nodes", "arch flows: nodes with no memory, e.g. 1,3",
+        shrink="arch knob"))
+    description: str = knob("", FieldSpec(
+        TEXT, heads_file=True, on_shim_line=False, booted=False))
+    expect: Mapping[str, str] = field(default_factory=dict, metadata={_SPEC: FieldSpec(
+        TABLE, section="expect", on_shim_line=False, booted=False)})
 
     def validate(self) -> Case:
         problems = list(self._problems())
@@ -128,120 +230,114 @@ class Case:
         return self.cpu_node[self.possible.index(cpu)]
 
     def shim_line(self) -> str:
-        """The case as the shim's stdin protocol wants it."""
-        fields = {
-            "id": re.sub(r"\s", "_", self.name) or "case",
-            "scenario": self.scenario,
-            "possible": ",".join(map(str, self.possible)),
-            "static_size": self.static_size,
-            "reserved_size": self.reserved_size,
-            "dyn_size": self.dyn_size,
-            "atom_size": self.atom_size,
-            "bootmem_size": self.bootmem_size,
-            "vmalloc_size": self.vmalloc_size,
-            "fail_fc_alloc": self.fail_fc_alloc,
-            "fail_bootmem": self.fail_bootmem,
-        }
-        if self.cpu_node is not None:
-            fields["cpu_node"] = ",".join(map(str, self.cpu_node))
-        if self.distance is not None:
-            fields["distance"] = ",".join(str(d) for row in self.distance for d in row)
-        if self.percpu_alloc:
-            fields["percpu_alloc"] = self.percpu_alloc
-        if not self.pse:
-            fields["pse"] = 0
-        if self.numa:
-            fields["numa"] = 1
-        if self.offline_nodes:
-            fields["offline_nodes"] = ",".join(map(str, self.offline_nodes))
-        return " ".join(f"{k}={v}" for k, v in fields.items())
+        """The case as the shim's stdin protocol wants it: every field it
+        can be told, explicitly, so that the shim keeps no defaults."""
+        return " ".join(row.shim_field(self) for row in SHIM_FIELDS)
 
     def with_name(self, name: str) -> Case:
         return replace(self, name=name)
 
 
-def parse_cpu_list(text: str) -> tuple[int, ...]:
-    """'0,2,4-7' -> (0, 2, 4, 5, 6, 7), the kernel's cpulist syntax."""
-    cpus: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not m:
-            raise UserError(f"bad cpu list '{text}': write it like 0,2,4-7")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) else lo
-        if hi < lo:
-            raise UserError(f"bad cpu range '{part}' in '{text}': the range runs backwards")
-        cpus.extend(range(lo, hi + 1))
-    return tuple(sorted(set(cpus)))
+@dataclass(frozen=True)
+class CaseField:
+    """One row of CASE_FIELDS: a field of Case, its default and its spec."""
+
+    name: str
+    default: Any
+    spec: FieldSpec
+
+    def value(self, case: Case) -> Any:
+        return getattr(case, self.name)
+
+    def changed(self, case: Case) -> bool:
+        return bool(self.value(case) != self.default)
+
+    def _written(self, when: Written, case: Case) -> bool:
+        if when == "always":
+            return True
+        if when == "changed":
+            return self.changed(case)
+        return when(case)
+
+    def given(self, value: OptionValue | None) -> bool:
+        """Whether an option's parsed value sets the field: a flag left
+        off, an option not given (None) or left empty does not."""
+        if value is None or value is False:
+            return False
+        return not (value == "" and self.spec.kind.empty_option_is_absent)
+
+    def set(self, case: Case, value: Any) -> Case:
+        """`case` with this field set to `value`."""
+        return replace(case, **{self.name: value})
+
+    def from_option(self, value: OptionValue) -> Any:
+        if isinstance(self.spec.kind, Switch):
+            return not self.default
+        assert self.spec.flag is not None
+        return self.spec.kind.from_option(value, self.spec.flag)
+
+    def option_words(self, case: Case) -> list[str]:
+        """The option that gives the field its value in `case`, if it is written."""
+        if self.spec.flag is None or not self._written(self.spec.option, case):
+            return []
+        if isinstance(self.spec.kind, Switch):
+            return [self.spec.flag]
+        return [self.spec.flag, self.spec.kind.option(self.value(case))]
+
+    def toml_lines(self, case: Case) -> list[str]:
+        if not self._written(self.spec.toml, case):
+            return []
+        value = self.value(case)
+        if isinstance(self.spec.kind, Table):
+            return self.spec.kind.toml_lines(value)
+        return [f"{self.name} = {self.spec.kind.toml(value)}"]
+
+    def shim_field(self, case: Case) -> str:
+        value = self.value(case)
+        if value is None and self.spec.resolve is not None:
+            value = self.spec.resolve(case)
+        return f"{self.spec.shim_key or self.name}={self.spec.kind.shim(value)}"
 
 
-def parse_distance(text: str) -> tuple[tuple[int, ...], ...]:
-    """'10,20;20,10' -> ((10, 20), (20, 10))."""
-    try:
-        return tuple(tuple(int(x) for x in row.split(",")) for row in text.split(";"))
-    except ValueError as err:
-        raise UserError(f"bad distance matrix '{text}': write rows as 10,20;20,10") from err
+def _row(f: Any) -> CaseField:
+    default = f.default_factory() if f.default_factory is not MISSING else \
+        None if f.default is MISSING else f.default
+    return CaseField(f.name, default, f.metadata[_SPEC])
 
 
-def parse_size(value: Any, name: str) -> int:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        v = value.strip().lower()
-        if v == "auto":
-            return AUTO
-        m = re.fullmatch(r"(\d+)\s*([kmgt]?)i?b?", v)
-        if m:
-            return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[m.group(2)]
-    raise UserError(f"{name}: '{value}' is not a size (use bytes, 64K, 2M or auto)")
+# The table: every field of Case, in declaration order.
+CASE_FIELDS: tuple[CaseField, ...] = tuple(_row(f) for f in fields(Case))
+SHIM_FIELDS = tuple(row for row in CASE_FIELDS if row.spec.on_shim_line)
+OPTION_FIELDS = tuple(row for row in CASE_FIELDS if row.spec.flag is not None)
+# A case file: the fields that head it, the rest of the top level, then its tables.
+TOML_SECTIONS = ("expect", "topology")
+_TOML_ORDER = (
+    [row for row in CASE_FIELDS if row.spec.heads_file]
+    + [row for row in CASE_FIELDS if not row.spec.heads_file and not row.spec.section])
 
 
-_SIZE_FIELDS = ("static_size", "reserved_size", "dyn_size", "atom_size", "page_size",
-                "bootmem_size", "vmalloc_size")
-_INT_FIELDS = ("nr_cpus", "fail_fc_alloc", "fail_bootmem")
+def case_field(name: str) -> CaseField:
+    return next(row for row in CASE_FIELDS if row.name == name)
+
+
+def shrink_group(group: ShrinkGroup) -> tuple[CaseField, ...]:
+    return tuple(row for row in CASE_FIELDS if row.spec.shrink == group)
 
 
 def case_from_mapping(data: Mapping[str, Any], default_name: str) -> Case:
-    known = set(_SIZE_FIELDS) | set(_INT_FIELDS) | {
-        "name", "scenario", "possible", "description", "topology", "expect",
-        "percpu_alloc", "pse", "numa", "offline_nodes"}
+    known = {row.name for row in _TOML_ORDER} | set(TOML_SECTIONS)
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserError(f"case '{default_name}': unknown key '{unknown[0]}'")
-    kwargs: dict[str, Any] = {"name": str(data.get("name", default_name))}
-    if "scenario" in data:
-        kwargs["scenario"] = str(data["scenario"])
-    if "description" in data:
-        kwargs["description"] = str(data["description"])
-    possible = data.get("possible", [0])
-    if isinstance(possible, str):
-        kwargs["possible"] = parse_cpu_list(possible)
-    else:
-        kwargs["possible"] = tuple(int(c) for c in possible)
-    for name in _SIZE_FIELDS:
-        if name in data:
-            kwargs[name] = parse_size(data[name], name)
-    for name in _INT_FIELDS:
-        if name in data:
-            kwargs[name] = int(data[name])
-    if "percpu_alloc" in data:
-        kwargs["percpu_alloc"] = str(data["percpu_alloc"])
-    for name in ("pse", "numa"):
-        if name in data:
-            if not isinstance(data[name], bool):
-                raise UserError(f"case '{default_name}': {name} must be true or false")
-            kwargs[name] = data[name]
-    if "offline_nodes" in data:
-        kwargs["offline_nodes"] = tuple(sorted({int(n) for n in data["offline_nodes"]}))
-    topology = data.get("topology", {})
-    if "cpu_node" in topology:
-        kwargs["cpu_node"] = tuple(int(n) for n in topology["cpu_node"])
-    if "distance" in topology:
-        kwargs["distance"] = tuple(tuple(int(d) for d in row) for row in topology["distance"])
-    if "expect" in data:
-        kwargs["expect"] = {str(k): str(v) for k, v in data["expect"].items()}
+    kwargs: dict[str, Any] = {"name": default_name}
+    for row in CASE_FIELDS:
+        kind, section = row.spec.kind, row.spec.section
+        if isinstance(kind, Table):
+            table, key = data, section
+        else:
+            table, key = data.get(section, {}) if section else data, row.name
+        if key in table:
+            kwargs[row.name] = kind.from_toml(table[key], key, default_name)
     return Case(**kwargs).validate()
 
 
@@ -256,52 +352,33 @@ def load_case(path: Path) -> Case:
 
 
 def case_to_toml(case: Case) -> str:
-    dyn = '"auto"' if case.dyn_size == AUTO else str(case.dyn_size)
-    lines = [f'name = "{case.name}"']
-    if case.description:
-        lines.append(f'description = "{case.description}"')
-    lines += [
-        f'scenario = "{case.scenario}"',
-        f"nr_cpus = {case.nr_cpus}",
-        f"possible = [{', '.join(map(str, case.possible))}]",
-        f"static_size = {case.static_size}",
-        f"reserved_size = {case.reserved_size}",
-        f"dyn_size = {dyn}",
-        f"atom_size = {case.atom_size}",
-        f"page_size = {case.page_size}",
-    ]
-    defaults = Case(name=case.name)
-    for name in ("bootmem_size", "vmalloc_size", "fail_fc_alloc", "fail_bootmem"):
-        if getattr(case, name) != getattr(defaults, name):
-            lines.append(f"{name} = {getattr(case, name)}")
-    if case.percpu_alloc:
-        lines.append(f'percpu_alloc = "{case.percpu_alloc}"')
-    for name in ("pse", "numa"):
-        if getattr(case, name) != getattr(defaults, name):
-            lines.append(f"{name} = {str(getattr(case, name)).lower()}")
-    if case.offline_nodes:
-        lines.append(f"offline_nodes = [{', '.join(map(str, case.offline_nodes))}]")
-    if case.expect:
-        lines.append("\n[expect]")
-        lines += [f'{key} = "{value}"' for key, value in case.expect.items()]
-    if case.cpu_node is not None or case.distance is not None:
-        lines.append("\n[topology]")
-        if case.cpu_node is not None:
-            lines.append(f"cpu_node = [{', '.join(map(str, case.cpu_node))}]")
-        if case.distance is not None:
-            rows = ", ".join("[" + ", ".join(map(str, r)) + "]" for r in case.distance)
-            lines.append(f"distance = [{rows}]")
+    lines = [line for row in _TOML_ORDER for line in row.toml_lines(case)]
+    for section in TOML_SECTIONS:
+        body = [line for row in CASE_FIELDS if row.spec.section == section
+                for line in row.toml_lines(case)]
+        if body:
+            lines += [f"\n[{section}]", *body]
     return "\n".join(lines) + "\n"
 
 
-def format_cpu_list(cpus: Sequence[int]) -> str:
-    """(0, 2, 4, 5, 6, 7) -> '0,2,4-7'."""
-    parts: list[str] = []
-    i = 0
-    while i < len(cpus):
-        j = i
-        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
-            j += 1
-        parts.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
-        i = j + 1
-    return ",".join(parts)
+def case_from_options(file_case: Case | None, given: Mapping[str, OptionValue]) -> Case:
+    """The case file's case (or the defaults, named "cli") with the given
+    options laid over it; `given` maps field names to option values."""
+    base = file_case if file_case is not None else Case(name="cli")
+    changes = {row.name: row.from_option(given[row.name])
+               for row in OPTION_FIELDS if row.name in given}
+    scenario = changes.get("scenario", base.scenario)
+    if scenario in ARCH_SCENARIOS and "page_size" not in given:
+        changes["page_size"] = ARCH_PAGE_SIZE[scenario]
+    if "nr_cpus" not in changes and file_case is None:
+        # NR_CPUS must cover the highest possible cpu; 64 otherwise.
+        possible = changes.get("possible", base.possible)
+        changes["nr_cpus"] = max(64, max(possible) + 1)
+    return replace(base, **changes).validate()
+
+
+def option_words(case: Case) -> list[str]:
+    """The options that give a case made from none (show's, repro's) the
+    values of `case`: case_from_options reads them back as `case`."""
+    rows = sorted(OPTION_FIELDS, key=lambda row: row.spec.option_last)
+    return [word for row in rows for word in row.option_words(case)]

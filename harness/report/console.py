@@ -18,7 +18,7 @@ from harness.core.result import BootResult, laid_out_alloc_info
 from harness.core.verdict import Verdict
 
 if TYPE_CHECKING:
-    from harness.campaign.agree import Summary
+    from harness.campaign.agree import DifferenceJson, Summary
     from harness.core.dumpfmt import DumpTable
     from harness.judge.classify import Finding
     from harness.judge.triage import TriageEntry
@@ -166,7 +166,7 @@ def _differs(layouts: list[list[Unit]], u: int) -> bool:
     return cells[0] != cells[1]
 
 
-def show_differences(console: Console, title: str, differences: Sequence[Mapping[str, Any]]
+def show_differences(console: Console, title: str, differences: Sequence[DifferenceJson]
                      ) -> None:
     """Model/kernel differences of one case, each with its triage entry."""
     if not differences:
@@ -178,7 +178,7 @@ def show_differences(console: Console, title: str, differences: Sequence[Mapping
     for diff in differences:
         entry = diff.get("triage")
         table.add_row(str(diff["field"]), _cell(diff["kernel"]), _cell(diff["model"]),
-                      entry or "[bold red]unexplained[/]")
+                      entry or "[bold red]unexpected[/]")
     console.print(table)
 
 
@@ -190,14 +190,13 @@ def _cell(value: Any, limit: int = 60) -> str:
 def show_agreement(console: Console, title: str, summaries: Mapping[str, Summary],
                    entries: Sequence[TriageEntry]) -> None:
     table = Table(title=title)
-    for column in ("scenario", "cases", "agree", "triaged", "unexplained", "inconclusive",
-                   "kernel outcomes"):
+    shown = (Verdict.AGREE, Verdict.TRIAGED, Verdict.UNEXPECTED, Verdict.FAILED)
+    for column in ("scenario", "cases", *shown, "kernel outcomes"):
         table.add_column(column, justify="right" if column != "scenario" else "left")
     for scenario, summary in summaries.items():
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items()))
-        table.add_row(scenario, str(summary.cases), str(summary.verdicts["agree"]),
-                      str(summary.verdicts["triaged"]), str(summary.verdicts["unexplained"]),
-                      str(summary.verdicts["inconclusive"]), outcomes)
+        table.add_row(scenario, str(summary.cases),
+                      *(str(summary.verdicts[verdict]) for verdict in shown), outcomes)
     console.print(table)
     used = {e for s in summaries.values() for e in s.entries}
     if used:
@@ -211,10 +210,10 @@ def show_agreement(console: Console, title: str, summaries: Mapping[str, Summary
         console.print(hits)
     fields: dict[str, int] = {}
     for summary in summaries.values():
-        for name, count in summary.unexplained_fields.items():
+        for name, count in summary.unexpected_fields.items():
             fields[name] = fields.get(name, 0) + count
     if fields:
-        console.print("unexplained differences by field: " + ", ".join(
+        console.print("unexpected differences by field: " + ", ".join(
             f"{name} {count}" for name, count in sorted(fields.items(), key=lambda x: -x[1])),
             style="bold red", markup=False)
 

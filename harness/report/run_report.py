@@ -13,41 +13,17 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
 
 import jinja2
 from rich.console import Console
 from rich.table import Table
 
 from harness.campaign import runner
+from harness.campaign.reproduce import Reproducer
 from harness.core import cases
 from harness.core.paths import TEMPLATES
 from harness.core.verdict import Comparison, FindingKind, Verdict
 from harness.judge import classify, compare
-
-
-@dataclass(frozen=True)
-class Reproducer:
-    signature: str
-    first_case: str
-    finding: classify.Finding
-    case: cases.Case  # shrunk
-    attempts: int
-    command: str
-
-    def to_json(self) -> ReproducerJson:
-        return {"signature": self.signature, "first_case": self.first_case,
-                "finding": self.finding.to_json(), "shrink_attempts": self.attempts,
-                "command": self.command, "case_toml": cases.case_to_toml(self.case)}
-
-
-class ReproducerJson(TypedDict):
-    signature: str
-    first_case: str
-    finding: classify.FindingJson
-    shrink_attempts: int
-    command: str
-    case_toml: str
 
 
 @dataclass

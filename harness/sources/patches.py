@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from harness.core.errors import UserError
@@ -205,6 +206,17 @@ def _strip_signature(lines: list[str]) -> tuple[list[str], bool]:
     if end >= 2 and lines[end - 2] == "-- \n" and _GIT_VERSION_RE.fullmatch(lines[end - 1]):
         return lines[: end - 2], True
     return lines, False
+
+
+def subject_of(path: Path) -> str:
+    """The subject of a patch file's first message (a series' cover letter),
+    as parse_patch_series reads it; "" for a plain diff or a file that
+    cannot be read."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return _subject(_split_mbox(split_lines(text))[0][1])
 
 
 def _subject(lines: list[str]) -> str:

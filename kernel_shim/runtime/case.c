@@ -35,6 +35,7 @@ struct case_parse {
 	struct shim_case *c;
 	int n_nodes_list;		/* entries of cpu_node=, -1: not given */
 	long cpu_nodes[NR_CPUS];
+	unsigned char given[32];	/* which rows of case_fields the line had */
 };
 
 static char case_err[256];
@@ -117,15 +118,15 @@ static const char *parse_distance(struct case_parse *p, const char *v)
 
 enum field_type { FT_TEXT, FT_ULONG, FT_LONG, FT_FLAG, FT_OWN };
 
-/* One field of the protocol: how its value is read, where it goes, and
- * what the case has when the line leaves it out. */
+/* One field of the protocol: how its value is read and where it goes.
+ * There are no defaults here: the harness sends every field of every case
+ * (harness/core/cases.py, CASE_FIELDS), so what a case means is decided in
+ * one place, and a line that leaves a field out is refused. */
 struct case_field {
 	const char *name;
 	enum field_type type;
 	size_t offset, size;		/* a text's or number's place in struct shim_case */
 	const char *(*parse)(struct case_parse *p, const char *v);	/* FT_OWN */
-	long long number;		/* a number's default; 0 when not given */
-	const char *text;		/* a text's or FT_OWN's default, read as a value */
 };
 
 /* A member's place, and a compile error unless it has the type T that its
@@ -142,24 +143,25 @@ struct case_field {
 
 static const struct case_field case_fields[] = {
 	{ "id",			TEXT(id) },
-	{ "scenario",		TEXT(scenario),		.text = "embed" },
+	{ "scenario",		TEXT(scenario) },
 	{ "possible",		OWN(parse_possible) },
 	{ "percpu_alloc",	TEXT(percpu_alloc) },
 	{ "offline_nodes",	OWN(parse_offline_nodes) },
 	{ "cpu_node",		OWN(parse_cpu_node) },
-	{ "distance",		OWN(parse_distance),	.text = "10" },	/* one node */
+	{ "distance",		OWN(parse_distance) },
 	{ "static_size",	ULONG(static_size) },
 	{ "reserved_size",	ULONG(reserved_size) },
-	{ "dyn_size",		LONG(dyn_size),		.number = -1 },	/* auto */
-	{ "atom_size",		ULONG(atom_size),	.number = SHIM_PAGE_SIZE },
-	{ "bootmem_size",	ULONG(bootmem_size),	.number = 64LL << 30 },
-	{ "vmalloc_size",	ULONG(vmalloc_size),	.number = 32LL << 40 },
-	{ "fail_fc_alloc",	LONG(fail_fc_alloc),	.number = -1 },	/* none */
-	{ "fail_bootmem",	LONG(fail_bootmem),	.number = -1 },	/* none */
-	{ "pse",		FLAG(pse),		.number = 1 },
+	{ "dyn_size",		LONG(dyn_size) },		/* -1: auto */
+	{ "atom_size",		ULONG(atom_size) },
+	{ "bootmem_size",	ULONG(bootmem_size) },
+	{ "vmalloc_size",	ULONG(vmalloc_size) },
+	{ "fail_fc_alloc",	LONG(fail_fc_alloc) },	/* -1: none */
+	{ "fail_bootmem",	LONG(fail_bootmem) },	/* -1: none */
+	{ "pse",		FLAG(pse) },
 	{ "numa",		FLAG(numa) },
 };
 #define NR_CASE_FIELDS (sizeof(case_fields) / sizeof(case_fields[0]))
+_Static_assert(NR_CASE_FIELDS <= sizeof(((struct case_parse *)0)->given), "case_parse.given");
 
 static void set_number(struct shim_case *c, const struct case_field *f, long long val)
 {
@@ -199,8 +201,10 @@ static const char *read_token(struct case_parse *p, char *tok)
 		return case_error("malformed field '%.64s'", tok);
 	*eq = '\0';
 	for (size_t i = 0; i < NR_CASE_FIELDS; i++)
-		if (!strcmp(case_fields[i].name, tok))
+		if (!strcmp(case_fields[i].name, tok)) {
+			p->given[i] = 1;
 			return read_field(p, &case_fields[i], eq + 1);
+		}
 	/* An unknown field's value is still read as a number first, as it
 	 * always was: "foo=x" is reported as x not being a number. */
 	if (!parse_number(eq + 1, &val))
@@ -255,20 +259,15 @@ static const char *parse_case(char *line, struct shim_case *c)
 	const char *why;
 
 	memset(c, 0, sizeof(*c));
-	/* The defaults, read as values are (the table's own cannot fail). */
-	for (size_t i = 0; i < NR_CASE_FIELDS; i++) {
-		const struct case_field *f = &case_fields[i];
-
-		if (f->text)
-			read_field(&p, f, f->text);
-		else if (f->number)
-			set_number(c, f, f->number);
-	}
 	for (char *tok = strtok(line, " \t\n"); tok; tok = strtok(NULL, " \t\n")) {
 		why = read_token(&p, tok);
 		if (why)
 			return why;
 	}
+	for (size_t i = 0; i < NR_CASE_FIELDS; i++)
+		if (!p.given[i])
+			return case_error("the case line has no %s: the harness sends every field",
+					  case_fields[i].name);
 	why = place_cpus(&p);
 	return why ? why : check_limits(c);
 }

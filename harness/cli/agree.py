@@ -1,0 +1,69 @@
+"""percpu-diff agree: a model against the real code over generated cases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from harness.build import shims
+from harness.campaign import agree, generate
+from harness.cli import sources
+from harness.cli.requests import AgreeRequest
+from harness.core import cases
+from harness.core.errors import UserError
+from harness.core.verdict import Verdict
+from harness.judge import triage
+from harness.report import console
+
+
+def main(request: AgreeRequest) -> int:
+    """Model against the real code over generated cases."""
+    out, err = Console(), Console(stderr=True)
+    specs = request.sources.specs()
+    if len(specs) != 1:
+        raise UserError(f"agree takes one source, got {len(specs)}")
+    entries = triage.load_triage(request.triage)
+    snap = sources.load(specs[0], err)
+    rendered = shims.render(snap)
+    generation = rendered.api.generation
+    shim = shims.build(rendered, request.build.config(request.nr_cpus))
+    summaries = _judge(request, shim, rendered, snap.label, entries, err)
+    if request.json:
+        print(json.dumps({"source": snap.label, "generation": generation,
+                          "nr_cpus": request.nr_cpus, "seed": request.seed,
+                          "scenarios": {k: v.to_json() for k, v in summaries.items()}},
+                         indent=2))
+    else:
+        console.show_agreement(out, f"{snap.label} ({generation}) vs model, NR_CPUS="
+                              f"{request.nr_cpus}, seed {request.seed}", summaries, entries)
+    unexpected = sum(s.verdicts[Verdict.UNEXPECTED] for s in summaries.values())
+    return 1 if unexpected else 0
+
+
+def _judge(request: AgreeRequest, shim: shims.Shim, rendered: shims.Rendered, label: str,
+           entries: Sequence[triage.TriageEntry], err: Console) -> dict[str, agree.Summary]:
+    """A summary per scenario; verdicts not in plain agreement also to --out."""
+    generation = rendered.api.generation
+    summaries: dict[str, agree.Summary] = {}
+    sink = request.out.open("w") if request.out else None
+    try:
+        have = rendered.extraction.scenarios
+        for scenario in request.scenarios or [s for s in cases.GENERIC_SCENARIOS if s in have]:
+            if scenario not in have:
+                raise UserError(f"{label} ({generation}) has no {scenario} scenario: "
+                                f"use one of {', '.join(have)}")
+            batch = generate.generate(request.count, request.seed, scenario, request.nr_cpus)
+            summary = summaries.setdefault(scenario, agree.Summary())
+            with console.progress(err, f"{scenario}", request.count) as advance:
+                for verdict in agree.agree(shim, generation, label, batch, entries,
+                                           request.build.limits()):
+                    summary.add(verdict)
+                    if sink:
+                        agree.write_verdict(sink, verdict)
+                    advance()
+    finally:
+        if sink:
+            sink.close()
+    return summaries

@@ -1,0 +1,245 @@
+"""The command line's options, and the request each command is handed.
+
+argparse reads the arguments, and the Namespace is turned at once into the
+command's request (requests.py).  The case options of show and repro come
+from the case-field table (cases.CASE_FIELDS).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeAlias
+
+import py_impl
+from harness.cli.requests import (
+    AgreeRequest,
+    BuildOptions,
+    BuildRequest,
+    CaseOptions,
+    DumpRequest,
+    ExtractRequest,
+    ReproRequest,
+    Request,
+    RunRequest,
+    ShowRequest,
+    SourceOptions,
+)
+from harness.core import case_kinds, cases
+
+# ------------------------------------------------------ Namespace -> request
+
+def _sources(ns: argparse.Namespace) -> SourceOptions:
+    return SourceOptions(tuple(ns.sources), ns.tree, tuple(ns.rev), ns.old, ns.new, ns.base,
+                         tuple(ns.patch), tuple(ns.dir))
+
+
+def _dest(row: cases.CaseField) -> str:
+    assert row.spec.flag is not None
+    return row.spec.flag.removeprefix("--").replace("-", "_")
+
+
+def _case(ns: argparse.Namespace) -> CaseOptions:
+    given = {row.name: getattr(ns, _dest(row)) for row in cases.OPTION_FIELDS
+             if row.given(getattr(ns, _dest(row)))}
+    return CaseOptions(ns.case, given)
+
+
+def _build(ns: argparse.Namespace) -> BuildOptions:
+    return BuildOptions(ns.sanitize, ns.timeout_ms, ns.mem_mb)
+
+
+def _show(ns: argparse.Namespace) -> ShowRequest:
+    return ShowRequest(_sources(ns), _case(ns), _build(ns), json=ns.json, show_tu=ns.show_tu,
+                       model=ns.model, triage=ns.triage)
+
+
+def _agree(ns: argparse.Namespace) -> AgreeRequest:
+    return AgreeRequest(
+        _sources(ns), _build(ns), scenarios=tuple(ns.scenario or ()), count=ns.count,
+        seed=ns.seed, nr_cpus=ns.nr_cpus, triage=ns.triage, out=ns.out, json=ns.json)
+
+
+def _dump(ns: argparse.Namespace) -> DumpRequest:
+    return DumpRequest(ns.log, ns.json)
+
+
+def _run(ns: argparse.Namespace) -> RunRequest:
+    return RunRequest(
+        _sources(ns), _build(ns), cases=ns.cases, seed=ns.seed,
+        nr_cpus=tuple(ns.nr_cpus or ()), case_files=tuple(ns.case), corpus=not ns.no_corpus,
+        matrix=ns.matrix, scenarios=tuple(ns.scenario or ()), declared=ns.declared,
+        triage=ns.triage, out=ns.out, resume=ns.resume, jobs=ns.jobs, json=ns.json,
+        junit=ns.junit, email=ns.email, shrink_budget=ns.shrink_budget,
+        max_reproducers=ns.max_reproducers)
+
+
+def _repro(ns: argparse.Namespace) -> ReproRequest:
+    return ReproRequest(_sources(ns), _case(ns), _build(ns), declared=ns.declared,
+                        triage=ns.triage, jobs=ns.jobs, json=ns.json)
+
+
+def _extract(ns: argparse.Namespace) -> ExtractRequest:
+    return ExtractRequest(_sources(ns), ns.scenario)
+
+
+def _build_request(ns: argparse.Namespace) -> BuildRequest:
+    return BuildRequest(_sources(ns), BuildOptions(ns.sanitize), tuple(ns.nr_cpus or ()),
+                        8192 if ns.page_size == "8K" else 4096)
+
+
+def parse(argv: Sequence[str] | None = None) -> Request:
+    """The request the arguments make (argparse exits on bad ones, status 2)."""
+    ns = parser().parse_args(argv)
+    request: Request = ns.request(ns)
+    return request
+
+
+# ------------------------------------------------------------- the parser
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="tree:PATH@REV, debian:X.Y[=VERSION], patch:PATH@BASE:FILE[,FILE], "
+                        "or dir:PATH")
+    p.add_argument("--tree", type=Path, help="kernel git tree (work tree or bare git dir)")
+    p.add_argument("--rev", action="append", default=[], help="revision in --tree (repeatable)")
+    p.add_argument("--old", help="the old side's revision in --tree (same as a first --rev)")
+    p.add_argument("--new", help="the new side's revision in --tree (same as a second --rev)")
+    p.add_argument("--base", help="base revision in --tree for --patch")
+    p.add_argument("--patch", action="append", type=Path, default=[],
+                   help="patch file or mbox series applied on --base (repeatable, in order)")
+    p.add_argument("--dir", action="append", type=Path, default=[],
+                   help="plain directory holding mm/percpu.c and include/linux/percpu.h")
+
+
+def _add_case_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--case", type=Path, help="case TOML file (see cases/)")
+    for row in cases.OPTION_FIELDS:
+        spec = row.spec
+        assert spec.flag is not None
+        if isinstance(spec.kind, case_kinds.Switch):
+            p.add_argument(spec.flag, action="store_true", help=spec.help)
+        else:
+            p.add_argument(spec.flag, type=int if spec.kind.option_is_int else str,
+                           choices=spec.choices, help=spec.help)
+
+
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sanitize", action="store_true", help="build with ASan+UBSan")
+    p.add_argument("--timeout-ms", type=int,
+                   help="per-case time limit (default 5000, 20000 with --sanitize)")
+    p.add_argument("--mem-mb", type=int, default=2048, help="per-case heap limit")
+
+
+# argparse's subparsers object; its class is private and generic only to mypy.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _command(sub: Subparsers, name: str, summary: str,
+             request: Callable[[argparse.Namespace], Request]) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=summary)
+    p.set_defaults(request=request)
+    return p
+
+
+def _add_show(sub: Subparsers) -> None:
+    p = _command(sub, "show", "run one case on one or two sources and print it", _show)
+    _add_source_options(p)
+    _add_case_options(p)
+    _add_build_options(p)
+    p.add_argument("--json", action="store_true", help="print the raw result JSON")
+    p.add_argument("--show-tu", action="store_true",
+                   help="print the generated header and translation unit, then stop")
+    p.add_argument("--model", choices=(*py_impl.MODELS, "auto"),
+                   help="also run the py_impl model (auto: the source's generation); "
+                   "without a source, run the model alone")
+    p.add_argument("--triage", type=Path,
+                   help="triage file labelling known model/kernel differences")
+
+
+def _add_agree(sub: Subparsers) -> None:
+    p = _command(sub, "agree", "check a model against the real code over generated cases",
+                 _agree)
+    _add_source_options(p)
+    _add_build_options(p)
+    p.add_argument("--scenario", action="append", choices=cases.GENERIC_SCENARIOS,
+                   help="repeatable; default: all")
+    p.add_argument("--count", type=int, default=1000, help="cases per scenario")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--nr-cpus", type=int, default=64)
+    p.add_argument("--triage", type=Path,
+                   help="triage file (default: cases/triage.toml of the project)")
+    p.add_argument("--out", type=Path, help="JSON lines, one per case that is not in "
+                   "plain agreement, written as the run goes")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _add_dump(sub: Subparsers) -> None:
+    p = _command(sub, "dump", "parse a pcpu-alloc:/pcpu-lpage: dump from a boot log", _dump)
+    p.add_argument("log", type=Path, help="log file (dmesg output, say), or - for stdin")
+    p.add_argument("--json", action="store_true")
+
+
+def _add_run(sub: Subparsers) -> None:
+    p = _command(sub, "run", "differential run over generated and named cases", _run)
+    _add_source_options(p)
+    _add_build_options(p)
+    p.add_argument("--cases", type=int, default=500, help="generated cases (default 500)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--nr-cpus", type=int, action="append",
+                   help="NR_CPUS of generated cases (repeatable; default: 2 to 4096)")
+    p.add_argument("--case", type=Path, action="append", default=[],
+                   help="a case TOML file to add (repeatable)")
+    p.add_argument("--no-corpus", action="store_true", help="leave out the cases in cases/")
+    p.add_argument("--matrix", action="store_true",
+                   help="add every combination of the arch knobs (672 cases)")
+    p.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
+                   help="scenarios to run (repeatable; default: all the sources have)")
+    p.add_argument("--declared", type=Path,
+                   help="declared changes (default: cases/declared/<new commit>.toml)")
+    p.add_argument("--triage", type=Path)
+    p.add_argument("--out", type=Path, default=Path("percpu-diff-run"),
+                   help="run directory: results.jsonl, report.json, repro-N.toml")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run")
+    p.add_argument("--jobs", type=int, help="shim servers per side (default: all cores)")
+    p.add_argument("--json", type=Path, help="write the JSON report here too")
+    p.add_argument("--junit", type=Path, help="write a JUnit XML report")
+    p.add_argument("--email", nargs="?", const="-",
+                   help="plain-text report for a review reply (to FILE, or stdout)")
+    p.add_argument("--shrink-budget", type=int, default=150, help="boots per reproducer")
+    p.add_argument("--max-reproducers", type=int, default=20)
+
+
+def _add_repro(sub: Subparsers) -> None:
+    p = _command(sub, "repro", "rerun one case on every side, side by side", _repro)
+    _add_source_options(p)
+    _add_case_options(p)
+    _add_build_options(p)
+    p.add_argument("--declared", type=Path)
+    p.add_argument("--triage", type=Path)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+
+
+def _add_inspect(sub: Subparsers) -> None:
+    ext = _command(sub, "extract", "list extracted items; with two sources, compare them",
+                   _extract)
+    _add_source_options(ext)
+    ext.add_argument("--scenario", choices=cases.SCENARIOS)
+    bld = _command(sub, "build", "build (or find cached) shims for sources", _build_request)
+    _add_source_options(bld)
+    bld.add_argument("--nr-cpus", type=int, action="append", help="repeatable")
+    bld.add_argument("--page-size", choices=("4K", "8K"), default="4K")
+    bld.add_argument("--sanitize", action="store_true")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="percpu-diff",
+        description="Differential testing of the kernel's percpu first-chunk setup.",
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    for add in (_add_show, _add_agree, _add_dump, _add_run, _add_repro, _add_inspect):
+        add(sub)
+    return top

@@ -1,0 +1,189 @@
+"""What each command is asked to do: one typed, frozen request per command,
+made from the command line by options.py (as kunit_tool makes its
+KunitRequest dataclasses), so that no command sees argparse."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.build import shims
+from harness.core import case_kinds, cases
+from harness.core.errors import UserError
+from harness.run import server
+from harness.sources import snapshot
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """The sources named on the command line, as given."""
+
+    sources: tuple[str, ...] = ()
+    tree: Path | None = None
+    revs: tuple[str, ...] = ()
+    old: str | None = None
+    new: str | None = None
+    base: str | None = None
+    patches: tuple[Path, ...] = ()
+    dirs: tuple[Path, ...] = ()
+
+    def given(self) -> bool:
+        return bool(self.sources or self.tree or self.dirs or self.patches)
+
+    def specs(self) -> list[snapshot.SourceSpec]:
+        specs = [snapshot.parse_source_arg(s) for s in self.sources]
+        if self.patches:
+            if self.tree is None or self.base is None:
+                raise UserError("--patch needs --tree and --base: e.g. --tree ~/linux --base "
+                                "v2.6.31 --patch fix.patch")
+            specs.append(snapshot.SourceSpec("tree", self.tree, self.base))
+            specs.append(snapshot.SourceSpec("patch", self.tree, self.base, self.patches))
+        elif self.base is not None:
+            raise UserError("--base is for --patch: use --rev to name a single revision")
+        revs = list(self.revs)
+        if self.old or self.new:
+            if not (self.old and self.new):
+                raise UserError("--old and --new go together: --tree T --old REV --new REV")
+            revs = [self.old, self.new, *revs]
+        if revs:
+            if self.tree is None:
+                raise UserError("--rev needs --tree: name the kernel git tree with --tree PATH")
+            specs += [snapshot.SourceSpec("tree", self.tree, rev) for rev in revs]
+        elif self.tree is not None and not self.patches:
+            raise UserError("--tree needs --rev REV (or --base REV --patch FILE)")
+        specs += [snapshot.SourceSpec("dir", d) for d in self.dirs]
+        if not specs:
+            raise UserError("no source given: use --tree PATH --rev REV, --dir PATH, or SOURCE")
+        return specs
+
+    def words(self) -> list[str]:
+        """The options again, quoted for a shell: a repro command's sources."""
+        words = [shlex.quote(s) for s in self.sources]
+        if self.tree is not None:
+            words += ["--tree", shlex.quote(str(self.tree))]
+        if self.base:
+            words += ["--base", shlex.quote(self.base)]
+            for patch in self.patches:
+                words += ["--patch", shlex.quote(str(patch))]
+        if self.old and self.new:
+            words += ["--old", shlex.quote(self.old), "--new", shlex.quote(self.new)]
+        for rev in self.revs:
+            words += ["--rev", shlex.quote(rev)]
+        for d in self.dirs:
+            words += ["--dir", shlex.quote(str(d))]
+        return words
+
+
+@dataclass(frozen=True)
+class CaseOptions:
+    """A case file and the case-field options laid over it (by field name)."""
+
+    file: Path | None = None
+    given: Mapping[str, case_kinds.OptionValue] | None = None
+
+    def case(self) -> cases.Case:
+        base = cases.load_case(self.file) if self.file is not None else None
+        return cases.case_from_options(base, self.given or {})
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How shims are built and boots bounded: every command's BuildConfig is made here."""
+
+    sanitize: bool = False
+    timeout_ms: int | None = None
+    mem_mb: int = 2048
+
+    def limits(self) -> server.Limits:
+        # Sanitized boots of big machines run several times slower.
+        default = 20000 if self.sanitize else 5000
+        return server.Limits(default if self.timeout_ms is None else self.timeout_ms,
+                             self.mem_mb)
+
+    def config(self, nr_cpus: int, page_size: int = 4096, arch: str = "generic",
+               numa: bool = False) -> shims.BuildConfig:
+        return shims.config_for(nr_cpus, page_size.bit_length() - 1, self.sanitize, arch, numa)
+
+
+@dataclass(frozen=True)
+class ShowRequest:
+    sources: SourceOptions
+    case: CaseOptions
+    build: BuildOptions
+    json: bool = False
+    show_tu: bool = False
+    model: str | None = None  # a generation, or "auto": the source's
+    triage: Path | None = None
+
+
+@dataclass(frozen=True)
+class AgreeRequest:
+    sources: SourceOptions
+    build: BuildOptions
+    scenarios: tuple[str, ...] = ()  # none: every generic scenario the source has
+    count: int = 1000
+    seed: int = 1
+    nr_cpus: int = 64
+    triage: Path | None = None
+    out: Path | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class DumpRequest:
+    log: Path  # "-": stdin
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    sources: SourceOptions
+    build: BuildOptions
+    cases: int = 500
+    seed: int = 1
+    nr_cpus: tuple[int, ...] = ()  # none: generate.NR_CPUS_MENU
+    case_files: tuple[Path, ...] = ()
+    corpus: bool = True
+    matrix: bool = False
+    scenarios: tuple[str, ...] = ()  # none: every scenario the sources boot
+    declared: Path | None = None
+    triage: Path | None = None
+    out: Path = Path("percpu-diff-run")
+    resume: bool = False
+    jobs: int | None = None
+    json: Path | None = None
+    junit: Path | None = None
+    email: str | None = None  # a file, or "-": stdout
+    shrink_budget: int = 150
+    max_reproducers: int = 20
+
+
+@dataclass(frozen=True)
+class ReproRequest:
+    sources: SourceOptions
+    case: CaseOptions
+    build: BuildOptions
+    declared: Path | None = None
+    triage: Path | None = None
+    jobs: int | None = 1
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    sources: SourceOptions
+    scenario: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    sources: SourceOptions
+    build: BuildOptions
+    nr_cpus: tuple[int, ...] = ()  # none: 64
+    page_size: int = 4096
+
+
+Request = (ShowRequest | AgreeRequest | DumpRequest | RunRequest | ReproRequest
+           | ExtractRequest | BuildRequest)

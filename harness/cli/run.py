@@ -1,0 +1,129 @@
+"""percpu-diff run: a differential run over generated and named cases."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.campaign import plan, reproduce, runner
+from harness.cli import sources
+from harness.cli.requests import RunRequest
+from harness.core import cases
+from harness.core.verdict import Verdict
+from harness.report import console, run_report
+
+# What `run` compares when no source is named: Debian's two supported kernels.
+DEFAULT_SOURCES = ("debian:6.1", "debian:6.12")
+
+
+def main(request: RunRequest) -> int:
+    out, err = Console(), Console(stderr=True)
+    menu = plan.nr_cpus_menu(request.nr_cpus)
+    if not request.sources.given():
+        # The embedded default: real kernel code on any Debian machine, no tree.
+        request = replace(request, sources=replace(request.sources, sources=DEFAULT_SOURCES))
+        err.print(f"no source given: comparing {' with '.join(DEFAULT_SOURCES)}")
+    load = functools.partial(sources.load, err=err)
+    sides = plan.sides(request.sources.specs(), load)
+    scenarios = plan.run_scenarios(request.scenarios, sides)
+    chosen = plan.run_cases(request.cases, request.seed, scenarios, menu, corpus=request.corpus,
+                            files=request.case_files, matrix=request.matrix)
+    the_plan = plan.make_plan(
+        sides, chosen.all, declared=request.declared, patch_files=request.sources.patches,
+        triage_file=request.triage, sanitize=request.build.sanitize,
+        limits=request.build.limits(), jobs=request.jobs)
+    rundir = runner.RunDir(request.out)
+    records = _execute(the_plan, rundir, request.resume, err)
+    if records is None:
+        return 130
+    summary, ordered = runner.summarize(the_plan, records)
+    reproducers = reproduce.find_reproducers(
+        the_plan, summary, limit=request.max_reproducers, budget=request.shrink_budget,
+        command=functools.partial(reproduce.repro_command, request.sources.words()),
+        progress=functools.partial(console.progress, err))
+    declared = plan.declared_file(request.declared, the_plan.sides, request.sources.patches)
+    info = run_report.RunInfo(
+        [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
+        len(chosen.corpus), len(chosen.given), _shown_path(declared),
+        sorted({c.nr_cpus for c in the_plan.cases}), sorted({c.scenario for c in the_plan.cases}))
+    _report(request, rundir, info, summary, ordered, reproducers, out)
+    totals = summary.to_json()
+    if totals["unexpected"]:
+        return 1
+    return 2 if totals["failed"] else 0
+
+
+def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool,
+             err: Console) -> dict[str, runner.CaseRecord] | None:
+    """Every case's record, those of an earlier run resumed included; None if interrupted."""
+    records = rundir.start(the_plan, resume)
+    todo = [c for c in the_plan.cases if c.name not in records]
+    counts = Counter(r.verdict for r in records.values())
+
+    def running() -> str:
+        return " ".join(f"{verdict} {counts[verdict]}" for verdict in Verdict)
+
+    with console.progress(err, "cases", len(the_plan.cases), running) as advance:
+        for _ in records:
+            advance()
+
+        def on_record(record: runner.CaseRecord) -> None:
+            rundir.append(record)
+            records[record.case] = record
+            counts[record.verdict] += 1
+            advance()
+
+        try:
+            runner.execute(the_plan, todo, on_record)
+        except KeyboardInterrupt:
+            err.print(f"interrupted: {len(records)} of {len(the_plan.cases)} cases are in "
+                      f"{rundir.results}; finish with the same command and --resume",
+                      markup=False)
+            return None
+    return records
+
+
+def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo,
+            summary: runner.Summary, ordered: list[runner.CaseRecord],
+            reproducers: list[reproduce.Reproducer], out: Console) -> None:
+    """report.json and repro-N.toml in the run directory; --json, --junit,
+    --email where asked; the summary on the console unless the email is."""
+    run_report.write(rundir.path / "report.json", run_report.run_json(info, summary, ordered,
+                                                                    reproducers))
+    unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
+    for n, text in enumerate(unique, 1):
+        run_report.write(rundir.path / f"repro-{n}.toml", text)
+    if request.json:
+        run_report.write(request.json, run_report.run_json(info, summary, ordered, reproducers))
+    if request.junit:
+        run_report.write(request.junit, run_report.junit_xml(info, summary, ordered))
+    if request.email:
+        text = run_report.email_text(info, summary, reproducers, _version())
+        if request.email == "-":
+            print(text, end="")
+        else:
+            run_report.write(Path(request.email), text)
+    if request.email != "-":
+        run_report.show_summary(out, info, summary, reproducers)
+
+
+def _shown_path(path: Path | None) -> str | None:
+    """Relative to the working directory when inside it: reports get pasted."""
+    if path is None:
+        return None
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("percpu-diff")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"

@@ -1,0 +1,107 @@
+"""percpu-diff show: one case on one or two sources (and their models), printed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from rich.console import Console
+
+import py_impl
+from harness.build import shims
+from harness.campaign import agree
+from harness.cli import sources
+from harness.cli.requests import ShowRequest
+from harness.core import case_kinds, cases
+from harness.core.errors import UserError
+from harness.core.generation import GenerationName
+from harness.core.result import BootResult
+from harness.judge import triage
+from harness.report import console
+from harness.run import server
+
+
+@dataclass
+class _Shown:
+    """What show prints: each source's result, and its model's after it when asked."""
+
+    labels: list[str] = field(default_factory=list)
+    results: list[BootResult] = field(default_factory=list)
+    differences: list[list[agree.DifferenceJson]] = field(default_factory=list)
+
+
+def main(request: ShowRequest) -> int:
+    out, err = Console(), Console(stderr=True)
+    named = request.sources
+    if request.model not in (None, "auto") and not (named.sources or named.tree or named.dirs):
+        return _model_alone(request, out)
+    specs = named.specs()
+    if len(specs) > 2:
+        raise UserError(f"show takes one or two sources, got {len(specs)}")
+    case = request.case.case()
+    entries = triage.load_triage(request.triage) if request.model else []
+    config = request.build.config(case.nr_cpus, case.page_size, case.arch, case.numa)
+    shown = _Shown()
+    for spec in specs:
+        snap = sources.load(spec, err)
+        rendered = shims.render(snap, arch=case.arch)
+        if request.show_tu:
+            _print_tu(rendered)
+            return 0
+        result = server.run_one(_shim(rendered, config, err), case, request.build.limits())
+        result["source"] = snap.label
+        shown.labels.append(snap.label)
+        shown.results.append(result)
+        if request.model:
+            generation = rendered.api.generation if request.model == "auto" \
+                else GenerationName(request.model)
+            verdict = agree.judge(case, result, generation, snap.label, entries)
+            shown.labels.append(f"model:{generation}")
+            shown.results.append(verdict.model)
+            shown.differences.append(verdict.to_json()["differences"])
+    if request.json:
+        results = shown.results
+        print(json.dumps({"results": results, "differences": shown.differences}
+                         if request.model else results[0] if len(results) == 1 else results,
+                         indent=2))
+    else:
+        _print(out, case, shown)
+    return 0
+
+
+def _model_alone(request: ShowRequest, out: Console) -> int:
+    """A model alone on a case: no kernel tree needed."""
+    assert request.model is not None
+    case = request.case.case()
+    result = py_impl.run_model(GenerationName(request.model), case)
+    if request.json:
+        print(json.dumps(result, indent=2))
+    else:
+        console.show(out, [f"model:{request.model}"], [result])
+    return 0
+
+
+def _print_tu(rendered: shims.Rendered) -> None:
+    print(rendered.header_text)
+    print(rendered.tu_text)
+    if rendered.arch_text:
+        print(rendered.arch_text)
+
+
+def _shim(rendered: shims.Rendered, config: shims.BuildConfig, err: Console) -> shims.Shim:
+    shim = shims.build(rendered, config)
+    if not shim.cached and shim.warnings.count("warning:"):
+        err.print(f"{rendered.label}: {shim.warnings.count('warning:')} compiler warnings "
+                  f"(log: {shim.path.parent / 'build.log'})", markup=False)
+    return shim
+
+
+def _print(out: Console, case: cases.Case, shown: _Shown) -> None:
+    out.print(f"case {case.name}: scenario {case.scenario}, NR_CPUS={case.nr_cpus}, "
+              f"possible {case_kinds.format_cpu_list(case.possible)}, "
+              f"static {case.static_size} reserved {case.reserved_size} "
+              f"dyn {'auto' if case.dyn_size < 0 else case.dyn_size} atom {case.atom_size}",
+              markup=False, highlight=False)
+    console.show(out, shown.labels, shown.results)
+    for label, diffs in zip(shown.labels[::2], shown.differences, strict=False):
+        console.show_differences(out, f"{label} vs its model", diffs)
