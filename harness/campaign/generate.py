@@ -38,7 +38,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hypothesis import strategies as st
 
@@ -808,21 +808,19 @@ def arch_matrix(nr_cpus: int = 8, static: int = 64 * KB) -> list[Case]:
         distance = None if nodes == 1 else tuple(
             tuple(LOCAL_DISTANCE if i == j else REMOTE_DISTANCE for j in range(nodes))
             for i in range(nodes))
-        common: dict[str, Any] = {"nr_cpus": nr_cpus, "possible": possible,
-                                  "cpu_node": cpu_node, "distance": distance,
-                                  "offline_nodes": offline, "static_size": static}
+        common = Case(name="", nr_cpus=nr_cpus, possible=possible, cpu_node=cpu_node,
+                      distance=distance, offline_nodes=offline, static_size=static)
         for numa in (False, True):
             for fail in MATRIX_FAILURES:
                 tag = f"{topo}-{'numa' if numa else 'flat'}-fail{fail}"
-                out.append(Case(name=f"matrix-sparc64-{tag}", scenario="sparc64",
-                                page_size=8192, numa=numa, fail_bootmem=fail,
-                                **common).validate())
+                out.append(replace(common, name=f"matrix-sparc64-{tag}", scenario="sparc64",
+                                   page_size=8192, numa=numa, fail_bootmem=fail).validate())
                 for alloc in MATRIX_PERCPU_ALLOC:
                     for pse in (True, False):
                         for vmalloc in MATRIX_VMALLOC:
                             name = (f"matrix-x86-{tag}-{alloc or 'auto'}-"
                                     f"{'pse' if pse else 'nopse'}-vm{vmalloc >> 20}M")
-                            out.append(Case(name=name, scenario="x86", numa=numa,
-                                            fail_bootmem=fail, percpu_alloc=alloc, pse=pse,
-                                            vmalloc_size=vmalloc, **common).validate())
+                            out.append(replace(common, name=name, scenario="x86", numa=numa,
+                                               fail_bootmem=fail, percpu_alloc=alloc, pse=pse,
+                                               vmalloc_size=vmalloc).validate())
     return out

@@ -324,21 +324,23 @@ def shrink_group(group: ShrinkGroup) -> tuple[CaseField, ...]:
     return tuple(row for row in CASE_FIELDS if row.spec.shrink == group)
 
 
-def case_from_mapping(data: Mapping[str, Any], default_name: str) -> Case:
+def case_from_mapping(data: Mapping[str, object], default_name: str) -> Case:
+    """A case from a case file's TOML, each field read by its row."""
     known = {row.name for row in _TOML_ORDER} | set(TOML_SECTIONS)
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserError(f"case '{default_name}': unknown key '{unknown[0]}'")
-    kwargs: dict[str, Any] = {"name": default_name}
+    case = Case(name=default_name)
     for row in CASE_FIELDS:
         kind, section = row.spec.kind, row.spec.section
         if isinstance(kind, Table):
             table, key = data, section
         else:
-            table, key = data.get(section, {}) if section else data, row.name
+            sub = data.get(section, {}) if section else data
+            table, key = (sub if isinstance(sub, Mapping) else {}), row.name
         if key in table:
-            kwargs[row.name] = kind.from_toml(table[key], key, default_name)
-    return Case(**kwargs).validate()
+            case = row.set(case, kind.from_toml(table[key], key, default_name))
+    return case.validate()
 
 
 def load_case(path: Path) -> Case:
