@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.build import shims
+from harness.compile import shims
 from harness.core import cases
 from harness.run import server
 from harness.sources import snapshot

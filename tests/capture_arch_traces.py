@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.build import shims
+from harness.compile import shims
 from harness.core import attempts, cases
 from harness.run import server
 from harness.sources import snapshot

@@ -15,8 +15,8 @@ import gzip
 import json
 from pathlib import Path
 
-from harness.build import shims
 from harness.campaign import generate, runner
+from harness.compile import shims
 from harness.core import cases
 from harness.judge import compare
 from harness.run import server

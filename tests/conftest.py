@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.build import shims
+from harness.compile import shims
 from harness.core import cases
 from harness.sources import snapshot
 

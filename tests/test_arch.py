@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from conftest import CaseFactory, dir_snapshot, kernel
 
-from harness.build import shims
 from harness.campaign import runner
+from harness.compile import shims
 from harness.core import attempts, cases
 from harness.core.errors import UserError
 from harness.judge import compare

@@ -280,7 +280,7 @@ def test_corpus_old_to_new_kernels() -> None:
     """The shim side of every named case, on the seed's two revisions."""
     import os
 
-    from harness.build import shims
+    from harness.compile import shims
     from harness.sources import snapshot
 
     tree = os.environ.get("PERCPU_DIFF_TREE")

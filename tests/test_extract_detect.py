@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import CaseFactory, ShimFactory, dir_snapshot, kernel
 
-from harness.build import shims
+from harness.compile import shims
 from harness.core import kernel_files
 from harness.core.errors import UserError
 from harness.extract import closure, ctext, detect

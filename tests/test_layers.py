@@ -1,6 +1,6 @@
 """The import contract: data flows one way through the stages.
 
-    core <- sources <- extract <- build <- run
+    core <- sources <- extract <- compile <- run
     core <- models (py_impl)
     core <- judge
     campaign uses run, models and judge; report uses judge and campaign;
@@ -24,13 +24,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset(),
     "sources": frozenset({"core"}),
     "extract": frozenset({"core", "sources"}),
-    "build": frozenset({"core", "sources", "extract"}),
-    "run": frozenset({"core", "sources", "extract", "build"}),
+    "compile": frozenset({"core", "sources", "extract"}),
+    "run": frozenset({"core", "sources", "extract", "compile"}),
     "models": frozenset({"core"}),
     "judge": frozenset({"core"}),
-    "campaign": frozenset({"core", "sources", "extract", "build", "run", "models", "judge"}),
+    "campaign": frozenset({"core", "sources", "extract", "compile", "run", "models", "judge"}),
     "report": frozenset({"core", "judge", "campaign"}),
-    "cli": frozenset({"core", "sources", "extract", "build", "run", "models", "judge",
+    "cli": frozenset({"core", "sources", "extract", "compile", "run", "models", "judge",
                       "campaign", "report"}),
 }
 

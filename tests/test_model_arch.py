@@ -425,7 +425,7 @@ REVISIONS = {"unit_map": "fd1e8a1fe2b5^", "alloc_info": "fd1e8a1fe2b5"}
 def test_models_agree_with_the_real_arch_flows(generation: str) -> None:
     """Cases where the kernel does what its documentation says: the model
     must agree field for field."""
-    from harness.build import shims
+    from harness.compile import shims
     from harness.judge import compare
     from harness.run import server
     from harness.sources import snapshot

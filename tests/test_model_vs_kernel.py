@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 import py_impl
-from harness.build import shims
 from harness.campaign import agree, generate, runner
+from harness.compile import shims
 from harness.core import cases
 from harness.judge import compare, triage
 from harness.run import server

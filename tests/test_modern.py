@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from harness.build import shims
 from harness.campaign import agree, generate, runner
 from harness.cli import app
+from harness.compile import shims
 from harness.core import cases, dumpfmt
 from harness.core.result import BootResult
 from harness.extract import closure, detect

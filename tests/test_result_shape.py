@@ -20,8 +20,8 @@ import pytest
 from conftest import dir_snapshot, kernel
 
 import py_impl
-from harness.build import shims
 from harness.campaign import generate
+from harness.compile import shims
 from harness.core import cases, generation
 from harness.core.errors import UserError
 from harness.core.fields import check_path, known_paths, normal

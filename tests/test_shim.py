@@ -21,8 +21,8 @@ from conftest import (
     magic,
 )
 
-from harness.build import shims
 from harness.cli import app
+from harness.compile import shims
 from harness.core import klog
 from harness.core.errors import UserError
 from harness.report import console

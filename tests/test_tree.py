@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import shims
 from harness.cli import app
+from harness.compile import shims
 from harness.core import cases
 from harness.run import server
 from harness.sources import snapshot

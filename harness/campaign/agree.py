@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, TypedDict
 
 import py_impl
-from harness.build.shims import Shim
+from harness.compile.shims import Shim
 from harness.core.cases import Case
 from harness.core.fields import Fields
 from harness.core.generation import GenerationName

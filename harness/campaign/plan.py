@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.build import shims
 from harness.campaign import generate, runner
+from harness.compile import shims
 from harness.core import cases, kernel_files, paths
 from harness.core.errors import UserError
 from harness.judge import classify, triage

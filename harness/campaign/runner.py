@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
-from harness.build import shims
 from harness.campaign import agree
+from harness.compile import shims
 from harness.core import attempts, cases, generation
 from harness.core.errors import UserError
 from harness.core.fields import Fields

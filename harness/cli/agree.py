@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from harness.build import shims
 from harness.campaign import agree, generate
 from harness.cli import sources
 from harness.cli.requests import AgreeRequest
+from harness.compile import shims
 from harness.core import cases
 from harness.core.errors import UserError
 from harness.core.verdict import Verdict

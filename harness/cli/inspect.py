@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from harness.build import shims
 from harness.cli import sources
 from harness.cli.requests import BuildRequest, ExtractRequest
+from harness.compile import shims
 from harness.core.errors import UserError
 from harness.extract import closure, ctext
 

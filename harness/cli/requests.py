@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.build import shims
+from harness.compile import shims
 from harness.core import case_kinds, cases
 from harness.core.errors import UserError
 from harness.run import server

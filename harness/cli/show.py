@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from rich.console import Console
 
 import py_impl
-from harness.build import shims
 from harness.campaign import agree
 from harness.cli import sources
 from harness.cli.requests import ShowRequest
+from harness.compile import shims
 from harness.core import case_kinds, cases
 from harness.core.errors import UserError
 from harness.core.generation import GenerationName

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from harness.build.shims import Shim
+from harness.compile.shims import Shim
 from harness.core import attempts
 from harness.core.cases import Case
 from harness.core.errors import UserError

@@ -9,7 +9,7 @@
  * into a shared memory area as it goes, so a case that crashes, trips a
  * sanitizer or hangs still leaves its evidence behind.
  *
- * The build (harness/build/shims.py) compiles this file alone: it includes a
+ * The build (harness/compile/shims.py) compiles this file alone: it includes a
  * file per role, so the state they share (internal.h) can stay static.
  */
 #include "internal.h"
