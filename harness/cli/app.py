@@ -6,7 +6,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from harness.cli import agree, dump, inspect, options, repro, requests, run, show
+from harness.cli import (
+    agree,
+    bisect,
+    dump,
+    inspect,
+    options,
+    repro,
+    requests,
+    run,
+    show,
+    timeline,
+)
 from harness.core.errors import UserError
 
 
@@ -27,6 +38,10 @@ def execute(request: requests.Request) -> int:
             return inspect.extract(request)
         case requests.BuildRequest():
             return inspect.build(request)
+        case requests.TimelineRequest():
+            return timeline.main(request)
+        case requests.BisectRequest():
+            return bisect.main(request)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

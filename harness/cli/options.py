@@ -15,6 +15,7 @@ from typing import TypeAlias
 import py_impl
 from harness.cli.requests import (
     AgreeRequest,
+    BisectRequest,
     BuildOptions,
     BuildRequest,
     CaseOptions,
@@ -25,6 +26,7 @@ from harness.cli.requests import (
     RunRequest,
     ShowRequest,
     SourceOptions,
+    TimelineRequest,
 )
 from harness.core import case_kinds, cases
 
@@ -87,6 +89,19 @@ def _extract(ns: argparse.Namespace) -> ExtractRequest:
 def _build_request(ns: argparse.Namespace) -> BuildRequest:
     return BuildRequest(_sources(ns), BuildOptions(ns.sanitize), tuple(ns.nr_cpus or ()),
                         8192 if ns.page_size == "8K" else 4096)
+
+
+def _timeline(ns: argparse.Namespace) -> TimelineRequest:
+    return TimelineRequest(
+        _sources(ns), _build(ns), rev_range=ns.range, cases=ns.cases, seed=ns.seed,
+        nr_cpus=tuple(ns.nr_cpus or ()), corpus=not ns.no_corpus,
+        scenarios=tuple(ns.scenario or ()), triage=ns.triage, out=ns.out, resume=ns.resume,
+        jobs=ns.jobs, json=ns.json)
+
+
+def _bisect(ns: argparse.Namespace) -> BisectRequest:
+    return BisectRequest(ns.tree, ns.good, _case(ns), _build(ns), rev=ns.rev,
+                         fields=tuple(ns.field or ()))
 
 
 def parse(argv: Sequence[str] | None = None) -> Request:
@@ -234,12 +249,48 @@ def _add_inspect(sub: Subparsers) -> None:
     bld.add_argument("--sanitize", action="store_true")
 
 
+def _add_timeline(sub: Subparsers) -> None:
+    p = _command(sub, "timeline", "the same cases on every source in order: where each "
+                 "behaviour first changed", _timeline)
+    _add_source_options(p)
+    _add_build_options(p)
+    p.add_argument("--range", metavar="A..B",
+                   help="with --tree: A, then every commit up to B touching the percpu files")
+    p.add_argument("--cases", type=int, default=200, help="generated cases (default 200)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--nr-cpus", type=int, action="append",
+                   help="NR_CPUS of generated cases (repeatable; default: 2 to 4096)")
+    p.add_argument("--no-corpus", action="store_true", help="leave out the cases in cases/")
+    p.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
+                   help="scenarios to run (repeatable; default: all every source has)")
+    p.add_argument("--triage", type=Path)
+    p.add_argument("--out", type=Path, default=Path("percpu-diff-timeline"),
+                   help="timeline directory: a run directory per step, timeline.json")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted timeline")
+    p.add_argument("--jobs", type=int, help="shim servers per side (default: all cores)")
+    p.add_argument("--json", type=Path, help="write timeline.json here too")
+
+
+def _add_bisect(sub: Subparsers) -> None:
+    p = _command(sub, "bisect", "one case at a revision against a good one, for git bisect "
+                 "run: 0 same, 1 changed, 125 cannot build or boot", _bisect)
+    p.add_argument("--tree", type=Path, default=Path("."),
+                   help="kernel git tree (default: the current directory)")
+    p.add_argument("--rev", default="HEAD", help="the revision tested (default HEAD)")
+    p.add_argument("--good", required=True, help="a revision with the old behaviour")
+    p.add_argument("--field", action="append",
+                   help="only these compared fields (shell patterns, repeatable)")
+    _add_case_options(p)
+    _add_build_options(p)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="percpu-diff",
         description="Differential testing of the kernel's percpu first-chunk setup.",
     )
     sub = top.add_subparsers(dest="command", required=True)
-    for add in (_add_show, _add_agree, _add_dump, _add_run, _add_repro, _add_inspect):
+    for add in (_add_show, _add_agree, _add_dump, _add_run, _add_repro, _add_inspect,
+                _add_timeline, _add_bisect):
         add(sub)
     return top

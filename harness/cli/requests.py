@@ -185,5 +185,42 @@ class BuildRequest:
     page_size: int = 4096
 
 
+@dataclass(frozen=True)
+class TimelineRequest:
+    sources: SourceOptions
+    build: BuildOptions
+    rev_range: str | None = None  # A..B in --tree: A and every percpu commit after it
+    cases: int = 200
+    seed: int = 1
+    nr_cpus: tuple[int, ...] = ()  # none: generate.NR_CPUS_MENU
+    corpus: bool = True
+    scenarios: tuple[str, ...] = ()  # none: every scenario all the sources boot
+    triage: Path | None = None
+    out: Path = Path("percpu-diff-timeline")
+    resume: bool = False
+    jobs: int | None = None
+    json: Path | None = None
+
+    def specs(self) -> list[snapshot.SourceSpec]:
+        if self.rev_range is None:
+            return self.sources.specs()
+        if self.sources.tree is None or (self.sources.given() and (
+                self.sources.sources or self.sources.revs or self.sources.dirs)):
+            raise UserError("--range takes the sources from --tree alone: --tree T --range A..B")
+        tree = self.sources.tree
+        return [snapshot.SourceSpec("tree", tree, commit)
+                for commit in snapshot.percpu_commits(tree, self.rev_range)]
+
+
+@dataclass(frozen=True)
+class BisectRequest:
+    tree: Path
+    good: str
+    case: CaseOptions
+    build: BuildOptions
+    rev: str = "HEAD"
+    fields: tuple[str, ...] = ()  # shell patterns; none: every compared field
+
+
 Request = (ShowRequest | AgreeRequest | DumpRequest | RunRequest | ReproRequest
-           | ExtractRequest | BuildRequest)
+           | ExtractRequest | BuildRequest | TimelineRequest | BisectRequest)

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.core.errors import UserError
-from harness.core.kernel_files import ARCH_FILES, PERCPU_INTERNAL_H, PERCPU_VM_C
+from harness.core.kernel_files import ARCH_FILES, PERCPU_C, PERCPU_H, PERCPU_INTERNAL_H, PERCPU_VM_C
 from harness.sources import debian
 from harness.sources.patches import (
     Patch,
@@ -499,3 +499,39 @@ def _tree_name(path: Path) -> str:
     if resolved.name in (".git", "repo") and resolved.parent.name:
         return resolved.parent.name
     return resolved.name or str(resolved)
+
+
+# --- revision ranges ----------------------------------------------------------
+
+PERCPU_PATHS = (PERCPU_C, PERCPU_H, PERCPU_INTERNAL_H, PERCPU_VM_C)
+
+
+def percpu_commits(tree: Path, rev_range: str) -> list[str]:
+    """A..B as a timeline: A, then every commit after it up to B that
+    touches the percpu files, oldest first (full hashes)."""
+    start, dots, end = rev_range.partition("..")
+    if not dots or not start or not end or end.startswith("."):
+        raise UserError(f"bad revision range '{rev_range}': write it A..B, e.g. "
+                        "v2.6.32..v2.6.33")
+    repo = _GitRepo.open(tree)
+    first, last = repo.resolve(start), repo.resolve(end)
+    listed = repo._git("rev-list", "--reverse", f"{first}..{last}", "--", *PERCPU_PATHS)
+    if listed.returncode != 0:
+        raise UserError(f"git cannot list {rev_range} in {tree} ({_first_line(listed.stderr)}): "
+                        "check that A is an ancestor of B")
+    commits = listed.stdout.decode().split()
+    if not commits:
+        raise UserError(f"no commit in {rev_range} touches {', '.join(PERCPU_PATHS)}: widen the "
+                        "range, or compare the two ends with percpu-diff run")
+    return [first, *commits]
+
+
+def source_arg(spec: SourceSpec, label: str) -> str:
+    """The source as a SOURCE argument that names it again (for a command to paste)."""
+    if spec.kind == "tree":
+        return f"tree:{spec.path}@{spec.rev}"
+    if spec.kind == "dir":
+        return f"dir:{spec.path}"
+    if spec.kind == "patch":
+        return f"patch:{spec.path}@{spec.rev}:{','.join(str(p) for p in spec.patches)}"
+    return label  # debian: the label is debian:X.Y=VERSION, pinned
