@@ -309,3 +309,18 @@ def test_repro_command_quotes_the_sources_and_the_matrix() -> None:
         "percpu-diff repro --tree '/k t' --base 'v1^' --patch a.patch --scenario lpage "
         "--nr-cpus 8 --possible 0,2-3 --cpu-node 0,1,1 --distance '10,20;20,10' "
         "--static-size 40960 --reserved-size 8192 --dyn-size auto --atom-size 2097152")
+
+
+def test_show_refuses_a_scenario_the_source_cannot_boot_as_run_does(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # The unit_map fixture has no arch files: one line, status 2, as run says it.
+    status, out, err = run_cli(capsys, "show", "--dir", str(UNIT_MAP), "--scenario", "x86",
+                               "--possible", "0,2,4", "--nr-cpus", "8")
+    assert status == 2 and out == ""
+    assert err.strip().splitlines() == [
+        f"percpu-diff: error: scenario x86 needs arch/x86/kernel/setup_percpu.c and a 2009 "
+        f"generation on every side, and {UNIT_MAP} (unit_map) cannot boot it: use other "
+        "sources, or drop --scenario x86"]
+    run_status, _, run_err = run_cli(capsys, "run", "--dir", str(UNIT_MAP), "--scenario",
+                                     "x86", "--cases", "1")
+    assert run_status == 2 and run_err.strip() == err.strip()

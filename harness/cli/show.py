@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
 from rich.console import Console
 
 import py_impl
-from harness.campaign import agree
+from harness.campaign import agree, plan
 from harness.cli import sources
 from harness.cli.requests import ShowRequest
 from harness.compile import shims
@@ -42,20 +43,29 @@ def main(request: ShowRequest) -> int:
     entries = triage.load_triage(request.triage) if request.model else []
     config = request.build.config(case.nr_cpus, case.page_size, case.arch, case.numa)
     shown = _Shown()
-    for spec in specs:
-        snap = sources.load(spec, err)
-        rendered = shims.render(snap, arch=case.arch)
+    sides = plan.sides(specs, functools.partial(sources.load, err=err))
+    # What run would do: refuse a scenario a source cannot boot, in one line,
+    # and boot a dropped scenario on its successor.
+    plan.run_scenarios([case.scenario], sides)
+    for side in sides:
+        snap = side.snapshot
+        assert snap is not None
+        rendered = side.rendering(case.arch)
         if request.show_tu:
             _print_tu(rendered)
             return 0
-        result = server.run_one(_shim(rendered, config, err), case, request.build.limits())
+        booted = side.case_for(case)
+        if booted.scenario != case.scenario:
+            err.print(f"{side.label}: {case.scenario} runs on {booted.scenario}, its successor "
+                      f"in the {side.generation} generation", markup=False)
+        result = server.run_one(_shim(rendered, config, err), booted, request.build.limits())
         result["source"] = snap.label
         shown.labels.append(snap.label)
         shown.results.append(result)
         if request.model:
             generation = rendered.api.generation if request.model == "auto" \
                 else GenerationName(request.model)
-            verdict = agree.judge(case, result, generation, snap.label, entries)
+            verdict = agree.judge(booted, result, generation, snap.label, entries)
             shown.labels.append(f"model:{generation}")
             shown.results.append(verdict.model)
             shown.differences.append(verdict.to_json()["differences"])
