@@ -657,3 +657,13 @@ def test_loading_never_modifies_the_users_tree(kernel: ToyKernel) -> None:
     assert status_after == status_before
     assert (kernel.repo / PERCPU_C).read_text() == "/* work in progress */\n"
     assert all(snap.read(PERCPU_C) != "/* work in progress */\n" for snap in snaps)
+
+
+def test_a_kernel_older_than_the_percpu_allocator_is_named_so(tmp_path: Path) -> None:
+    write_files(tmp_path / "old", {PERCPU_H: "int y;\n", "mm/allocpercpu.c": "int z;\n"})
+    with pytest.raises(UserError) as excinfo:
+        load_snapshot(SourceSpec("dir", tmp_path / "old"))
+    assert error_message(excinfo) == (
+        f"mm/percpu.c is missing from directory {tmp_path / 'old'}: the kernel is older than "
+        "the percpu first-chunk allocator (fbf59bc9d74, 2.6.30): name a revision from "
+        "February 2009 on")

@@ -10,6 +10,9 @@ PERCPU_H = "include/linux/percpu.h"
 # and the vmalloc-backed chunk code in a C file percpu.c includes midway.
 PERCPU_INTERNAL_H = "mm/percpu-internal.h"
 PERCPU_VM_C = "mm/percpu-vm.c"
+# What kernels before the percpu allocator (fbf59bc9d74) had instead: read
+# only to tell such a kernel from a tree that is none.
+ALLOCPERCPU_C = "mm/allocpercpu.c"
 # Arch flows: the arch file that sets up the percpu areas, built into a
 # translation unit of its own (as in the kernel: its statics may clash with
 # mm/percpu.c's, x86's pcpul_map() with the lpage allocator's pcpul_map).

@@ -39,13 +39,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from harness.core.errors import UserError
-from harness.core.kernel_files import ARCH_FILES, PERCPU_C, PERCPU_H, PERCPU_INTERNAL_H, PERCPU_VM_C
+from harness.core.kernel_files import (
+    ALLOCPERCPU_C,
+    ARCH_FILES,
+    PERCPU_C,
+    PERCPU_H,
+    PERCPU_INTERNAL_H,
+    PERCPU_VM_C,
+)
 from harness.sources import debian
 from harness.sources.patches import (
     Patch,
@@ -252,7 +259,15 @@ def _check_spec(spec: SourceSpec) -> None:
         raise UserError(f"patch source {spec.path} names no patch file: {_SYNTAX}")
 
 
-def _require_kernel_files(files: dict[str, str], where: str) -> None:
+def _require_kernel_files(files: dict[str, str], where: str,
+                          older: Callable[[], bool] = lambda: False) -> None:
+    """Both required files, or one line on why not.  `older` says whether the
+    source holds mm/allocpercpu.c, asked only when mm/percpu.c is missing."""
+    if PERCPU_C not in files and older():
+        # A kernel, but from before the percpu allocator of fbf59bc9d74.
+        raise UserError(f"{PERCPU_C} is missing from {where}: the kernel is older than the "
+                        "percpu first-chunk allocator (fbf59bc9d74, 2.6.30): name a revision "
+                        "from February 2009 on")
     for path in REQUIRED_PATHS:
         if path not in files:
             raise UserError(f"{path} is missing from {where}: {_KERNEL_TREE}")
@@ -268,7 +283,7 @@ def _load_dir(root: Path, wanted: list[str]) -> Snapshot:
         target = root / path
         if target.is_file():
             files[path] = _decode(_read_bytes(target))
-    _require_kernel_files(files, f"directory {root}")
+    _require_kernel_files(files, f"directory {root}", (root / ALLOCPERCPU_C).is_file)
     return Snapshot(label=str(root), commit=None, files=files)
 
 
@@ -290,7 +305,8 @@ def _load_tree(root: Path, rev: str, wanted: list[str]) -> Snapshot:
     commit = repo.resolve(rev)
     label = f"{_tree_name(root)}@{commit[:12]}"
     files = repo.read_files(commit, wanted)
-    _require_kernel_files(files, f"{root} at {rev} ({label})")
+    _require_kernel_files(files, f"{root} at {rev} ({label})",
+                          lambda: bool(repo.read_files(commit, [ALLOCPERCPU_C])))
     return Snapshot(label=label, commit=commit, files=files)
 
 
