@@ -8,6 +8,7 @@ tests never touch ~/.cache and each shim is compiled at most once per run.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -92,3 +93,13 @@ def make_case() -> CaseFactory:
         return cases.Case(name=name, **fields).validate()
 
     return make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`tox -e tree` selects the tree tests only: without a tree they would
+    all skip and the run would pass, saying nothing was tested."""
+    if config.getoption("markexpr") == "tree" and not (
+            os.environ.get("PERCPU_DIFF_TREE") or os.environ.get("PERCPU_DIFF_TREES")):
+        raise pytest.UsageError(
+            "the tree tests need kernel trees: set PERCPU_DIFF_TREE=/path/to/linux (the 2009 "
+            "history) and/or PERCPU_DIFF_TREES=trees.txt (one tree per line)")
