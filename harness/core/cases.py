@@ -46,7 +46,6 @@ ARCH_PAGE_SIZE = {"x86": 4096, "sparc64": 8192}
 # The per-cpu variables an arch flow writes must fit in the static area:
 # x86_64's 16K IRQ stack among them.
 ARCH_MIN_STATIC = {"x86": 20480, "sparc64": 64}
-PERCPU_ALLOC_CHOICES = ("", "auto", "lpage", "embed", "page")
 LOCAL_DISTANCE = 10
 
 T = TypeVar("T")
@@ -314,10 +313,6 @@ TOML_SECTIONS = ("expect", "topology")
 _TOML_ORDER = (
     [row for row in CASE_FIELDS if row.spec.heads_file]
     + [row for row in CASE_FIELDS if not row.spec.heads_file and not row.spec.section])
-
-
-def case_field(name: str) -> CaseField:
-    return next(row for row in CASE_FIELDS if row.name == name)
 
 
 def shrink_group(group: ShrinkGroup) -> tuple[CaseField, ...]:

@@ -85,7 +85,6 @@ _CMPOPS: Mapping[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
 }
-ANY = object()
 
 
 def _evaluate(node: ast.AST, names: Mapping[str, object]) -> object:
