@@ -4,6 +4,8 @@
 #include <shim/runtime.h>
 /* Boot memory is simulated: every allocation and free is accounted. */
 #include <asm/dma.h>
+/* 3.13 - 4.19 declare the memblock_virt_alloc*() interface here. */
+#include <linux/memblock.h>
 #define alloc_bootmem(x) shim_bootmem_alloc((x), SMP_CACHE_BYTES, __pa(MAX_DMA_ADDRESS), false, __func__)
 #define alloc_bootmem_nopanic(x) shim_bootmem_alloc((x), SMP_CACHE_BYTES, __pa(MAX_DMA_ADDRESS), true, __func__)
 #define alloc_bootmem_pages(x) shim_bootmem_alloc((x), PAGE_SIZE, __pa(MAX_DMA_ADDRESS), false, __func__)

@@ -14,6 +14,8 @@ typedef unsigned long pgprot_t;
 #define map_kernel_range_noflush(addr, size, prot, pages) shim_map_kernel_range(addr, size, pages)
 static inline void unmap_kernel_range_noflush(unsigned long addr, unsigned long size) { (void)addr; (void)size; }
 #define offset_in_page(p) ((unsigned long)(p) & ~PAGE_MASK)
+/* PAGE_ALIGNED() (mm.h, 2.6.26 on): an address or size on a page boundary */
+#define PAGE_ALIGNED(addr) IS_ALIGNED((unsigned long)(addr), PAGE_SIZE)
 #define GFP_KERNEL 0xd0u
 #define __GFP_HIGHMEM 0x02u
 #define __GFP_ZERO 0x8000u

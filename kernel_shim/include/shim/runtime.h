@@ -62,6 +62,8 @@ void *shim_bootmem_alloc_node(struct pglist_data *pgdat, unsigned long size, uns
 /* log capture */
 int shim_vprintk(const char *fmt, va_list ap);
 int shim_printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* lib/bitmap.c's bitmap_scnprintf(): the %*pb format into buf, scnprintf's way */
+int shim_bitmap_scnprintf(char *buf, int len, const unsigned long *bits, int nbits);
 
 /* first chunk callbacks a scenario hands to the kernel code */
 void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align);
@@ -74,6 +76,10 @@ int shim_fc_cpu_to_node(int cpu);
 /* memblock, the modern kernels' boot allocator: top-down, exact frees */
 void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
 			  int nid, const char *caller);
+/* memblock_virt_alloc() of 3.13 - 4.19: the same, panicking when nothing
+ * fits, and not one of the calls fail_bootmem counts */
+void *shim_memblock_alloc_nofail(unsigned long size, unsigned long align, unsigned long min_addr,
+				 int nid, const char *caller);
 void shim_memblock_free(const void *ptr, unsigned long size);
 
 struct page;
