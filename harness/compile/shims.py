@@ -497,6 +497,11 @@ def _commands(cc: str, flags: list[str], work: Path, rendered: Rendered,
     return commands
 
 
+# How build.log shows each command before what it said, so that a flag
+# such as -Werror=implicit-int is never taken for a diagnostic.
+COMMAND_ECHO = "$ "
+
+
 def _run(commands: list[list[str]], work: Path) -> tuple[str, int]:
     """Each command in turn until one fails: what they said, and the status."""
     # LC_ALL=C keeps gcc's quotes ASCII, which the symbol parser expects.
@@ -505,7 +510,7 @@ def _run(commands: list[list[str]], work: Path) -> tuple[str, int]:
     returncode = 0
     for cmd in commands:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
-        stderr += " ".join(cmd) + "\n" + proc.stderr
+        stderr += COMMAND_ECHO + " ".join(cmd) + "\n" + proc.stderr
         returncode = proc.returncode
         if returncode:
             break
@@ -565,9 +570,21 @@ def describe_failure(stderr: str, label: str, log: Path) -> str:
             f"cannot build the shim for {label}: unresolved symbols: {listed}; "
             f"add them to the stub headers in kernel_shim/include (full log: {log})"
         )
-    errors = [ln for ln in stderr.splitlines() if "error" in ln]
-    first = errors[0].strip() if errors else stderr.strip().splitlines()[-1:]
-    return (
-        f"cannot build the shim for {label}: {len(errors)} compiler errors, first: {first} "
-        f"(full log: {log})"
-    )
+    errors = compiler_errors(stderr)
+    if not errors:
+        said = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith(COMMAND_ECHO)]
+        last = said[-1].strip() if said else "no message"
+        return f"cannot build the shim for {label}: the build failed: {last} (full log: {log})"
+    count = f"{len(errors)} compiler error{'s' if len(errors) > 1 else ''}"
+    return f"cannot build the shim for {label}: {count}, first: {errors[0]} (full log: {log})"
+
+
+# gcc's and ld's diagnostics: "file:line:col: error: ...", "fatal error:",
+# "collect2: error: ..."; not the summary "some warnings being treated as errors".
+_ERROR_LINE = re.compile(r"(?:^|: )(?:fatal )?error: ")
+
+
+def compiler_errors(stderr: str) -> list[str]:
+    """The error diagnostics of a build log, in order, without the echoed commands."""
+    return [ln.strip() for ln in stderr.splitlines()
+            if not ln.startswith(COMMAND_ECHO) and _ERROR_LINE.search(ln)]
