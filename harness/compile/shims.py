@@ -28,7 +28,7 @@ from harness.core import kernel_files
 from harness.core.errors import UserError
 from harness.core.generation import GenerationSpec
 from harness.core.paths import TEMPLATES, cache_root
-from harness.extract import closure, ctext, detect
+from harness.extract import closure, ctext, detect, stubs
 from harness.sources.snapshot import Snapshot
 
 SHIM_ROOT = kernel_shim.ROOT
@@ -106,6 +106,8 @@ class Rendered:
     wraps: tuple[str, ...] = ()
     # mm/percpu-internal.h as the modern generation's code sees it.
     internal_text: str | None = None
+    # The stub contracts the source's files chose (harness/extract/stubs.py).
+    stub_defines: tuple[str, ...] = ()
 
     @property
     def scenarios(self) -> tuple[str, ...]:
@@ -173,15 +175,16 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
             guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=kernel_files.PERCPU_INTERNAL_H,
             includes=("<linux/percpu.h>",),
         )
+    stub_defines = stubs.stub_defines(snapshot.files)
     tu_text = env.get_template("tu.c.j2").render(
         label=snapshot.label, emit=emit, arch=arch if arch != "generic" else None,
-        **_glue_plan(api, extraction))
+        stub_defines=stub_defines, **_glue_plan(api, extraction))
     if arch_part is None:
         return Rendered(snapshot.label, api, extraction, header_text, tu_text,
-                        internal_text=internal_text)
+                        internal_text=internal_text, stub_defines=stub_defines)
     arch_text, wraps = _arch_text(env, snapshot.label, arch_part[1], extraction, emit)
     return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
-                    wraps, internal_text)
+                    wraps, internal_text, stub_defines)
 
 
 def _arch_extraction(snapshot: Snapshot, arch: str

@@ -10,6 +10,9 @@ PERCPU_H = "include/linux/percpu.h"
 # and the vmalloc-backed chunk code in a C file percpu.c includes midway.
 PERCPU_INTERNAL_H = "mm/percpu-internal.h"
 PERCPU_VM_C = "mm/percpu-vm.c"
+# Read for the stubs only: what map_kernel_range_noflush(), which the
+# chunk code maps pages with until 5.12, returned in that revision.
+VMALLOC_C = "mm/vmalloc.c"
 # Arch flows: the arch file that sets up the percpu areas, built into a
 # translation unit of its own (as in the kernel: its statics may clash with
 # mm/percpu.c's, x86's pcpul_map() with the lpage allocator's pcpul_map).

@@ -51,7 +51,7 @@ void shim_fc_map(void *ptr, size_t size, void *addr)
 
 void shim_fc_populate_pte(unsigned long addr)
 {
-	(void)addr;
+	populate_kernel_tables(addr);
 	bm.ptes++;
 }
 
