@@ -157,6 +157,25 @@ static bool bootmem_fit(unsigned long from, unsigned long limit, unsigned long s
 	return false;
 }
 
+/*
+ * bootmem.c's alloc_bootmem_core() zeroes every block it hands out.  The
+ * arena starts zeroed, so only memory handed out before (and freed) can
+ * hold anything else: that part is cleared, and untouched memory is not
+ * written, which keeps a 4096-cpu boot from faulting in every unit twice.
+ */
+static void zero_reused(unsigned long start, unsigned long end)
+{
+	unsigned long below = end < bm.bootmem_high ? end : bm.bootmem_high;
+	unsigned long above = start > bm.memblock_low ? start : bm.memblock_low;
+
+	if (start < below)
+		memset(shim_arena_base + start, 0, below - start);
+	if (bm.memblock_used && above < end)
+		memset(shim_arena_base + above, 0, end - above);
+	if (end > bm.bootmem_high)
+		bm.bootmem_high = end;
+}
+
 void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
 			 bool may_fail, const char *caller)
 {
@@ -177,6 +196,7 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 		goto fail;
 	end = start + size;
 	SHIM_UNPOISON(shim_arena_base + start, size);
+	zero_reused(start, end);
 	/* A red zone after the block, up to the next block held. */
 	redzone_end = end + REDZONE;
 	next = held_first_ending_after(end);

@@ -108,6 +108,11 @@ struct bootmem_state {
 	unsigned long node_bytes[SHIM_MAX_NODES];	/* __alloc_bootmem_node() */
 	bool node_directed;
 	long fc_alloc_calls;
+	/* Where memory handed out before lies (the arena starts zeroed): every
+	 * bootmem block ended below bootmem_high, every memblock block began at
+	 * or above memblock_low (when memblock_used). */
+	unsigned long bootmem_high, memblock_low;
+	bool memblock_used;
 };
 
 static struct shared_area *shared;

@@ -48,6 +48,9 @@ static void *memblock_alloc_core(unsigned long size, unsigned long align, unsign
 		return NULL;
 	SHIM_UNPOISON(shim_arena_base + start, size);
 	memset(shim_arena_base + start, 0, size);
+	if (!bm.memblock_used || start < bm.memblock_low)
+		bm.memblock_low = start;
+	bm.memblock_used = true;
 	held_insert(start, start + size);
 	bm.allocated += size;
 	bm.nr_allocs++;
