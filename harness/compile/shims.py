@@ -175,7 +175,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
             guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=kernel_files.PERCPU_INTERNAL_H,
             includes=("<linux/percpu.h>",),
         )
-    stub_defines = stubs.stub_defines(snapshot.files)
+    stub_defines = stubs.stub_defines(snapshot.files, c_file if arch == "generic" else None)
     tu_text = env.get_template("tu.c.j2").render(
         label=snapshot.label, emit=emit, arch=arch if arch != "generic" else None,
         stub_defines=stub_defines, **_glue_plan(api, extraction))
@@ -245,6 +245,7 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
                         for name in extraction.scenarios if name in entry_points],
         "drivers": [(name, driver) for name in extraction.scenarios
                     if (driver := spec.scenarios[name].driver) is not None],
+        "driver_params": _driver_params(spec, extraction),
         "structs": structs, "struct_tags": {s["tag"] for s in structs},
         "setup": api.setup, "p": [param.name for param in api.setup.params],
         "state_vars": defined,
@@ -258,6 +259,17 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
         "scenarios": extraction.scenarios,
         "constants": [name for name in spec.constants if name in defined],
     }
+
+
+def _driver_params(spec: GenerationSpec, extraction: closure.Extraction
+                   ) -> dict[str, list[str]]:
+    """The parameter names of the functions a scenario driver calls, so a
+    driver can follow a revision's signature (2009's lpage functions took
+    static_size first until fd1e8a1fe2b5^ dropped it)."""
+    functions = extraction.functions()
+    return {root: [param.name for param in detect.parse_prototype(functions[root].text).params]
+            for name in extraction.scenarios if spec.scenarios[name].driver is not None
+            for root in spec.scenarios[name].roots if root in functions}
 
 
 def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtraction,

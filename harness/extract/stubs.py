@@ -19,17 +19,35 @@ from harness.extract import ctext
 
 # map_kernel_range_noflush() returns 0 on success, not the pages mapped.
 MAP_RETURNS_ZERO = "SHIM_MAP_KERNEL_RANGE_RETURNS_ZERO"
+# The generic scenarios build every first chunk allocator; until 08fc4580610
+# ("percpu: generalize first chunk allocator selection", Aug 2009) the
+# large page one was built only with CONFIG_NEED_MULTIPLE_NODES.
+LPAGE_NEEDS_NODES = "SHIM_LPAGE_NEEDS_MULTIPLE_NODES"
+LPAGE_ROOTS = ("pcpu_lpage_first_chunk", "pcpu_lpage_build_unit_map")
 
 _RETURN = re.compile(r"\breturn\b([^;]*);")
 
 
-def stub_defines(files: Mapping[str, str]) -> tuple[str, ...]:
-    """The stub contracts a source's files ask for, as preprocessor names."""
+def stub_defines(files: Mapping[str, str], c_file: ctext.SourceFile | None = None
+                 ) -> tuple[str, ...]:
+    """The stub contracts and configuration a source's files ask for, as
+    preprocessor names (c_file: mm/percpu.c as cut, for the generic build)."""
     defines: list[str] = []
     vmalloc_c = files.get(VMALLOC_C)
     if vmalloc_c is not None and map_returns_zero(vmalloc_c):
         defines.append(MAP_RETURNS_ZERO)
+    if c_file is not None and lpage_needs_nodes(c_file):
+        defines.append(LPAGE_NEEDS_NODES)
     return tuple(defines)
+
+
+def lpage_needs_nodes(c_file: ctext.SourceFile) -> bool:
+    """Whether mm/percpu.c builds its large page allocator only under
+    #ifdef CONFIG_NEED_MULTIPLE_NODES."""
+    return any(item.kind == "function" and item.names & set(LPAGE_ROOTS)
+               and any("CONFIG_NEED_MULTIPLE_NODES" in line
+                       for cond in item.conditions for line in cond.lines)
+               for item in c_file.items)
 
 
 def map_returns_zero(vmalloc_c: str) -> bool:

@@ -37,6 +37,11 @@ void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align)
 	return p;
 }
 
+void *shim_fc_alloc_size_aligned(unsigned int cpu, size_t size)
+{
+	return shim_fc_alloc(cpu, size, size);
+}
+
 void shim_fc_free(void *ptr, size_t size)
 {
 	shim_count_pcpu_fc_free(ptr, size);

@@ -67,6 +67,14 @@ int shim_bitmap_scnprintf(char *buf, int len, const unsigned long *bits, int nbi
 
 /* first chunk callbacks a scenario hands to the kernel code */
 void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align);
+/* pcpu_fc_alloc_fn_t took (cpu, size) until 3cbc8565276 (Aug 2009) added
+ * align; the arch allocators of then aligned a block to its size (x86's
+ * pcpu_fc_alloc()).  SHIM_FC_ALLOC(type) is the callback of the revision's
+ * typedef's shape. */
+void *shim_fc_alloc_size_aligned(unsigned int cpu, size_t size);
+#define SHIM_FC_ALLOC(fn_type) _Generic((fn_type)0,				\
+	void *(*)(unsigned int, size_t): shim_fc_alloc_size_aligned,		\
+	default: shim_fc_alloc)
 void shim_fc_free(void *ptr, size_t size);
 void shim_fc_map(void *ptr, size_t size, void *addr);
 void shim_fc_populate_pte(unsigned long addr);
