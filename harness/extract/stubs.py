@@ -24,6 +24,10 @@ MAP_RETURNS_ZERO = "SHIM_MAP_KERNEL_RANGE_RETURNS_ZERO"
 # large page one was built only with CONFIG_NEED_MULTIPLE_NODES.
 LPAGE_NEEDS_NODES = "SHIM_LPAGE_NEEDS_MULTIPLE_NODES"
 LPAGE_ROOTS = ("pcpu_lpage_first_chunk", "pcpu_lpage_build_unit_map")
+# The generic scenarios' fc callbacks take from memblock where the source
+# itself allocates from memblock (3.13 on), from bootmem before.
+FC_FROM_MEMBLOCK = "SHIM_FC_FROM_MEMBLOCK"
+_MEMBLOCK_ALLOC = re.compile(r"^memblock_(?:virt_)?alloc")
 
 _RETURN = re.compile(r"\breturn\b([^;]*);")
 
@@ -38,7 +42,15 @@ def stub_defines(files: Mapping[str, str], c_file: ctext.SourceFile | None = Non
         defines.append(MAP_RETURNS_ZERO)
     if c_file is not None and lpage_needs_nodes(c_file):
         defines.append(LPAGE_NEEDS_NODES)
+    if c_file is not None and allocates_from_memblock(c_file):
+        defines.append(FC_FROM_MEMBLOCK)
     return tuple(defines)
+
+
+def allocates_from_memblock(c_file: ctext.SourceFile) -> bool:
+    """Whether mm/percpu.c calls memblock's allocators (memblock_alloc*(),
+    memblock_virt_alloc*()) rather than bootmem's."""
+    return any(_MEMBLOCK_ALLOC.match(name) for item in c_file.items for name in item.refs)
 
 
 def lpage_needs_nodes(c_file: ctext.SourceFile) -> bool:

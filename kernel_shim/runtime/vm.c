@@ -50,6 +50,36 @@ static void populate_kernel_tables(unsigned long addr)
 	}
 }
 
+/*
+ * The populate_pte callback of the modern generation's sources that still
+ * take one (5.x, until 5.18 made pcpu_populate_pte() generic): what the
+ * arch's did then and the generic one does since - every missing level
+ * down to the pte table, each a page from memblock (counted by
+ * fail_bootmem; a failure panics, as both did), pte tables counted as the
+ * generic one's are (bootmem.ptes_populated).
+ */
+void shim_fc_populate_pte_memblock(unsigned long addr)
+{
+	unsigned long *entry = shim_pgd_entry(addr);
+
+	for (int level = 3; level >= 0; level--) {
+		if (!*entry) {
+			void *table = shim_memblock_alloc(SHIM_PAGE_SIZE, SHIM_PAGE_SIZE, 0, -1,
+							  "pcpu_populate_pte");
+
+			if (!table)
+				shim_panic(__FILE__, __LINE__,
+					   "pcpu_populate_pte: Failed to allocate memory");
+			*entry = (unsigned long)table;
+			if (level == 0)
+				bm.ptes++;
+		}
+		if (level == 0)
+			break;
+		entry = (unsigned long *)*entry + SHIM_PT_INDEX(addr, level);
+	}
+}
+
 int shim_vmap_pages(unsigned long addr, unsigned long end, struct page **pages)
 {
 	(void)pages;

@@ -38,9 +38,10 @@ ENTRY_ARGS = EntryArgs(
     callbacks={
         "pcpu_fc_cpu_distance_fn_t": "shim_cpu_distance",
         "pcpu_fc_cpu_to_node_fn_t": "shim_fc_cpu_to_node",
-        # the callback of the typedef's shape (shim/runtime.h)
+        # the callbacks of the typedef's shape and the source's boot
+        # allocator (shim/runtime.h)
         "pcpu_fc_alloc_fn_t": "SHIM_FC_ALLOC(pcpu_fc_alloc_fn_t)",
-        "pcpu_fc_free_fn_t": "shim_fc_free",
+        "pcpu_fc_free_fn_t": "SHIM_FC_FREE",
         "pcpu_fc_populate_pte_fn_t": "shim_fc_populate_pte",
         "pcpu_fc_map_fn_t": "shim_fc_map",
     },
