@@ -86,6 +86,7 @@ def test_fc_alloc_callback_follows_the_typedef_without_align(
         make_shim: ShimFactory, make_case: CaseFactory) -> None:
     lines = fx_lines(boot(make_shim, make_case, BOOTMEM, "page"))
     assert "fc block aligned to its size 1" in lines
+    assert "fc block high 0" in lines  # from bootmem: the source calls bootmem
     # no mm/vmalloc.c: map_kernel_range_noflush() returns the pages mapped
     assert "map 2" in lines
 
@@ -141,14 +142,28 @@ def test_bitmap_region_iterators(make_shim: ShimFactory, make_case: CaseFactory)
 
 def test_map_kernel_range_returns_what_the_revisions_vmalloc_says(
         make_shim: ShimFactory, make_case: CaseFactory, tmp_path: Path) -> None:
-    assert shims.render(dir_snapshot(MEMBLOCK_PHYS)).stub_defines == (stubs.MAP_RETURNS_ZERO,)
+    assert stubs.MAP_RETURNS_ZERO in shims.render(dir_snapshot(MEMBLOCK_PHYS)).stub_defines
     lines = fx_lines(boot(make_shim, make_case, MEMBLOCK_PHYS, "page"))
-    assert lines == ["map 0", "vmap before -12", "vmap after 0"]
+    assert lines[1:] == ["map 0", "vmap before -12", "vmap after 0"]
     # the same source without its mm/vmalloc.c keeps the older contract
     older = tmp_path / "older"
     shutil.copytree(MEMBLOCK_PHYS, older)
     (older / "mm" / "vmalloc.c").unlink()
-    assert fx_lines(boot(make_shim, make_case, older, "page"))[0] == "map 1"
+    assert fx_lines(boot(make_shim, make_case, older, "page"))[1] == "map 1"
+
+
+def test_fc_callbacks_take_from_the_allocator_the_source_calls(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    assert stubs.FC_FROM_MEMBLOCK in shims.render(dir_snapshot(MEMBLOCK_PHYS)).stub_defines
+    assert stubs.FC_FROM_MEMBLOCK not in shims.render(dir_snapshot(BOOTMEM)).stub_defines
+    result = boot(make_shim, make_case, MEMBLOCK_PHYS, "page")
+    assert fx_lines(result)[0] == "fc block high 1"
+    # memblock frees are exact, and the callbacks are counted as before
+    assert (result["bootmem"]["fc_allocs"], result["bootmem"]["fc_frees"]) == (1, 1)
+    assert result["bootmem"]["freed"] == PAGE
+    # fail_bootmem counts memblock's calls, the callback's among them
+    failed = boot(make_shim, make_case, MEMBLOCK_PHYS, "page", fail_bootmem=0)
+    assert (failed["return"], failed["bootmem"]["fc_allocs"]) == (-12, 0)
 
 
 # --- 5.16 - 7.x: memblock_alloc_or_panic(), pointer frees, asm/pgalloc.h -------------
