@@ -12,7 +12,7 @@
 #define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
 #define roundup(x, y) ((((x) + ((y) - 1)) / (y)) * (y))
 #define rounddown(x, y) ((x) - ((x) % (y)))
-/* round_up()/round_down() (kernel.h, 2.6.35 on): x rounded to a multiple
+/* round_up()/round_down() (kernel.h, 2.6.3x on): x rounded to a multiple
  * of y, a power of two as documented there, by masking in x's type (no
  * division; a y that is not a power of two gives whatever the mask gives,
  * as there).  round_up() wraps to 0 past the type's top, as there. */
