@@ -373,6 +373,24 @@ def test_compiler_errors_skip_the_echoed_commands() -> None:
     assert "2 compiler errors, first: a.c:7:2: error: expected ';' before 'return'" in message
 
 
+def test_scenario_under_an_earlier_entry_name_runs_there(
+    tmp_path: Path, make_shim: ShimFactory, make_case: CaseFactory
+) -> None:
+    # Before 00ae4064b14 the page allocator was pcpu_4k_first_chunk().
+    root = tmp_path / "k"
+    shutil.copytree(UNIT_MAP, root)
+    for path in (root / "mm" / "percpu.c", root / "include" / "linux" / "percpu.h"):
+        path.write_text(path.read_text().replace("pcpu_page_first_chunk", "pcpu_4k_first_chunk"))
+    shim = make_shim(root)
+    assert shim.rendered.extraction.scenarios == ("embed", "page", "lpage")
+    assert dict(shim.rendered.extraction.renamed_entries) == {"page": "pcpu_4k_first_chunk"}
+    assert "shim_note_return(pcpu_4k_first_chunk(" in shim.rendered.tu_text
+    renamed = server.run_one(shim, make_case("page", scenario="page"))
+    original = server.run_one(make_shim(UNIT_MAP), make_case("page", scenario="page"))
+    assert renamed["outcome"]["kind"] == "ok"
+    assert comparable(renamed) == comparable(original)
+
+
 def test_scenario_missing_from_the_source_is_unsupported(
     tmp_path: Path, make_shim: ShimFactory, make_case: CaseFactory
 ) -> None:

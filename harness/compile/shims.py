@@ -232,7 +232,7 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
     spec = api.spec
     defined = extraction.defined()
     functions = extraction.functions()
-    entry_points = spec.entry_points()
+    entry_points = {**spec.entry_points(), **dict(extraction.renamed_entries)}
     items = extraction.source_items
     structs = _struct_plans(api, defined)
     return {
