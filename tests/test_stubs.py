@@ -53,6 +53,8 @@ def test_bootmem_blocks_are_zeroed_and_frees_are_whole_pages(
     result = boot(make_shim, make_case, BOOTMEM)
     assert result["outcome"]["kind"] == "ok"
     assert "reused 1 zeroed 1" in fx_lines(result)
+    # exact even where the caller wrote past its block into memory never handed out
+    assert "after overrun 1 zeroed 1" in fx_lines(result)
     # 3 pages, then a 2-page free starting 100 bytes into a page: 1 whole page
     assert result["bootmem"]["freed"] == 4 * PAGE
     assert result["bootmem"]["bad_free_count"] == 0

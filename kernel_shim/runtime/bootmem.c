@@ -158,22 +158,24 @@ static bool bootmem_fit(unsigned long from, unsigned long limit, unsigned long s
 }
 
 /*
- * bootmem.c's alloc_bootmem_core() zeroes every block it hands out.  The
- * arena starts zeroed, so only memory handed out before (and freed) can
- * hold anything else: that part is cleared, and untouched memory is not
- * written, which keeps a 4096-cpu boot from faulting in every unit twice.
+ * Zero [start, end) of the arena, as both boot allocators hand memory out.
+ * Whole pages are dropped instead of written (the arena is private
+ * anonymous memory, so they read back as zeroes and cost nothing until
+ * touched, which keeps a 4096-cpu boot from faulting in every unit twice);
+ * the partial pages at either end are cleared byte by byte.  Exact even
+ * where the kernel code wrote outside what it was given.
  */
-static void zero_reused(unsigned long start, unsigned long end)
+static void zero_block(unsigned long start, unsigned long end)
 {
-	unsigned long below = end < bm.bootmem_high ? end : bm.bootmem_high;
-	unsigned long above = start > bm.memblock_low ? start : bm.memblock_low;
+	unsigned long first = (start + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
+	unsigned long last = end & ~(SHIM_PAGE_SIZE - 1);
 
-	if (start < below)
-		memset(shim_arena_base + start, 0, below - start);
-	if (bm.memblock_used && above < end)
-		memset(shim_arena_base + above, 0, end - above);
-	if (end > bm.bootmem_high)
-		bm.bootmem_high = end;
+	if (first >= last || madvise(shim_arena_base + first, last - first, MADV_DONTNEED)) {
+		memset(shim_arena_base + start, 0, end - start);
+		return;
+	}
+	memset(shim_arena_base + start, 0, first - start);
+	memset(shim_arena_base + last, 0, end - last);
 }
 
 void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
@@ -196,7 +198,8 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 		goto fail;
 	end = start + size;
 	SHIM_UNPOISON(shim_arena_base + start, size);
-	zero_reused(start, end);
+	/* alloc_bootmem_core() zeroes every block */
+	zero_block(start, end);
 	/* A red zone after the block, up to the next block held. */
 	redzone_end = end + REDZONE;
 	next = held_first_ending_after(end);

@@ -108,11 +108,6 @@ struct bootmem_state {
 	unsigned long node_bytes[SHIM_MAX_NODES];	/* __alloc_bootmem_node() */
 	bool node_directed;
 	long fc_alloc_calls;
-	/* Where memory handed out before lies (the arena starts zeroed): every
-	 * bootmem block ended below bootmem_high, every memblock block began at
-	 * or above memblock_low (when memblock_used). */
-	unsigned long bootmem_high, memblock_low;
-	bool memblock_used;
 };
 
 static struct shared_area *shared;
@@ -141,6 +136,7 @@ static unsigned long overlap_in(const struct range *ranges, size_t n, unsigned l
 static unsigned long held_overlap(unsigned long start, unsigned long end);
 static void held_release(size_t i, unsigned long phys, unsigned long end);
 static void note_bad_free(unsigned long phys, unsigned long size, unsigned long held);
+static void zero_block(unsigned long start, unsigned long end);
 
 /* trace.c, notes.c: the result sections written when the boot ends */
 static void emit_trace(void);

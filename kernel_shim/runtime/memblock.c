@@ -47,10 +47,7 @@ static void *memblock_alloc_core(unsigned long size, unsigned long align, unsign
 			  !(min_addr && memblock_fit(0, size, align, &start))))
 		return NULL;
 	SHIM_UNPOISON(shim_arena_base + start, size);
-	memset(shim_arena_base + start, 0, size);
-	if (!bm.memblock_used || start < bm.memblock_low)
-		bm.memblock_low = start;
-	bm.memblock_used = true;
+	zero_block(start, start + size);
 	held_insert(start, start + size);
 	bm.allocated += size;
 	bm.nr_allocs++;
