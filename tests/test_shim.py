@@ -345,6 +345,52 @@ def test_unresolved_symbol_in_setup_names_the_source_function(tmp_path: Path) ->
     assert "frobnicate_percpu (used in pcpu_setup_first_chunk)" in str(err.value)
 
 
+def test_build_failure_names_the_first_compiler_error_not_the_command(tmp_path: Path) -> None:
+    root = tmp_path / "k"
+    shutil.copytree(kernel("unresolved"), root)
+    source = root / "mm" / "percpu.c"
+    text = source.read_text().replace("\tfrobnicate_percpu();\n", "")
+    source.write_text(text.replace("#include <asm/sections.h>",
+                                   "#include <asm/sections.h>\n#include <asm/no-such-stub.h>"))
+    with pytest.raises(UserError) as err:
+        shims.build(shims.render(dir_snapshot(root)), shims.BuildConfig(nr_cpus=NR_CPUS))
+    message = str(err.value)
+    assert "1 compiler error, first: " in message
+    assert "fatal error: asm/no-such-stub.h: No such file or directory" in message
+    # The echoed command line carries -Werror= flags: it is no error.
+    assert "-Werror" not in message and "-std=gnu11" not in message
+
+
+def test_compiler_errors_skip_the_echoed_commands() -> None:
+    log = (f"{shims.COMMAND_ECHO}cc -Werror=implicit-int -c a.c\n"
+           "a.c:3:1: warning: unused variable 'x'\n"
+           "a.c:7:2: error: expected ';' before 'return'\n"
+           "cc1: some warnings being treated as errors\n"
+           "a.c:9:5: error: 'y' undeclared\n")
+    assert shims.compiler_errors(log) == ["a.c:7:2: error: expected ';' before 'return'",
+                                          "a.c:9:5: error: 'y' undeclared"]
+    message = shims.describe_failure(log.replace("'y' undeclared", "bad"), "k", Path("l"))
+    assert "2 compiler errors, first: a.c:7:2: error: expected ';' before 'return'" in message
+
+
+def test_scenario_under_an_earlier_entry_name_runs_there(
+    tmp_path: Path, make_shim: ShimFactory, make_case: CaseFactory
+) -> None:
+    # Before 00ae4064b14 the page allocator was pcpu_4k_first_chunk().
+    root = tmp_path / "k"
+    shutil.copytree(UNIT_MAP, root)
+    for path in (root / "mm" / "percpu.c", root / "include" / "linux" / "percpu.h"):
+        path.write_text(path.read_text().replace("pcpu_page_first_chunk", "pcpu_4k_first_chunk"))
+    shim = make_shim(root)
+    assert shim.rendered.extraction.scenarios == ("embed", "page", "lpage")
+    assert dict(shim.rendered.extraction.renamed_entries) == {"page": "pcpu_4k_first_chunk"}
+    assert "shim_note_return(pcpu_4k_first_chunk(" in shim.rendered.tu_text
+    renamed = server.run_one(shim, make_case("page", scenario="page"))
+    original = server.run_one(make_shim(UNIT_MAP), make_case("page", scenario="page"))
+    assert renamed["outcome"]["kind"] == "ok"
+    assert comparable(renamed) == comparable(original)
+
+
 def test_scenario_missing_from_the_source_is_unsupported(
     tmp_path: Path, make_shim: ShimFactory, make_case: CaseFactory
 ) -> None:

@@ -28,7 +28,7 @@ from harness.core import kernel_files
 from harness.core.errors import UserError
 from harness.core.generation import GenerationSpec
 from harness.core.paths import TEMPLATES, cache_root
-from harness.extract import closure, ctext, detect
+from harness.extract import closure, ctext, detect, stubs
 from harness.sources.snapshot import Snapshot
 
 SHIM_ROOT = kernel_shim.ROOT
@@ -106,6 +106,8 @@ class Rendered:
     wraps: tuple[str, ...] = ()
     # mm/percpu-internal.h as the modern generation's code sees it.
     internal_text: str | None = None
+    # The stub contracts the source's files chose (harness/extract/stubs.py).
+    stub_defines: tuple[str, ...] = ()
 
     @property
     def scenarios(self) -> tuple[str, ...]:
@@ -173,15 +175,16 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
             guard="_PERCPU_DIFF_GENERATED_PERCPU_INTERNAL_H", path=kernel_files.PERCPU_INTERNAL_H,
             includes=("<linux/percpu.h>",),
         )
+    stub_defines = stubs.stub_defines(snapshot.files, c_file if arch == "generic" else None)
     tu_text = env.get_template("tu.c.j2").render(
         label=snapshot.label, emit=emit, arch=arch if arch != "generic" else None,
-        **_glue_plan(api, extraction))
+        stub_defines=stub_defines, **_glue_plan(api, extraction))
     if arch_part is None:
         return Rendered(snapshot.label, api, extraction, header_text, tu_text,
-                        internal_text=internal_text)
+                        internal_text=internal_text, stub_defines=stub_defines)
     arch_text, wraps = _arch_text(env, snapshot.label, arch_part[1], extraction, emit)
     return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
-                    wraps, internal_text)
+                    wraps, internal_text, stub_defines)
 
 
 def _arch_extraction(snapshot: Snapshot, arch: str
@@ -229,7 +232,7 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
     spec = api.spec
     defined = extraction.defined()
     functions = extraction.functions()
-    entry_points = spec.entry_points()
+    entry_points = {**spec.entry_points(), **dict(extraction.renamed_entries)}
     items = extraction.source_items
     structs = _struct_plans(api, defined)
     return {
@@ -242,6 +245,7 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
                         for name in extraction.scenarios if name in entry_points],
         "drivers": [(name, driver) for name in extraction.scenarios
                     if (driver := spec.scenarios[name].driver) is not None],
+        "driver_params": _driver_params(spec, extraction),
         "structs": structs, "struct_tags": {s["tag"] for s in structs},
         "setup": api.setup, "p": [param.name for param in api.setup.params],
         "state_vars": defined,
@@ -255,6 +259,17 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
         "scenarios": extraction.scenarios,
         "constants": [name for name in spec.constants if name in defined],
     }
+
+
+def _driver_params(spec: GenerationSpec, extraction: closure.Extraction
+                   ) -> dict[str, list[str]]:
+    """The parameter names of the functions a scenario driver calls, so a
+    driver can follow a revision's signature (2009's lpage functions took
+    static_size first until fd1e8a1fe2b5^ dropped it)."""
+    functions = extraction.functions()
+    return {root: [param.name for param in detect.parse_prototype(functions[root].text).params]
+            for name in extraction.scenarios if spec.scenarios[name].driver is not None
+            for root in spec.scenarios[name].roots if root in functions}
 
 
 def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtraction,
@@ -497,6 +512,11 @@ def _commands(cc: str, flags: list[str], work: Path, rendered: Rendered,
     return commands
 
 
+# How build.log shows each command before what it said, so that a flag
+# such as -Werror=implicit-int is never taken for a diagnostic.
+COMMAND_ECHO = "$ "
+
+
 def _run(commands: list[list[str]], work: Path) -> tuple[str, int]:
     """Each command in turn until one fails: what they said, and the status."""
     # LC_ALL=C keeps gcc's quotes ASCII, which the symbol parser expects.
@@ -505,7 +525,7 @@ def _run(commands: list[list[str]], work: Path) -> tuple[str, int]:
     returncode = 0
     for cmd in commands:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
-        stderr += " ".join(cmd) + "\n" + proc.stderr
+        stderr += COMMAND_ECHO + " ".join(cmd) + "\n" + proc.stderr
         returncode = proc.returncode
         if returncode:
             break
@@ -565,9 +585,21 @@ def describe_failure(stderr: str, label: str, log: Path) -> str:
             f"cannot build the shim for {label}: unresolved symbols: {listed}; "
             f"add them to the stub headers in kernel_shim/include (full log: {log})"
         )
-    errors = [ln for ln in stderr.splitlines() if "error" in ln]
-    first = errors[0].strip() if errors else stderr.strip().splitlines()[-1:]
-    return (
-        f"cannot build the shim for {label}: {len(errors)} compiler errors, first: {first} "
-        f"(full log: {log})"
-    )
+    errors = compiler_errors(stderr)
+    if not errors:
+        said = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith(COMMAND_ECHO)]
+        last = said[-1].strip() if said else "no message"
+        return f"cannot build the shim for {label}: the build failed: {last} (full log: {log})"
+    count = f"{len(errors)} compiler error{'s' if len(errors) > 1 else ''}"
+    return f"cannot build the shim for {label}: {count}, first: {errors[0]} (full log: {log})"
+
+
+# gcc's and ld's diagnostics: "file:line:col: error: ...", "fatal error:",
+# "collect2: error: ..."; not the summary "some warnings being treated as errors".
+_ERROR_LINE = re.compile(r"(?:^|: )(?:fatal )?error: ")
+
+
+def compiler_errors(stderr: str) -> list[str]:
+    """The error diagnostics of a build log, in order, without the echoed commands."""
+    return [ln.strip() for ln in stderr.splitlines()
+            if not ln.startswith(COMMAND_ECHO) and _ERROR_LINE.search(ln)]

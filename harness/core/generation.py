@@ -56,6 +56,17 @@ class ScenarioSpec:
     roots: tuple[str, ...]
     entry: str | None = None
     driver: str | None = None
+    # Names the entry point had before a rename (pcpu_4k_first_chunk() was
+    # the page allocator until August 2009): a revision without `entry`
+    # runs the first of these it defines, in its place.
+    earlier: tuple[str, ...] = ()
+
+    def variants(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(entry, roots) under each name the scenario had, newest first."""
+        entry = self.entry or ""
+        return ((entry, self.roots),
+                *((name, tuple(name if r == entry else r for r in self.roots))
+                  for name in self.earlier))
 
 
 def called(function: str) -> ScenarioSpec:
@@ -143,6 +154,8 @@ def _scenario_problems(spec: GenerationSpec) -> list[str]:
         if scenario.entry is not None and scenario.entry not in scenario.roots:
             problems.append(f"scenario '{name}' calls {scenario.entry}() but does not "
                             "extract it (not among its roots)")
+        if scenario.earlier and scenario.entry is None:
+            problems.append(f"scenario '{name}' has earlier names but no entry point")
     own = tuple(spec.scenarios)
     for dropped, successor in spec.successors.items():
         if dropped not in GENERIC_SCENARIOS:

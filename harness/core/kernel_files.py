@@ -13,6 +13,9 @@ PERCPU_VM_C = "mm/percpu-vm.c"
 # What kernels before the percpu allocator (fbf59bc9d74) had instead: read
 # only to tell such a kernel from a tree that is none.
 ALLOCPERCPU_C = "mm/allocpercpu.c"
+# Read for the stubs only: what map_kernel_range_noflush(), which the
+# chunk code maps pages with until 5.12, returned in that revision.
+VMALLOC_C = "mm/vmalloc.c"
 # Arch flows: the arch file that sets up the percpu areas, built into a
 # translation unit of its own (as in the kernel: its statics may clash with
 # mm/percpu.c's, x86's pcpul_map() with the lpage allocator's pcpul_map).

@@ -59,6 +59,9 @@ class Extraction:
     included_at: int = 0
     # Items that precede the includes, as in the file (pr_fmt).
     prelude_items: tuple[ctext.Item, ...] = ()
+    # Scenario -> the entry point this revision has, where it is an earlier
+    # name of the spec's (ScenarioSpec.earlier).
+    renamed_entries: tuple[tuple[str, str], ...] = ()
 
     def functions(self) -> dict[str, ctext.Item]:
         """Function definitions by name (the unit of byte-for-byte comparison)."""
@@ -163,7 +166,7 @@ def extract(
             it.kind == "function" for it in defined_in_c.get(name, []) + defined_in_h.get(name, [])
         )
 
-    available, missing, roots = _scenario_roots(spec, scenarios, has_definition)
+    available, missing, roots, renamed = _scenario_roots(spec, scenarios, has_definition)
     common = (*COMMON_ROOTS, *spec.constants, *spec.state_variables)
     roots.update(r for r in common if r in defined_in_c or r in defined_in_h)
     roots.update(r for r in extra_roots if r in defined_in_c or r in defined_in_h)
@@ -184,14 +187,17 @@ def extract(
                              if id(it) in reached),
         included_at=included_at,
         prelude_items=prelude,
+        renamed_entries=tuple(renamed.items()),
     )
 
 
 def _scenario_roots(spec: GenerationSpec, scenarios: Iterable[str] | None,
                     has_definition: Callable[[str], bool]
-                    ) -> tuple[list[str], list[str], set[str]]:
-    """The wanted scenarios a revision has, the roots the others lack, and
-    the roots of those it has: all of a scenario's roots must be defined."""
+                    ) -> tuple[list[str], list[str], set[str], dict[str, str]]:
+    """The wanted scenarios a revision has, the roots the others lack, the
+    roots of those it has (all of a scenario's roots must be defined, under
+    its name or an earlier one), and the scenarios found under an earlier
+    entry name, with that name."""
     wanted = list(scenarios) if scenarios is not None else list(spec.scenarios)
     for name in wanted:
         if name not in spec.scenarios:
@@ -200,15 +206,19 @@ def _scenario_roots(spec: GenerationSpec, scenarios: Iterable[str] | None,
     available: list[str] = []
     missing: list[str] = []
     roots: set[str] = set()
+    renamed: dict[str, str] = {}
     for scenario in wanted:
-        scenario_roots = spec.scenarios[scenario].roots
-        absent = [r for r in scenario_roots if not has_definition(r)]
-        if absent:
-            missing.extend(absent)
+        variants = spec.scenarios[scenario].variants()
+        found = next(((entry, rs) for entry, rs in variants
+                      if all(has_definition(r) for r in rs)), None)
+        if found is None:
+            missing.extend(r for r in variants[0][1] if not has_definition(r))
             continue
         available.append(scenario)
-        roots.update(scenario_roots)
-    return available, missing, roots
+        roots.update(found[1])
+        if found[0] != variants[0][0]:
+            renamed[scenario] = found[0]
+    return available, missing, roots, renamed
 
 
 def _clean_include(include: str) -> str:

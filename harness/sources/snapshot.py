@@ -52,6 +52,7 @@ from harness.core.kernel_files import (
     PERCPU_H,
     PERCPU_INTERNAL_H,
     PERCPU_VM_C,
+    VMALLOC_C,
 )
 from harness.sources import debian
 from harness.sources.patches import (
@@ -72,9 +73,9 @@ __all__ = [
 ]
 
 REQUIRED_PATHS = ("mm/percpu.c", "include/linux/percpu.h")
-# Read when present: the modern generation's other mm/ files, and the arch
-# flows' files.
-OPTIONAL_PATHS = (PERCPU_INTERNAL_H, PERCPU_VM_C, *ARCH_FILES.values())
+# Read when present: the modern generation's other mm/ files, the arch
+# flows' files, and mm/vmalloc.c, whose contracts some stubs follow.
+OPTIONAL_PATHS = (PERCPU_INTERNAL_H, PERCPU_VM_C, *ARCH_FILES.values(), VMALLOC_C)
 
 SourceKind = Literal["tree", "patch", "dir", "debian"]
 

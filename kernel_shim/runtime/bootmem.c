@@ -157,6 +157,27 @@ static bool bootmem_fit(unsigned long from, unsigned long limit, unsigned long s
 	return false;
 }
 
+/*
+ * Zero [start, end) of the arena, as both boot allocators hand memory out.
+ * Whole pages are dropped instead of written (the arena is private
+ * anonymous memory, so they read back as zeroes and cost nothing until
+ * touched, which keeps a 4096-cpu boot from faulting in every unit twice);
+ * the partial pages at either end are cleared byte by byte.  Exact even
+ * where the kernel code wrote outside what it was given.
+ */
+static void zero_block(unsigned long start, unsigned long end)
+{
+	unsigned long first = (start + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
+	unsigned long last = end & ~(SHIM_PAGE_SIZE - 1);
+
+	if (first >= last || madvise(shim_arena_base + first, last - first, MADV_DONTNEED)) {
+		memset(shim_arena_base + start, 0, end - start);
+		return;
+	}
+	memset(shim_arena_base + start, 0, first - start);
+	memset(shim_arena_base + last, 0, end - last);
+}
+
 void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
 			 bool may_fail, const char *caller)
 {
@@ -177,6 +198,8 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 		goto fail;
 	end = start + size;
 	SHIM_UNPOISON(shim_arena_base + start, size);
+	/* alloc_bootmem_core() zeroes every block */
+	zero_block(start, end);
 	/* A red zone after the block, up to the next block held. */
 	redzone_end = end + REDZONE;
 	next = held_first_ending_after(end);

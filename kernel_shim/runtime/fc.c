@@ -37,10 +37,35 @@ void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align)
 	return p;
 }
 
+void *shim_fc_alloc_size_aligned(unsigned int cpu, size_t size)
+{
+	return shim_fc_alloc(cpu, size, size);
+}
+
 void shim_fc_free(void *ptr, size_t size)
 {
 	shim_count_pcpu_fc_free(ptr, size);
 	shim_bootmem_free(shim_pa(ptr), size);
+}
+
+/* The DMA zone's end, as asm/dma.h puts it for the kernel code. */
+#define FC_MEMBLOCK_GOAL (16UL << 20)
+
+void *shim_fc_alloc_memblock(unsigned int cpu, size_t size, size_t align)
+{
+	void *p;
+
+	if (shim_case.fail_fc_alloc >= 0 && bm.fc_alloc_calls++ == shim_case.fail_fc_alloc)
+		return NULL;
+	p = shim_memblock_alloc(size, align, FC_MEMBLOCK_GOAL, -1, "pcpu_fc_alloc");
+	shim_count_pcpu_fc_alloc(cpu, size, align, p);
+	return p;
+}
+
+void shim_fc_free_memblock(void *ptr, size_t size)
+{
+	shim_count_pcpu_fc_free(ptr, size);
+	shim_memblock_free(ptr, size);
 }
 
 void shim_fc_map(void *ptr, size_t size, void *addr)
@@ -51,7 +76,7 @@ void shim_fc_map(void *ptr, size_t size, void *addr)
 
 void shim_fc_populate_pte(unsigned long addr)
 {
-	(void)addr;
+	populate_kernel_tables(addr);
 	bm.ptes++;
 }
 

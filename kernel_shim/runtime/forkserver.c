@@ -49,8 +49,13 @@ static void boot_case(void)
 	shim_per_cpu_start = STATIC_ADDR;
 	shim_per_cpu_end = shim_per_cpu_start + shim_case.static_size;
 	shim_per_cpu_load = (char *)SHIM_STATIC_LOAD;
+	/* The static image the kernel copies into every unit.  It sits at
+	 * __per_cpu_load, whence 2009 - 6.x copy it, and at __per_cpu_start as
+	 * well, whence 7.x copies it: the two name one place on every arch
+	 * whose percpu section is not zero-based (x86-64 linked it at 0 with
+	 * PERCPU_VADDR() in 6.12, no longer in 7.1). */
 	for (unsigned long i = 0; i < shim_case.static_size; i++)
-		shim_per_cpu_load[i] = (char)(i * 131 + 7);
+		shim_per_cpu_load[i] = shim_per_cpu_start[i] = (char)(i * 131 + 7);
 }
 
 static void run_child(long timeout_ms, long mem_mb)

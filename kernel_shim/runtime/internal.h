@@ -136,6 +136,7 @@ static unsigned long overlap_in(const struct range *ranges, size_t n, unsigned l
 static unsigned long held_overlap(unsigned long start, unsigned long end);
 static void held_release(size_t i, unsigned long phys, unsigned long end);
 static void note_bad_free(unsigned long phys, unsigned long size, unsigned long held);
+static void zero_block(unsigned long start, unsigned long end);
 
 /* trace.c, notes.c: the result sections written when the boot ends */
 static void emit_trace(void);

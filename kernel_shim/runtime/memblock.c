@@ -9,7 +9,8 @@
 /*
  * memblock_alloc*(): the highest free range at or above min_addr that fits
  * (memblock allocates top-down), zeroed; NULL when nothing fits, which the
- * callers check.  Every call may fail, so fail_bootmem counts them all.
+ * callers check.  Every such call may fail, so fail_bootmem counts them
+ * all; the panicking memblock_virt_alloc() of 3.13 - 4.19 is not one.
  */
 static bool memblock_fit(unsigned long min_addr, unsigned long size, unsigned long align,
 			 unsigned long *found)
@@ -30,13 +31,12 @@ static bool memblock_fit(unsigned long min_addr, unsigned long size, unsigned lo
 	return false;
 }
 
-void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
-			  int nid, const char *caller)
+/* The allocation itself: highest fit, zeroed, NULL when nothing fits. */
+static void *memblock_alloc_core(unsigned long size, unsigned long align, unsigned long min_addr,
+				 int nid, const char *caller)
 {
 	unsigned long start;
 
-	if (shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem)
-		goto fail;
 	if (!align)
 		align = 64;
 	if (align & (align - 1))
@@ -45,9 +45,9 @@ void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long
 	/* memblock_alloc_range_nid(): min_addr is a hint; below it is tried next */
 	if (size == 0 || (!memblock_fit(min_addr, size, align, &start) &&
 			  !(min_addr && memblock_fit(0, size, align, &start))))
-		goto fail;
+		return NULL;
 	SHIM_UNPOISON(shim_arena_base + start, size);
-	memset(shim_arena_base + start, 0, size);
+	zero_block(start, start + size);
 	held_insert(start, start + size);
 	bm.allocated += size;
 	bm.nr_allocs++;
@@ -56,9 +56,36 @@ void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long
 		bm.node_bytes[nid] += size;
 	}
 	return shim_arena_base + start;
-fail:
+}
+
+void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
+			  int nid, const char *caller)
+{
+	void *ptr = NULL;
+
+	if (!(shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem))
+		ptr = memblock_alloc_core(size, align, min_addr, nid, caller);
+	if (!ptr)
+		bm.nr_failed++;
+	return ptr;
+}
+
+/*
+ * memblock_virt_alloc_try_nid() (3.13 - 4.19): the same allocation, and
+ * its panic, with its message, when nothing fits.  The case's fail_bootmem
+ * does not count it: it is not an allocation the caller sees fail.
+ */
+void *shim_memblock_alloc_nofail(unsigned long size, unsigned long align, unsigned long min_addr,
+				 int nid, const char *caller)
+{
+	void *ptr = memblock_alloc_core(size, align, min_addr, nid, caller);
+
+	if (ptr)
+		return ptr;
 	bm.nr_failed++;
-	return NULL;
+	shim_panic(__FILE__, __LINE__, "%s: Failed to allocate %lu bytes align=0x%lx nid=%d "
+		   "from=0x%lx max_addr=0x%lx\n", caller, size, align ? align : 64UL, nid,
+		   min_addr, 0UL);
 }
 
 /* memblock_free(): exactly the bytes named, whole pages or not. */

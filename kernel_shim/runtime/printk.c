@@ -42,6 +42,17 @@ static size_t format_bitmap(char *out, size_t cap, const unsigned long *bits, in
 	return n;
 }
 
+int shim_bitmap_scnprintf(char *buf, int len, const unsigned long *bits, int nbits)
+{
+	size_t want;
+
+	if (len <= 0)
+		return 0;
+	want = format_bitmap(buf, (size_t)len, bits, nbits, false);
+	/* scnprintf(): the characters written, never what did not fit */
+	return want < (size_t)len ? (int)want : len - 1;
+}
+
 /* vsnprintf() that also knows %*pb and %*pbl: each conversion is handed
  * to libc on its own, so its argument can be taken with the right type. */
 static int kernel_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap)

@@ -24,6 +24,62 @@ void shim_note_pte_table(void)
 	bm.ptes++;
 }
 
+/*
+ * The page tables an arch's populate_pte callback builds for @addr (x86's
+ * populate_extra_pte(), before 5.18 handed to pcpu_page_first_chunk()):
+ * every missing level down to the pte table.  The kernel code under test
+ * never sees these tables' memory, so it is taken from the host, not from
+ * the simulated boot memory: like the callback's counting before, the
+ * arch's own early page allocator is not simulated.  Only the vmap of
+ * 5.13 - 5.17 reads them (vmap_pages_range_noflush() needs them there).
+ */
+static void populate_kernel_tables(unsigned long addr)
+{
+	unsigned long *entry = shim_pgd_entry(addr);
+
+	for (int level = 3; level >= 0; level--) {
+		if (!*entry) {
+			*entry = (unsigned long)calloc(SHIM_PAGE_SIZE / sizeof(unsigned long),
+						       sizeof(unsigned long));
+			if (!*entry)
+				shim_panic(__FILE__, __LINE__, "shim: out of memory for page tables");
+		}
+		if (level == 0)
+			break;
+		entry = (unsigned long *)*entry + SHIM_PT_INDEX(addr, level);
+	}
+}
+
+/*
+ * The populate_pte callback of the modern generation's sources that still
+ * take one (5.x, until 5.18 made pcpu_populate_pte() generic): what the
+ * arch's did then and the generic one does since - every missing level
+ * down to the pte table, each a page from memblock (counted by
+ * fail_bootmem; a failure panics, as both did), pte tables counted as the
+ * generic one's are (bootmem.ptes_populated).
+ */
+void shim_fc_populate_pte_memblock(unsigned long addr)
+{
+	unsigned long *entry = shim_pgd_entry(addr);
+
+	for (int level = 3; level >= 0; level--) {
+		if (!*entry) {
+			void *table = shim_memblock_alloc(SHIM_PAGE_SIZE, SHIM_PAGE_SIZE, 0, -1,
+							  "pcpu_populate_pte");
+
+			if (!table)
+				shim_panic(__FILE__, __LINE__,
+					   "pcpu_populate_pte: Failed to allocate memory");
+			*entry = (unsigned long)table;
+			if (level == 0)
+				bm.ptes++;
+		}
+		if (level == 0)
+			break;
+		entry = (unsigned long *)*entry + SHIM_PT_INDEX(addr, level);
+	}
+}
+
 int shim_vmap_pages(unsigned long addr, unsigned long end, struct page **pages)
 {
 	(void)pages;

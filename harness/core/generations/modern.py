@@ -8,6 +8,8 @@ allocation callbacks.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from harness.core.generation import GenerationName, GenerationSpec, called
 from harness.core.generations import alloc_info, unit_map
 
@@ -15,6 +17,15 @@ from harness.core.generations import alloc_info, unit_map
 def _detects(return_type: str, params: tuple[str, ...]) -> bool:
     return return_type == "void" and any("pcpu_alloc_info" in p for p in params)
 
+
+# 5.x still takes the arch's page table callback; what it stands for is
+# what the generic pcpu_populate_pte() of 5.18 on does (memblock tables,
+# pte tables counted), so the bookkeeping means the same on every kernel
+# of the generation.
+ENTRY_ARGS = replace(unit_map.ENTRY_ARGS, callbacks={
+    **unit_map.ENTRY_ARGS.callbacks,
+    "pcpu_fc_populate_pte_fn_t": "shim_fc_populate_pte_memblock",
+})
 
 SPEC = GenerationSpec(
     name=GenerationName("modern"),
@@ -33,7 +44,7 @@ SPEC = GenerationSpec(
     state_variables=alloc_info.STATE_VARIABLES,
     array_state=alloc_info.ARRAY_STATE,
     constants=unit_map.CONSTANTS,
-    entry_args=unit_map.ENTRY_ARGS,
+    entry_args=ENTRY_ARGS,
     setup_args_glue="generations/setup_args_alloc_info.c.j2",
     counted_functions=("pcpu_fc_alloc", "pcpu_fc_free"),
     # The arch flows are modelled for the 2009 generations only.

@@ -38,8 +38,10 @@ ENTRY_ARGS = EntryArgs(
     callbacks={
         "pcpu_fc_cpu_distance_fn_t": "shim_cpu_distance",
         "pcpu_fc_cpu_to_node_fn_t": "shim_fc_cpu_to_node",
-        "pcpu_fc_alloc_fn_t": "shim_fc_alloc",
-        "pcpu_fc_free_fn_t": "shim_fc_free",
+        # the callbacks of the typedef's shape and the source's boot
+        # allocator (shim/runtime.h)
+        "pcpu_fc_alloc_fn_t": "SHIM_FC_ALLOC(pcpu_fc_alloc_fn_t)",
+        "pcpu_fc_free_fn_t": "SHIM_FC_FREE",
         "pcpu_fc_populate_pte_fn_t": "shim_fc_populate_pte",
         "pcpu_fc_map_fn_t": "shim_fc_map",
     },
@@ -57,7 +59,9 @@ SPEC = GenerationSpec(
     required_structs=(),
     scenarios={
         "embed": called("pcpu_embed_first_chunk"),
-        "page": called("pcpu_page_first_chunk"),
+        # the page allocator was pcpu_4k_first_chunk() until 00ae4064b14
+        "page": ScenarioSpec(("pcpu_page_first_chunk",), entry="pcpu_page_first_chunk",
+                             earlier=("pcpu_4k_first_chunk",)),
         "lpage": ScenarioSpec(("pcpu_lpage_build_unit_map", "pcpu_lpage_first_chunk"),
                               driver="generations/unit_map_lpage.c.j2"),
     },

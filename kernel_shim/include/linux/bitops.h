@@ -39,5 +39,34 @@ static inline unsigned long shim_find_next(const unsigned long *addr, unsigned l
 	     (b) < (size);							\
 	     (b) = find_next_bit((addr), (size), (e)),				\
 	     (e) = find_next_zero_bit((addr), (size), (b)))
+/*
+ * <linux/bitmap.h> of 5.6 - 5.19: the runs [rs, re) of clear (set) bits in
+ * [start, end), each as long as it goes; the next*_region() form moves rs
+ * to the next run's start and re to its end (both end when there is none).
+ * The later for_each_*_bitrange() above are the same walk.
+ */
+static inline unsigned int shim_run_end(const unsigned long *map, unsigned int end,
+					unsigned int from, int run_of_set)
+{
+	return from < end ? (unsigned int)shim_find_next(map, end, from + 1, !run_of_set) : end;
+}
+#define bitmap_next_clear_region(map, rs, re, end)				\
+	(*(rs) = shim_find_next((map), (end), *(rs), 0),			\
+	 *(re) = shim_run_end((map), (end), *(rs), 0), (void)0)
+#define bitmap_next_set_region(map, rs, re, end)				\
+	(*(rs) = shim_find_next((map), (end), *(rs), 1),			\
+	 *(re) = shim_run_end((map), (end), *(rs), 1), (void)0)
+#define bitmap_for_each_clear_region(map, rs, re, start, end)			\
+	for ((rs) = shim_find_next((map), (end), (start), 0),			\
+	     (re) = shim_run_end((map), (end), (rs), 0);			\
+	     (rs) < (re);							\
+	     (rs) = shim_find_next((map), (end), (re), 0),			\
+	     (re) = shim_run_end((map), (end), (rs), 0))
+#define bitmap_for_each_set_region(map, rs, re, start, end)			\
+	for ((rs) = shim_find_next((map), (end), (start), 1),			\
+	     (re) = shim_run_end((map), (end), (rs), 1);			\
+	     (rs) < (re);							\
+	     (rs) = shim_find_next((map), (end), (re), 1),			\
+	     (re) = shim_run_end((map), (end), (rs), 1))
 static inline int hweight_long(unsigned long w) { return __builtin_popcountl(w); }
 #endif

@@ -29,6 +29,18 @@ static inline unsigned int cpumask_first(const struct cpumask *m) { return find_
 static inline unsigned int cpumask_next(int n, const struct cpumask *m) { return find_next_bit(m->bits, nr_cpu_ids, n + 1); }
 static inline bool cpumask_empty(const struct cpumask *m) { return cpumask_first(m) >= nr_cpu_ids; }
 static inline bool cpumask_test_cpu(int cpu, const struct cpumask *m) { return test_bit(cpu, m->bits); }
+/*
+ * cpumask_scnprintf() (2.6.29 - 4.0; 4.1 on print masks with %*pb): the
+ * mask as comma-separated 32-bit hex chunks, most significant first, over
+ * nr_cpumask_bits bits, which is NR_CPUS without CONFIG_CPUMASK_OFFSTACK
+ * (the shim's configuration); written as scnprintf() writes, cut at len - 1
+ * characters and NUL-terminated, returning what was written (lib/bitmap.c's
+ * bitmap_scnprintf()).  Not simulated: nothing; the format is printk.c's.
+ */
+static inline int cpumask_scnprintf(char *buf, int len, const struct cpumask *srcp)
+{
+	return shim_bitmap_scnprintf(buf, len, cpumask_bits(srcp), NR_CPUS);
+}
 #define for_each_cpu(cpu, m) \
 	for ((cpu) = cpumask_first(m); (cpu) < nr_cpu_ids; (cpu) = cpumask_next((cpu), (m)))
 #endif

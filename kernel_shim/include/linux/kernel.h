@@ -12,6 +12,12 @@
 #define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
 #define roundup(x, y) ((((x) + ((y) - 1)) / (y)) * (y))
 #define rounddown(x, y) ((x) - ((x) % (y)))
+/* round_up()/round_down() (kernel.h, 2.6.3x on): x rounded to a multiple
+ * of y, a power of two as documented there, by masking in x's type (no
+ * division; a y that is not a power of two gives whatever the mask gives,
+ * as there).  round_up() wraps to 0 past the type's top, as there. */
+#define round_up(x, y) (((x) + ((__typeof__(x))((y) - 1))) & ~((__typeof__(x))((y) - 1)))
+#define round_down(x, y) ((x) & ~((__typeof__(x))((y) - 1)))
 #define min(x, y) ({ __typeof__(x) _a = (x); __typeof__(y) _b = (y); (void)(&_a == &_b); _a < _b ? _a : _b; })
 #define max(x, y) ({ __typeof__(x) _a = (x); __typeof__(y) _b = (y); (void)(&_a == &_b); _a > _b ? _a : _b; })
 #define min_t(t, x, y) ({ t _a = (x); t _b = (y); _a < _b ? _a : _b; })

@@ -15,8 +15,15 @@ static inline void vm_area_register_early(struct vm_struct *vm, size_t align)
 {
 	vm->addr = shim_vm_register(vm->size, align);
 }
-/* The modern page first chunk maps through mm/internal.h's helper. */
-#define vmap_pages_range_noflush(addr, end, prot, pages, page_shift) \
+/*
+ * The modern page first chunk maps through mm/internal.h's helper (5.13
+ * on; 7.x added a gfp_t for the page tables it may allocate, hence the
+ * variadic tail).  Simulated: the pages go where the pte tables are, and
+ * an address whose pte table is missing is -ENOMEM.  Not simulated:
+ * allocating missing page tables (percpu populates them first, from
+ * memblock), huge mappings (page_shift is always PAGE_SHIFT there), prot.
+ */
+#define vmap_pages_range_noflush(addr, end, prot, pages, page_shift, ...) \
 	((void)(prot), (void)(page_shift), shim_vmap_pages((addr), (end), (pages)))
 
 #endif

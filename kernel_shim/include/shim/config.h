@@ -19,6 +19,12 @@
 #define CONFIG_NEED_PER_CPU_EMBED_FIRST_CHUNK 1
 #define CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK 1
 #define CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK 1
+/* Before those switches (Aug 2009) lpage was built with NUMA only; the
+ * build defines this for such a revision (harness/extract/stubs.py), and
+ * nothing else of those revisions or of the stubs tests it. */
+#ifdef SHIM_LPAGE_NEEDS_MULTIPLE_NODES
+#define CONFIG_NEED_MULTIPLE_NODES 1
+#endif
 #endif
 #ifdef SHIM_CONFIG_NUMA
 #define CONFIG_NUMA 1

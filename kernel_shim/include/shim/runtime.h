@@ -62,18 +62,46 @@ void *shim_bootmem_alloc_node(struct pglist_data *pgdat, unsigned long size, uns
 /* log capture */
 int shim_vprintk(const char *fmt, va_list ap);
 int shim_printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* lib/bitmap.c's bitmap_scnprintf(): the %*pb format into buf, scnprintf's way */
+int shim_bitmap_scnprintf(char *buf, int len, const unsigned long *bits, int nbits);
 
 /* first chunk callbacks a scenario hands to the kernel code */
 void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align);
+/* pcpu_fc_alloc_fn_t took (cpu, size) until 3cbc8565276 (Aug 2009) added
+ * align; the arch allocators of then aligned a block to its size (x86's
+ * pcpu_fc_alloc()).  SHIM_FC_ALLOC(type) is the callback of the revision's
+ * typedef's shape. */
+void *shim_fc_alloc_size_aligned(unsigned int cpu, size_t size);
+/* A source that calls memblock itself (3.13 on) gets callbacks that take
+ * from memblock as its own pcpu_dfl_fc_alloc() and x86's did from 4.20:
+ * memblock_alloc_from(size, align, __pa(MAX_DMA_ADDRESS)), counted by
+ * fail_bootmem, and memblock_free() of exactly the bytes named.
+ * fail_fc_alloc applies to both kinds. */
+void *shim_fc_alloc_memblock(unsigned int cpu, size_t size, size_t align);
+void shim_fc_free_memblock(void *ptr, size_t size);
+#ifdef SHIM_FC_FROM_MEMBLOCK
+#define SHIM_FC_ALLOC(fn_type) shim_fc_alloc_memblock
+#define SHIM_FC_FREE shim_fc_free_memblock
+#else
+#define SHIM_FC_ALLOC(fn_type) _Generic((fn_type)0,				\
+	void *(*)(unsigned int, size_t): shim_fc_alloc_size_aligned,		\
+	default: shim_fc_alloc)
+#define SHIM_FC_FREE shim_fc_free
+#endif
 void shim_fc_free(void *ptr, size_t size);
 void shim_fc_map(void *ptr, size_t size, void *addr);
 void shim_fc_populate_pte(unsigned long addr);
+void shim_fc_populate_pte_memblock(unsigned long addr);
 int shim_cpu_distance(unsigned int from, unsigned int to);
 int shim_fc_cpu_to_node(int cpu);
 
 /* memblock, the modern kernels' boot allocator: top-down, exact frees */
 void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
 			  int nid, const char *caller);
+/* memblock_virt_alloc() of 3.13 - 4.19: the same, panicking when nothing
+ * fits, and not one of the calls fail_bootmem counts */
+void *shim_memblock_alloc_nofail(unsigned long size, unsigned long align, unsigned long min_addr,
+				 int nid, const char *caller);
 void shim_memblock_free(const void *ptr, unsigned long size);
 
 struct page;

@@ -1,0 +1,218 @@
+"""The stub layer against invented fixture kernels, one per API shape.
+
+Each api_* fixture under fixtures/kernels calls the interfaces of one span of
+kernels (bootmem; memblock_virt_alloc; memblock with physical frees;
+memblock with pointer frees and memblock_alloc_or_panic) and prints what it
+got as "fx: ..." lines.  The tests hold each stub to the contract its
+comment and the README's "Stubs by era" state: zeroing, alignment, which
+calls fail_bootmem counts, failure as NULL or as a panic, exact or
+page-rounded frees, the printed mask formats, the page table checks.  The
+stub a source gets is the one its calls select (macros expand where called,
+the argument's type picks memblock_free()'s form, mm/vmalloc.c picks what
+map_kernel_range_noflush() returns): no version numbers anywhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CaseFactory, ShimFactory, dir_snapshot, kernel
+
+from harness.compile import shims
+from harness.extract import ctext, stubs
+from harness.run import server
+
+BOOTMEM = kernel("api_bootmem")
+MEMBLOCK_VIRT = kernel("api_memblock_virt")
+MEMBLOCK_PHYS = kernel("api_memblock_phys")
+MEMBLOCK_PTR = kernel("api_memblock_ptr")
+PAGE = 4096
+
+
+def boot(make_shim: ShimFactory, make_case: CaseFactory, path: Path, scenario: str = "embed",
+         nr_cpus: int = 8, **fields: Any) -> dict[str, Any]:
+    shim = make_shim(path, nr_cpus=nr_cpus)
+    return server.run_one(shim, make_case(scenario, scenario=scenario, nr_cpus=nr_cpus,
+                                          **fields))
+
+
+def fx_lines(result: dict[str, Any]) -> list[str]:
+    """The fixture's own report, log levels aside."""
+    return [line.split("fx: ", 1)[1] for line in str(result["log"]).splitlines()
+            if "fx: " in line]
+
+
+# --- 2.6.32 - 3.12: bootmem, cpumask_scnprintf(), the rounding helpers -------------
+
+
+def test_bootmem_blocks_are_zeroed_and_frees_are_whole_pages(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    result = boot(make_shim, make_case, BOOTMEM)
+    assert result["outcome"]["kind"] == "ok"
+    assert "reused 1 zeroed 1" in fx_lines(result)
+    # exact even where the caller wrote past its block into memory never handed out
+    assert "after overrun 1 zeroed 1" in fx_lines(result)
+    # 3 pages, then a 2-page free starting 100 bytes into a page: 1 whole page
+    assert result["bootmem"]["freed"] == 4 * PAGE
+    assert result["bootmem"]["bad_free_count"] == 0
+
+
+def test_fail_bootmem_counts_the_nopanic_bootmem_calls_only(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    first = boot(make_shim, make_case, BOOTMEM, fail_bootmem=0)
+    assert first["outcome"]["kind"] == "ok"
+    assert fx_lines(first)[0] == "nopanic null"
+    # alloc_bootmem_pages() panics in the allocator: never the one made to fail
+    second = boot(make_shim, make_case, BOOTMEM, fail_bootmem=1)
+    assert second["outcome"]["kind"] == "ok"
+    assert fx_lines(second)[0] == "nopanic got"
+
+
+@pytest.mark.parametrize(("nr_cpus", "mask"), [(8, "2 15"), (64, "17 00000000,00000015")])
+def test_cpumask_scnprintf_prints_nr_cpus_bits_in_32_bit_chunks(
+        make_shim: ShimFactory, make_case: CaseFactory, nr_cpus: int, mask: str) -> None:
+    lines = fx_lines(boot(make_shim, make_case, BOOTMEM, nr_cpus=nr_cpus))
+    assert f"mask {mask}" in lines
+    # scnprintf(): cut at the buffer, counting what was written
+    assert ("cut 1 1" if nr_cpus == 8 else "cut 1 0") in lines
+
+
+def test_rounding_helpers(make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    assert "round 8192 4096 8192 1 0" in fx_lines(boot(make_shim, make_case, BOOTMEM))
+
+
+def test_fc_alloc_callback_follows_the_typedef_without_align(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    lines = fx_lines(boot(make_shim, make_case, BOOTMEM, "page"))
+    assert "fc block aligned to its size 1" in lines
+    assert "fc block high 0" in lines  # from bootmem: the source calls bootmem
+    # no mm/vmalloc.c: map_kernel_range_noflush() returns the pages mapped
+    assert "map 2" in lines
+
+
+# --- 3.13 - 4.19: memblock_virt_alloc*(), memblock_free_early(), %*pb -------------------
+
+
+def test_memblock_virt_alloc_is_zeroed_cache_aligned_and_frees_exactly(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    result = boot(make_shim, make_case, MEMBLOCK_VIRT)
+    lines = fx_lines(result)
+    assert result["outcome"]["kind"] == "ok"
+    assert lines[:3] == ["nopanic got", "reused 1 zeroed 1", "default align 1"]
+    assert result["bootmem"]["freed"] == 3 * PAGE + 100
+    assert "mask 15" in lines  # %*pb over nr_cpu_ids bits
+
+
+def test_memblock_virt_alloc_nopanic_fails_and_the_panicking_one_is_not_counted(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    first = boot(make_shim, make_case, MEMBLOCK_VIRT, fail_bootmem=0)
+    assert (first["outcome"]["kind"], fx_lines(first)[0]) == ("ok", "nopanic null")
+    second = boot(make_shim, make_case, MEMBLOCK_VIRT, fail_bootmem=1)
+    assert (second["outcome"]["kind"], fx_lines(second)[1]) == ("ok", "reused 1 zeroed 1")
+
+
+def test_memblock_virt_alloc_panics_when_memory_runs_out(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    result = boot(make_shim, make_case, MEMBLOCK_VIRT, bootmem_size=2 * PAGE)
+    assert result["outcome"]["kind"] == "panic"
+    assert result["outcome"]["message"].startswith(
+        "memblock_virt_alloc_try_nid: Failed to allocate 12288 bytes align=0x1000")
+
+
+# --- 4.20 - 5.15: memblock_alloc(), physical frees, bitmap regions, mapping -----------
+
+
+def test_memblock_free_of_a_physical_address_frees_exactly(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    result = boot(make_shim, make_case, MEMBLOCK_PHYS)
+    assert fx_lines(result)[:2] == ["alloc got", "reused 1 zeroed 1"]
+    assert result["bootmem"]["freed"] == 3 * PAGE + 200
+    assert result["bootmem"]["bad_free_count"] == 0
+    failed = boot(make_shim, make_case, MEMBLOCK_PHYS, fail_bootmem=0)
+    assert fx_lines(failed)[0] == "alloc null"
+
+
+def test_bitmap_region_iterators(make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    lines = fx_lines(boot(make_shim, make_case, MEMBLOCK_PHYS))
+    assert [line for line in lines if "clear" in line or "set" in line] == [
+        "clear 0-2", "clear 4-6", "clear 7-9", "set 3-4", "set 6-7", "set 9-16",
+        "next clear 5-6", "next clear 16-16"]
+
+
+def test_map_kernel_range_returns_what_the_revisions_vmalloc_says(
+        make_shim: ShimFactory, make_case: CaseFactory, tmp_path: Path) -> None:
+    assert stubs.MAP_RETURNS_ZERO in shims.render(dir_snapshot(MEMBLOCK_PHYS)).stub_defines
+    lines = fx_lines(boot(make_shim, make_case, MEMBLOCK_PHYS, "page"))
+    assert lines[1:] == ["map 0", "vmap before -12", "vmap after 0"]
+    # the same source without its mm/vmalloc.c keeps the older contract
+    older = tmp_path / "older"
+    shutil.copytree(MEMBLOCK_PHYS, older)
+    (older / "mm" / "vmalloc.c").unlink()
+    assert fx_lines(boot(make_shim, make_case, older, "page"))[1] == "map 1"
+
+
+def test_fc_callbacks_take_from_the_allocator_the_source_calls(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    assert stubs.FC_FROM_MEMBLOCK in shims.render(dir_snapshot(MEMBLOCK_PHYS)).stub_defines
+    assert stubs.FC_FROM_MEMBLOCK not in shims.render(dir_snapshot(BOOTMEM)).stub_defines
+    result = boot(make_shim, make_case, MEMBLOCK_PHYS, "page")
+    assert fx_lines(result)[0] == "fc block high 1"
+    # memblock frees are exact, and the callbacks are counted as before
+    assert (result["bootmem"]["fc_allocs"], result["bootmem"]["fc_frees"]) == (1, 1)
+    assert result["bootmem"]["freed"] == PAGE
+    # fail_bootmem counts memblock's calls, the callback's among them
+    failed = boot(make_shim, make_case, MEMBLOCK_PHYS, "page", fail_bootmem=0)
+    assert (failed["return"], failed["bootmem"]["fc_allocs"]) == (-12, 0)
+
+
+# --- 5.16 - 7.x: memblock_alloc_or_panic(), pointer frees, asm/pgalloc.h -------------
+
+
+def test_memblock_free_of_a_pointer_frees_exactly(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    result = boot(make_shim, make_case, MEMBLOCK_PTR)
+    assert fx_lines(result) == ["or_panic got", "reused 1 zeroed 1"]
+    # the same frees as the physical form: the argument's type chose the stub
+    assert result["bootmem"]["freed"] == 3 * PAGE + 200
+    assert result["bootmem"]["bad_free_count"] == 0
+
+
+def test_memblock_alloc_or_panic_is_counted_and_panics_naming_its_caller(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    result = boot(make_shim, make_case, MEMBLOCK_PTR, fail_bootmem=0)
+    assert result["outcome"]["kind"] == "panic"
+    assert result["outcome"]["message"] == (
+        "pcpu_embed_first_chunk: Failed to allocate 0x0000000000003000 bytes\n")
+
+
+def test_vmap_with_a_gfp_mask_needs_the_page_tables(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    lines = fx_lines(boot(make_shim, make_case, MEMBLOCK_PTR, "page"))
+    assert lines == ["vmap before -12", "vmap after 0"]
+
+
+# --- what harness/extract/stubs.py reads ---------------------------------------------
+
+
+def test_map_returns_zero_reads_the_last_return() -> None:
+    counted = "int map_kernel_range_noflush(unsigned long a, unsigned long s)\n" \
+              "{\n\treturn fx_map(a, a + s);\n}\n"
+    zero = "int map_kernel_range_noflush(unsigned long a, unsigned long s)\n" \
+           "{\n\tint err = fx_map(a, s);\n\n\tif (err)\n\t\treturn err;\n\treturn 0;\n}\n"
+    assert not stubs.map_returns_zero(counted)
+    assert stubs.map_returns_zero(zero)
+    assert not stubs.map_returns_zero("int other(void)\n{\n\treturn 0;\n}\n")
+
+
+def test_lpage_needs_nodes_reads_the_allocators_condition() -> None:
+    numa_only = "#ifdef CONFIG_NEED_MULTIPLE_NODES\n" \
+                "int pcpu_lpage_first_chunk(int x)\n{\n\treturn x;\n}\n#endif\n"
+    switched = numa_only.replace("CONFIG_NEED_MULTIPLE_NODES",
+                                 "CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK")
+    assert stubs.lpage_needs_nodes(ctext.split(numa_only, "mm/percpu.c"))
+    assert not stubs.lpage_needs_nodes(ctext.split(switched, "mm/percpu.c"))
+    assert stubs.stub_defines({}, ctext.split(numa_only, "mm/percpu.c")) == (
+        stubs.LPAGE_NEEDS_NODES,)
