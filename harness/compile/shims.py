@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -175,7 +175,7 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         )
     tu_text = env.get_template("tu.c.j2").render(
         label=snapshot.label, emit=emit, arch=arch if arch != "generic" else None,
-        **_glue_plan(api, extraction))
+        **_glue_plan(api, extraction, detect.facts(api, c_file, h_file, *more.values())))
     if arch_part is None:
         return Rendered(snapshot.label, api, extraction, header_text, tu_text,
                         internal_text=internal_text)
@@ -223,13 +223,14 @@ def _emitter(env: jinja2.Environment, api: detect.ApiInfo, arch_file: ctext.Sour
     return emit
 
 
-def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str, object]:
+def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction,
+               facts: Mapping[str, int]) -> dict[str, object]:
     """What tu.c.j2 needs besides the label, the emitter and the arch: the
     items, the generation's glue (its spec) and what the revision defines."""
     spec = api.spec
     defined = extraction.defined()
     functions = extraction.functions()
-    entry_points = spec.entry_points()
+    ways = dict(extraction.ways)
     items = extraction.source_items
     structs = _struct_plans(api, defined)
     return {
@@ -238,10 +239,10 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
         "items": items, "included_items": extraction.included_items,
         "included_index": next((i for i, it in enumerate(items)
                                 if it.line > extraction.included_at), len(items)),
-        "entry_calls": [(name, _entry_call(functions[entry_points[name]], spec))
-                        for name in extraction.scenarios if name in entry_points],
-        "drivers": [(name, driver) for name in extraction.scenarios
-                    if (driver := spec.scenarios[name].driver) is not None],
+        "entry_calls": [(name, _entry_call(functions[entry], spec))
+                        for name, way in ways.items() if (entry := way.entry) is not None],
+        "drivers": [(name, driver) for name, way in ways.items()
+                    if (driver := way.driver) is not None],
         "structs": structs, "struct_tags": {s["tag"] for s in structs},
         "setup": api.setup, "p": [param.name for param in api.setup.params],
         "state_vars": defined,
@@ -250,11 +251,40 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
                               (*CHUNK_STATE, UNIT_MAP_STATE, *spec.array_state)],
         "array_state_vars": [(v, n) for v, n in spec.array_state.items() if v in defined],
         "chunk_vars": [v for v in CHUNK_STATE if v in defined and v in spec.state_variables],
-        "static_check": all(v in defined for v in ("pcpu_base_addr", "pcpu_unit_map",
-                                                   "pcpu_unit_size", "pcpu_nr_units")),
+        "static_check": _static_check(defined),
         "scenarios": extraction.scenarios,
         "constants": [name for name in spec.constants if name in defined],
+        "facts": sorted(facts.items()),
+        "call": call_by_prefix, "by_prefix": by_prefix,
     }
+
+
+def _static_check(defined: frozenset[str]) -> bool | str:
+    """How the glue finds each possible cpu's unit to check its static copy:
+    through the revision's cpu -> unit map, or, where it keeps none (the
+    first API), at its cpu number ("identity"); False where it cannot."""
+    if not {"pcpu_base_addr", "pcpu_unit_size"} <= defined:
+        return False
+    if {"pcpu_unit_map", "pcpu_nr_units"} <= defined:
+        return True
+    return "identity" if "pcpu_unit_map" not in defined else False
+
+
+def by_prefix(proto: detect.Prototype, param: detect.Param, meanings: Mapping[str, str]) -> str:
+    """What a parameter of `proto` means to the glue, by how its name starts
+    (the glue of functions whose parameter lists changed over the years)."""
+    meaning = next((v for prefix, v in meanings.items() if param.name.startswith(prefix)), None)
+    if meaning is None:
+        raise UserError(f"{proto.signature()}: the glue knows no meaning of its parameter "
+                        f"'{param.ctype} {param.name}'")
+    return meaning
+
+
+def call_by_prefix(proto: detect.Prototype, args: Mapping[str, str]) -> str:
+    """A call of `proto` from a template's driver, each argument picked by
+    how the parameter's name starts."""
+    picked = [by_prefix(proto, param, args) for param in proto.params]
+    return f"{proto.name}({', '.join(picked)})"
 
 
 def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtraction,
@@ -288,12 +318,16 @@ def _entry_call(item: ctext.Item, spec: GenerationSpec) -> str:
         callback = next((v for t, v in conventions.callbacks.items() if t in param.ctype), None)
         size = next((v for prefix, v in conventions.sizes.items()
                      if param.name.startswith(prefix)), None)
+        fixed = next((v for prefix, v in conventions.fixed.items()
+                      if param.name.startswith(prefix)), None)
         if callback is not None:
             args.append(callback)
         elif size == "dyn_size" and not param.ctype.startswith(("ssize_t", "long", "int")):
             args.append(conventions.unsigned_dyn_size)
         elif size is not None:
             args.append(f"c->{size}")
+        elif fixed is not None:
+            args.append(fixed)
         else:
             raise UserError(f"cannot call {proto.signature()}: the shim has nothing to pass "
                             f"for its parameter '{param.ctype} {param.name}'; teach the "

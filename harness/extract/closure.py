@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.core.errors import UserError
-from harness.core.generation import GenerationSpec
+from harness.core.generation import GenerationSpec, ScenarioSpec
 from harness.core.kernel_files import (
     ARCH_FILES,
     PERCPU_C,
@@ -59,6 +59,12 @@ class Extraction:
     included_at: int = 0
     # Items that precede the includes, as in the file (pr_fmt).
     prelude_items: tuple[ctext.Item, ...] = ()
+    # How each scenario it has runs here: the first of its spec's ways
+    # (ScenarioSpec.chain()) whose roots the revision defines.
+    ways: tuple[tuple[str, ScenarioSpec], ...] = ()
+
+    def way(self, scenario: str) -> ScenarioSpec:
+        return dict(self.ways)[scenario]
 
     def functions(self) -> dict[str, ctext.Item]:
         """Function definitions by name (the unit of byte-for-byte comparison)."""
@@ -163,7 +169,7 @@ def extract(
             it.kind == "function" for it in defined_in_c.get(name, []) + defined_in_h.get(name, [])
         )
 
-    available, missing, roots = _scenario_roots(spec, scenarios, has_definition)
+    ways, missing, roots = _scenario_roots(spec, scenarios, has_definition)
     common = (*COMMON_ROOTS, *spec.constants, *spec.state_variables)
     roots.update(r for r in common if r in defined_in_c or r in defined_in_h)
     roots.update(r for r in extra_roots if r in defined_in_c or r in defined_in_h)
@@ -174,7 +180,7 @@ def extract(
     return Extraction(
         header_items=tuple(it for it in h_file.items if id(it) in reached),
         source_items=tuple(it for it in source if it not in prelude),
-        scenarios=tuple(available),
+        scenarios=tuple(ways),
         missing_roots=tuple(sorted(set(missing))),
         includes=tuple(i for i in (_clean_include(i) for i in c_file.includes)
                        if i not in INLINED_INCLUDES),
@@ -184,30 +190,31 @@ def extract(
                              if id(it) in reached),
         included_at=included_at,
         prelude_items=prelude,
+        ways=tuple(ways.items()),
     )
 
 
 def _scenario_roots(spec: GenerationSpec, scenarios: Iterable[str] | None,
                     has_definition: Callable[[str], bool]
-                    ) -> tuple[list[str], list[str], set[str]]:
-    """The wanted scenarios a revision has, the roots the others lack, and
-    the roots of those it has: all of a scenario's roots must be defined."""
+                    ) -> tuple[dict[str, ScenarioSpec], list[str], set[str]]:
+    """The wanted scenarios a revision has with the way each runs there, the
+    roots the others lack, and the roots of those it has: all of a way's
+    roots must be defined."""
     wanted = list(scenarios) if scenarios is not None else list(spec.scenarios)
     for name in wanted:
         if name not in spec.scenarios:
             known = ", ".join(spec.scenarios)
             raise UserError(f"unknown scenario '{name}': choose one of {known}")
-    available: list[str] = []
+    available: dict[str, ScenarioSpec] = {}
     missing: list[str] = []
     roots: set[str] = set()
     for scenario in wanted:
-        scenario_roots = spec.scenarios[scenario].roots
-        absent = [r for r in scenario_roots if not has_definition(r)]
-        if absent:
-            missing.extend(absent)
+        way = spec.scenarios[scenario].chosen(has_definition)
+        if way is None:
+            missing.extend(r for r in spec.scenarios[scenario].roots if not has_definition(r))
             continue
-        available.append(scenario)
-        roots.update(scenario_roots)
+        available[scenario] = way
+        roots.update(way.roots)
     return available, missing, roots
 
 
