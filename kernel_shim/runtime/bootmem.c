@@ -157,12 +157,33 @@ static bool bootmem_fit(unsigned long from, unsigned long limit, unsigned long s
 	return false;
 }
 
+/*
+ * alloc_bootmem() hands out zeroed memory (alloc_bootmem_core() clears the
+ * region, 2009 - 2011): the first chunk code relies on it (chunk structs
+ * and counters it never initialises).  The arena starts as the zero pages
+ * mmap gave, so only memory at or below the highest end handed out so far
+ * can hold anything: that part is cleared, the rest is left untouched (a
+ * boot allocates from bootmem or from memblock, which clears all it gives).
+ */
+static void bootmem_zero(unsigned long start, unsigned long end)
+{
+	if (start < bm.dirty_end)
+		memset(shim_arena_base + start, 0, (end < bm.dirty_end ? end : bm.dirty_end) - start);
+	if (end > bm.dirty_end)
+		bm.dirty_end = end;
+}
+
 void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
 			 bool may_fail, const char *caller)
 {
 	unsigned long start, end, redzone_end;
 	size_t next;
 
+	/* mm/bootmem.c's alloc_bootmem_core() BUGs on a zero-sized request,
+	 * the nopanic variants included (2009 - 2011, as far as bootmem.c
+	 * served percpu) */
+	if (size == 0)
+		shim_bug(__FILE__, __LINE__, "alloc_bootmem_core: !size");
 	if (may_fail && shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem)
 		goto fail;
 	if (!align)
@@ -171,12 +192,12 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 		shim_panic(__FILE__, __LINE__, "%s: bootmem alignment %lu is not a power of two",
 			   caller, align);
 	/* __alloc_bootmem(): at or above the goal first, then anywhere. */
-	if (size == 0 ||
-	    (!bootmem_fit(goal, bm.limit, size, align, &start) &&
-	     !(goal && bootmem_fit(0, bm.limit, size, align, &start))))
+	if (!bootmem_fit(goal, bm.limit, size, align, &start) &&
+	    !(goal && bootmem_fit(0, bm.limit, size, align, &start)))
 		goto fail;
 	end = start + size;
 	SHIM_UNPOISON(shim_arena_base + start, size);
+	bootmem_zero(start, end);
 	/* A red zone after the block, up to the next block held. */
 	redzone_end = end + REDZONE;
 	next = held_first_ending_after(end);

@@ -108,6 +108,7 @@ struct bootmem_state {
 	unsigned long node_bytes[SHIM_MAX_NODES];	/* __alloc_bootmem_node() */
 	bool node_directed;
 	long fc_alloc_calls;
+	unsigned long dirty_end;	/* bootmem.c: nothing above was ever handed out */
 };
 
 static struct shared_area *shared;
