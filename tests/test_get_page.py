@@ -29,6 +29,7 @@ from harness.core.generation import ScenarioSpec, SpecError
 from harness.core.generations import get_page
 from harness.extract import closure, ctext, detect
 from harness.judge import triage
+from harness.report import console
 from harness.run import server
 from harness.sources import snapshot
 
@@ -333,3 +334,9 @@ def test_named_cases_show_their_get_page_entries_on_a_representative_revision() 
         got: set[Any] = {item.entry.id if item.entry else item.difference.describe()
                          for item in verdict.labelled}
         assert got == want, case.name
+
+
+def test_the_unit_table_numbers_units_by_cpu() -> None:
+    result = py_impl.run_model("get_page", cases.Case("x", "embed", 8, (0, 2, 4)))
+    assert [(u.unit, u.cpu) for u in console.unit_layout(result)] == \
+        [(0, 0), (1, None), (2, 2), (3, None), (4, 4)]
