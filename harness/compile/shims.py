@@ -24,7 +24,7 @@ from pathlib import Path
 import jinja2
 
 import kernel_shim
-from harness.core import kernel_files
+from harness.core import generation, kernel_files
 from harness.core.errors import UserError
 from harness.core.generation import GenerationSpec
 from harness.core.paths import TEMPLATES, cache_root
@@ -47,7 +47,8 @@ BITMAP_FIELDS = {("pcpu_chunk", "populated"): "pcpu_unit_pages"}
 # as its spec says, and the rest are scalars.
 CHUNK_STATE = ("pcpu_first_chunk", "pcpu_reserved_chunk")
 UNIT_MAP_STATE = "pcpu_unit_map"
-SETUP_REAL_NAME = "shim_real_pcpu_setup_first_chunk"
+# The setup function is emitted under this prefix; the glue's wrapper takes its name.
+REAL_PREFIX = "shim_real_"
 ARCHES = ("generic", *kernel_files.ARCH_FILES)
 # Static functions of the arch files whose calls the trace records: the
 # allocator attempts and the questions they ask.  A revision without one of
@@ -209,8 +210,8 @@ def _emitter(env: jinja2.Environment, api: detect.ApiInfo, arch_file: ctext.Sour
         wrapper = ""
         counted_here = item.path == kernel_files.PERCPU_C and not item.is_prototype \
             and item.name in api.spec.counted_functions
-        if item.kind == "function" and "pcpu_setup_first_chunk" in item.names:
-            rename = ("pcpu_setup_first_chunk", SETUP_REAL_NAME)
+        if item.kind == "function" and api.setup.name in item.names:
+            rename = (api.setup.name, REAL_PREFIX + api.setup.name)
         elif item.kind == "function" and (counted_here or (
                 arch_file is not None and item.path == arch_file.path
                 and item.name in ARCH_TRACED + ARCH_COUNTED)):
@@ -570,6 +571,13 @@ _UNRESOLVED_PATTERNS = (
 _IN_FUNCTION = re.compile(r"In function '(\w+)'")
 
 
+def _user_name(function: str) -> str:
+    """A wrapped setup function, renamed while it was emitted, as the user wrote it."""
+    setups = {spec.setup_function for spec in generation.all_specs()}
+    plain = function.removeprefix(REAL_PREFIX)
+    return plain if plain in setups else function
+
+
 def unresolved_symbols(stderr: str) -> dict[str, list[str]]:
     """Symbol -> functions using it, from compiler and linker messages."""
     found: dict[str, list[str]] = {}
@@ -578,7 +586,7 @@ def unresolved_symbols(stderr: str) -> dict[str, list[str]]:
         m = _IN_FUNCTION.search(line)
         if m:
             # The wrapped setup function was renamed; name it as the user wrote it.
-            current = m.group(1).replace(SETUP_REAL_NAME, "pcpu_setup_first_chunk")
+            current = _user_name(m.group(1))
             continue
         for pattern in _UNRESOLVED_PATTERNS:
             m = pattern.search(line)

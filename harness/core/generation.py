@@ -113,7 +113,8 @@ class EntryArgs:
 @dataclass(frozen=True, eq=False)
 class GenerationSpec:
     name: GenerationName
-    # "YYYY-MM" the signature appeared: orders the registry, oldest first.
+    # "YYYY-MM" the signature appeared (or "YYYY-MM-DD", for two of one
+    # month): orders the registry, oldest first.
     since: str
     # The signature in words, for the message when no generation matches.
     shape: str
@@ -149,6 +150,9 @@ class GenerationSpec:
     cross_renames: Mapping[str, str] = field(default_factory=dict)
     cross_dropped: tuple[str, ...] = ()
     facts: Facts | None = None
+    # The function the first chunk is set up by, whose signature `detects`
+    # is asked about (pcpu_setup_static() until February 2009).
+    setup_function: str = "pcpu_setup_first_chunk"
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -195,7 +199,7 @@ def _way_problems(name: str, way: ScenarioSpec) -> list[str]:
 
 def _problems(spec: GenerationSpec) -> list[str]:
     problems = _scenario_problems(spec)
-    if not re.fullmatch(r"\d{4}-\d{2}", spec.since):
+    if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", spec.since):
         problems.append(f"since '{spec.since}' is not YYYY-MM")
     for flow in spec.arch_flows:
         if flow not in ARCH_SCENARIOS:

@@ -36,10 +36,10 @@ ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
 ARCH_GLUE_ROOTS = {arch: ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names")
                    for arch in ARCH_FILES}
 
-# Always needed: the shim wraps the setup function and reads the state
-# and the constants its generation reports (GenerationSpec).  pr_fmt, where
-# a file defines it, prefixes its messages ("percpu: ").
-COMMON_ROOTS = ("pcpu_setup_first_chunk", "pr_fmt")
+# Always needed: the shim wraps the generation's setup function and reads
+# the state and the constants its generation reports (GenerationSpec).
+# pr_fmt, where a file defines it, prefixes its messages ("percpu: ").
+COMMON_ROOTS = ("pr_fmt",)
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def extract(
         )
 
     ways, missing, roots = _scenario_roots(spec, scenarios, has_definition)
-    common = (*COMMON_ROOTS, *spec.constants, *spec.state_variables)
+    common = (spec.setup_function, *COMMON_ROOTS, *spec.constants, *spec.state_variables)
     roots.update(r for r in common if r in defined_in_c or r in defined_in_h)
     roots.update(r for r in extra_roots if r in defined_in_c or r in defined_in_h)
 

@@ -86,7 +86,9 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
     """Generation, setup prototype and struct layouts of one source; `more`
     are further files that may declare them (mm/percpu-internal.h)."""
     funcs = {it.name: it for it in c_file.items if it.kind == "function"}
-    setup_item = funcs.get("pcpu_setup_first_chunk")
+    # Each generation names the function it sets the first chunk up by.
+    setup_item = next((funcs[name] for name in dict.fromkeys(
+        s.setup_function for s in generation.all_specs()) if name in funcs), None)
     if setup_item is None:
         raise UserError(
             "mm/percpu.c defines no pcpu_setup_first_chunk(): percpu-diff needs a kernel "
@@ -104,7 +106,7 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
     for tag in spec.required_structs:
         if tag not in structs:
             raise UserError(
-                f"pcpu_setup_first_chunk() of the {spec.name} generation needs struct {tag}, "
+                f"{setup.name}() of the {spec.name} generation needs struct {tag}, "
                 f"but struct {tag} is not defined in include/linux/percpu.h or mm/percpu.c: "
                 "is the tree complete?"
             )
@@ -148,7 +150,8 @@ def facts(api: ApiInfo, *files: ctext.SourceFile) -> dict[str, int]:
 
 def _generation_of(setup: Prototype) -> GenerationSpec:
     types = tuple(p.ctype for p in setup.params)
-    matching = [s for s in generation.all_specs() if s.detects(setup.return_type, types)]
+    matching = [s for s in generation.all_specs()
+                if s.setup_function == setup.name and s.detects(setup.return_type, types)]
     if len(matching) > 1:
         raise UserError(f"{setup.signature()} matches the specs of several API generations "
                         f"({', '.join(s.name for s in matching)}): make their detection "
