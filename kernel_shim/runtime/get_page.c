@@ -26,6 +26,10 @@
  *   impossible cpus, go back to bootmem; the block is the base address,
  *   already mapped.  get_page_fn returns a cpu's used pages.
  *
+ * Before the callback (pcpu_setup_static(), February 2009) the arch handed
+ * the static pages over in one array, every possible cpu's in cpu order:
+ * shim_glue_packed_pages() makes it from the page way's pages.
+ *
  * Not simulated: the arch's page tables and large page mappings (the
  * shim's struct page handles stand for the pages), NUMA placement (the
  * allocator is asked for each cpu's pages, which is all it is told).
@@ -33,6 +37,7 @@
 #include "internal.h"
 
 static struct page **glue_pages;	/* page: cpu * glue_nr_pages + pageno */
+static struct page **glue_packed;	/* the same pages, possible cpus only */
 static int glue_nr_pages;
 static char *glue_base;			/* embed: the block, unit N for cpu N */
 static unsigned long glue_unit_size, glue_used;
@@ -118,9 +123,23 @@ struct page *shim_glue_get_page(unsigned int cpu, int pageno)
 	return NULL;
 }
 
+struct page **shim_glue_packed_pages(void)
+{
+	size_t n = 0;
+
+	glue_packed = calloc((size_t)shim_nr_cpu_ids * glue_nr_pages + 1, sizeof(glue_packed[0]));
+	if (!glue_packed)
+		shim_panic(__FILE__, __LINE__, "shim: out of memory for the glue's page array");
+	for (unsigned int cpu = 0; cpu < shim_nr_cpu_ids; cpu++)
+		for (int i = 0; glue_cpu_possible(cpu) && i < glue_nr_pages; i++)
+			glue_packed[n++] = glue_pages[(size_t)cpu * glue_nr_pages + i];
+	return glue_packed;
+}
+
 /* The glue's own bookkeeping: the pages themselves stay the chunk's. */
 void shim_glue_release(void)
 {
 	free(glue_pages);
-	glue_pages = NULL;
+	free(glue_packed);
+	glue_pages = glue_packed = NULL;
 }

@@ -77,6 +77,7 @@ struct page;
 int shim_glue_page_alloc(unsigned long static_size);
 void *shim_glue_embed_alloc(unsigned long used, unsigned long unit_size);
 struct page *shim_glue_get_page(unsigned int cpu, int pageno);
+struct page **shim_glue_packed_pages(void);
 void shim_glue_release(void);
 
 /* memblock, the modern kernels' boot allocator: top-down, exact frees */
