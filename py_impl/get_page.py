@@ -218,7 +218,7 @@ def embed(boot: Boot) -> int:
 
 # ----------------------------------------------------------------- page
 
-def _alloc_pages(record: BootRecord, pages_per_cpu: int, warn: bool) -> bool:
+def alloc_pages(record: BootRecord, pages_per_cpu: int, warn: bool) -> bool:
     """pages_per_cpu pages for every possible cpu, in cpu order, from the
     arch's allocator; on failure everything allocated goes back."""
     page_size = record.machine.page_size
@@ -251,7 +251,7 @@ def page(boot: Boot) -> int:
         # Its page array holds the static pages only, and bootmem refuses
         # a request for nothing (alloc_bootmem_core(): BUG_ON(!size)).
         raise ModelBug("pcpu_4k_first_chunk: no static page to allocate")
-    if not _alloc_pages(record, static_pages, warn=api.page_allocator == 1):
+    if not alloc_pages(record, static_pages, warn=api.page_allocator == 1):
         return -ENOMEM
     if api.page_allocator == 1:
         record.printk(KERN_INFO, f"PERCPU: Allocated {static_pages} 4k pages, "
@@ -265,7 +265,7 @@ def _page_whole_units(boot: Boot, api: Api, static: int, reserved: int) -> int:
     machine = record.machine
     unit = api.unit_for(static + reserved, machine.page_size)
     unit_pages = unit // machine.page_size
-    if not _alloc_pages(record, unit_pages, warn=True):
+    if not alloc_pages(record, unit_pages, warn=True):
         return -ENOMEM
     record.register_vm(unit * machine.nr_cpu_ids, machine.page_size)
     record.ptes_populated += unit_pages * machine.nr_possible
