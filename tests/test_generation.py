@@ -24,14 +24,14 @@ SPECS = generation.all_specs()
 
 def test_the_registry_finds_every_generation_oldest_first() -> None:
     # The names results, rule files and the shim carry.
-    assert generation.names() == ("get_page", "unit_map", "alloc_info", "modern")
+    assert generation.names() == ("setup_static", "get_page", "unit_map", "alloc_info", "modern")
     assert generation.named("modern") is SPECS[-1]
     assert generation.find(None) is None
 
 
 def test_an_unknown_generation_name_is_refused_with_the_known_ones() -> None:
     with pytest.raises(UserError, match="unknown API generation 'sparc': use one of "
-                                        "get_page, unit_map, alloc_info, modern"):
+                                        "setup_static, get_page, unit_map, alloc_info, modern"):
         generation.named("sparc")
 
 
@@ -49,7 +49,8 @@ def test_the_templates_a_spec_names_exist(spec: GenerationSpec) -> None:
         assert (TEMPLATES / name).is_file(), name
 
 
-@pytest.mark.parametrize("name", ["get_page", "get_page_embed", "unit_map", "alloc_info"])
+@pytest.mark.parametrize("name", ["setup_static", "get_page", "get_page_embed", "unit_map",
+                                  "alloc_info"])
 def test_detection_asks_every_spec_and_one_claims_each_fixture_kernel(name: str) -> None:
     snap = dir_snapshot(kernel(name))
     c_file, h_file = closure.parse_files(snap.read(kernel_files.PERCPU_C),
