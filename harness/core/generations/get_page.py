@@ -91,7 +91,7 @@ ENTRY_ARGS = EntryArgs(
 
 SPEC = GenerationSpec(
     name=GenerationName("get_page"),
-    since="2009-02",
+    since="2009-02-24",
     shape="a pcpu_get_page_fn_t callback and sizes",
     detects=_detects,
     structs=("pcpu_chunk",),
