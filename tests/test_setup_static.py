@@ -47,7 +47,7 @@ def test_it_is_detected_by_its_own_setup_function() -> None:
 
 def test_the_setup_function_is_wrapped_under_its_own_name() -> None:
     rendered = shims.render(dir_snapshot(FIXTURE))
-    assert "size_t pcpu_setup_static(pcpu_populate_pte_fn_t populate_pte_fn" in rendered.tu_text
+    assert "size_t pcpu_setup_static(pcpu_populate_pte_fn_t populate_cb" in rendered.tu_text
     assert "shim_real_pcpu_setup_static(" in rendered.tu_text
     assert ("pcpu_setup_static(shim_fc_populate_pte, shim_glue_packed_pages(), "
             "c->static_size)") in rendered.tu_text

@@ -56,7 +56,7 @@ static void glue_copy_static(char *to, unsigned long offset, unsigned long size)
 
 int shim_glue_page_alloc(unsigned long static_size)
 {
-	unsigned int cpu;
+	unsigned int c;
 	int i;
 
 	glue_nr_pages = (int)((static_size + SHIM_PAGE_SIZE - 1) >> SHIM_PAGE_SHIFT);
@@ -64,16 +64,16 @@ int shim_glue_page_alloc(unsigned long static_size)
 	glue_pages = calloc((size_t)shim_nr_cpu_ids * glue_nr_pages + 1, sizeof(glue_pages[0]));
 	if (!glue_pages)
 		shim_panic(__FILE__, __LINE__, "shim: out of memory for the glue's page table");
-	for (cpu = 0; cpu < shim_nr_cpu_ids; cpu++) {
-		if (!glue_cpu_possible(cpu))
+	for (c = 0; c < shim_nr_cpu_ids; c++) {
+		if (!glue_cpu_possible(c))
 			continue;
 		for (i = 0; i < glue_nr_pages; i++) {
-			char *ptr = shim_fc_alloc(cpu, SHIM_PAGE_SIZE, SHIM_PAGE_SIZE);
+			char *ptr = shim_fc_alloc(c, SHIM_PAGE_SIZE, SHIM_PAGE_SIZE);
 
 			if (!ptr)
 				goto enomem;
 			glue_copy_static(ptr, (unsigned long)i << SHIM_PAGE_SHIFT, SHIM_PAGE_SIZE);
-			glue_pages[(size_t)cpu * glue_nr_pages + i] = shim_virt_to_page(ptr);
+			glue_pages[(size_t)c * glue_nr_pages + i] = shim_virt_to_page(ptr);
 		}
 	}
 	return 0;
@@ -89,17 +89,17 @@ void *shim_glue_embed_alloc(unsigned long used, unsigned long unit_size)
 {
 	unsigned long keep = (used + SHIM_PAGE_SIZE - 1) & ~(SHIM_PAGE_SIZE - 1);
 	unsigned long size = shim_nr_cpu_ids * unit_size;
-	unsigned int cpu;
+	unsigned int c;
 
 	glue_base = shim_bootmem_alloc(size, SHIM_PAGE_SIZE, 16UL << 20, true, "glue_embed");
 	if (!glue_base)
 		return NULL;
 	glue_unit_size = unit_size;
 	glue_used = used;
-	for (cpu = 0; cpu < shim_nr_cpu_ids; cpu++) {
-		char *unit = glue_base + cpu * unit_size;
+	for (c = 0; c < shim_nr_cpu_ids; c++) {
+		char *unit = glue_base + c * unit_size;
 
-		if (!glue_cpu_possible(cpu)) {
+		if (!glue_cpu_possible(c)) {
 			shim_bootmem_free(shim_pa(unit), unit_size);
 			continue;
 		}
