@@ -24,14 +24,14 @@ SPECS = generation.all_specs()
 
 def test_the_registry_finds_every_generation_oldest_first() -> None:
     # The names results, rule files and the shim carry.
-    assert generation.names() == ("unit_map", "alloc_info", "modern")
+    assert generation.names() == ("setup_static", "get_page", "unit_map", "alloc_info", "modern")
     assert generation.named("modern") is SPECS[-1]
     assert generation.find(None) is None
 
 
 def test_an_unknown_generation_name_is_refused_with_the_known_ones() -> None:
     with pytest.raises(UserError, match="unknown API generation 'sparc': use one of "
-                                        "unit_map, alloc_info, modern"):
+                                        "setup_static, get_page, unit_map, alloc_info, modern"):
         generation.named("sparc")
 
 
@@ -43,17 +43,20 @@ def test_every_spec_has_a_model_for_each_of_its_scenarios(spec: GenerationSpec) 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_the_templates_a_spec_names_exist(spec: GenerationSpec) -> None:
-    drivers = [s.driver for s in spec.scenarios.values() if s.driver is not None]
+    drivers = [way.driver for s in spec.scenarios.values() for way in s.chain()
+               if way.driver is not None]
     for name in (spec.setup_args_glue, *drivers):
         assert (TEMPLATES / name).is_file(), name
 
 
-@pytest.mark.parametrize("name", ["unit_map", "alloc_info"])
+@pytest.mark.parametrize("name", ["setup_static", "get_page", "get_page_embed", "unit_map",
+                                  "alloc_info"])
 def test_detection_asks_every_spec_and_one_claims_each_fixture_kernel(name: str) -> None:
     snap = dir_snapshot(kernel(name))
     c_file, h_file = closure.parse_files(snap.read(kernel_files.PERCPU_C),
                                          snap.read(kernel_files.PERCPU_H))
     api = detect.detect(c_file, h_file)
+    name = name.removesuffix("_embed")
     assert api.spec is generation.named(name)
     assert api.generation == name
     types = tuple(p.ctype for p in api.setup.params)
@@ -146,6 +149,9 @@ def test_generations_compare_across_vocabularies_only() -> None:
     # A result the harness wrote itself (a shim that failed) names none.
     assert generation.is_cross_generation(None, "modern")
     assert not generation.is_cross_generation(None, "unit_map")
+    # The oldest generation's vocabulary is the one such a result is read in.
+    assert not generation.is_cross_generation("get_page", "unit_map")
+    assert not generation.is_cross_generation(None, "get_page")
     renames, dropped = generation.cross_vocabulary("unit_map", "modern")
     assert renames["state.first_unit_cpu"] == "state.low_unit_cpu"
     assert "bootmem.maps" in dropped

@@ -201,7 +201,7 @@ def test_a_triage_entry_of_an_unknown_generation_is_refused(tmp_path: Path) -> N
         'wrong = "kernel"\nexample = "ex.toml"\n'
         'reason = "one two three four five six seven eight nine"\n')
     with pytest.raises(UserError, match=r"entry 1 \(e\): generation 'unitmap' unknown: use "
-                                        r"unit_map, alloc_info, modern"):
+                                        r"setup_static, get_page, unit_map, alloc_info, modern"):
         load_triage(tmp_path / "triage.toml")
 
 

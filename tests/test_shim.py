@@ -383,7 +383,7 @@ def test_scenario_under_an_earlier_entry_name_runs_there(
         path.write_text(path.read_text().replace("pcpu_page_first_chunk", "pcpu_4k_first_chunk"))
     shim = make_shim(root)
     assert shim.rendered.extraction.scenarios == ("embed", "page", "lpage")
-    assert dict(shim.rendered.extraction.renamed_entries) == {"page": "pcpu_4k_first_chunk"}
+    assert shim.rendered.extraction.way("page").entry == "pcpu_4k_first_chunk"
     assert "shim_note_return(pcpu_4k_first_chunk(" in shim.rendered.tu_text
     renamed = server.run_one(shim, make_case("page", scenario="page"))
     original = server.run_one(make_shim(UNIT_MAP), make_case("page", scenario="page"))

@@ -12,6 +12,7 @@ import py_impl
 from harness.core import cases
 from harness.core.cases import Case
 from harness.core.errors import UserError
+from harness.core.generation import names as gen_names
 from harness.judge import compare, triage
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
@@ -90,7 +91,7 @@ def test_the_project_triage_file_loads_and_every_entry_is_used_by_a_case() -> No
         if path.name == "triage.toml":
             continue
         expect = cases.load_case(path).expect
-        for generation in ("unit_map", "alloc_info", "modern"):
+        for generation in gen_names():
             if generation in expect:
                 expected |= {v.strip() for v in expect[generation].split(",")} - {"agree"}
     assert expected <= named, expected - named

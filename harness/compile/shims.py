@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,7 +24,7 @@ from pathlib import Path
 import jinja2
 
 import kernel_shim
-from harness.core import kernel_files
+from harness.core import generation, kernel_files
 from harness.core.errors import UserError
 from harness.core.generation import GenerationSpec
 from harness.core.paths import TEMPLATES, cache_root
@@ -47,7 +47,8 @@ BITMAP_FIELDS = {("pcpu_chunk", "populated"): "pcpu_unit_pages"}
 # as its spec says, and the rest are scalars.
 CHUNK_STATE = ("pcpu_first_chunk", "pcpu_reserved_chunk")
 UNIT_MAP_STATE = "pcpu_unit_map"
-SETUP_REAL_NAME = "shim_real_pcpu_setup_first_chunk"
+# The setup function is emitted under this prefix; the glue's wrapper takes its name.
+REAL_PREFIX = "shim_real_"
 ARCHES = ("generic", *kernel_files.ARCH_FILES)
 # Static functions of the arch files whose calls the trace records: the
 # allocator attempts and the questions they ask.  A revision without one of
@@ -178,7 +179,8 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     stub_defines = stubs.stub_defines(snapshot.files, c_file if arch == "generic" else None)
     tu_text = env.get_template("tu.c.j2").render(
         label=snapshot.label, emit=emit, arch=arch if arch != "generic" else None,
-        stub_defines=stub_defines, **_glue_plan(api, extraction))
+        stub_defines=stub_defines,
+        **_glue_plan(api, extraction, detect.facts(api, c_file, h_file, *more.values())))
     if arch_part is None:
         return Rendered(snapshot.label, api, extraction, header_text, tu_text,
                         internal_text=internal_text, stub_defines=stub_defines)
@@ -212,8 +214,8 @@ def _emitter(env: jinja2.Environment, api: detect.ApiInfo, arch_file: ctext.Sour
         wrapper = ""
         counted_here = item.path == kernel_files.PERCPU_C and not item.is_prototype \
             and item.name in api.spec.counted_functions
-        if item.kind == "function" and "pcpu_setup_first_chunk" in item.names:
-            rename = ("pcpu_setup_first_chunk", SETUP_REAL_NAME)
+        if item.kind == "function" and api.setup.name in item.names:
+            rename = (api.setup.name, REAL_PREFIX + api.setup.name)
         elif item.kind == "function" and (counted_here or (
                 arch_file is not None and item.path == arch_file.path
                 and item.name in ARCH_TRACED + ARCH_COUNTED)):
@@ -226,13 +228,14 @@ def _emitter(env: jinja2.Environment, api: detect.ApiInfo, arch_file: ctext.Sour
     return emit
 
 
-def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str, object]:
+def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction,
+               facts: Mapping[str, int]) -> dict[str, object]:
     """What tu.c.j2 needs besides the label, the emitter and the arch: the
     items, the generation's glue (its spec) and what the revision defines."""
     spec = api.spec
     defined = extraction.defined()
     functions = extraction.functions()
-    entry_points = {**spec.entry_points(), **dict(extraction.renamed_entries)}
+    ways = dict(extraction.ways)
     items = extraction.source_items
     structs = _struct_plans(api, defined)
     return {
@@ -241,11 +244,11 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
         "items": items, "included_items": extraction.included_items,
         "included_index": next((i for i, it in enumerate(items)
                                 if it.line > extraction.included_at), len(items)),
-        "entry_calls": [(name, _entry_call(functions[entry_points[name]], spec))
-                        for name in extraction.scenarios if name in entry_points],
-        "drivers": [(name, driver) for name in extraction.scenarios
-                    if (driver := spec.scenarios[name].driver) is not None],
-        "driver_params": _driver_params(spec, extraction),
+        "entry_calls": [(name, _entry_call(functions[entry], spec))
+                        for name, way in ways.items() if (entry := way.entry) is not None],
+        "drivers": [(name, driver) for name, way in ways.items()
+                    if (driver := way.driver) is not None],
+        "driver_params": _driver_params(extraction),
         "structs": structs, "struct_tags": {s["tag"] for s in structs},
         "setup": api.setup, "p": [param.name for param in api.setup.params],
         "state_vars": defined,
@@ -254,22 +257,50 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction) -> dict[str,
                               (*CHUNK_STATE, UNIT_MAP_STATE, *spec.array_state)],
         "array_state_vars": [(v, n) for v, n in spec.array_state.items() if v in defined],
         "chunk_vars": [v for v in CHUNK_STATE if v in defined and v in spec.state_variables],
-        "static_check": all(v in defined for v in ("pcpu_base_addr", "pcpu_unit_map",
-                                                   "pcpu_unit_size", "pcpu_nr_units")),
+        "static_check": _static_check(defined),
         "scenarios": extraction.scenarios,
         "constants": [name for name in spec.constants if name in defined],
+        "facts": sorted(facts.items()),
+        "call": call_by_prefix, "by_prefix": by_prefix,
     }
 
 
-def _driver_params(spec: GenerationSpec, extraction: closure.Extraction
-                   ) -> dict[str, list[str]]:
+def _driver_params(extraction: closure.Extraction) -> dict[str, list[str]]:
     """The parameter names of the functions a scenario driver calls, so a
     driver can follow a revision's signature (2009's lpage functions took
     static_size first until fd1e8a1fe2b5^ dropped it)."""
     functions = extraction.functions()
     return {root: [param.name for param in detect.parse_prototype(functions[root].text).params]
-            for name in extraction.scenarios if spec.scenarios[name].driver is not None
-            for root in spec.scenarios[name].roots if root in functions}
+            for _, way in extraction.ways if way.driver is not None
+            for root in way.roots if root in functions}
+
+
+def _static_check(defined: frozenset[str]) -> bool | str:
+    """How the glue finds each possible cpu's unit to check its static copy:
+    through the revision's cpu -> unit map, or, where it keeps none (the
+    first API), at its cpu number ("identity"); False where it cannot."""
+    if not {"pcpu_base_addr", "pcpu_unit_size"} <= defined:
+        return False
+    if {"pcpu_unit_map", "pcpu_nr_units"} <= defined:
+        return True
+    return "identity" if "pcpu_unit_map" not in defined else False
+
+
+def by_prefix(proto: detect.Prototype, param: detect.Param, meanings: Mapping[str, str]) -> str:
+    """What a parameter of `proto` means to the glue, by how its name starts
+    (the glue of functions whose parameter lists changed over the years)."""
+    meaning = next((v for prefix, v in meanings.items() if param.name.startswith(prefix)), None)
+    if meaning is None:
+        raise UserError(f"{proto.signature()}: the glue knows no meaning of its parameter "
+                        f"'{param.ctype} {param.name}'")
+    return meaning
+
+
+def call_by_prefix(proto: detect.Prototype, args: Mapping[str, str]) -> str:
+    """A call of `proto` from a template's driver, each argument picked by
+    how the parameter's name starts."""
+    picked = [by_prefix(proto, param, args) for param in proto.params]
+    return f"{proto.name}({', '.join(picked)})"
 
 
 def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtraction,
@@ -303,12 +334,16 @@ def _entry_call(item: ctext.Item, spec: GenerationSpec) -> str:
         callback = next((v for t, v in conventions.callbacks.items() if t in param.ctype), None)
         size = next((v for prefix, v in conventions.sizes.items()
                      if param.name.startswith(prefix)), None)
+        fixed = next((v for prefix, v in conventions.fixed.items()
+                      if param.name.startswith(prefix)), None)
         if callback is not None:
             args.append(callback)
         elif size == "dyn_size" and not param.ctype.startswith(("ssize_t", "long", "int")):
             args.append(conventions.unsigned_dyn_size)
         elif size is not None:
             args.append(f"c->{size}")
+        elif fixed is not None:
+            args.append(fixed)
         else:
             raise UserError(f"cannot call {proto.signature()}: the shim has nothing to pass "
                             f"for its parameter '{param.ctype} {param.name}'; teach the "
@@ -556,6 +591,13 @@ _UNRESOLVED_PATTERNS = (
 _IN_FUNCTION = re.compile(r"In function '(\w+)'")
 
 
+def _user_name(function: str) -> str:
+    """A wrapped setup function, renamed while it was emitted, as the user wrote it."""
+    setups = {spec.setup_function for spec in generation.all_specs()}
+    plain = function.removeprefix(REAL_PREFIX)
+    return plain if plain in setups else function
+
+
 def unresolved_symbols(stderr: str) -> dict[str, list[str]]:
     """Symbol -> functions using it, from compiler and linker messages."""
     found: dict[str, list[str]] = {}
@@ -564,7 +606,7 @@ def unresolved_symbols(stderr: str) -> dict[str, list[str]]:
         m = _IN_FUNCTION.search(line)
         if m:
             # The wrapped setup function was renamed; name it as the user wrote it.
-            current = m.group(1).replace(SETUP_REAL_NAME, "pcpu_setup_first_chunk")
+            current = _user_name(m.group(1))
             continue
         for pattern in _UNRESOLVED_PATTERNS:
             m = pattern.search(line)

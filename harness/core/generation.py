@@ -22,7 +22,7 @@ import pkgutil
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NewType
+from typing import NewType, Protocol
 
 from harness.core.cases import ARCH_SCENARIOS, GENERIC_SCENARIOS
 from harness.core.errors import UserError
@@ -56,22 +56,42 @@ class ScenarioSpec:
     roots: tuple[str, ...]
     entry: str | None = None
     driver: str | None = None
-    # Names the entry point had before a rename (pcpu_4k_first_chunk() was
-    # the page allocator until August 2009): a revision without `entry`
-    # runs the first of these it defines, in its place.
-    earlier: tuple[str, ...] = ()
+    # What runs the scenario in a revision that lacks some of `roots` (an
+    # allocator that came later, where the glue drives the setup itself as
+    # the arch code of the time did); tried in turn, as this one is.
+    fallback: ScenarioSpec | None = None
 
-    def variants(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """(entry, roots) under each name the scenario had, newest first."""
-        entry = self.entry or ""
-        return ((entry, self.roots),
-                *((name, tuple(name if r == entry else r for r in self.roots))
-                  for name in self.earlier))
+    def chain(self) -> tuple[ScenarioSpec, ...]:
+        """This way of running the scenario and every fallback, in order."""
+        return (self, *(self.fallback.chain() if self.fallback is not None else ()))
+
+    def chosen(self, has_definition: Callable[[str], bool]) -> ScenarioSpec | None:
+        """The first way whose roots a revision all defines, None if none."""
+        return next((way for way in self.chain()
+                     if all(has_definition(root) for root in way.roots)), None)
 
 
 def called(function: str) -> ScenarioSpec:
     """A scenario that is one call of `function`."""
     return ScenarioSpec((function,), entry=function)
+
+
+class RevisionView(Protocol):
+    """What a spec's `facts` may ask of a revision's source: whether it
+    defines a name, the parameters a function takes ((type, name) pairs, as
+    written; None if it is not defined) and the names a function uses."""
+
+    def defines(self, name: str) -> bool: ...
+
+    def params(self, function: str) -> tuple[tuple[str, str], ...] | None: ...
+
+    def uses(self, function: str, name: str) -> bool: ...
+
+
+# Facts of a revision its model needs where a generation's signatures and
+# documented behaviour changed from one revision to the next: fact -> value,
+# reported with the constants.
+Facts = Callable[[RevisionView], Mapping[str, int]]
 
 
 @dataclass(frozen=True)
@@ -85,12 +105,16 @@ class EntryArgs:
     # dyn_size where the parameter is unsigned: that API has no "auto" (-1),
     # so the kernel's own default stands in.
     unsigned_dyn_size: str
+    # Parameters no case field answers, by name prefix -> the C expression
+    # passed (an allocator's unit_size left to its "auto").
+    fixed: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
 class GenerationSpec:
     name: GenerationName
-    # "YYYY-MM" the signature appeared: orders the registry, oldest first.
+    # "YYYY-MM" the signature appeared (or "YYYY-MM-DD", for two of one
+    # month): orders the registry, oldest first.
     since: str
     # The signature in words, for the message when no generation matches.
     shape: str
@@ -125,15 +149,15 @@ class GenerationSpec:
     model: str
     cross_renames: Mapping[str, str] = field(default_factory=dict)
     cross_dropped: tuple[str, ...] = ()
+    facts: Facts | None = None
+    # The function the first chunk is set up by, whose signature `detects`
+    # is asked about (pcpu_setup_static() until February 2009).
+    setup_function: str = "pcpu_setup_first_chunk"
 
     def __post_init__(self) -> None:
         problems = _problems(self)
         if problems:
             raise SpecError(f"generation spec '{self.name}': {'; '.join(problems)}")
-
-    def entry_points(self) -> dict[str, str]:
-        """Scenario -> the function the generic glue calls for it."""
-        return {name: s.entry for name, s in self.scenarios.items() if s.entry is not None}
 
 
 
@@ -147,15 +171,8 @@ def _scenario_problems(spec: GenerationSpec) -> list[str]:
     for name, scenario in spec.scenarios.items():
         if name not in GENERIC_SCENARIOS:
             problems.append(f"scenario '{name}' is unknown{_closest(name, GENERIC_SCENARIOS)}")
-        if not scenario.roots:
-            problems.append(f"scenario '{name}' has no roots")
-        if (scenario.entry is None) == (scenario.driver is None):
-            problems.append(f"scenario '{name}' needs either an entry point or a driver")
-        if scenario.entry is not None and scenario.entry not in scenario.roots:
-            problems.append(f"scenario '{name}' calls {scenario.entry}() but does not "
-                            "extract it (not among its roots)")
-        if scenario.earlier and scenario.entry is None:
-            problems.append(f"scenario '{name}' has earlier names but no entry point")
+        for way in scenario.chain():
+            problems += _way_problems(name, way)
     own = tuple(spec.scenarios)
     for dropped, successor in spec.successors.items():
         if dropped not in GENERIC_SCENARIOS:
@@ -167,9 +184,22 @@ def _scenario_problems(spec: GenerationSpec) -> list[str]:
     return problems
 
 
+def _way_problems(name: str, way: ScenarioSpec) -> list[str]:
+    """What is wrong with one way of running scenario `name`."""
+    problems: list[str] = []
+    if not way.roots:
+        problems.append(f"scenario '{name}' has no roots")
+    if (way.entry is None) == (way.driver is None):
+        problems.append(f"scenario '{name}' needs either an entry point or a driver")
+    if way.entry is not None and way.entry not in way.roots:
+        problems.append(f"scenario '{name}' calls {way.entry}() but does not "
+                        "extract it (not among its roots)")
+    return problems
+
+
 def _problems(spec: GenerationSpec) -> list[str]:
     problems = _scenario_problems(spec)
-    if not re.fullmatch(r"\d{4}-\d{2}", spec.since):
+    if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", spec.since):
         problems.append(f"since '{spec.since}' is not YYYY-MM")
     for flow in spec.arch_flows:
         if flow not in ARCH_SCENARIOS:

@@ -80,15 +80,18 @@ class AllocInfo(TypedDict, total=False):
 
 class SetupArgs(TypedDict, total=False):
     """What pcpu_setup_first_chunk() was called with: an alloc_info and a
-    base (alloc_info, modern), or sizes, a base and a unit map (unit_map)."""
+    base (alloc_info, modern), sizes, a base and a unit map (unit_map), or
+    sizes, a base and callbacks, each as whether one was given (get_page)."""
 
-    base_addr: Pointer
+    base_addr: Pointer | None  # None: NULL, the first API's "percpu maps it"
     alloc_info: AllocInfo | None
     static_size: int
     reserved_size: int
     dyn_size: int
     unit_size: int
     unit_map: Slots | None
+    get_page_fn: bool
+    populate_pte_fn: bool
 
 
 # What the layout builder of the lpage path returned: a unit count and map

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.core.errors import UserError
-from harness.core.generation import GenerationSpec
+from harness.core.generation import GenerationSpec, ScenarioSpec
 from harness.core.kernel_files import (
     ARCH_FILES,
     PERCPU_C,
@@ -36,10 +36,10 @@ ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
 ARCH_GLUE_ROOTS = {arch: ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names")
                    for arch in ARCH_FILES}
 
-# Always needed: the shim wraps the setup function and reads the state
-# and the constants its generation reports (GenerationSpec).  pr_fmt, where
-# a file defines it, prefixes its messages ("percpu: ").
-COMMON_ROOTS = ("pcpu_setup_first_chunk", "pr_fmt")
+# Always needed: the shim wraps the generation's setup function and reads
+# the state and the constants its generation reports (GenerationSpec).
+# pr_fmt, where a file defines it, prefixes its messages ("percpu: ").
+COMMON_ROOTS = ("pr_fmt",)
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,12 @@ class Extraction:
     included_at: int = 0
     # Items that precede the includes, as in the file (pr_fmt).
     prelude_items: tuple[ctext.Item, ...] = ()
-    # Scenario -> the entry point this revision has, where it is an earlier
-    # name of the spec's (ScenarioSpec.earlier).
-    renamed_entries: tuple[tuple[str, str], ...] = ()
+    # How each scenario it has runs here: the first of its spec's ways
+    # (ScenarioSpec.chain()) whose roots the revision defines.
+    ways: tuple[tuple[str, ScenarioSpec], ...] = ()
+
+    def way(self, scenario: str) -> ScenarioSpec:
+        return dict(self.ways)[scenario]
 
     def functions(self) -> dict[str, ctext.Item]:
         """Function definitions by name (the unit of byte-for-byte comparison)."""
@@ -166,8 +169,8 @@ def extract(
             it.kind == "function" for it in defined_in_c.get(name, []) + defined_in_h.get(name, [])
         )
 
-    available, missing, roots, renamed = _scenario_roots(spec, scenarios, has_definition)
-    common = (*COMMON_ROOTS, *spec.constants, *spec.state_variables)
+    ways, missing, roots = _scenario_roots(spec, scenarios, has_definition)
+    common = (spec.setup_function, *COMMON_ROOTS, *spec.constants, *spec.state_variables)
     roots.update(r for r in common if r in defined_in_c or r in defined_in_h)
     roots.update(r for r in extra_roots if r in defined_in_c or r in defined_in_h)
 
@@ -177,7 +180,7 @@ def extract(
     return Extraction(
         header_items=tuple(it for it in h_file.items if id(it) in reached),
         source_items=tuple(it for it in source if it not in prelude),
-        scenarios=tuple(available),
+        scenarios=tuple(ways),
         missing_roots=tuple(sorted(set(missing))),
         includes=tuple(i for i in (_clean_include(i) for i in c_file.includes)
                        if i not in INLINED_INCLUDES),
@@ -187,38 +190,32 @@ def extract(
                              if id(it) in reached),
         included_at=included_at,
         prelude_items=prelude,
-        renamed_entries=tuple(renamed.items()),
+        ways=tuple(ways.items()),
     )
 
 
 def _scenario_roots(spec: GenerationSpec, scenarios: Iterable[str] | None,
                     has_definition: Callable[[str], bool]
-                    ) -> tuple[list[str], list[str], set[str], dict[str, str]]:
-    """The wanted scenarios a revision has, the roots the others lack, the
-    roots of those it has (all of a scenario's roots must be defined, under
-    its name or an earlier one), and the scenarios found under an earlier
-    entry name, with that name."""
+                    ) -> tuple[dict[str, ScenarioSpec], list[str], set[str]]:
+    """The wanted scenarios a revision has with the way each runs there, the
+    roots the others lack, and the roots of those it has: all of a way's
+    roots must be defined."""
     wanted = list(scenarios) if scenarios is not None else list(spec.scenarios)
     for name in wanted:
         if name not in spec.scenarios:
             known = ", ".join(spec.scenarios)
             raise UserError(f"unknown scenario '{name}': choose one of {known}")
-    available: list[str] = []
+    available: dict[str, ScenarioSpec] = {}
     missing: list[str] = []
     roots: set[str] = set()
-    renamed: dict[str, str] = {}
     for scenario in wanted:
-        variants = spec.scenarios[scenario].variants()
-        found = next(((entry, rs) for entry, rs in variants
-                      if all(has_definition(r) for r in rs)), None)
-        if found is None:
-            missing.extend(r for r in variants[0][1] if not has_definition(r))
+        way = spec.scenarios[scenario].chosen(has_definition)
+        if way is None:
+            missing.extend(r for r in spec.scenarios[scenario].roots if not has_definition(r))
             continue
-        available.append(scenario)
-        roots.update(found[1])
-        if found[0] != variants[0][0]:
-            renamed[scenario] = found[0]
-    return available, missing, roots, renamed
+        available[scenario] = way
+        roots.update(way.roots)
+    return available, missing, roots
 
 
 def _clean_include(include: str) -> str:

@@ -86,7 +86,9 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
     """Generation, setup prototype and struct layouts of one source; `more`
     are further files that may declare them (mm/percpu-internal.h)."""
     funcs = {it.name: it for it in c_file.items if it.kind == "function"}
-    setup_item = funcs.get("pcpu_setup_first_chunk")
+    # Each generation names the function it sets the first chunk up by.
+    setup_item = next((funcs[name] for name in dict.fromkeys(
+        s.setup_function for s in generation.all_specs()) if name in funcs), None)
     if setup_item is None:
         raise UserError(
             "mm/percpu.c defines no pcpu_setup_first_chunk(): percpu-diff needs a kernel "
@@ -104,7 +106,7 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
     for tag in spec.required_structs:
         if tag not in structs:
             raise UserError(
-                f"pcpu_setup_first_chunk() of the {spec.name} generation needs struct {tag}, "
+                f"{setup.name}() of the {spec.name} generation needs struct {tag}, "
                 f"but struct {tag} is not defined in include/linux/percpu.h or mm/percpu.c: "
                 "is the tree complete?"
             )
@@ -112,9 +114,44 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
     return ApiInfo(spec, setup, structs)
 
 
+class SourceView:
+    """A revision's files as a spec's facts ask about them
+    (harness.core.generation.RevisionView): the first definition of a
+    function in the order the files are given (mm/percpu.c first)."""
+
+    def __init__(self, *files: ctext.SourceFile) -> None:
+        self._names = frozenset(n for f in files for it in f.items for n in it.names)
+        self._functions: dict[str, ctext.Item] = {}
+        for source in files:
+            for item in source.items:
+                if item.kind == "function":
+                    self._functions.setdefault(item.name, item)
+
+    def defines(self, name: str) -> bool:
+        return name in self._names
+
+    def params(self, function: str) -> tuple[tuple[str, str], ...] | None:
+        item = self._functions.get(function)
+        if item is None:
+            return None
+        return tuple((p.ctype, p.name) for p in parse_prototype(item.text).params)
+
+    def uses(self, function: str, name: str) -> bool:
+        item = self._functions.get(function)
+        return item is not None and name in item.refs
+
+
+def facts(api: ApiInfo, *files: ctext.SourceFile) -> dict[str, int]:
+    """What the generation's spec says its model needs to know of this revision."""
+    if api.spec.facts is None:
+        return {}
+    return dict(api.spec.facts(SourceView(*files)))
+
+
 def _generation_of(setup: Prototype) -> GenerationSpec:
     types = tuple(p.ctype for p in setup.params)
-    matching = [s for s in generation.all_specs() if s.detects(setup.return_type, types)]
+    matching = [s for s in generation.all_specs()
+                if s.setup_function == setup.name and s.detects(setup.return_type, types)]
     if len(matching) > 1:
         raise UserError(f"{setup.signature()} matches the specs of several API generations "
                         f"({', '.join(s.name for s in matching)}): make their detection "

@@ -51,7 +51,8 @@ COMPARED = (
 )
 
 # Implementation details inside compared objects: the size the kernel
-# rounded its own info struct to, the static vm struct, map capacity.
+# rounded its own info struct to, the static vm struct, map capacity, the
+# first API's pointer to its own page array.
 IGNORED = frozenset({
     "setup_args.alloc_info.__ai_size",
     "build.alloc_info.__ai_size",
@@ -59,11 +60,15 @@ IGNORED = frozenset({
     "state.reserved_chunk.vm",
     "state.first_chunk.map_alloc",
     "state.reserved_chunk.map_alloc",
+    "state.first_chunk.page",
+    "state.reserved_chunk.page",
 })
 
-# Addresses in messages: '@0x...' after the allocator's banner, and the
-# bare 16-digit physical addresses of the arch files' debug lines.
-_ADDRESS = re.compile(r"@\S+|\b[0-9a-f]{16}\b")
+# Addresses in messages: '@0x...' after the allocator's banner, the bare
+# 16-digit physical addresses of the arch files' debug lines, and a %p
+# anywhere else (2009's "Embedded 12 pages at 0x...", where a model says
+# which region: "<bootmem>").
+_ADDRESS = re.compile(r"@\S+|\b[0-9a-f]{16}\b|\b0x[0-9a-f]{8,}\b|<(?:bootmem|vmalloc)>")
 ABSENT = "<absent>"
 _POINTER = re.compile(r"^(phys|vmalloc):0x[0-9a-f]+$")
 

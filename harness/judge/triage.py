@@ -191,7 +191,15 @@ def _locality_not_transitive(subject: Subject) -> bool:
                for x in cpus_on for y in cpus_on for z in cpus_on)
 
 
+def _cpu_ids_have_holes(subject: Subject) -> bool:
+    """Fewer possible cpus than cpu ids up to the last of them
+    (num_possible_cpus() < nr_cpu_ids)."""
+    possible = subject.case.possible
+    return len(possible) < max(possible) + 1
+
+
 PREDICATES: Mapping[str, Callable[[Subject], object]] = {
+    "cpu_ids_have_holes": _cpu_ids_have_holes,
     "locality_not_transitive": _locality_not_transitive,
     "need_numa_missed": _need_numa_missed,
     "sparc64_chunk_overflow": _sparc64_chunk_overflow,

@@ -49,6 +49,11 @@ def unit_layout(result: BootResult) -> list[Unit]:
         # Identity mapping (NULL unit_map): the state holds it.
         possible = set(result.get("possible", []))
         unit_map = [u if c in possible else None for c, u in enumerate(state["unit_map"])]
+    if not unit_map and "unit_map" not in state and state.get("unit_size"):
+        # No map at all (the first API): cpu N's unit is unit N of the chunk.
+        possible = set(result.get("possible", []))
+        total = int(state.get("chunk_size") or 0) // int(state["unit_size"])
+        return [Unit("-", u, u if u in possible else None) for u in range(total)]
     if not unit_map:
         return []
     by_unit = {u: cpu for cpu, u in enumerate(unit_map) if u is not None}

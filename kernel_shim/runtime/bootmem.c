@@ -184,6 +184,11 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 	unsigned long start, end, redzone_end;
 	size_t next;
 
+	/* mm/bootmem.c's alloc_bootmem_core() BUGs on a zero-sized request,
+	 * the nopanic variants included (2009 - 2011, as far as bootmem.c
+	 * served percpu) */
+	if (size == 0)
+		shim_bug(__FILE__, __LINE__, "alloc_bootmem_core: !size");
 	if (may_fail && shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem)
 		goto fail;
 	if (!align)
@@ -192,9 +197,8 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 		shim_panic(__FILE__, __LINE__, "%s: bootmem alignment %lu is not a power of two",
 			   caller, align);
 	/* __alloc_bootmem(): at or above the goal first, then anywhere. */
-	if (size == 0 ||
-	    (!bootmem_fit(goal, bm.limit, size, align, &start) &&
-	     !(goal && bootmem_fit(0, bm.limit, size, align, &start))))
+	if (!bootmem_fit(goal, bm.limit, size, align, &start) &&
+	    !(goal && bootmem_fit(0, bm.limit, size, align, &start)))
 		goto fail;
 	end = start + size;
 	SHIM_UNPOISON(shim_arena_base + start, size);

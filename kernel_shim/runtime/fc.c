@@ -37,6 +37,11 @@ void *shim_fc_alloc(unsigned int cpu, size_t size, size_t align)
 	return p;
 }
 
+/*
+ * pcpu_fc_alloc_fn_t of the first API's allocators took no alignment; the
+ * arch's callback (x86 pcpu_fc_alloc()) asked bootmem for size-aligned
+ * memory: pages for the 4k allocator, large pages for lpage.
+ */
 void *shim_fc_alloc_size_aligned(unsigned int cpu, size_t size)
 {
 	return shim_fc_alloc(cpu, size, size);

@@ -15,7 +15,8 @@ void shim_note_return(long long value)
 /*
  * Every possible cpu's unit must start with a copy of the static data.
  * An embedded chunk lives in bootmem, so what it still holds there shows
- * whether the unused tails and empty units were given back.
+ * whether the unused tails and empty units were given back.  No unit_map
+ * (the first API's revisions, which keep none): cpu N's unit is unit N.
  */
 void shim_emit_static_copies(const void *base, const int *unit_map, unsigned long unit_size,
 			     unsigned long nr_units, const unsigned long *unit_offsets,
@@ -33,8 +34,9 @@ void shim_emit_static_copies(const void *base, const int *unit_map, unsigned lon
 	for (unsigned int cpu = 0; cpu < shim_nr_cpu_ids; cpu++) {
 		if (!(shim_possible_bits[cpu / 64] & (1UL << (cpu % 64))))
 			continue;
+		long unit = unit_map ? unit_map[cpu] : (long)cpu;
 		unsigned long a = (unsigned long)base + (unit_offsets ? unit_offsets[cpu] :
-				  (unsigned long)(long)unit_map[cpu] * unit_size);
+				  (unsigned long)unit * unit_size);
 		a = (unsigned long)shim_arch_translate((const void *)a);
 		bool inside = (a >= arena && a + size <= arena + bm.limit) ||
 			      (a >= vmal && a + size <= vmal + bm.vm_cursor);

@@ -23,6 +23,7 @@
 #include "numa.c"
 #include "trace.c"
 #include "fc.c"
+#include "get_page.c"
 #include "notes.c"
 #include "case.c"
 #include "forkserver.c"

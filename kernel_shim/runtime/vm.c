@@ -133,11 +133,29 @@ void *shim_page_address(const struct page *page)
 	return shim_va((unsigned long)((const char *)page - PAGE_MAP_ADDR) << SHIM_PAGE_SHIFT);
 }
 
+/*
+ * map_kernel_range_noflush(): the shim has no MMU to alias a page at a
+ * second address, so mapping copies what each page holds to where it is
+ * mapped.  Reads through the mapping right after it see the page, as in
+ * the kernel (the first API's arch code filled the static pages before
+ * pcpu_setup_first_chunk() mapped them); later writes through either
+ * address are not carried over to the other (not simulated; the first
+ * chunk code writes through the mapping only, after it is made).  The
+ * vm areas are fresh zeroed memory, so a zero page needs no copy.
+ */
 int shim_map_kernel_range(unsigned long addr, unsigned long size, struct page **pages)
 {
-	(void)addr; (void)pages;
+	static const char zero[SHIM_PAGE_SIZE];
+	unsigned long nr = size >> SHIM_PAGE_SHIFT;
+
 	bm.maps++;
-	return (int)(size >> SHIM_PAGE_SHIFT);
+	for (unsigned long i = 0; i < nr; i++) {
+		const void *page = pages[i] ? shim_page_address(pages[i]) : NULL;
+
+		if (page && memcmp(page, zero, SHIM_PAGE_SIZE))
+			memcpy((char *)addr + (i << SHIM_PAGE_SHIFT), page, SHIM_PAGE_SIZE);
+	}
+	return (int)nr;
 }
 
 /* Overridden by the arch glue of a flow that keeps page tables. */

@@ -61,7 +61,7 @@ SPEC = GenerationSpec(
         "embed": called("pcpu_embed_first_chunk"),
         # the page allocator was pcpu_4k_first_chunk() until 00ae4064b14
         "page": ScenarioSpec(("pcpu_page_first_chunk",), entry="pcpu_page_first_chunk",
-                             earlier=("pcpu_4k_first_chunk",)),
+                             fallback=called("pcpu_4k_first_chunk")),
         "lpage": ScenarioSpec(("pcpu_lpage_build_unit_map", "pcpu_lpage_first_chunk"),
                               driver="generations/unit_map_lpage.c.j2"),
     },

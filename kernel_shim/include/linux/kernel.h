@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <linux/bug.h>
 #include <linux/printk.h>
+#include <linux/log2.h>	/* as the kernel's: ilog2(), order_base_2() and friends */
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ALIGN(x, a) (((x) + ((__typeof__(x))(a) - 1)) & ~((__typeof__(x))(a) - 1))

@@ -11,10 +11,16 @@ struct vm_struct {
 #define VMALLOC_START ((unsigned long)shim_vmalloc_base)
 #define VMALLOC_END ((unsigned long)shim_vmalloc_base + shim_vmalloc_size())
 #define VMALLOC_TOTAL (VMALLOC_END - VMALLOC_START)
-static inline void vm_area_register_early(struct vm_struct *vm, size_t align)
+static inline void shim_vm_area_register_early(struct vm_struct *vm, size_t align)
 {
 	vm->addr = shim_vm_register(vm->size, align);
 }
+/* vm_area_register_early(vm, align); before "vmalloc: add @align to
+ * vm_area_register_early()" (February 2009) it took the vm alone and
+ * placed areas a whole number of pages apart: page alignment. */
+#define vm_area_register_early(...) shim_vm_area_register_early_(__VA_ARGS__, \
+	(1UL << SHIM_PAGE_SHIFT), 0)
+#define shim_vm_area_register_early_(vm, align, ...) shim_vm_area_register_early((vm), (align))
 /*
  * The modern page first chunk maps through mm/internal.h's helper (5.13
  * on; 7.x added a gfp_t for the page tables it may allocate, hence the

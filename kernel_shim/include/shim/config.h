@@ -5,6 +5,10 @@
 #define CONFIG_MODULES 1
 #define CONFIG_64BIT 1
 #define CONFIG_HAVE_SETUP_PER_CPU_AREA 1
+/* The arch uses the dynamic percpu allocator: the switch of February and
+ * March 2009, which later kernels no longer test (they test the inverse,
+ * CONFIG_HAVE_LEGACY_PER_CPU_AREA, left undefined). */
+#define CONFIG_HAVE_DYNAMIC_PER_CPU_AREA 1
 /* Which first chunk allocators mm/percpu.c builds: all of them for the
  * generic scenarios; what the arch's Kconfig selects for an arch flow
  * (x86: lpage only with NUMA; sparc64: none, it sets the chunk up itself). */

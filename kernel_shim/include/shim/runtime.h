@@ -94,6 +94,15 @@ void shim_fc_populate_pte(unsigned long addr);
 void shim_fc_populate_pte_memblock(unsigned long addr);
 int shim_cpu_distance(unsigned int from, unsigned int to);
 int shim_fc_cpu_to_node(int cpu);
+/* the first API's pcpu_fc_alloc_fn_t had no alignment: the arch aligned to the size */
+void *shim_fc_alloc_size_aligned(unsigned int cpu, size_t size);
+/* the first API's arch part where mm/percpu.c has no allocator (get_page.c) */
+struct page;
+int shim_glue_page_alloc(unsigned long static_size);
+void *shim_glue_embed_alloc(unsigned long used, unsigned long unit_size);
+struct page *shim_glue_get_page(unsigned int cpu, int pageno);
+struct page **shim_glue_packed_pages(void);
+void shim_glue_release(void);
 
 /* memblock, the modern kernels' boot allocator: top-down, exact frees */
 void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
