@@ -61,13 +61,13 @@ static void *memblock_alloc_core(unsigned long size, unsigned long align, unsign
 void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
 			  int nid, const char *caller)
 {
-	void *ptr = NULL;
+	void *block = NULL;
 
 	if (!(shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem))
-		ptr = memblock_alloc_core(size, align, min_addr, nid, caller);
-	if (!ptr)
+		block = memblock_alloc_core(size, align, min_addr, nid, caller);
+	if (!block)
 		bm.nr_failed++;
-	return ptr;
+	return block;
 }
 
 /*
