@@ -59,9 +59,10 @@ def main(request: BisectRequest) -> int:
 
 
 def _plan(sides: list[runner.Side], case: cases.Case, request: BisectRequest) -> runner.Plan:
-    return plan.make_plan(sides, [case], declared=None, patch_files=(), triage_file=None,
-                          sanitize=request.build.sanitize, limits=request.build.limits(),
-                          jobs=1)
+    # Nothing is judged here, only compared: no triage or declared changes
+    # to load (run inside a kernel tree, there is no cases/ to find them in).
+    return runner.Plan(tuple(sides), (case,), (), (), sanitize=request.build.sanitize,
+                       limits=request.build.limits(), jobs=1)
 
 
 def _say(out: Console, request: BisectRequest, good: str, tested: str,
