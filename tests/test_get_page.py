@@ -28,7 +28,7 @@ from harness.core.errors import UserError
 from harness.core.generation import ScenarioSpec, SpecError
 from harness.core.generations import get_page
 from harness.extract import closure, ctext, detect
-from harness.judge import triage
+from harness.judge import compare, triage
 from harness.report import console
 from harness.run import server
 from harness.sources import snapshot
@@ -340,3 +340,12 @@ def test_the_unit_table_numbers_units_by_cpu() -> None:
     result = py_impl.run_model("get_page", cases.Case("x", "embed", 8, (0, 2, 4)))
     assert [(u.unit, u.cpu) for u in console.unit_layout(result)] == \
         [(0, 0), (1, None), (2, 2), (3, None), (4, 4)]
+
+
+def test_old_and_new_compare_units_by_cpu_where_there_is_no_map() -> None:
+    case = cases.Case("x", "embed", 8, (0, 2, 4))
+    old = py_impl.run_model("get_page", case)
+    new = py_impl.run_model("unit_map", case)
+    assert compare.neutral(old)["state.unit_of_cpu"] == {0: 0, 2: 2, 4: 4}
+    changed = {c.field for c in compare.compare_sides(old, new)}
+    assert not any(f.startswith("state.unit_of_cpu") for f in changed)

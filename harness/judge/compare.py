@@ -210,6 +210,9 @@ def neutral(result: BootResult, flat: Fields | None = None) -> Fields:
     possible = list(result.get("possible", []))
     if isinstance(out.get("state.unit_map"), list):
         out["state.unit_of_cpu"] = dict(zip(possible, out.pop("state.unit_map"), strict=True))
+    elif "state.unit_size" in out:
+        # No map at all (the first API): cpu N's unit is unit N.
+        out["state.unit_of_cpu"] = {cpu: cpu for cpu in possible}
     if isinstance(out.get("arch.unit_offsets"), list):
         out["arch.unit_offsets"] = dict(zip(possible, out["arch.unit_offsets"], strict=True))
     args = result.get("setup_args")
