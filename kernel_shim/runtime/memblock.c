@@ -61,13 +61,12 @@ static void *memblock_alloc_core(unsigned long size, unsigned long align, unsign
 void *shim_memblock_alloc(unsigned long size, unsigned long align, unsigned long min_addr,
 			  int nid, const char *caller)
 {
-	void *block = NULL;
+	bool injected = shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem;
+	void *got = injected ? NULL : memblock_alloc_core(size, align, min_addr, nid, caller);
 
-	if (!(shim_case.fail_bootmem >= 0 && bm.nopanic_calls++ == shim_case.fail_bootmem))
-		block = memblock_alloc_core(size, align, min_addr, nid, caller);
-	if (!block)
+	if (!got)
 		bm.nr_failed++;
-	return block;
+	return got;
 }
 
 /*

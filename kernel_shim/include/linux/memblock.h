@@ -35,16 +35,16 @@
 /* 6.13 on (mm/memblock.c __memblock_alloc_or_panic()): memblock_alloc(),
  * and panic("%s: Failed to allocate %pap bytes") naming the caller (%pap:
  * 0x and 16 hex digits). */
-#define memblock_alloc_or_panic(size, align) \
-	shim_memblock_alloc_or_panic((size), (align), __func__)
-static inline void *shim_memblock_alloc_or_panic(unsigned long size, unsigned long align,
-						 const char *func)
+#define memblock_alloc_or_panic(bytes, align) \
+	shim_memblock_alloc_or_panic((bytes), (align), __func__)
+static inline void *shim_memblock_alloc_or_panic(unsigned long bytes, unsigned long align,
+						 const char *caller)
 {
-	void *ptr = shim_memblock_alloc(size, align, MEMBLOCK_LOW_LIMIT, NUMA_NO_NODE, func);
+	void *got = shim_memblock_alloc(bytes, align, MEMBLOCK_LOW_LIMIT, NUMA_NO_NODE, caller);
 
-	if (!ptr)
-		panic("%s: Failed to allocate 0x%016lx bytes\n", func, size);
-	return ptr;
+	if (!got)
+		panic("%s: Failed to allocate 0x%016lx bytes\n", caller, bytes);
+	return got;
 }
 
 /*

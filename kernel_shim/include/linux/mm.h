@@ -27,7 +27,7 @@ typedef unsigned long pgprot_t;
 static inline void unmap_kernel_range_noflush(unsigned long addr, unsigned long size) { (void)addr; (void)size; }
 #define offset_in_page(p) ((unsigned long)(p) & ~PAGE_MASK)
 /* PAGE_ALIGNED() (mm.h, 3.x on): an address or size on a page boundary */
-#define PAGE_ALIGNED(addr) IS_ALIGNED((unsigned long)(addr), PAGE_SIZE)
+#define PAGE_ALIGNED(addr) (((unsigned long)(addr) & (PAGE_SIZE - 1)) == 0)
 #define GFP_KERNEL 0xd0u
 #define __GFP_HIGHMEM 0x02u
 #define __GFP_ZERO 0x8000u
