@@ -47,6 +47,13 @@ def listed_trees() -> list[tuple[Path, str]]:
     return out
 
 
+def _tree_id(value: object) -> str:
+    """A tree by its directory, or its parent's for a repo/ or .git dir."""
+    if isinstance(value, Path):
+        return value.parent.name if value.name in ("repo", ".git") else value.name
+    return str(value)
+
+
 def verdicts(tree: Path, rev: str, nr_cpus: int, sanitize: bool) -> dict[str, Counter[str]]:
     """Each scenario's verdict counts and kernel outcomes on one tree."""
     snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", tree, rev))
@@ -70,8 +77,7 @@ def verdicts(tree: Path, rev: str, nr_cpus: int, sanitize: bool) -> dict[str, Co
 @pytest.mark.parametrize(("nr_cpus", "sanitize"), [(8, False), (64, False), (4096, False),
                                                    (64, True)],
                          ids=["8", "64", "4096", "64-sanitized"])
-@pytest.mark.parametrize(("tree", "rev"), listed_trees(),
-                         ids=lambda v: v.name if isinstance(v, Path) else str(v))
+@pytest.mark.parametrize(("tree", "rev"), listed_trees(), ids=lambda v: _tree_id(v))
 def test_every_tree_builds_boots_and_agrees(tree: Path, rev: str, nr_cpus: int,
                                             sanitize: bool) -> None:
     counts = verdicts(tree, rev, nr_cpus, sanitize)
