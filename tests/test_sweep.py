@@ -14,16 +14,11 @@ Skipped, visibly, without PERCPU_DIFF_TREES:
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 
 import pytest
+from sweep import bad_scenarios, verdicts
 
-from harness.campaign import agree, generate
-from harness.compile import shims
-from harness.core.verdict import Verdict
-from harness.judge import triage
-from harness.run import server
 from harness.sources import snapshot
 
 TREES = os.environ.get("PERCPU_DIFF_TREES")
@@ -54,34 +49,13 @@ def _tree_id(value: object) -> str:
     return str(value)
 
 
-def verdicts(tree: Path, rev: str, nr_cpus: int, sanitize: bool) -> dict[str, Counter[str]]:
-    """Each scenario's verdict counts and kernel outcomes on one tree."""
-    snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", tree, rev))
-    rendered = shims.render(snap)
-    shim = shims.build(rendered, shims.BuildConfig(nr_cpus=nr_cpus, sanitize=sanitize))
-    entries = triage.load_triage()
-    counts: dict[str, Counter[str]] = {}
-    for scenario in rendered.extraction.scenarios:
-        todo = list(generate.generate(COUNT, 1, scenario, nr_cpus))
-        found: Counter[str] = Counter()
-        for judged in agree.agree(shim, rendered.api.generation, snap.label, todo, entries,
-                                  server.Limits(timeout_ms=60000)):
-            found[judged.verdict] += 1
-            if judged.verdict in (Verdict.UNEXPECTED, Verdict.FAILED):
-                # The cases that show it, by name, for the failure message.
-                found[f"{judged.verdict}: {judged.case.name}"] += 1
-        counts[scenario] = found
-    return counts
-
-
 @pytest.mark.parametrize(("nr_cpus", "sanitize"), [(8, False), (64, False), (4096, False),
                                                    (64, True)],
                          ids=["8", "64", "4096", "64-sanitized"])
 @pytest.mark.parametrize(("tree", "rev"), listed_trees(), ids=lambda v: _tree_id(v))
 def test_every_tree_builds_boots_and_agrees(tree: Path, rev: str, nr_cpus: int,
                                             sanitize: bool) -> None:
-    counts = verdicts(tree, rev, nr_cpus, sanitize)
+    counts = verdicts(snapshot.SourceSpec("tree", tree, rev), COUNT, nr_cpus, sanitize)
     assert counts, f"{tree}@{rev}: no scenario built"
-    bad = {scenario: dict(c) for scenario, c in counts.items()
-           if c[Verdict.UNEXPECTED] or c[Verdict.FAILED]}
+    bad = bad_scenarios(counts)
     assert bad == {}, f"{tree}@{rev} at NR_CPUS={nr_cpus}: {bad}"

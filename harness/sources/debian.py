@@ -141,6 +141,13 @@ def parse_debian_arg(text: str) -> DebianSpec:
     return DebianSpec(series, version)
 
 
+def listed_versions(series: str) -> list[str]:
+    """Every version of linux-source-<series> apt's lists hold, newest first
+    (what the Debian sweep pins, one source per version)."""
+    spec = DebianSpec(series, None)
+    return _Apt(spec).known_versions(spec.package)
+
+
 def fetch(
     spec: DebianSpec,
     paths: Sequence[str],

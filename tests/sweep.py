@@ -1,0 +1,43 @@
+"""What every sweep asks of one source (a kernel tree, a Debian package):
+each scenario its code has builds, boots and agrees with the model of its
+generation over generated cases.  Shared by test_sweep.py (the trees in
+PERCPU_DIFF_TREES) and test_debian_sweep.py (every version apt lists)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from harness.campaign import agree, generate
+from harness.compile import shims
+from harness.core.verdict import Verdict
+from harness.judge import triage
+from harness.run import server
+from harness.sources import snapshot
+
+
+def verdicts(spec: snapshot.SourceSpec, count: int, nr_cpus: int,
+             sanitize: bool) -> dict[str, Counter[str]]:
+    """Each scenario's verdict counts on one source; the cases with an
+    unexpected or failed verdict are counted by name too, for the message."""
+    snap = snapshot.load_snapshot(spec)
+    rendered = shims.render(snap)
+    shim = shims.build(rendered, shims.BuildConfig(nr_cpus=nr_cpus, sanitize=sanitize))
+    entries = triage.load_triage()
+    counts: dict[str, Counter[str]] = {}
+    for scenario in rendered.extraction.scenarios:
+        todo = list(generate.generate(count, 1, scenario, nr_cpus))
+        found: Counter[str] = Counter()
+        # A generous limit: a loaded machine must not turn a case into a failure.
+        for judged in agree.agree(shim, rendered.api.generation, snap.label, todo, entries,
+                                  server.Limits(timeout_ms=60000)):
+            found[judged.verdict] += 1
+            if judged.verdict in (Verdict.UNEXPECTED, Verdict.FAILED):
+                found[f"{judged.verdict}: {judged.case.name}"] += 1
+        counts[scenario] = found
+    return counts
+
+
+def bad_scenarios(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    """The scenarios with an unexpected difference or a failed case."""
+    return {scenario: dict(c) for scenario, c in counts.items()
+            if c[Verdict.UNEXPECTED] or c[Verdict.FAILED]}
