@@ -17,6 +17,7 @@ from harness.core.cases import LOCAL_DISTANCE, Case
 from harness.core.result import Bootmem
 
 ENOMEM = 12
+EINVAL = 22
 KERN_DEBUG, KERN_INFO, KERN_WARNING = "7", "6", "4"
 
 

@@ -92,6 +92,19 @@ static unsigned long held_overlap(unsigned long start, unsigned long end)
 	return overlap_in(bm.held, bm.nr_held, start, end);
 }
 
+/* Copy to @dst the parts of [@src, @src + @size) that boot memory holds,
+ * each at its own offset; @src lies in the arena. */
+void shim_copy_held(void *dst, const void *src, unsigned long size)
+{
+	unsigned long start = shim_pa(src), end = start + size;
+
+	for (size_t i = held_first_ending_after(start); i < bm.nr_held && bm.held[i].start < end; i++) {
+		unsigned long s = bm.held[i].start > start ? bm.held[i].start : start;
+		unsigned long e = bm.held[i].end < end ? bm.held[i].end : end;
+		memcpy((char *)dst + (s - start), shim_va(s), e - s);
+	}
+}
+
 /* Held range @i no longer holds [phys, end): what lies outside stays held. */
 static void held_release(size_t i, unsigned long phys, unsigned long end)
 {

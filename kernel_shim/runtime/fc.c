@@ -73,9 +73,20 @@ void shim_fc_free_memblock(void *ptr, size_t size)
 	shim_memblock_free(ptr, size);
 }
 
+/*
+ * The arch's map callback maps a large page at @ptr to @addr.  The shim
+ * has no MMU to alias the two, so what the page holds is copied to where
+ * it is mapped, as map_kernel_range_noflush()'s stub does: the parts still
+ * held only (what was given back holds nothing the kernel may read, and
+ * under ASan is poisoned).  Later writes through either address are not
+ * carried over; the allocators write their static copies before mapping
+ * (get_page's pcpu_lpage_first_chunk()) or after, through the mapping
+ * (unit_map's).  x86's flow maps with no page (NULL): nothing to copy.
+ */
 void shim_fc_map(void *ptr, size_t size, void *addr)
 {
-	(void)ptr; (void)size; (void)addr;
+	if (ptr)
+		shim_copy_held(addr, ptr, size);
 	bm.maps++;
 }
 

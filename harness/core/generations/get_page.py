@@ -14,8 +14,8 @@ chunk allocators moved into mm/percpu.c one by one: embed in March, the
 the arch code of the time (kernel_shim/runtime/get_page.c).  The facts
 below tell the model which of these a revision is.  The large page
 allocator of its last four revisions is built only with
-CONFIG_NEED_MULTIPLE_NODES, which the generic shims are not, so lpage is
-not one of its scenarios.
+CONFIG_NEED_MULTIPLE_NODES; the build defines that where it is so
+(harness/extract/stubs.py), and lpage runs there.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from harness.core.generation import (
     GenerationSpec,
     RevisionView,
     ScenarioSpec,
+    called,
 )
 from harness.core.generations import unit_map
 
@@ -83,7 +84,8 @@ ENTRY_ARGS = EntryArgs(
         "populate_pte_fn_t": "shim_fc_populate_pte",
         "pcpu_fc_map_fn_t": "shim_fc_map",
     },
-    sizes=unit_map.ENTRY_ARGS.sizes,
+    # pcpu_lpage_first_chunk()'s @lpage_size is the case's large page (atom).
+    sizes={**unit_map.ENTRY_ARGS.sizes, "lpage": "atom_size"},
     unsigned_dyn_size=unit_map.ENTRY_ARGS.unsigned_dyn_size,
     # embed's unit_size (March - July): "-1 for auto", what every caller passed
     fixed={"unit": "-1"},
@@ -103,6 +105,7 @@ SPEC = GenerationSpec(
         "page": ScenarioSpec(
             ("pcpu_4k_first_chunk",), entry="pcpu_4k_first_chunk",
             fallback=ScenarioSpec(GLUE, driver="generations/get_page_page.c.j2")),
+        "lpage": called("pcpu_lpage_first_chunk"),
     },
     successors={},
     # The unit_map generation's names; a revision reports those it defines.

@@ -42,6 +42,7 @@ int shim_warn(const char *file, int line, const char *cond);
 void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
 			 bool may_fail, const char *caller);
 void shim_bootmem_free(unsigned long phys, unsigned long size);
+void shim_copy_held(void *dst, const void *src, unsigned long size);
 unsigned long shim_pa(const void *addr);
 void *shim_va(unsigned long phys);
 extern char *shim_arena_base;
