@@ -12,9 +12,11 @@ from __future__ import annotations
 from harness.core.arch_sizes import page_align
 from py_impl.layout import AreaSizes
 from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord
+from py_impl.words import LATEST, Words
 
 
-def embed_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int, nr_units: int) -> bool:
+def embed_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int, nr_units: int,
+                words: Words = LATEST) -> bool:
     """Allocate the block and give back what the cpus do not use; False
     (after the warning) when bootmem cannot supply it."""
     machine = record.machine
@@ -26,7 +28,5 @@ def embed_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int, nr_units: 
     # Every possible cpu keeps its area in whole pages; the rest goes back.
     used = page_align(sizes.used, machine.page_size)
     record.chunk_held = used * machine.nr_possible
-    record.printk(KERN_INFO,
-                  f"PERCPU: Embedded {used // machine.page_size} pages/cpu @<bootmem> "
-                  f"s{sizes.static} r{sizes.reserved} d{sizes.dyn} u{unit_size}")
+    record.printk(KERN_INFO, words.embedded(used // machine.page_size, sizes, unit_size))
     return True

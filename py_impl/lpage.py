@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from py_impl.layout import AreaSizes
 from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord
+from py_impl.words import LATEST, Words
 
 
 def map_large_pages(
@@ -28,6 +29,7 @@ def map_large_pages(
     unit_size: int,
     lpage_size: int,
     slots: Sequence[int | None],
+    words: Words = LATEST,
 ) -> bool:
     """Allocate, trim and map; False (after undoing) when an allocation fails."""
     chunk_size = unit_size * len(slots)
@@ -58,7 +60,5 @@ def map_large_pages(
 
     record.register_vm(chunk_size, unit_size)
     record.maps += sum(allocated)
-    record.printk(KERN_INFO,
-                  f"PERCPU: large pages @<vmalloc> s{sizes.static} r{sizes.reserved} "
-                  f"d{sizes.dyn} u{unit_size}")
+    record.printk(KERN_INFO, words.large_pages(sizes, unit_size))
     return True

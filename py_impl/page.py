@@ -13,10 +13,11 @@ from collections.abc import Sequence
 
 from py_impl.layout import AreaSizes
 from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord
+from py_impl.words import LATEST, Words
 
 
 def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
-               unit_cpus: Sequence[int], vm_units: int) -> bool:
+               unit_cpus: Sequence[int], vm_units: int, words: Words = LATEST) -> bool:
     """Allocate and map every unit's pages into a vm area of `vm_units`
     units; False (after undoing) on failure."""
     page_size = record.machine.page_size
@@ -27,14 +28,13 @@ def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
         done += got
         if got < unit_pages:
             record.printk(KERN_WARNING,
-                          f"PERCPU: failed to allocate {page_size >> 10}K page for cpu{cpu}")
+                          f"PERCPU: failed to allocate {words.page_word(page_size)} page "
+                          f"for cpu{cpu}")
             for _ in range(done):
                 record.fc_free(page_size)
             return False
     record.register_vm(vm_units * unit_size, page_size)
     record.ptes_populated += unit_pages * len(unit_cpus)
     record.maps += len(unit_cpus)
-    record.printk(KERN_INFO,
-                  f"PERCPU: {unit_pages} {page_size >> 10}K pages/cpu @<vmalloc> "
-                  f"s{sizes.static} r{sizes.reserved} d{sizes.dyn}")
+    record.printk(KERN_INFO, words.paged(unit_pages, page_size, sizes))
     return True

@@ -5,6 +5,13 @@ takes a cpu -> unit map; NULL means the identity map, one unit per cpu id
 below nr_cpu_ids, holes included.  Embed and page use the identity map;
 the large-page allocator builds its map with pcpu_lpage_build_unit_map(),
 which groups local cpus into large pages, and prints a `pcpu-lpage:` dump.
+
+Until "percpu: make @dyn_size mandatory for pcpu_setup_first_chunk()"
+(1d9d3257216) @dyn_size is "-1 for auto": "whatever left" in the unit
+after the static and reserved areas, and the page allocator, whose unit
+is whole pages, hands setup -1; after it, the size its unit leaves.  The
+boot messages follow the revision (py_impl/words.py).  Both are facts of
+the revision's source (harness/core/generations/unit_map.py).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from py_impl.lpage import map_large_pages
 from py_impl.machine import ENOMEM, KERN_DEBUG
 from py_impl.page import page_chunk
 from py_impl.result import Boot
+from py_impl.words import Words
 
 GENERATION = "unit_map"
 
@@ -35,13 +43,15 @@ def setup_first_chunk(
     unit_size: int,
     base_addr: str,
     unit_map: Mapping[int, int] | None,
+    dyn_arg: int | None = None,
 ) -> int:
-    """State from the old signature; returns the unit size."""
+    """State from the old signature; returns the unit size.  `dyn_arg`:
+    what the caller passed as @dyn_size when not the dynamic size itself."""
     machine = boot.record.machine
     boot.setup_args = {
         "static_size": sizes.static,
         "reserved_size": sizes.reserved,
-        "dyn_size": sizes.dyn,
+        "dyn_size": sizes.dyn if dyn_arg is None else dyn_arg,
         "unit_size": unit_size,
         "base_addr": base_addr,
         "unit_map": None if unit_map is None
@@ -71,7 +81,7 @@ def embed(boot: Boot) -> int:
     sizes = area_sizes(case.static_size, case.reserved_size, case.dyn_size, machine.page_size)
     unit_size = min_unit_size(sizes, machine.page_size)
     # The identity map has a unit for every cpu id, possible or not.
-    if not embed_chunk(record, sizes, unit_size, machine.nr_cpu_ids):
+    if not embed_chunk(record, sizes, unit_size, machine.nr_cpu_ids, Words.of(boot.constants)):
         return -ENOMEM
     return setup_first_chunk(boot, sizes, unit_size, "phys", None)
 
@@ -84,8 +94,13 @@ def page(boot: Boot) -> int:
     sizes = area_sizes(case.static_size, case.reserved_size, -1, machine.page_size)
     unit_size = min_unit_size(sizes, machine.page_size)
     # The identity map leaves room for every cpu id, possible or not.
-    if not page_chunk(record, sizes, unit_size, machine.possible, machine.nr_cpu_ids):
+    if not page_chunk(record, sizes, unit_size, machine.possible, machine.nr_cpu_ids,
+                      Words.of(boot.constants)):
         return -ENOMEM
+    if boot.constants.get("setup_dyn_auto", 0):
+        # -1: the dynamic area is whatever the unit leaves
+        left = AreaSizes(sizes.static, sizes.reserved, unit_size - sizes.static - sizes.reserved)
+        return setup_first_chunk(boot, left, unit_size, "vmalloc", None, dyn_arg=-1)
     return setup_first_chunk(boot, sizes, unit_size, "vmalloc", None)
 
 
@@ -108,7 +123,8 @@ def lpage(boot: Boot) -> int:
                              case.atom_size, slots)
     for line in dumpfmt.render(table).split("\n"):
         record.printk(KERN_DEBUG, line)
-    if not map_large_pages(record, sizes, plan.unit_size, case.atom_size, slots):
+    if not map_large_pages(record, sizes, plan.unit_size, case.atom_size, slots,
+                           Words.of(boot.constants)):
         return -ENOMEM
     return setup_first_chunk(boot, sizes, plan.unit_size, "vmalloc", unit_map)
 

@@ -114,6 +114,9 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
     return ApiInfo(spec, setup, structs)
 
 
+_STRING_LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+
+
 class SourceView:
     """A revision's files as a spec's facts ask about them
     (harness.core.generation.RevisionView): the first definition of a
@@ -139,6 +142,14 @@ class SourceView:
     def uses(self, function: str, name: str) -> bool:
         item = self._functions.get(function)
         return item is not None and name in item.refs
+
+    def prints(self, function: str, words: str) -> bool:
+        item = self._functions.get(function)
+        if item is None:
+            return False
+        # Adjacent literals are one string to the compiler; joining them all
+        # is close enough for the format fragments facts look for.
+        return words in "".join(_STRING_LITERAL.findall(item.text))
 
 
 def facts(api: ApiInfo, *files: ctext.SourceFile) -> dict[str, int]:

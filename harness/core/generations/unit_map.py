@@ -6,7 +6,16 @@ page allocator builds the map in a call of its own before committing.
 
 from __future__ import annotations
 
-from harness.core.generation import EntryArgs, GenerationName, GenerationSpec, ScenarioSpec, called
+from collections.abc import Mapping
+
+from harness.core.generation import (
+    EntryArgs,
+    GenerationName,
+    GenerationSpec,
+    RevisionView,
+    ScenarioSpec,
+    called,
+)
 
 
 def _detects(return_type: str, params: tuple[str, ...]) -> bool:
@@ -50,6 +59,23 @@ ENTRY_ARGS = EntryArgs(
     unsigned_dyn_size="(c->dyn_size < 0 ? (size_t)PERCPU_DYNAMIC_RESERVE : (size_t)c->dyn_size)",
 )
 
+# the page allocator's name until 00ae4064b14, and after
+PAGE_ALLOCATORS = ("pcpu_4k_first_chunk", "pcpu_page_first_chunk")
+
+
+def _facts(source: RevisionView) -> Mapping[str, int]:
+    """What the model needs of a revision: its boot messages' words and
+    whether setup's @dyn_size still takes -1 for auto (py_impl/unit_map.py)."""
+    page = next((name for name in PAGE_ALLOCATORS if source.defines(name)), PAGE_ALLOCATORS[-1])
+    dyn_type = dict((name, ctype) for ctype, name in source.params("pcpu_setup_first_chunk") or ())
+    return {
+        "uniform_messages": int(source.prints("pcpu_embed_first_chunk", "pages/cpu @")),
+        "page_message_psize": int(source.prints(page, "%s pages/cpu")),
+        "page_message_dyn": int(source.prints(page, " d%zu")),
+        "setup_dyn_auto": int(dyn_type.get("dyn_size", "").replace(" ", "") == "ssize_t"),
+    }
+
+
 SPEC = GenerationSpec(
     name=GenerationName("unit_map"),
     since="2009-07",
@@ -75,4 +101,5 @@ SPEC = GenerationSpec(
     arch_flows=("x86", "sparc64"),
     vocabulary="2009",
     model="unit_map",
+    facts=_facts,
 )
