@@ -90,6 +90,14 @@ from harness.core.cases import AUTO, LOCAL_DISTANCE
 from harness.core.result import Bootmem, Chunk, State
 from harness.core.topology import group_cpus
 from py_impl.alloc_info import AllocInfo, GroupInfo, fill_alloc_info
+from py_impl.bitmap_eras import (
+    TODAY,
+    Era,
+    chunk_json,
+    empty_pop_pages,
+    era_of,
+    virt_alloc_panic,
+)
 from py_impl.layout import AreaSizes, padded, plan_units
 from py_impl.machine import (
     ENOMEM,
@@ -217,12 +225,15 @@ class Memblock:
             i += 1
         return total
 
-    def alloc(self, size: int, align: int, floor: int = 0) -> int | None:
-        """One memblock_alloc*() call: the address, or None."""
-        index = self.calls
-        self.calls += 1
-        if index == self.fail_at:
-            return None
+    def alloc(self, size: int, align: int, floor: int = 0, counted: bool = True) -> int | None:
+        """One memblock_alloc*() call: the address, or None.  An allocation
+        that panics itself (memblock_virt_alloc()) is not `counted` among
+        those the case can make fail."""
+        if counted:
+            index = self.calls
+            self.calls += 1
+            if index == self.fail_at:
+                return None
         found = self._find(size, align, floor)
         if found is None:
             return None
@@ -287,6 +298,9 @@ class ModernRecord(BootRecord):
     """A boot whose memory is memblock's, node-directed on NUMA builds."""
 
     memblock: Memblock = field(default_factory=lambda: Memblock(0, -1))
+    era: Era = TODAY
+    # Calls of the arch's allocation callback (fail_fc_alloc counts them).
+    callback_calls: int = 0
     # Bytes of node-directed memblock allocations per node; None until one.
     node_bytes: list[int] | None = None
 
@@ -325,7 +339,8 @@ class ModernRecord(BootRecord):
 def modern_record(boot: Boot) -> ModernRecord:
     machine = boot.record.machine
     case = machine.case
-    record = ModernRecord(machine, memblock=Memblock(case.bootmem_size, case.fail_bootmem))
+    record = ModernRecord(machine, memblock=Memblock(case.bootmem_size, case.fail_bootmem),
+                          era=era_of(boot))
     boot.record = record
     return record
 
@@ -338,6 +353,8 @@ def pcpu_fc_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
     memory, from anywhere otherwise (saying so), and each call prints where
     its memory is, NULL included.
     """
+    if record.era.fc_callbacks:
+        return callback_alloc_run(record, cpu, size, align, count)
     memblock = record.memblock
     numa = record.case_numa
     node = record.machine.node_of(cpu) if numa else 0
@@ -363,6 +380,21 @@ def pcpu_fc_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
     return runs
 
 
+def callback_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
+                       count: int) -> list[tuple[int, int]]:
+    """`count` calls of the allocation callback the generic scenarios hand
+    the allocators of its era: memblock above __pa(MAX_DMA_ADDRESS) for no
+    node, silently; the case's fail_fc_alloc-th call fails before memblock
+    is asked."""
+    fail_at = record.machine.case.fail_fc_alloc - record.callback_calls
+    wanted = fail_at if 0 <= fail_at < count else count
+    runs = record.memblock.alloc_run(wanted, size, align, MAX_DMA_ADDRESS)
+    got = sum(n for _, n in runs)
+    record.callback_calls += got + (got < count)
+    record.count_fc_alloc(cpu, size, got)
+    return runs
+
+
 def pcpu_fc_alloc(record: ModernRecord, cpu: int, size: int, align: int) -> int | None:
     runs = pcpu_fc_alloc_run(record, cpu, size, align, 1)
     return runs[0][0] if runs else None
@@ -375,6 +407,11 @@ def pcpu_fc_free(record: ModernRecord, place: int, size: int) -> None:
 
 def must_alloc(record: ModernRecord, size: int, align: int, what: str) -> int:
     """An allocation the code cannot do without: panic when it fails."""
+    if record.era.virt_alloc:
+        place = record.memblock.alloc(size, align, counted=False)
+        if place is None:
+            raise ModelPanic(virt_alloc_panic(size, align))
+        return place
     place = record.memblock.alloc(size, align)
     if place is None:
         raise ModelPanic(f"{what}: Failed to allocate {size} bytes")
@@ -483,7 +520,10 @@ class ChunkState:
     nr_pages: int
     nr_empty_pop_pages: int
 
-    def to_json(self) -> Chunk:
+    def to_json(self, era: Era = TODAY) -> Chunk:
+        return chunk_json(era, self._fields(), self.start_offset)
+
+    def _fields(self) -> Chunk:
         return {
             "free_bytes": self.free_bytes,
             "base_addr": self.base_region,
@@ -634,8 +674,9 @@ def first_chunk_state(record: ModernRecord, info: AllocInfo, units: UnitMap,
     """The chunks made and the variables set once the input passed."""
     page = record.machine.page_size
     nr_cpu_ids = record.machine.nr_cpu_ids
+    era = record.era
     unit_pages = info.unit_size // page
-    nr_slots = size_to_slot(unit_pages * page) + 4  # + sidelined, free, to_depopulate
+    nr_slots = size_to_slot(unit_pages * page) + 1 + era.slots_after_active()
     must_alloc(record, nr_slots * LIST_HEAD, SMP_CACHE_BYTES, "pcpu_setup_first_chunk")
     static = -(-info.static_size // PCPU_MIN_ALLOC_SIZE) * PCPU_MIN_ALLOC_SIZE
     dyn = info.dyn_size - (static - info.static_size)
@@ -644,7 +685,7 @@ def first_chunk_state(record: ModernRecord, info: AllocInfo, units: UnitMap,
         reserved_chunk = alloc_first_chunk(record, static, info.reserved_size, base_region)
     first_chunk = alloc_first_chunk(record, static + info.reserved_size, dyn, base_region)
     by_offset = sorted(units.offset_of, key=units.offset_of.__getitem__)
-    return {
+    state: State = {
         "unit_map": [units.unit_of.get(cpu) for cpu in range(nr_cpu_ids)],
         "nr_units": units.nr_units,
         "unit_pages": unit_pages,
@@ -655,14 +696,17 @@ def first_chunk_state(record: ModernRecord, info: AllocInfo, units: UnitMap,
         "high_unit_cpu": by_offset[-1],
         "atom_size": info.atom_size,
         "nr_groups": info.nr_groups,
-        "nr_empty_pop_pages": first_chunk.nr_empty_pop_pages,
+        "nr_empty_pop_pages": empty_pop_pages(era, first_chunk.nr_empty_pop_pages),
         "nr_populated": (info.static_size + info.reserved_size + info.dyn_size) // page,
         "group_offsets": [g.base_offset for g in info.groups],
         "group_sizes": [g.nr_units * info.unit_size for g in info.groups],
         "unit_offsets": [units.offset_of.get(cpu) for cpu in range(nr_cpu_ids)],
-        "first_chunk": first_chunk.to_json(),
-        "reserved_chunk": reserved_chunk.to_json() if reserved_chunk else None,
+        "first_chunk": first_chunk.to_json(era),
+        "reserved_chunk": reserved_chunk.to_json(era) if reserved_chunk else None,
     }
+    if not era.counts_populated:
+        del state["nr_populated"]
+    return state
 
 
 # ---------------------------------------------------------------- embed
@@ -722,7 +766,8 @@ def embed_groups(boot: Boot, record: ModernRecord, headers: Headers, info: Alloc
     for group, place in zip(info.groups, places, strict=True):
         group.base_offset = place - base
     page = machine.page_size
-    record.printk(KERN_INFO, f"{PREFIX}Embedded {size_sum // page} pages/cpu s{info.static_size} "
+    record.printk(KERN_INFO, f"{PREFIX}Embedded {size_sum // page} pages/cpu"
+                             f"{record.era.banner_at('bootmem')} s{info.static_size} "
                              f"r{info.reserved_size} d{info.dyn_size} u{info.unit_size}")
     setup_first_chunk(boot, headers, info, "phys", base)
     return 0
@@ -815,7 +860,8 @@ def page_units(boot: Boot, record: ModernRecord, headers: Headers, info: AllocIn
         record.maps += events[tables].offset // info.unit_size
         raise ModelPanic("pcpu_populate_pte: Failed to allocate memory")
     record.maps += nr_units
-    record.printk(KERN_INFO, f"{PREFIX}{unit_pages} {psize} pages/cpu s{info.static_size} "
+    record.printk(KERN_INFO, f"{PREFIX}{unit_pages} {psize} pages/cpu"
+                             f"{record.era.banner_at('vmalloc')} s{info.static_size} "
                              f"r{info.reserved_size} d{info.dyn_size}")
     setup_first_chunk(boot, headers, info, "vmalloc", 0)
     memblock.free(pages, pages_size)
