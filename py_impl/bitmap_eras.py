@@ -36,6 +36,12 @@ documentation of the revisions that have it:
   panics itself ("Failed to allocate %lu bytes align=0x%lx nid=%d
   from=0x%lx max_addr=0x%lx", align 0 being SMP_CACHE_BYTES) and is not an
   allocation the caller sees fail, so fail_bootmem does not count it.
+
+One rule is the harness's, not the kernel's: the page allocator's
+populate_pte callback is the glue's, and the alloc_info generation's glue
+(4.14 - 5.2) hands the one of 2009 (a call per page, counted per call, its
+tables not from memblock) where the modern generation's counts pte tables
+taken from memblock, as the generic pcpu_populate_pte() of 5.18 on does.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class Era:
     fc_callbacks: bool = False
     banner_base: bool = False
     virt_alloc: bool = False
+    pte_callback_per_page: bool = False
 
     def slots_after_active(self) -> int:
         """Chunk slots after those of the sizes a chunk's free area can have."""

@@ -849,10 +849,29 @@ def page_units(boot: Boot, record: ModernRecord, headers: Headers, info: AllocIn
             memblock.free(pages, pages_size)
             return -ENOMEM
 
+    populate_and_map(record, info, nr_units)
+    record.printk(KERN_INFO, f"{PREFIX}{unit_pages} {psize} pages/cpu"
+                             f"{record.era.banner_at('vmalloc')} s{info.static_size} "
+                             f"r{info.reserved_size} d{info.dyn_size}")
+    setup_first_chunk(boot, headers, info, "vmalloc", 0)
+    memblock.free(pages, pages_size)
+    return 0
+
+
+def populate_and_map(record: ModernRecord, info: AllocInfo, nr_units: int) -> None:
+    """The vm area registered, every page's page tables populated, every
+    unit mapped; a table that cannot be had panics."""
+    page_size = record.machine.page_size
     vm_size = nr_units * info.unit_size
     record.register_vm(vm_size, page_size)
+    if record.era.pte_callback_per_page:
+        # The callback the alloc_info generation's glue hands: one call
+        # per page, counted per call, tables of its own.
+        record.ptes_populated += vm_size // page_size
+        record.maps += nr_units
+        return
     events = page_table_events(vm_size, page_size)
-    tables = sum(n for _, n in memblock.alloc_run(len(events), page_size, page_size))
+    tables = sum(n for _, n in record.memblock.alloc_run(len(events), page_size, page_size))
     record.ptes_populated += sum(e.level == 3 for e in events[:tables])
     if tables < len(events):
         # Units are populated and mapped one by one: the one whose table
@@ -860,12 +879,6 @@ def page_units(boot: Boot, record: ModernRecord, headers: Headers, info: AllocIn
         record.maps += events[tables].offset // info.unit_size
         raise ModelPanic("pcpu_populate_pte: Failed to allocate memory")
     record.maps += nr_units
-    record.printk(KERN_INFO, f"{PREFIX}{unit_pages} {psize} pages/cpu"
-                             f"{record.era.banner_at('vmalloc')} s{info.static_size} "
-                             f"r{info.reserved_size} d{info.dyn_size}")
-    setup_first_chunk(boot, headers, info, "vmalloc", 0)
-    memblock.free(pages, pages_size)
-    return 0
 
 
 Scenario = Callable[[Boot], int]

@@ -55,3 +55,11 @@ def bitmap_facts(source: RevisionView) -> Mapping[str, int]:
         # 3.13 - 4.19's memblock_virt_alloc(), which panics itself
         "virt_alloc": int(source.uses("pcpu_setup_first_chunk", "memblock_virt_alloc")),
     }
+
+
+def alloc_info_bitmap_facts(source: RevisionView) -> Mapping[str, int]:
+    """bitmap_facts() of a revision of the alloc_info generation, whose glue
+    hands the page allocator the populate_pte callback of 2009 (one call
+    per page, counted per call, page tables not taken from memblock)."""
+    facts = bitmap_facts(source)
+    return {**facts, "pte_callback_per_page": 1} if facts else {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from harness.core.generation import GenerationName, GenerationSpec, ScenarioSpec, called
 from harness.core.generations import unit_map
-from harness.core.generations._bitmap_eras import bitmap_facts
+from harness.core.generations._bitmap_eras import alloc_info_bitmap_facts
 
 
 def _detects(return_type: str, params: tuple[str, ...]) -> bool:
@@ -67,5 +67,5 @@ SPEC = GenerationSpec(
     model="alloc_info",
     # 4.14 - 5.2 kept this signature but had the bitmap allocator: their
     # facts hand their boots to its model (py_impl/bitmap_eras.py).
-    facts=bitmap_facts,
+    facts=alloc_info_bitmap_facts,
 )
