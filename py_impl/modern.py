@@ -71,6 +71,12 @@ PERCPU_DYNAMIC_EARLY_SIZE to 20K), so they are inputs like NR_CPUS: the
 scenarios take them from the boot's constants (the shim reports its
 revision's), 6.1's where none are given.
 
+The model covers the bitmap allocator from 4.14 on: what changed between
+its revisions (the chunk's fields, the slots, the arch's allocation
+callbacks, memblock_virt_alloc(), the banners) comes from the revision's
+facts, and py_impl/bitmap_eras.py documents each rule; without facts the
+rules are today's.
+
 Grouping follows the documented guarantee: a cpu joins the first group all
 of whose members are LOCAL_DISTANCE from it both ways, so no group ever
 holds two cpus that are not.  Modern kernels compare each cpu with a
