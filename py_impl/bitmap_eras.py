@@ -25,13 +25,15 @@ documentation of the revisions that have it:
 * 5.9 - 5.13 count empty populated pages per chunk type
   (pcpu_nr_empty_pop_pages[PCPU_NR_CHUNK_TYPES]); with CONFIG_MEMCG_KMEM
   off, as the shim builds, the only type is the root one;
-* pcpu_nr_populated ("include all regions of the first chunk") from 4.16;
+* pcpu_nr_populated ("include all regions of the first chunk"), which
+  4.19 has and 4.14 has not;
 * until 5.16 the first chunk allocators take the arch's pcpu_fc_alloc_fn_t
   and pcpu_fc_free_fn_t: the generic scenarios hand them the shim's
   callbacks, which take from memblock above __pa(MAX_DMA_ADDRESS) for no
   node and say nothing (x86's own callback is the arch flow's business),
   and whose calls fail_fc_alloc counts;
-* 4.14's banners print the base address ("Embedded %zu pages/cpu @%p ...");
+* 4.14's banners print the base address ("Embedded %zu pages/cpu @%p ..."),
+  4.19's no longer do;
 * until 4.19 the setup's allocations are memblock_virt_alloc(), which
   panics itself ("Failed to allocate %lu bytes align=0x%lx nid=%d
   from=0x%lx max_addr=0x%lx", align 0 being SMP_CACHE_BYTES) and is not an

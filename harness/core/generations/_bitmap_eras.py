@@ -45,7 +45,7 @@ def bitmap_facts(source: RevisionView) -> Mapping[str, int]:
         "slot_sidelined": int(source.defines("pcpu_sidelined_slot")),
         # 5.9 - 5.13: one count of empty populated pages per chunk type
         "empty_pop_pages_by_type": int(source.defines("PCPU_NR_CHUNK_TYPES")),
-        # 4.16 on
+        # 4.19 has it, 4.14 not
         "counts_populated": int(source.defines("pcpu_nr_populated")),
         # until 5.16 the arch hands the first chunk allocators its
         # allocation callbacks; then mm/percpu.c has its own
