@@ -194,7 +194,8 @@ class Items:
 def test_a_state_variable_defined_as_an_array_is_reported_by_element() -> None:
     c_file = ctext.split("int pcpu_nr_empty_pop_pages[FX_NR_KINDS];  /* one per kind */\n"
                          "int pcpu_nr_units;\n", kernel_files.PERCPU_C)
-    h_file = ctext.split("extern int pcpu_nr_empty_pop_pages[];  /* the fixture's */\n", kernel_files.PERCPU_H)
+    h_file = ctext.split("extern int pcpu_nr_empty_pop_pages[];  /* the fixture's */\n",
+                         kernel_files.PERCPU_H)
     extraction = Items(c_file.items + h_file.items)
     assert shims._fixed_arrays(extraction, ["pcpu_nr_units", "pcpu_nr_empty_pop_pages"]  # type: ignore[arg-type]
                                ) == ["pcpu_nr_empty_pop_pages"]
