@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from harness.core.cases import Case
 from harness.core.errors import UserError
 from harness.core.generation import GenerationName, GenerationSpec, all_specs
+from harness.core.generations._bitmap_eras import BITMAP_CHUNKS
 from harness.core.result import BootResult
 from py_impl import arch_flows
 from py_impl.machine import BootRecord, Machine, ModelBug
@@ -46,6 +47,22 @@ MODELS: Mapping[GenerationName, Mapping[str, Scenario]] = {
 }
 
 
+# The model of the bitmap chunk allocator (4.14 on), which also judges the
+# generic scenarios of the revisions that had it under an older signature
+# (4.14 - 5.2, alloc_info): their facts say so (BITMAP_CHUNKS).
+BITMAP_MODEL = "modern"
+
+
+def _scenario(generation: GenerationName, name: str,
+              constants: Mapping[str, int]) -> Scenario | None:
+    if constants.get(BITMAP_CHUNKS):
+        bitmap: Mapping[str, Scenario] = importlib.import_module(
+            f"{__name__}.{BITMAP_MODEL}").SCENARIOS
+        if name in bitmap:
+            return bitmap[name]
+    return MODELS[generation].get(name)
+
+
 def run_model(generation: GenerationName, case: Case,
               constants: Mapping[str, int] | None = None) -> BootResult:
     """Boot `case` in the model of `generation`; the result has the shim's shape.
@@ -56,7 +73,7 @@ def run_model(generation: GenerationName, case: Case,
     if scenarios is None:
         raise UserError(f"no model for generation '{generation}': use one of "
                         f"{', '.join(MODELS)}")
-    scenario = scenarios.get(case.scenario)
+    scenario = _scenario(generation, case.scenario, constants or {})
     if scenario is None:
         raise UserError(f"the {generation} model has no scenario '{case.scenario}'")
     boot = Boot(BootRecord(Machine(case)), constants=dict(constants or {}))

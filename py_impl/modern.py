@@ -71,6 +71,12 @@ PERCPU_DYNAMIC_EARLY_SIZE to 20K), so they are inputs like NR_CPUS: the
 scenarios take them from the boot's constants (the shim reports its
 revision's), 6.1's where none are given.
 
+The model covers the bitmap allocator from 4.14 on: what changed between
+its revisions (the chunk's fields, the slots, the arch's allocation
+callbacks, memblock_virt_alloc(), the banners) comes from the revision's
+facts, and py_impl/bitmap_eras.py documents each rule; without facts the
+rules are today's.
+
 Grouping follows the documented guarantee: a cpu joins the first group all
 of whose members are LOCAL_DISTANCE from it both ways, so no group ever
 holds two cpus that are not.  Modern kernels compare each cpu with a
@@ -80,7 +86,6 @@ distances are not transitive; the model does not follow that.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -90,6 +95,14 @@ from harness.core.cases import AUTO, LOCAL_DISTANCE
 from harness.core.result import Bootmem, Chunk, State
 from harness.core.topology import group_cpus
 from py_impl.alloc_info import AllocInfo, GroupInfo, fill_alloc_info
+from py_impl.bitmap_eras import (
+    TODAY,
+    Era,
+    chunk_json,
+    empty_pop_pages,
+    era_of,
+    virt_alloc_panic,
+)
 from py_impl.layout import AreaSizes, padded, plan_units
 from py_impl.machine import (
     ENOMEM,
@@ -101,6 +114,7 @@ from py_impl.machine import (
     ModelBug,
     ModelPanic,
 )
+from py_impl.memblock import Memblock, run_addresses
 from py_impl.result import Boot
 
 GENERATION = "modern"
@@ -163,123 +177,6 @@ def headers_of(boot: Boot) -> Headers:
     )
 
 
-# ----------------------------------------------------------------- memblock
-
-class Memblock:
-    """Boot memory as memblock hands it out: top-down, exact frees.
-
-    An allocation takes the highest place aligned as asked that fits in a
-    free range at or above the lower limit, and anywhere when nothing above
-    it fits; every call counts towards the one the case makes fail.
-    """
-
-    def __init__(self, size: int, fail_at: int) -> None:
-        self.size = size
-        self.fail_at = fail_at
-        self.calls = 0
-        self.bad_frees = 0
-        self._starts: list[int] = []  # held ranges, sorted, disjoint, merged
-        self._ends: list[int] = []
-
-    def _fit(self, size: int, align: int, floor: int) -> tuple[int, int] | None:
-        """(place, bottom of its free range clamped to floor), highest first."""
-        for i in range(len(self._starts), -1, -1):
-            low = self._ends[i - 1] if i else 0
-            high = self._starts[i] if i < len(self._starts) else self.size
-            bottom = max(low, floor)
-            if high - bottom < size:
-                continue
-            place = (high - size) & ~(align - 1)
-            if place >= bottom:
-                return place, bottom
-        return None
-
-    def _find(self, size: int, align: int, floor: int) -> tuple[int, int] | None:
-        if size <= 0:
-            return None
-        return self._fit(size, align, floor) or (self._fit(size, align, 0) if floor else None)
-
-    def _hold(self, start: int, end: int) -> None:
-        i = bisect.bisect_left(self._ends, start)
-        j = bisect.bisect_right(self._starts, end)
-        if i < j:  # merge with every held range it touches
-            start = min(start, self._starts[i])
-            end = max(end, self._ends[j - 1])
-        self._starts[i:j] = [start]
-        self._ends[i:j] = [end]
-
-    def overlap(self, start: int, end: int) -> int:
-        """Bytes of [start, end) that are held."""
-        total = 0
-        i = bisect.bisect_right(self._ends, start)
-        while i < len(self._starts) and self._starts[i] < end:
-            total += min(end, self._ends[i]) - max(start, self._starts[i])
-            i += 1
-        return total
-
-    def alloc(self, size: int, align: int, floor: int = 0) -> int | None:
-        """One memblock_alloc*() call: the address, or None."""
-        index = self.calls
-        self.calls += 1
-        if index == self.fail_at:
-            return None
-        found = self._find(size, align, floor)
-        if found is None:
-            return None
-        self._hold(found[0], found[0] + size)
-        return found[0]
-
-    def alloc_run(self, count: int, size: int, align: int, floor: int = 0
-                  ) -> list[tuple[int, int]]:
-        """`count` calls of one size, stopping after the first that fails.
-
-        Returns runs (address of the first block, blocks), each run's blocks
-        lying one below the other: a free range fills from its top down
-        before a lower one is used, so runs are computed, not looped.
-        """
-        runs: list[tuple[int, int]] = []
-        done = 0
-        while done < count:
-            found = None if self.calls == self.fail_at else self._find(size, align, floor)
-            if found is None:
-                self.calls += 1  # the failing call
-                break
-            place, bottom = found
-            n = 1 + ((place - bottom) // size if size % align == 0 else 0)
-            n = min(n, count - done)
-            if self.calls < self.fail_at < self.calls + n:
-                n = self.fail_at - self.calls
-            self._hold(place - (n - 1) * size, place + size)
-            self.calls += n
-            runs.append((place, n))
-            done += n
-        return runs
-
-    def free(self, start: int, size: int) -> None:
-        """memblock_free(): exactly these bytes; a range not wholly held is
-        a bad free."""
-        if size == 0:
-            return
-        end = start + size
-        if self.overlap(start, end) != size:
-            self.bad_frees += 1
-        i = bisect.bisect_right(self._ends, start)
-        j = bisect.bisect_left(self._starts, end)
-        if i >= j:
-            return
-        pieces: list[tuple[int, int]] = []
-        if self._starts[i] < start:
-            pieces.append((self._starts[i], start))
-        if self._ends[j - 1] > end:
-            pieces.append((end, self._ends[j - 1]))
-        self._starts[i:j] = [s for s, _ in pieces]
-        self._ends[i:j] = [e for _, e in pieces]
-
-
-def run_addresses(runs: Sequence[tuple[int, int]], size: int) -> list[int]:
-    return [top - k * size for top, n in runs for k in range(n)]
-
-
 # ------------------------------------------------------------- the record
 
 @dataclass
@@ -287,6 +184,9 @@ class ModernRecord(BootRecord):
     """A boot whose memory is memblock's, node-directed on NUMA builds."""
 
     memblock: Memblock = field(default_factory=lambda: Memblock(0, -1))
+    era: Era = TODAY
+    # Calls of the arch's allocation callback (fail_fc_alloc counts them).
+    callback_calls: int = 0
     # Bytes of node-directed memblock allocations per node; None until one.
     node_bytes: list[int] | None = None
 
@@ -325,7 +225,8 @@ class ModernRecord(BootRecord):
 def modern_record(boot: Boot) -> ModernRecord:
     machine = boot.record.machine
     case = machine.case
-    record = ModernRecord(machine, memblock=Memblock(case.bootmem_size, case.fail_bootmem))
+    record = ModernRecord(machine, memblock=Memblock(case.bootmem_size, case.fail_bootmem),
+                          era=era_of(boot))
     boot.record = record
     return record
 
@@ -338,6 +239,8 @@ def pcpu_fc_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
     memory, from anywhere otherwise (saying so), and each call prints where
     its memory is, NULL included.
     """
+    if record.era.fc_callbacks:
+        return callback_alloc_run(record, cpu, size, align, count)
     memblock = record.memblock
     numa = record.case_numa
     node = record.machine.node_of(cpu) if numa else 0
@@ -363,6 +266,21 @@ def pcpu_fc_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
     return runs
 
 
+def callback_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
+                       count: int) -> list[tuple[int, int]]:
+    """`count` calls of the allocation callback the generic scenarios hand
+    the allocators of its era: memblock above __pa(MAX_DMA_ADDRESS) for no
+    node, silently; the case's fail_fc_alloc-th call fails before memblock
+    is asked."""
+    fail_at = record.machine.case.fail_fc_alloc - record.callback_calls
+    wanted = fail_at if 0 <= fail_at < count else count
+    runs = record.memblock.alloc_run(wanted, size, align, MAX_DMA_ADDRESS)
+    got = sum(n for _, n in runs)
+    record.callback_calls += got + (got < count)
+    record.count_fc_alloc(cpu, size, got)
+    return runs
+
+
 def pcpu_fc_alloc(record: ModernRecord, cpu: int, size: int, align: int) -> int | None:
     runs = pcpu_fc_alloc_run(record, cpu, size, align, 1)
     return runs[0][0] if runs else None
@@ -375,6 +293,11 @@ def pcpu_fc_free(record: ModernRecord, place: int, size: int) -> None:
 
 def must_alloc(record: ModernRecord, size: int, align: int, what: str) -> int:
     """An allocation the code cannot do without: panic when it fails."""
+    if record.era.virt_alloc:
+        place = record.memblock.alloc(size, align, counted=False)
+        if place is None:
+            raise ModelPanic(virt_alloc_panic(size, align))
+        return place
     place = record.memblock.alloc(size, align)
     if place is None:
         raise ModelPanic(f"{what}: Failed to allocate {size} bytes")
@@ -483,7 +406,10 @@ class ChunkState:
     nr_pages: int
     nr_empty_pop_pages: int
 
-    def to_json(self) -> Chunk:
+    def to_json(self, era: Era = TODAY) -> Chunk:
+        return chunk_json(era, self._fields(), self.start_offset)
+
+    def _fields(self) -> Chunk:
         return {
             "free_bytes": self.free_bytes,
             "base_addr": self.base_region,
@@ -634,8 +560,9 @@ def first_chunk_state(record: ModernRecord, info: AllocInfo, units: UnitMap,
     """The chunks made and the variables set once the input passed."""
     page = record.machine.page_size
     nr_cpu_ids = record.machine.nr_cpu_ids
+    era = record.era
     unit_pages = info.unit_size // page
-    nr_slots = size_to_slot(unit_pages * page) + 4  # + sidelined, free, to_depopulate
+    nr_slots = size_to_slot(unit_pages * page) + 1 + era.slots_after_active()
     must_alloc(record, nr_slots * LIST_HEAD, SMP_CACHE_BYTES, "pcpu_setup_first_chunk")
     static = -(-info.static_size // PCPU_MIN_ALLOC_SIZE) * PCPU_MIN_ALLOC_SIZE
     dyn = info.dyn_size - (static - info.static_size)
@@ -644,7 +571,7 @@ def first_chunk_state(record: ModernRecord, info: AllocInfo, units: UnitMap,
         reserved_chunk = alloc_first_chunk(record, static, info.reserved_size, base_region)
     first_chunk = alloc_first_chunk(record, static + info.reserved_size, dyn, base_region)
     by_offset = sorted(units.offset_of, key=units.offset_of.__getitem__)
-    return {
+    state: State = {
         "unit_map": [units.unit_of.get(cpu) for cpu in range(nr_cpu_ids)],
         "nr_units": units.nr_units,
         "unit_pages": unit_pages,
@@ -655,14 +582,17 @@ def first_chunk_state(record: ModernRecord, info: AllocInfo, units: UnitMap,
         "high_unit_cpu": by_offset[-1],
         "atom_size": info.atom_size,
         "nr_groups": info.nr_groups,
-        "nr_empty_pop_pages": first_chunk.nr_empty_pop_pages,
+        "nr_empty_pop_pages": empty_pop_pages(era, first_chunk.nr_empty_pop_pages),
         "nr_populated": (info.static_size + info.reserved_size + info.dyn_size) // page,
         "group_offsets": [g.base_offset for g in info.groups],
         "group_sizes": [g.nr_units * info.unit_size for g in info.groups],
         "unit_offsets": [units.offset_of.get(cpu) for cpu in range(nr_cpu_ids)],
-        "first_chunk": first_chunk.to_json(),
-        "reserved_chunk": reserved_chunk.to_json() if reserved_chunk else None,
+        "first_chunk": first_chunk.to_json(era),
+        "reserved_chunk": reserved_chunk.to_json(era) if reserved_chunk else None,
     }
+    if not era.counts_populated:
+        del state["nr_populated"]
+    return state
 
 
 # ---------------------------------------------------------------- embed
@@ -722,7 +652,8 @@ def embed_groups(boot: Boot, record: ModernRecord, headers: Headers, info: Alloc
     for group, place in zip(info.groups, places, strict=True):
         group.base_offset = place - base
     page = machine.page_size
-    record.printk(KERN_INFO, f"{PREFIX}Embedded {size_sum // page} pages/cpu s{info.static_size} "
+    record.printk(KERN_INFO, f"{PREFIX}Embedded {size_sum // page} pages/cpu"
+                             f"{record.era.banner_at('bootmem')} s{info.static_size} "
                              f"r{info.reserved_size} d{info.dyn_size} u{info.unit_size}")
     setup_first_chunk(boot, headers, info, "phys", base)
     return 0
@@ -804,10 +735,29 @@ def page_units(boot: Boot, record: ModernRecord, headers: Headers, info: AllocIn
             memblock.free(pages, pages_size)
             return -ENOMEM
 
+    populate_and_map(record, info, nr_units)
+    record.printk(KERN_INFO, f"{PREFIX}{unit_pages} {psize} pages/cpu"
+                             f"{record.era.banner_at('vmalloc')} s{info.static_size} "
+                             f"r{info.reserved_size} d{info.dyn_size}")
+    setup_first_chunk(boot, headers, info, "vmalloc", 0)
+    memblock.free(pages, pages_size)
+    return 0
+
+
+def populate_and_map(record: ModernRecord, info: AllocInfo, nr_units: int) -> None:
+    """The vm area registered, every page's page tables populated, every
+    unit mapped; a table that cannot be had panics."""
+    page_size = record.machine.page_size
     vm_size = nr_units * info.unit_size
     record.register_vm(vm_size, page_size)
+    if record.era.pte_callback_per_page:
+        # The callback the alloc_info generation's glue hands: one call
+        # per page, counted per call, tables of its own.
+        record.ptes_populated += vm_size // page_size
+        record.maps += nr_units
+        return
     events = page_table_events(vm_size, page_size)
-    tables = sum(n for _, n in memblock.alloc_run(len(events), page_size, page_size))
+    tables = sum(n for _, n in record.memblock.alloc_run(len(events), page_size, page_size))
     record.ptes_populated += sum(e.level == 3 for e in events[:tables])
     if tables < len(events):
         # Units are populated and mapped one by one: the one whose table
@@ -815,11 +765,6 @@ def page_units(boot: Boot, record: ModernRecord, headers: Headers, info: AllocIn
         record.maps += events[tables].offset // info.unit_size
         raise ModelPanic("pcpu_populate_pte: Failed to allocate memory")
     record.maps += nr_units
-    record.printk(KERN_INFO, f"{PREFIX}{unit_pages} {psize} pages/cpu s{info.static_size} "
-                             f"r{info.reserved_size} d{info.dyn_size}")
-    setup_first_chunk(boot, headers, info, "vmalloc", 0)
-    memblock.free(pages, pages_size)
-    return 0
 
 
 Scenario = Callable[[Boot], int]

@@ -44,12 +44,13 @@ def test_the_latest_form_names_sizes_and_the_page_size() -> None:
                               "page_message_dyn": 1, "setup_dyn_auto": 0}
 
 
-def test_a_word_split_over_two_literals_is_still_found() -> None:
+def test_what_a_function_says_is_read_from_its_own_text() -> None:
     view = detect.SourceView(ctext.split(
-        'int f(void) { pr_info("a pages/" "cpu @%p\\n", 0); return 0; }', kernel_files.PERCPU_C))
-    assert view.prints("f", "pages/cpu @")
-    assert not view.prints("f", "static data")
-    assert not view.prints("g", "pages/cpu @")
+        'int f(void) { pr_info("a %d pages/cpu @%p\\n", 1, 0); return 0; }',
+        kernel_files.PERCPU_C))
+    assert view.says("f", "pages/cpu @")
+    assert not view.says("f", "static data")
+    assert not view.says("g", "pages/cpu @")
 
 
 OLDEST = {"uniform_messages": 0, "page_message_psize": 0, "page_message_dyn": 0,

@@ -238,6 +238,7 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction,
     ways = dict(extraction.ways)
     items = extraction.source_items
     structs = _struct_plans(api, defined)
+    fixed = _fixed_arrays(extraction, [v for v in spec.state_variables if v in defined])
     return {
         "generation": spec.name, "spec": spec, "source_path": kernel_files.PERCPU_C,
         "includes": extraction.includes, "prelude_items": extraction.prelude_items,
@@ -254,7 +255,8 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction,
         "state_vars": defined,
         "unit_map_var": UNIT_MAP_STATE in spec.state_variables and UNIT_MAP_STATE in defined,
         "scalar_state_vars": [v for v in spec.state_variables if v in defined and v not in
-                              (*CHUNK_STATE, UNIT_MAP_STATE, *spec.array_state)],
+                              (*CHUNK_STATE, UNIT_MAP_STATE, *spec.array_state, *fixed)],
+        "fixed_array_state_vars": fixed,
         "array_state_vars": [(v, n) for v, n in spec.array_state.items() if v in defined],
         "chunk_vars": [v for v in CHUNK_STATE if v in defined and v in spec.state_variables],
         "static_check": _static_check(defined),
@@ -263,6 +265,21 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction,
         "facts": sorted(facts.items()),
         "call": call_by_prefix, "by_prefix": by_prefix,
     }
+
+
+def _fixed_arrays(extraction: closure.Extraction, variables: list[str]) -> list[str]:
+    """The state variables a revision defines as arrays of a fixed size
+    (5.9 - 5.13 count empty populated pages per chunk type), which are
+    reported element by element where other revisions have a scalar."""
+    arrays: list[str] = []
+    for item in extraction.all_items():
+        if item.kind != "declaration" or item.is_prototype:
+            continue
+        for var in variables:
+            if var in item.names and var not in arrays and \
+                    re.search(rf"\b{re.escape(var)}\s*\[", item.text):
+                arrays.append(var)
+    return arrays
 
 
 def _driver_params(extraction: closure.Extraction) -> dict[str, list[str]]:

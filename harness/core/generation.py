@@ -79,8 +79,9 @@ def called(function: str) -> ScenarioSpec:
 class RevisionView(Protocol):
     """What a spec's `facts` may ask of a revision's source: whether it
     defines a name, the parameters a function takes ((type, name) pairs, as
-    written; None if it is not defined), the names a function uses, and
-    whether its string literals hold some words (its messages' format)."""
+    written; None if it is not defined), the names a function uses, the
+    fields a struct declares (None if it is not declared) and whether a
+    function's text says something (a message's words)."""
 
     def defines(self, name: str) -> bool: ...
 
@@ -88,7 +89,9 @@ class RevisionView(Protocol):
 
     def uses(self, function: str, name: str) -> bool: ...
 
-    def prints(self, function: str, words: str) -> bool: ...
+    def fields(self, struct: str) -> tuple[str, ...] | None: ...
+
+    def says(self, function: str, text: str) -> bool: ...
 
 
 # Facts of a revision its model needs where a generation's signatures and

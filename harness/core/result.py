@@ -129,6 +129,10 @@ class Chunk(TypedDict, total=False):
     alloc_map: JsonValue
     bound_map: JsonValue
     md_blocks: JsonValue
+    # 4.14 - 5.3: the bitmap allocator's hints, kept in the chunk itself
+    contig_bits: int
+    contig_bits_start: int
+    first_bit: int
 
 
 class State(TypedDict, total=False):
@@ -150,7 +154,8 @@ class State(TypedDict, total=False):
     group_offsets: list[int]
     group_sizes: list[int]
     unit_offsets: Slots
-    nr_empty_pop_pages: int
+    # 5.9 - 5.13: one count per chunk type
+    nr_empty_pop_pages: int | list[int]
     nr_populated: int
     reserved_chunk_limit: int
     base_addr: Pointer

@@ -114,9 +114,6 @@ def detect(c_file: ctext.SourceFile, h_file: ctext.SourceFile,
     return ApiInfo(spec, setup, structs)
 
 
-_STRING_LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
-
-
 class SourceView:
     """A revision's files as a spec's facts ask about them
     (harness.core.generation.RevisionView): the first definition of a
@@ -125,10 +122,16 @@ class SourceView:
     def __init__(self, *files: ctext.SourceFile) -> None:
         self._names = frozenset(n for f in files for it in f.items for n in it.names)
         self._functions: dict[str, ctext.Item] = {}
+        # struct tag -> the text of its first full declaration
+        self._structs: dict[str, str] = {}
         for source in files:
             for item in source.items:
                 if item.kind == "function":
                     self._functions.setdefault(item.name, item)
+                elif item.kind == "declaration" and "{" in item.text:
+                    for tag in item.names:
+                        if re.search(rf"\bstruct\s+{re.escape(tag)}\s*{{", item.text):
+                            self._structs.setdefault(tag, item.text)
 
     def defines(self, name: str) -> bool:
         return name in self._names
@@ -143,13 +146,13 @@ class SourceView:
         item = self._functions.get(function)
         return item is not None and name in item.refs
 
-    def prints(self, function: str, words: str) -> bool:
+    def fields(self, struct: str) -> tuple[str, ...] | None:
+        declared = self._structs.get(struct)
+        return None if declared is None else tuple(f.name for f in parse_struct(declared, struct))
+
+    def says(self, function: str, text: str) -> bool:
         item = self._functions.get(function)
-        if item is None:
-            return False
-        # Adjacent literals are one string to the compiler; joining them all
-        # is close enough for the format fragments facts look for.
-        return words in "".join(_STRING_LITERAL.findall(item.text))
+        return item is not None and text in item.text
 
 
 def facts(api: ApiInfo, *files: ctext.SourceFile) -> dict[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from harness.core.generation import GenerationName, GenerationSpec, ScenarioSpec, called
 from harness.core.generations import unit_map
+from harness.core.generations._bitmap_eras import alloc_info_bitmap_facts
 
 
 def _detects(return_type: str, params: tuple[str, ...]) -> bool:
@@ -64,4 +65,7 @@ SPEC = GenerationSpec(
     arch_flows=("x86", "sparc64"),
     vocabulary="2009",
     model="alloc_info",
+    # 4.14 - 5.2 kept this signature but had the bitmap allocator: their
+    # facts hand their boots to its model (py_impl/bitmap_eras.py).
+    facts=alloc_info_bitmap_facts,
 )

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from harness.core.generation import GenerationName, GenerationSpec, called
 from harness.core.generations import alloc_info, unit_map
+from harness.core.generations._bitmap_eras import bitmap_facts
 
 
 def _detects(return_type: str, params: tuple[str, ...]) -> bool:
@@ -62,4 +63,6 @@ SPEC = GenerationSpec(
     # callbacks (counted per page), today's call memblock themselves (counted
     # per group), and page tables are counted per pte there, per table here.
     cross_dropped=("bootmem.fc_", "bootmem.maps", "bootmem.ptes_populated"),
+    # What changed within the generation (py_impl/bitmap_eras.py).
+    facts=bitmap_facts,
 )

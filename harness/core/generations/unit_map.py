@@ -69,9 +69,9 @@ def _facts(source: RevisionView) -> Mapping[str, int]:
     page = next((name for name in PAGE_ALLOCATORS if source.defines(name)), PAGE_ALLOCATORS[-1])
     dyn_type = dict((name, ctype) for ctype, name in source.params("pcpu_setup_first_chunk") or ())
     return {
-        "uniform_messages": int(source.prints("pcpu_embed_first_chunk", "pages/cpu @")),
-        "page_message_psize": int(source.prints(page, "%s pages/cpu")),
-        "page_message_dyn": int(source.prints(page, " d%zu")),
+        "uniform_messages": int(source.says("pcpu_embed_first_chunk", "pages/cpu @")),
+        "page_message_psize": int(source.says(page, "%s pages/cpu")),
+        "page_message_dyn": int(source.says(page, " d%zu")),
         "setup_dyn_auto": int(dyn_type.get("dyn_size", "").replace(" ", "") == "ssize_t"),
     }
 
