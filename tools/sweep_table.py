@@ -66,7 +66,11 @@ def run_cell(line: str, scenario: str, count: int, nr_cpus: int) -> Cell:
         error = (done.stderr.strip().splitlines() or ["exit status"])[-1]
         cell.status = "absent" if "has no " + scenario + " scenario" in error else error
         return cell
-    summary = json.loads(done.stdout)
+    try:
+        summary = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        cell.status = (done.stderr.strip().splitlines() or ["no JSON summary"])[-1]
+        return cell
     verdicts = summary["scenarios"][scenario]["verdicts"]
     cell.generation = summary["generation"]
     cell.status = "ran"
