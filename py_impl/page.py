@@ -16,9 +16,11 @@ from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord
 
 
 def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
-               unit_cpus: Sequence[int], vm_units: int) -> bool:
+               unit_cpus: Sequence[int], vm_units: int, prefix: str = "PERCPU: ",
+               address: str = " @<vmalloc>") -> bool:
     """Allocate and map every unit's pages into a vm area of `vm_units`
-    units; False (after undoing) on failure."""
+    units; False (after undoing) on failure.  `prefix` and `address` are
+    the revision's message prefix and the banner's address part."""
     page_size = record.machine.page_size
     unit_pages = unit_size // page_size
     done = 0
@@ -27,7 +29,7 @@ def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
         done += got
         if got < unit_pages:
             record.printk(KERN_WARNING,
-                          f"PERCPU: failed to allocate {page_size >> 10}K page for cpu{cpu}")
+                          f"{prefix}failed to allocate {page_size >> 10}K page for cpu{cpu}")
             for _ in range(done):
                 record.fc_free(page_size)
             return False
@@ -35,6 +37,6 @@ def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
     record.ptes_populated += unit_pages * len(unit_cpus)
     record.maps += len(unit_cpus)
     record.printk(KERN_INFO,
-                  f"PERCPU: {unit_pages} {page_size >> 10}K pages/cpu @<vmalloc> "
+                  f"{prefix}{unit_pages} {page_size >> 10}K pages/cpu{address} "
                   f"s{sizes.static} r{sizes.reserved} d{sizes.dyn}")
     return True

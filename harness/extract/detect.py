@@ -122,10 +122,14 @@ class SourceView:
     def __init__(self, *files: ctext.SourceFile) -> None:
         self._names = frozenset(n for f in files for it in f.items for n in it.names)
         self._functions: dict[str, ctext.Item] = {}
+        self._structs: dict[str, ctext.Item] = {}
         for source in files:
             for item in source.items:
                 if item.kind == "function":
                     self._functions.setdefault(item.name, item)
+                elif item.kind == "declaration" and "{" in item.text:
+                    for name in item.names:
+                        self._structs.setdefault(name, item)
 
     def defines(self, name: str) -> bool:
         return name in self._names
@@ -136,9 +140,21 @@ class SourceView:
             return None
         return tuple((p.ctype, p.name) for p in parse_prototype(item.text).params)
 
+    def returns(self, function: str) -> str | None:
+        item = self._functions.get(function)
+        return None if item is None else parse_prototype(item.text).return_type
+
     def uses(self, function: str, name: str) -> bool:
         item = self._functions.get(function)
         return item is not None and name in item.refs
+
+    def mentions(self, function: str, text: str) -> bool:
+        item = self._functions.get(function)
+        return item is not None and text in item.text
+
+    def members(self, struct: str) -> tuple[str, ...]:
+        item = self._structs.get(struct)
+        return () if item is None else tuple(f.name for f in parse_struct(item.text, struct))
 
 
 def facts(api: ApiInfo, *files: ctext.SourceFile) -> dict[str, int]:

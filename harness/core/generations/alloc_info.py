@@ -1,14 +1,24 @@
 """The alloc_info generation (August 2009, "percpu: introduce
-pcpu_alloc_info and pcpu_group_info"): pcpu_setup_first_chunk() takes a
-struct pcpu_alloc_info describing the groups of units, and returns the
-unit size.  Later revisions of it killed the large page allocator
-("percpu: kill lpage first chunk allocator") and added the group and
-offset variables the modern generation kept.
+pcpu_alloc_info and pcpu_group_info", to 4.9): pcpu_setup_first_chunk()
+takes a struct pcpu_alloc_info describing the groups of units, and returns
+the unit size, from "percpu: add pcpu_unit_offsets[]" on 0 or -errno.
+Later revisions of it killed the large page allocator ("percpu: kill lpage
+first chunk allocator") and added the group and offset variables the
+modern generation kept.  The facts below tell the model which of these
+changes a revision has, read from what its source defines.
 """
 
 from __future__ import annotations
 
-from harness.core.generation import GenerationName, GenerationSpec, ScenarioSpec, called
+from collections.abc import Mapping
+
+from harness.core.generation import (
+    GenerationName,
+    GenerationSpec,
+    RevisionView,
+    ScenarioSpec,
+    called,
+)
 from harness.core.generations import unit_map
 
 
@@ -35,6 +45,47 @@ ARRAY_STATE = {
     "pcpu_group_sizes": "pcpu_nr_groups",
     "pcpu_unit_offsets": "nr_cpu_ids",
 }
+
+
+def _facts(source: RevisionView) -> Mapping[str, int]:
+    """Which of the generation's documented changes a revision has."""
+    chunk = source.members("pcpu_chunk")
+    embed = source.params("pcpu_embed_first_chunk") or ()
+    return {
+        # "percpu: add pcpu_unit_offsets[]": 0 or -errno instead of the unit size
+        "setup_returns_unit_size": int(source.returns("pcpu_setup_first_chunk") != "int"),
+        "unit_offsets_variable": int(source.defines("pcpu_unit_offsets")),
+        "chunk_size_variable": int(source.defines("pcpu_chunk_size")),
+        "atom_size_variable": int(source.defines("pcpu_atom_size")),
+        "group_variables": int(source.defines("pcpu_nr_groups")),
+        # "cpus with the lowest and highest unit addresses" (low/high), or
+        # "... unit numbers" (first/last)
+        "unit_cpu_by_address": int(source.defines("pcpu_low_unit_cpu")),
+        # "percpu: update embedding first chunk allocator to handle sparse
+        # units": embed allocates each group with the arch's callback
+        "embed_allocates_per_group": int(any("alloc_fn" in ctype for ctype, _ in embed)),
+        # "percpu: make @dyn_size always mean min dyn_size in first chunk
+        # init functions": an unsigned minimum instead of "-1 for auto"
+        "dyn_size_is_minimum": int(any(name.startswith("dyn") and ctype == "size_t"
+                                       for ctype, name in embed)),
+        # "percpu: make embedding first chunk allocator check vmalloc space size"
+        "embed_checks_vmalloc_space": int(source.uses("pcpu_embed_first_chunk",
+                                                      "VMALLOC_END")),
+        "nr_empty_pop_pages_variable": int(source.defines("pcpu_nr_empty_pop_pages")),
+        # messages prefixed by pr_fmt ("percpu: ") rather than "PERCPU: "
+        "messages_pr_fmt": int(source.defines("pr_fmt")),
+        "banner_shows_address": int(source.mentions("pcpu_embed_first_chunk", "@%p")),
+        # the series that made chunk->map hold offsets with an in-use bit
+        # ("percpu: store offsets instead of lengths in ->map[]") added first_free
+        "chunk_map_holds_offsets": int("first_free" in chunk),
+        "chunk_base_addr": int("base_addr" in chunk),
+        "chunk_vms": int("vms" in chunk),
+        "chunk_data": int("data" in chunk),
+        "chunk_first_free": int("first_free" in chunk),
+        "chunk_nr_populated": int("nr_populated" in chunk),
+    }
+
+
 STRUCTS = ("pcpu_group_info", "pcpu_alloc_info", "pcpu_chunk")
 REQUIRED_STRUCTS = ("pcpu_alloc_info", "pcpu_group_info")
 
@@ -64,4 +115,5 @@ SPEC = GenerationSpec(
     arch_flows=("x86", "sparc64"),
     vocabulary="2009",
     model="alloc_info",
+    facts=_facts,
 )
