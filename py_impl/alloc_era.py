@@ -23,8 +23,11 @@ fd1e8a1fe2b5.  From the kernel-doc, variable comments and commit messages:
   the group's first cpu, "Allocations are always whole multiples of
   @atom_size aligned to @atom_size", and "the leftover is returned using
   @free_fn": every empty unit whole, every used unit's tail; the groups then
-  lie where the allocator put them, which for the shim's boot allocator is
-  back to back, the layout pcpu_build_alloc_info() promises;
+  lie where the arch's allocator put them: the shim's bootmem places them
+  back to back upwards, the layout pcpu_build_alloc_info() promises, and
+  where the revision's own pcpu_dfl_fc_alloc() takes from memblock (3.13
+  on), memblock's documented top-down placement puts each below the one
+  before, back to back downwards;
 * "percpu: make embedding first chunk allocator check vmalloc space size":
   a spread of the groups beyond 75% of the vmalloc space is warned about
   and fails the call with -EINVAL (the shim configures the page fallback);
@@ -69,6 +72,7 @@ class Era:
     group_variables: bool = False
     unit_cpu_by_address: bool = False
     embed_per_group: bool = False
+    top_down: bool = False
     embed_checks_vmalloc: bool = False
     dyn_size_is_minimum: bool = False
     early_dyn_size: int = 0
@@ -96,6 +100,7 @@ class Era:
             group_variables=fact("group_variables"),
             unit_cpu_by_address=fact("unit_cpu_by_address"),
             embed_per_group=fact("embed_allocates_per_group"),
+            top_down=fact("boot_allocator_top_down"),
             embed_checks_vmalloc=fact("embed_checks_vmalloc_space"),
             dyn_size_is_minimum=fact("dyn_size_is_minimum"),
             early_dyn_size=constants.get("PERCPU_DYNAMIC_EARLY_SIZE", 0),
@@ -145,6 +150,16 @@ class Layout:
                 if cpu is not None:
                     offsets[cpu] = base + i * self.unit_size
         return offsets
+
+
+def placed_offsets(group_sizes: Sequence[int], top_down: bool) -> list[int]:
+    """Each group's offset from the lowest, for groups allocated back to
+    back in order, upwards or (top_down) each below the one before."""
+    offsets: list[int] = []
+    for group in range(len(group_sizes)):
+        below = group_sizes[group + 1:] if top_down else group_sizes[:group]
+        offsets.append(sum(below))
+    return offsets
 
 
 def era_state(state: State, era: Era, layout: Layout, nr_cpu_ids: int,

@@ -20,7 +20,7 @@ from harness.core import dumpfmt
 from harness.core.arch_sizes import page_align
 from harness.core.result import AllocInfo as AllocInfoJson
 from harness.core.topology import group_cpus
-from py_impl.alloc_era import Era, Layout, era_state
+from py_impl.alloc_era import Era, Layout, era_state, placed_offsets
 from py_impl.embed import embed_chunk, embed_groups
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
 from py_impl.layout import (
@@ -225,6 +225,11 @@ def embed(boot: Boot) -> int:
         return -ENOMEM
     try:
         if era.embed_per_group:
+            # "base address is now known": the groups lie where they were put
+            placed = placed_offsets([g.nr_units * info.unit_size for g in info.groups],
+                                    era.top_down)
+            for group, offset in zip(info.groups, placed, strict=True):
+                group.base_offset = offset
             failed = embed_groups(record, era, layout_of(info, machine), info.sizes,
                                   case.vmalloc_size)
             if failed:

@@ -46,6 +46,10 @@ ARRAY_STATE = {
     "pcpu_unit_offsets": "nr_cpu_ids",
 }
 
+# memblock's allocators a revision's pcpu_dfl_fc_alloc() may call (3.13 on).
+MEMBLOCK_ALLOCATORS = ("memblock_virt_alloc_from_nopanic", "memblock_virt_alloc_nopanic",
+                       "memblock_alloc_from", "memblock_alloc_from_nopanic")
+
 
 def _facts(source: RevisionView) -> Mapping[str, int]:
     """Which of the generation's documented changes a revision has."""
@@ -71,6 +75,10 @@ def _facts(source: RevisionView) -> Mapping[str, int]:
         # "percpu: make embedding first chunk allocator check vmalloc space size"
         "embed_checks_vmalloc_space": int(source.uses("pcpu_embed_first_chunk",
                                                       "VMALLOC_END")),
+        # the arch's boot allocator the shim stands in for: memblock (top
+        # down, as the file's own pcpu_dfl_fc_alloc() calls it) or bootmem
+        "boot_allocator_top_down": int(any(source.uses("pcpu_dfl_fc_alloc", name)
+                                           for name in MEMBLOCK_ALLOCATORS)),
         "nr_empty_pop_pages_variable": int(source.defines("pcpu_nr_empty_pop_pages")),
         # messages prefixed by pr_fmt ("percpu: ") rather than "PERCPU: "
         "messages_pr_fmt": int(source.defines("pr_fmt")),
