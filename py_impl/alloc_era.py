@@ -47,6 +47,12 @@ fd1e8a1fe2b5.  From the kernel-doc, variable comments and commit messages:
   of the fully populated first chunk; pcpu_nr_empty_pop_pages counts the
   dynamic chunk's wholly free pages ("The reserved chunk doesn't contribute
   to the count");
+* "percpu: make pcpu_setup_first_chunk() failures more verbose": a check
+  that fails says which ("failed to initialize, " and the condition), prints
+  the possible cpu mask (over NR_CPUS bits where cpumask_scnprintf() prints
+  it, nr_cpu_ids bits with %*pb) and dumps the alloc_info at KERN_EMERG
+  before the BUG; of its checks only the empty static area is reachable
+  from the generic scenarios;
 * messages: pr_fmt's "percpu: " prefix where the file defines it, and the
   banners' "@address" only where the revision prints it.
 """
@@ -83,6 +89,8 @@ class Era:
     chunk_fields: tuple[str, ...] = ()
     prefix: str = "PERCPU: "
     banner_shows_address: bool = True
+    verbose_failures: bool = False
+    mask_over_nr_cpus: bool = True
 
     @classmethod
     def of(cls, constants: Mapping[str, int]) -> Era:
@@ -112,6 +120,8 @@ class Era:
                                                  "nr_populated") if fact(f"chunk_{name}")),
             prefix="percpu: " if fact("messages_pr_fmt") else "PERCPU: ",
             banner_shows_address=fact("banner_shows_address"),
+            verbose_failures=fact("setup_failures_verbose"),
+            mask_over_nr_cpus=fact("possible_mask_over_nr_cpus"),
         )
 
     def dyn_request(self, dyn_size: int, page: bool) -> int:
@@ -224,3 +234,17 @@ def offsets_map(areas: Sequence[int]) -> list[int]:
         starts.append(offset | (1 if length < 0 else 0))
         offset += abs(length)
     return starts
+
+
+def mask_hex(cpus: Sequence[int], nr_bits: int) -> str:
+    """A cpu mask as the kernel prints it: comma-separated 32-bit hex
+    chunks, most significant first, the first only as wide as its bits."""
+    mask = sum(1 << cpu for cpu in cpus)
+    chunks: list[str] = []
+    bits = nr_bits % 32 or 32
+    shift = nr_bits - bits
+    while shift >= 0:
+        chunks.append(f"{(mask >> shift) & ((1 << bits) - 1):0{-(-bits // 4)}x}")
+        shift -= 32
+        bits = 32
+    return ",".join(chunks)

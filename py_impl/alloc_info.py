@@ -20,7 +20,7 @@ from harness.core import dumpfmt
 from harness.core.arch_sizes import page_align
 from harness.core.result import AllocInfo as AllocInfoJson
 from harness.core.topology import group_cpus
-from py_impl.alloc_era import Era, Layout, era_state, placed_offsets
+from py_impl.alloc_era import Era, Layout, era_state, mask_hex, placed_offsets
 from py_impl.embed import embed_chunk, embed_groups
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
 from py_impl.layout import (
@@ -33,6 +33,8 @@ from py_impl.layout import (
 )
 from py_impl.lpage import map_large_pages
 from py_impl.machine import ENOMEM, KERN_DEBUG, BootRecord, Machine, ModelBug
+
+KERN_EMERG = "0"
 from py_impl.page import page_chunk
 from py_impl.result import Boot
 
@@ -163,7 +165,18 @@ def unit_slots(info: AllocInfo, nr_cpus: int) -> list[int | None]:
     return [None if cpu == nr_cpus else cpu for g in info.groups for cpu in g.cpu_map]
 
 
-def dump_alloc_info(record: BootRecord, info: AllocInfo) -> None:
+def setup_bug(record: BootRecord, era: Era, info: AllocInfo, condition: str) -> ModelBug:
+    """A failed check of the verbose revisions: which, the possible cpus,
+    the alloc_info at KERN_EMERG, then BUG."""
+    machine = record.machine
+    bits = machine.nr_cpus if era.mask_over_nr_cpus else machine.nr_cpu_ids
+    record.printk(KERN_EMERG, f"{era.prefix}failed to initialize, {condition}")
+    record.printk(KERN_EMERG, f"{era.prefix}cpu_possible_mask={mask_hex(machine.possible, bits)}")
+    dump_alloc_info(record, info, KERN_EMERG)
+    return ModelBug(condition)
+
+
+def dump_alloc_info(record: BootRecord, info: AllocInfo, level: str = KERN_DEBUG) -> None:
     nr_cpus = record.machine.nr_cpus
     table = dumpfmt.alloc_table(
         info.static_size, info.reserved_size, info.dyn_size, info.unit_size, info.atom_size,
@@ -171,7 +184,7 @@ def dump_alloc_info(record: BootRecord, info: AllocInfo) -> None:
         [[None if cpu == nr_cpus else cpu for cpu in g.cpu_map] for g in info.groups],
     )
     for line in dumpfmt.render(table).split("\n"):
-        record.printk(KERN_DEBUG, line)
+        record.printk(level, line)
 
 
 def setup_first_chunk(boot: Boot, info: AllocInfo, base_addr: str) -> int:
@@ -183,6 +196,8 @@ def setup_first_chunk(boot: Boot, info: AllocInfo, base_addr: str) -> int:
     boot.setup_args = {"base_addr": base_addr, "alloc_info": info.to_json()}
     if info.nr_groups <= 0:
         raise ModelBug("no groups")
+    if era.verbose_failures and not info.static_size:
+        raise setup_bug(record, era, info, "!ai->static_size")
     check_unit_size(info.sizes, info.unit_size, machine.page_size, era.min_unit_size)
     dump_alloc_info(record, info)
     slots = unit_slots(info, machine.nr_cpus)

@@ -46,6 +46,7 @@ ARRAY_STATE = {
     "pcpu_unit_offsets": "nr_cpu_ids",
 }
 
+SETUP = "pcpu_setup_first_chunk"
 # memblock's allocators a revision's pcpu_dfl_fc_alloc() may call (3.13 on).
 MEMBLOCK_ALLOCATORS = ("memblock_virt_alloc_from_nopanic", "memblock_virt_alloc_nopanic",
                        "memblock_alloc_from", "memblock_alloc_from_nopanic")
@@ -57,7 +58,7 @@ def _facts(source: RevisionView) -> Mapping[str, int]:
     embed = source.params("pcpu_embed_first_chunk") or ()
     return {
         # "percpu: add pcpu_unit_offsets[]": 0 or -errno instead of the unit size
-        "setup_returns_unit_size": int(source.returns("pcpu_setup_first_chunk") != "int"),
+        "setup_returns_unit_size": int(source.returns(SETUP) != "int"),
         "unit_offsets_variable": int(source.defines("pcpu_unit_offsets")),
         "chunk_size_variable": int(source.defines("pcpu_chunk_size")),
         "atom_size_variable": int(source.defines("pcpu_atom_size")),
@@ -79,6 +80,11 @@ def _facts(source: RevisionView) -> Mapping[str, int]:
         # down, as the file's own pcpu_dfl_fc_alloc() calls it) or bootmem
         "boot_allocator_top_down": int(any(source.uses("pcpu_dfl_fc_alloc", name)
                                            for name in MEMBLOCK_ALLOCATORS)),
+        # "percpu: make pcpu_setup_first_chunk() failures more verbose"
+        "setup_failures_verbose": int(source.mentions(SETUP, "failed to initialize")),
+        # the possible mask printed by cpumask_scnprintf() (NR_CPUS bits)
+        # rather than %*pb (nr_cpu_ids bits)
+        "possible_mask_over_nr_cpus": int(source.uses(SETUP, "cpumask_scnprintf")),
         "nr_empty_pop_pages_variable": int(source.defines("pcpu_nr_empty_pop_pages")),
         # messages prefixed by pr_fmt ("percpu: ") rather than "PERCPU: "
         "messages_pr_fmt": int(source.defines("pr_fmt")),
