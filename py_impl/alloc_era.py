@@ -52,7 +52,9 @@ fd1e8a1fe2b5.  From the kernel-doc, variable comments and commit messages:
   the possible cpu mask (over NR_CPUS bits where cpumask_scnprintf() prints
   it, nr_cpu_ids bits with %*pb) and dumps the alloc_info at KERN_EMERG
   before the BUG; of its checks only the empty static area is reachable
-  from the generic scenarios;
+  from the generic scenarios.  Until 4.9 the first of those lines has no
+  newline, so the printk stream (which the shim records as it comes) runs
+  it into the next: the model prints the same stream;
 * messages: pr_fmt's "percpu: " prefix where the file defines it, and the
   banners' "@address" only where the revision prints it.
 """
@@ -90,6 +92,7 @@ class Era:
     prefix: str = "PERCPU: "
     banner_shows_address: bool = True
     verbose_failures: bool = False
+    failure_line_ends: bool = True
     mask_over_nr_cpus: bool = True
 
     @classmethod
@@ -121,6 +124,7 @@ class Era:
             prefix="percpu: " if fact("messages_pr_fmt") else "PERCPU: ",
             banner_shows_address=fact("banner_shows_address"),
             verbose_failures=fact("setup_failures_verbose"),
+            failure_line_ends=fact("setup_failure_line_ends"),
             mask_over_nr_cpus=fact("possible_mask_over_nr_cpus"),
         )
 

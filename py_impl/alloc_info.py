@@ -33,10 +33,10 @@ from py_impl.layout import (
 )
 from py_impl.lpage import map_large_pages
 from py_impl.machine import ENOMEM, KERN_DEBUG, BootRecord, Machine, ModelBug
-
-KERN_EMERG = "0"
 from py_impl.page import page_chunk
 from py_impl.result import Boot
+
+KERN_EMERG = "0"
 
 GENERATION = "alloc_info"
 
@@ -170,8 +170,14 @@ def setup_bug(record: BootRecord, era: Era, info: AllocInfo, condition: str) -> 
     the alloc_info at KERN_EMERG, then BUG."""
     machine = record.machine
     bits = machine.nr_cpus if era.mask_over_nr_cpus else machine.nr_cpu_ids
-    record.printk(KERN_EMERG, f"{era.prefix}failed to initialize, {condition}")
-    record.printk(KERN_EMERG, f"{era.prefix}cpu_possible_mask={mask_hex(machine.possible, bits)}")
+    failed = f"{era.prefix}failed to initialize, {condition}"
+    mask = f"{era.prefix}cpu_possible_mask={mask_hex(machine.possible, bits)}"
+    if era.failure_line_ends:
+        record.printk(KERN_EMERG, failed)
+        record.printk(KERN_EMERG, mask)
+    else:
+        # one printk's text runs into the next one's level and text
+        record.printk(KERN_EMERG, f"{failed}<{KERN_EMERG}>{mask}")
     dump_alloc_info(record, info, KERN_EMERG)
     return ModelBug(condition)
 

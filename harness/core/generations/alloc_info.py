@@ -82,6 +82,9 @@ def _facts(source: RevisionView) -> Mapping[str, int]:
                                            for name in MEMBLOCK_ALLOCATORS)),
         # "percpu: make pcpu_setup_first_chunk() failures more verbose"
         "setup_failures_verbose": int(source.mentions(SETUP, "failed to initialize")),
+        # whether that first line ends in a newline (the printk stream runs
+        # it into the next where it does not)
+        "setup_failure_line_ends": int(source.mentions(SETUP, 'failed to initialize, %s\\n"')),
         # the possible mask printed by cpumask_scnprintf() (NR_CPUS bits)
         # rather than %*pb (nr_cpu_ids bits)
         "possible_mask_over_nr_cpus": int(source.uses(SETUP, "cpumask_scnprintf")),
