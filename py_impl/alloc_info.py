@@ -9,6 +9,14 @@ large-page allocator groups local cpus.  The commit message promises no
 change in behaviour other than packing: possible cpus get consecutive
 units, so sparse cpu ids no longer leave holes.  pcpu_setup_first_chunk()
 prints the layout as a `pcpu-alloc:` dump.
+
+The generation lasted to 4.9, and what its revisions document changed
+under the same struct: the return value, unit offsets, group variables,
+low/high unit cpus, per-group embed allocation, the dynamic size minimum,
+the chunk map's encoding, verbose setup failures, the messages.  Which of
+these a revision has comes from its facts (reported with the constants);
+py_impl/alloc_era.py lists each rule and where it is documented.  Without
+facts the model is the generation's first revision.
 """
 
 from __future__ import annotations
