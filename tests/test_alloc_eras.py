@@ -8,15 +8,22 @@ reports them, with the constants.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import py_impl
-from harness.core import kernel_files
+from harness.campaign import agree
+from harness.compile import shims
+from harness.core import cases, kernel_files
 from harness.core.cases import Case
 from harness.core.generations import alloc_info
 from harness.extract import ctext, detect
+from harness.judge import triage
+from harness.run import server
+from harness.sources import snapshot
 from py_impl.alloc_era import Era, mask_hex, offsets_map, placed_offsets
 
 
@@ -165,3 +172,46 @@ def test_offsets_map_and_placement() -> None:
     assert offsets_map([-16385, 69631]) == [1, 16385]  # odd: bit 0 reads as in use
     assert placed_offsets([3, 5, 2], top_down=False) == [0, 3, 8]
     assert placed_offsets([3, 5, 2], top_down=True) == [7, 2, 0]
+
+
+# --- with trees: each era entry shows on the revisions it names -----------------------
+
+TREES = os.environ.get("PERCPU_DIFF_TREES")
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+
+def listed_trees() -> list[tuple[Path, str]]:
+    out = []
+    for line in Path(TREES or "/dev/null").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            path, _, rev = line.partition("@")
+            out.append((Path(path).expanduser(), rev or "HEAD"))
+    return out
+
+
+@pytest.mark.tree
+@pytest.mark.skipif(not TREES, reason="PERCPU_DIFF_TREES not set: no list of kernel trees")
+def test_era_entries_show_on_their_revisions_with_their_example() -> None:
+    entries = [e for e in triage.load_triage()
+               if e.generations == ("alloc_info",) and e.revisions
+               and not any(rev.startswith("fd1e8a1fe2b") for rev in e.revisions)]
+    shown: set[str] = set()
+    for tree, rev in listed_trees():
+        snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", tree, rev))
+        rendered = shims.render(snap)
+        if rendered.api.generation != "alloc_info":
+            continue
+        for entry in entries:
+            if not any(r in snap.label for r in entry.revisions):
+                continue
+            case = cases.load_case(CASES / entry.example)
+            shim = shims.build(rendered, shims.config_for(case.nr_cpus, case.page_shift, False))
+            verdict = agree.judge(case, server.run_one(shim, case), rendered.api.generation,
+                                  snap.label, triage.load_triage())
+            ids = {i.entry.id if i.entry else i.difference.describe() for i in verdict.labelled}
+            # the example shows the entry, or (where its shape does not reach
+            # the bug on that revision) agrees
+            assert ids <= {entry.id}, (snap.label, entry.id, ids)
+            shown |= ids
+    assert shown == {e.id for e in entries}
