@@ -176,6 +176,41 @@ def placed_offsets(group_sizes: Sequence[int], top_down: bool) -> list[int]:
     return offsets
 
 
+# The boot allocator the shim's bootmem stands for: percpu's own metadata
+# goes "at or above the goal", __pa(MAX_DMA_ADDRESS); the arch callback asks
+# for the groups from the bottom.  LP64 sizes of the alloc_info's parts.
+DMA_GOAL = 16 << 20
+ALLOC_INFO_HEAD = 64  # struct pcpu_alloc_info up to groups[]
+GROUP_INFO = 24  # struct pcpu_group_info
+CPU_MAP_ENTRY = 4  # unsigned int
+POINTER = 8
+
+
+def bootmem_offsets(group_sizes: Sequence[int], nr_units: int, align: int,
+                    page_size: int) -> list[int]:
+    """Each group's offset from the lowest where bootmem places them: the
+    lowest free range that holds it (bootmem's first fit), with what percpu
+    allocated before the groups held at the DMA goal - the alloc_info
+    ("alloc_bootmem_nopanic(PFN_ALIGN(ai_size))") and embed's array of
+    group areas."""
+    def pages(size: int) -> int:
+        return -(-size // page_size) * page_size
+
+    info = ALLOC_INFO_HEAD + GROUP_INFO * len(group_sizes) + CPU_MAP_ENTRY * nr_units
+    held = [(DMA_GOAL, DMA_GOAL + pages(info) + pages(POINTER * len(group_sizes)))]
+    places: list[int] = []
+    for size in group_sizes:
+        start = 0
+        for held_start, held_end in sorted(held):
+            if start + size <= held_start:
+                break
+            start = max(start, -(-held_end // align) * align)
+        held.append((start, start + size))
+        places.append(start)
+    base = min(places)
+    return [place - base for place in places]
+
+
 def era_state(state: State, era: Era, layout: Layout, nr_cpu_ids: int,
               used: int, dyn_start: int) -> State:
     """The 2009 end state (first_chunk.setup_state()) in the revision's terms."""

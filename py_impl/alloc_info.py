@@ -28,7 +28,14 @@ from harness.core import dumpfmt
 from harness.core.arch_sizes import page_align
 from harness.core.result import AllocInfo as AllocInfoJson
 from harness.core.topology import group_cpus
-from py_impl.alloc_era import Era, Layout, era_state, mask_hex, placed_offsets
+from py_impl.alloc_era import (
+    Era,
+    Layout,
+    bootmem_offsets,
+    era_state,
+    mask_hex,
+    placed_offsets,
+)
 from py_impl.embed import embed_chunk, embed_groups
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
 from py_impl.layout import (
@@ -255,8 +262,10 @@ def embed(boot: Boot) -> int:
     try:
         if era.embed_per_group:
             # "base address is now known": the groups lie where they were put
-            placed = placed_offsets([g.nr_units * info.unit_size for g in info.groups],
-                                    era.top_down)
+            sizes = [g.nr_units * info.unit_size for g in info.groups]
+            placed = (placed_offsets(sizes, True) if era.top_down else
+                      bootmem_offsets(sizes, sum(g.nr_units for g in info.groups),
+                                      info.atom_size, machine.page_size))
             for group, offset in zip(info.groups, placed, strict=True):
                 group.base_offset = offset
             failed = embed_groups(record, era, layout_of(info, machine), info.sizes,

@@ -24,7 +24,7 @@ from harness.extract import ctext, detect
 from harness.judge import triage
 from harness.run import server
 from harness.sources import snapshot
-from py_impl.alloc_era import Era, mask_hex, offsets_map, placed_offsets
+from py_impl.alloc_era import DMA_GOAL, Era, bootmem_offsets, mask_hex, offsets_map, placed_offsets
 
 
 def facts_of(c_text: str) -> dict[str, int]:
@@ -172,6 +172,15 @@ def test_offsets_map_and_placement() -> None:
     assert offsets_map([-16385, 69631]) == [1, 16385]  # odd: bit 0 reads as in use
     assert placed_offsets([3, 5, 2], top_down=False) == [0, 3, 8]
     assert placed_offsets([3, 5, 2], top_down=True) == [7, 2, 0]
+
+
+def test_bootmem_places_groups_first_fit_around_percpus_own_allocations() -> None:
+    small = 1 << 20
+    assert bootmem_offsets([small, small], 4, 4096, 4096) == [0, small]
+    # the second group no longer fits below the alloc_info and the area array
+    # held at the DMA goal: it goes above them
+    big = DMA_GOAL - (1 << 20)
+    assert bootmem_offsets([big, big], 4, 4096, 4096) == [0, DMA_GOAL + 2 * 4096]
 
 
 # --- with trees: each era entry shows on the revisions it names -----------------------
