@@ -232,7 +232,7 @@ def setup_first_chunk(boot: Boot, info: AllocInfo, base_addr: str) -> int:
         units[cpu] = unit
     check_one_to_one(machine, units)
     boot.state = setup_state(machine, info.sizes, info.unit_size, units, len(slots), base_addr)
-    if Era.of(boot.constants) != Era():
+    if era != Era():
         boot.modern_state = era_state(boot.state.to_json(machine), era, layout_of(info, machine),
                                       machine.nr_cpu_ids, info.sizes.used,
                                       info.static_size + info.reserved_size)
