@@ -9,6 +9,14 @@ large-page allocator groups local cpus.  The commit message promises no
 change in behaviour other than packing: possible cpus get consecutive
 units, so sparse cpu ids no longer leave holes.  pcpu_setup_first_chunk()
 prints the layout as a `pcpu-alloc:` dump.
+
+The generation lasted to 4.9, and what its revisions document changed
+under the same struct: the return value, unit offsets, group variables,
+low/high unit cpus, per-group embed allocation, the dynamic size minimum,
+the chunk map's encoding, verbose setup failures, the messages.  Which of
+these a revision has comes from its facts (reported with the constants);
+py_impl/alloc_era.py lists each rule and where it is documented.  Without
+facts the model is the generation's first revision.
 """
 
 from __future__ import annotations
@@ -17,14 +25,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.core import dumpfmt
+from harness.core.arch_sizes import page_align
 from harness.core.result import AllocInfo as AllocInfoJson
-from py_impl.embed import embed_chunk
+from harness.core.topology import group_cpus
+from py_impl.alloc_era import (
+    Era,
+    Layout,
+    bootmem_offsets,
+    era_state,
+    mask_hex,
+    placed_offsets,
+)
+from py_impl.embed import embed_chunk, embed_groups
 from py_impl.first_chunk import check_one_to_one, check_unit_size, setup_state
-from py_impl.layout import AreaSizes, UnitPlan, lpage_groups, padded
+from py_impl.layout import (
+    AreaSizes,
+    UnitPlan,
+    lpage_groups,
+    min_unit_size,
+    padded,
+    plan_units,
+)
 from py_impl.lpage import map_large_pages
-from py_impl.machine import ENOMEM, KERN_DEBUG, BootRecord, ModelBug
+from py_impl.machine import ENOMEM, KERN_DEBUG, BootRecord, Machine, ModelBug
 from py_impl.page import page_chunk
 from py_impl.result import Boot
+
+KERN_EMERG = "0"
 
 GENERATION = "alloc_info"
 
@@ -86,7 +113,8 @@ def free_alloc_info(info: AllocInfo) -> None:
 
 
 def build_alloc_info(
-    record: BootRecord, reserved: int, dyn_request: int, atom_size: int, use_distance: bool
+    record: BootRecord, reserved: int, dyn_request: int, atom_size: int, use_distance: bool,
+    era: Era | None = None,
 ) -> AllocInfo | None:
     """pcpu_build_alloc_info(); None for the documented ENOMEM failure.
 
@@ -96,13 +124,38 @@ def build_alloc_info(
     are located back-to-back".
     """
     machine = record.machine
-    sizes, plan, groups = lpage_groups(machine, reserved, dyn_request, atom_size, use_distance)
+    era = era or Era()
+    if era.early_dyn_size or era.dyn_size_is_minimum:
+        sizes, plan, groups = era_groups(machine, era, reserved, dyn_request, atom_size,
+                                         use_distance)
+    else:
+        sizes, plan, groups = lpage_groups(machine, reserved, dyn_request, atom_size,
+                                           use_distance)
     slots_per_group = [padded(group, plan.units_per_alloc) for group in groups]
     info = alloc_alloc_info(record, len(groups), sum(map(len, slots_per_group)))
     if info is None:
         return None
     fill_alloc_info(info, sizes, plan, atom_size, slots_per_group, machine.nr_cpus)
     return info
+
+
+def era_groups(machine: Machine, era: Era, reserved: int, dyn_request: int, atom_size: int,
+               use_distance: bool) -> tuple[AreaSizes, UnitPlan, list[list[int]]]:
+    """Sizes, plan and groups where @dyn_size is a minimum: static + reserved
+    + the (early-raised) minimum, page aligned, the dynamic area taking the
+    alignment's slack; units no smaller than the revision's minimum."""
+    page_size = machine.page_size
+    static = machine.case.static_size
+    wanted = era.early_minimum(max(dyn_request, 0))
+    used = page_align(static + reserved + wanted, page_size)
+    sizes = AreaSizes(static, reserved, used - static - reserved)
+    needed = min_unit_size(sizes, page_size, era.min_unit_size)
+    if use_distance:
+        groups = group_cpus(machine.possible, machine.node_of, machine.nodes_local)
+    else:
+        groups = [list(machine.possible)]
+    plan = plan_units([len(g) for g in groups], needed, atom_size, page_size)
+    return sizes, plan, groups
 
 
 def fill_alloc_info(info: AllocInfo, sizes: AreaSizes, plan: UnitPlan, atom_size: int,
@@ -127,7 +180,24 @@ def unit_slots(info: AllocInfo, nr_cpus: int) -> list[int | None]:
     return [None if cpu == nr_cpus else cpu for g in info.groups for cpu in g.cpu_map]
 
 
-def dump_alloc_info(record: BootRecord, info: AllocInfo) -> None:
+def setup_bug(record: BootRecord, era: Era, info: AllocInfo, condition: str) -> ModelBug:
+    """A failed check of the verbose revisions: which, the possible cpus,
+    the alloc_info at KERN_EMERG, then BUG."""
+    machine = record.machine
+    bits = machine.nr_cpus if era.mask_over_nr_cpus else machine.nr_cpu_ids
+    failed = f"{era.prefix}failed to initialize, {condition}"
+    mask = f"{era.prefix}cpu_possible_mask={mask_hex(machine.possible, bits)}"
+    if era.failure_line_ends:
+        record.printk(KERN_EMERG, failed)
+        record.printk(KERN_EMERG, mask)
+    else:
+        # one printk's text runs into the next one's level and text
+        record.printk(KERN_EMERG, f"{failed}<{KERN_EMERG}>{mask}")
+    dump_alloc_info(record, info, KERN_EMERG)
+    return ModelBug(condition)
+
+
+def dump_alloc_info(record: BootRecord, info: AllocInfo, level: str = KERN_DEBUG) -> None:
     nr_cpus = record.machine.nr_cpus
     table = dumpfmt.alloc_table(
         info.static_size, info.reserved_size, info.dyn_size, info.unit_size, info.atom_size,
@@ -135,17 +205,21 @@ def dump_alloc_info(record: BootRecord, info: AllocInfo) -> None:
         [[None if cpu == nr_cpus else cpu for cpu in g.cpu_map] for g in info.groups],
     )
     for line in dumpfmt.render(table).split("\n"):
-        record.printk(KERN_DEBUG, line)
+        record.printk(level, line)
 
 
 def setup_first_chunk(boot: Boot, info: AllocInfo, base_addr: str) -> int:
-    """pcpu_setup_first_chunk(ai, base_addr); returns the unit size."""
+    """pcpu_setup_first_chunk(ai, base_addr); returns the unit size, or 0
+    in the revisions that return 0 or -errno."""
     record = boot.record
     machine = record.machine
+    era = Era.of(boot.constants)
     boot.setup_args = {"base_addr": base_addr, "alloc_info": info.to_json()}
     if info.nr_groups <= 0:
         raise ModelBug("no groups")
-    check_unit_size(info.sizes, info.unit_size, machine.page_size)
+    if era.verbose_failures and not info.static_size:
+        raise setup_bug(record, era, info, "!ai->static_size")
+    check_unit_size(info.sizes, info.unit_size, machine.page_size, era.min_unit_size)
     dump_alloc_info(record, info)
     slots = unit_slots(info, machine.nr_cpus)
     units: dict[int, int] = {}
@@ -158,35 +232,74 @@ def setup_first_chunk(boot: Boot, info: AllocInfo, base_addr: str) -> int:
         units[cpu] = unit
     check_one_to_one(machine, units)
     boot.state = setup_state(machine, info.sizes, info.unit_size, units, len(slots), base_addr)
-    return info.unit_size
+    if era != Era():
+        boot.modern_state = era_state(boot.state.to_json(machine), era, layout_of(info, machine),
+                                      machine.nr_cpu_ids, info.sizes.used,
+                                      info.static_size + info.reserved_size)
+    return info.unit_size if era.returns_unit_size else 0
+
+
+def layout_of(info: AllocInfo, machine: Machine) -> Layout:
+    return Layout(
+        unit_size=info.unit_size, atom_size=info.atom_size,
+        group_offsets=tuple(g.base_offset for g in info.groups),
+        group_cpus=tuple(tuple(None if cpu == machine.nr_cpus else cpu for cpu in g.cpu_map)
+                         for g in info.groups))
 
 
 def embed(boot: Boot) -> int:
-    """pcpu_embed_first_chunk(): one group, one bootmem block of packed units."""
+    """pcpu_embed_first_chunk(): one bootmem block of packed units, or from
+    "percpu: update embedding first chunk allocator to handle sparse units"
+    on one allocation per group."""
     record = boot.record
     machine = record.machine
     case = machine.case
-    info = build_alloc_info(record, case.reserved_size, case.dyn_size, machine.page_size, False)
+    era = Era.of(boot.constants)
+    info = build_alloc_info(record, case.reserved_size, era.dyn_request(case.dyn_size, False),
+                            _embed_atom(boot, era), era.embed_per_group, era)
     if info is None:
         return -ENOMEM
     try:
-        if not embed_chunk(record, info.sizes, info.unit_size, machine.nr_possible):
+        if era.embed_per_group:
+            # "base address is now known": the groups lie where they were put
+            sizes = [g.nr_units * info.unit_size for g in info.groups]
+            placed = (placed_offsets(sizes, True) if era.top_down else
+                      bootmem_offsets(sizes, sum(g.nr_units for g in info.groups),
+                                      info.atom_size, machine.page_size))
+            for group, offset in zip(info.groups, placed, strict=True):
+                group.base_offset = offset
+            failed = embed_groups(record, era, layout_of(info, machine), info.sizes,
+                                  case.vmalloc_size)
+            if failed:
+                return failed
+        elif not embed_chunk(record, info.sizes, info.unit_size, machine.nr_possible):
             return -ENOMEM
         return setup_first_chunk(boot, info, "phys")
     finally:
         free_alloc_info(info)
 
 
+def _embed_atom(boot: Boot, era: Era) -> int:
+    """Embed's @atom_size: a page until embed took it as a parameter (the
+    case's atom is what the arch passes)."""
+    machine = boot.record.machine
+    return machine.case.atom_size if era.embed_per_group else machine.page_size
+
+
 def page(boot: Boot) -> int:
     """pcpu_page_first_chunk(): one group, pages mapped unit by unit."""
     record = boot.record
     machine = record.machine
-    info = build_alloc_info(record, machine.case.reserved_size, -1, machine.page_size, False)
+    era = Era.of(boot.constants)
+    info = build_alloc_info(record, machine.case.reserved_size,
+                            era.dyn_request(machine.case.dyn_size, True), machine.page_size,
+                            False, era)
     if info is None:
         return -ENOMEM
     cpus = [cpu for cpu in unit_slots(info, machine.nr_cpus) if cpu is not None]
     try:
-        if not page_chunk(record, info.sizes, info.unit_size, cpus, machine.nr_possible):
+        if not page_chunk(record, info.sizes, info.unit_size, cpus, machine.nr_possible,
+                          prefix=era.prefix, address=era.address("vmalloc")):
             return -ENOMEM
         return setup_first_chunk(boot, info, "vmalloc")
     finally:
@@ -198,7 +311,8 @@ def lpage(boot: Boot) -> int:
     record = boot.record
     machine = record.machine
     case = machine.case
-    info = build_alloc_info(record, case.reserved_size, case.dyn_size, case.atom_size, True)
+    era = Era.of(boot.constants)
+    info = build_alloc_info(record, case.reserved_size, case.dyn_size, case.atom_size, True, era)
     boot.build = {"return": 0 if info else -ENOMEM, "alloc_info": info.to_json() if info else None}
     if info is None:
         return -ENOMEM

@@ -82,7 +82,8 @@ def size_slot(size: int) -> int:
     return max(size.bit_length() - 3, 1)
 
 
-def check_unit_size(sizes: AreaSizes, unit_size: int, page_size: int) -> None:
+def check_unit_size(sizes: AreaSizes, unit_size: int, page_size: int,
+                    min_unit: int = MIN_UNIT_SIZE) -> None:
     """The documented demands on the sizes handed to pcpu_setup_first_chunk()."""
     # Not spelled out, but the first chunk exists to hold the static area:
     # an empty one means the caller is broken.
@@ -92,7 +93,7 @@ def check_unit_size(sizes: AreaSizes, unit_size: int, page_size: int) -> None:
         raise ModelBug("unit size is smaller than static + reserved + dynamic")
     if unit_size % page_size:
         raise ModelBug("unit size is not page aligned")
-    if unit_size < MIN_UNIT_SIZE:
+    if unit_size < min_unit:
         raise ModelBug("unit size is below the minimum unit size")
 
 

@@ -52,8 +52,8 @@ def area_sizes(static: int, reserved: int, dyn_request: int, page_size: int) -> 
     return AreaSizes(static, reserved, aligned - static - reserved)
 
 
-def min_unit_size(sizes: AreaSizes, page_size: int) -> int:
-    return max(page_align(sizes.used, page_size), MIN_UNIT_SIZE)
+def min_unit_size(sizes: AreaSizes, page_size: int, min_unit: int = MIN_UNIT_SIZE) -> int:
+    return max(page_align(sizes.used, page_size), min_unit)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ from py_impl.words import LATEST, Words
 
 
 def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
-               unit_cpus: Sequence[int], vm_units: int, words: Words = LATEST) -> bool:
+               unit_cpus: Sequence[int], vm_units: int, words: Words = LATEST,
+               prefix: str = "PERCPU: ", address: str = " @<vmalloc>") -> bool:
     """Allocate and map every unit's pages into a vm area of `vm_units`
-    units; False (after undoing) on failure."""
+    units; False (after undoing) on failure.  `prefix` and `address` are
+    the revision's message prefix and the banner's address part."""
     page_size = record.machine.page_size
     unit_pages = unit_size // page_size
     done = 0
@@ -28,7 +30,7 @@ def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
         done += got
         if got < unit_pages:
             record.printk(KERN_WARNING,
-                          f"PERCPU: failed to allocate {words.page_word(page_size)} page "
+                          f"{prefix}failed to allocate {words.page_word(page_size)} page "
                           f"for cpu{cpu}")
             for _ in range(done):
                 record.fc_free(page_size)
@@ -36,5 +38,5 @@ def page_chunk(record: BootRecord, sizes: AreaSizes, unit_size: int,
     record.register_vm(vm_units * unit_size, page_size)
     record.ptes_populated += unit_pages * len(unit_cpus)
     record.maps += len(unit_cpus)
-    record.printk(KERN_INFO, words.paged(unit_pages, page_size, sizes))
+    record.printk(KERN_INFO, words.paged(unit_pages, page_size, sizes, prefix, address))
     return True

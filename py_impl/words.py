@@ -45,10 +45,13 @@ class Words:
         return (f"PERCPU: Embedded {pages} pages/cpu @<bootmem> s{sizes.static} "
                 f"r{sizes.reserved} d{sizes.dyn} u{unit_size}")
 
-    def paged(self, unit_pages: int, page_size: int, sizes: AreaSizes) -> str:
+    def paged(self, unit_pages: int, page_size: int, sizes: AreaSizes,
+              prefix: str = "PERCPU: ", address: str = " @<vmalloc>") -> str:
+        """`prefix` and `address`: the later revisions' "percpu: " and a
+        banner with no address (py_impl/alloc_era.py)."""
         if not self.uniform:
-            return f"PERCPU: {unit_pages} 4k pages per cpu, static data {sizes.static} bytes"
-        line = (f"PERCPU: {unit_pages} {self.page_word(page_size)} pages/cpu @<vmalloc> "
+            return f"{prefix}{unit_pages} 4k pages per cpu, static data {sizes.static} bytes"
+        line = (f"{prefix}{unit_pages} {self.page_word(page_size)} pages/cpu{address} "
                 f"s{sizes.static} r{sizes.reserved}")
         return f"{line} d{sizes.dyn}" if self.page_dyn else line
 

@@ -71,7 +71,8 @@ def test_an_older_allocator_reports_no_facts_to_either_generation() -> None:
     older = FIRST_CHUNK + CHUNK_TODAY  # no bitmap blocks
     assert facts(older) == {}
     assert alloc_info.SPEC.facts is not None and modern.SPEC.facts is not None
-    assert dict(alloc_info.SPEC.facts(view(older))) == {}
+    # (the area-map eras' own facts, harness/core/generations/alloc_info.py, remain)
+    assert "bitmap_chunks" not in dict(alloc_info.SPEC.facts(view(older)))
     assert facts(BLOCK) == {}  # the blocks without the first chunk's regions
 
 
@@ -105,7 +106,7 @@ def test_each_defined_name_is_one_fact(evidence: str, fact: str) -> None:
 def test_the_alloc_info_generation_adds_its_glues_pte_callback() -> None:
     assert alloc_info.SPEC.facts is not None
     got = dict(alloc_info.SPEC.facts(view(OLDEST)))
-    assert got == {**facts(OLDEST), "pte_callback_per_page": 1}
+    assert got.items() >= {**facts(OLDEST), "pte_callback_per_page": 1}.items()
 
 
 # --- the model's rules ------------------------------------------------------------

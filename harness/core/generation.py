@@ -79,13 +79,16 @@ def called(function: str) -> ScenarioSpec:
 class RevisionView(Protocol):
     """What a spec's `facts` may ask of a revision's source: whether it
     defines a name, the parameters a function takes ((type, name) pairs, as
-    written; None if it is not defined), the names a function uses, the
-    fields a struct declares (None if it is not declared) and whether a
-    function's text says something (a message's words)."""
+    written; None if it is not defined), the type it returns (None if it
+    is not defined), the names a function uses, whether its text holds a
+    string (a message's format, say) and the fields a struct declares
+    (None if it is not declared)."""
 
     def defines(self, name: str) -> bool: ...
 
     def params(self, function: str) -> tuple[tuple[str, str], ...] | None: ...
+
+    def returns(self, function: str) -> str | None: ...
 
     def uses(self, function: str, name: str) -> bool: ...
 

@@ -119,7 +119,9 @@ class Chunk(TypedDict, total=False):
     immutable: bool
     populated_bits: int
     vm: JsonValue
+    vms: JsonValue
     data: JsonValue
+    first_free: int
     isolated: bool
     start_offset: int
     end_offset: int

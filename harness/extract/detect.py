@@ -142,6 +142,10 @@ class SourceView:
             return None
         return tuple((p.ctype, p.name) for p in parse_prototype(item.text).params)
 
+    def returns(self, function: str) -> str | None:
+        item = self._functions.get(function)
+        return None if item is None else parse_prototype(item.text).return_type
+
     def uses(self, function: str, name: str) -> bool:
         item = self._functions.get(function)
         return item is not None and name in item.refs

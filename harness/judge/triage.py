@@ -198,6 +198,30 @@ def _cpu_ids_have_holes(subject: Subject) -> bool:
     return len(possible) < max(possible) + 1
 
 
+def _kernel_groups_overlap(subject: Subject) -> bool:
+    """Two of the kernel's groups share address space: the ranges its
+    pcpu_group_offsets[] and pcpu_group_sizes[] describe intersect."""
+    state = subject.kernel.get("state") or {}
+    offsets, sizes = state.get("group_offsets"), state.get("group_sizes")
+    if not isinstance(offsets, list) or not isinstance(sizes, list):
+        return False
+    spans = sorted(zip(offsets, sizes, strict=False))
+    return any(start + size > after for (start, size), (after, _) in itertools.pairwise(spans))
+
+
+def _area_starts_odd(subject: Subject) -> bool:
+    """A first chunk area starts at an odd offset: the end of an odd static
+    area, or of static + reserved."""
+    c = subject.case
+    return c.static_size % 2 == 1 or (c.reserved_size > 0
+                                      and (c.static_size + c.reserved_size) % 2 == 1)
+
+
+def _embed_group_alloc_failed(subject: Subject) -> bool:
+    """The model's embed gave up on an arch allocation the case fails."""
+    return subject.case.fail_fc_alloc >= 0 and subject.model.get("return") == -12
+
+
 PREDICATES: Mapping[str, Callable[[Subject], object]] = {
     "cpu_ids_have_holes": _cpu_ids_have_holes,
     "locality_not_transitive": _locality_not_transitive,
@@ -211,6 +235,9 @@ PREDICATES: Mapping[str, Callable[[Subject], object]] = {
     "last_unit_empty": _last_unit_empty,
     "units_reach_nr_cpus": _units_reach_nr_cpus,
     "unaligned_without_dyn": _unaligned_without_dyn,
+    "kernel_groups_overlap": _kernel_groups_overlap,
+    "area_starts_odd": _area_starts_odd,
+    "embed_group_alloc_failed": _embed_group_alloc_failed,
 }
 
 

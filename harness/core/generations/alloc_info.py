@@ -1,14 +1,24 @@
 """The alloc_info generation (August 2009, "percpu: introduce
-pcpu_alloc_info and pcpu_group_info"): pcpu_setup_first_chunk() takes a
-struct pcpu_alloc_info describing the groups of units, and returns the
-unit size.  Later revisions of it killed the large page allocator
-("percpu: kill lpage first chunk allocator") and added the group and
-offset variables the modern generation kept.
+pcpu_alloc_info and pcpu_group_info", to 4.9): pcpu_setup_first_chunk()
+takes a struct pcpu_alloc_info describing the groups of units, and returns
+the unit size, from "percpu: add pcpu_unit_offsets[]" on 0 or -errno.
+Later revisions of it killed the large page allocator ("percpu: kill lpage
+first chunk allocator") and added the group and offset variables the
+modern generation kept.  The facts below tell the model which of these
+changes a revision has, read from what its source defines.
 """
 
 from __future__ import annotations
 
-from harness.core.generation import GenerationName, GenerationSpec, ScenarioSpec, called
+from collections.abc import Mapping
+
+from harness.core.generation import (
+    GenerationName,
+    GenerationSpec,
+    RevisionView,
+    ScenarioSpec,
+    called,
+)
 from harness.core.generations import unit_map
 from harness.core.generations._bitmap_eras import alloc_info_bitmap_facts
 
@@ -36,8 +46,72 @@ ARRAY_STATE = {
     "pcpu_group_sizes": "pcpu_nr_groups",
     "pcpu_unit_offsets": "nr_cpu_ids",
 }
+
+SETUP = "pcpu_setup_first_chunk"
+# memblock's allocators a revision's pcpu_dfl_fc_alloc() may call (3.13 on).
+MEMBLOCK_ALLOCATORS = ("memblock_virt_alloc_from_nopanic", "memblock_virt_alloc_nopanic",
+                       "memblock_alloc_from", "memblock_alloc_from_nopanic")
+
+
+def _facts(source: RevisionView) -> Mapping[str, int]:
+    """Which of the generation's documented changes a revision has."""
+    chunk = source.fields("pcpu_chunk") or ()
+    embed = source.params("pcpu_embed_first_chunk") or ()
+    return {
+        # "percpu: add pcpu_unit_offsets[]": 0 or -errno instead of the unit size
+        "setup_returns_unit_size": int(source.returns(SETUP) != "int"),
+        "unit_offsets_variable": int(source.defines("pcpu_unit_offsets")),
+        "chunk_size_variable": int(source.defines("pcpu_chunk_size")),
+        "atom_size_variable": int(source.defines("pcpu_atom_size")),
+        "group_variables": int(source.defines("pcpu_nr_groups")),
+        # "cpus with the lowest and highest unit addresses" (low/high), or
+        # "... unit numbers" (first/last)
+        "unit_cpu_by_address": int(source.defines("pcpu_low_unit_cpu")),
+        # "percpu: update embedding first chunk allocator to handle sparse
+        # units": embed allocates each group with the arch's callback
+        "embed_allocates_per_group": int(any("alloc_fn" in ctype for ctype, _ in embed)),
+        # "percpu: make @dyn_size always mean min dyn_size in first chunk
+        # init functions": an unsigned minimum instead of "-1 for auto"
+        "dyn_size_is_minimum": int(any(name.startswith("dyn") and ctype == "size_t"
+                                       for ctype, name in embed)),
+        # "percpu: make embedding first chunk allocator check vmalloc space size"
+        "embed_checks_vmalloc_space": int(source.uses("pcpu_embed_first_chunk",
+                                                      "VMALLOC_END")),
+        # the arch's boot allocator the shim stands in for: memblock (top
+        # down, as the file's own pcpu_dfl_fc_alloc() calls it) or bootmem
+        "boot_allocator_top_down": int(any(source.uses("pcpu_dfl_fc_alloc", name)
+                                           for name in MEMBLOCK_ALLOCATORS)),
+        # "percpu: make pcpu_setup_first_chunk() failures more verbose"
+        "setup_failures_verbose": int(source.says(SETUP, "failed to initialize")),
+        # whether that first line ends in a newline (the printk stream runs
+        # it into the next where it does not)
+        "setup_failure_line_ends": int(source.says(SETUP, 'failed to initialize, %s\\n"')),
+        # the possible mask printed by cpumask_scnprintf() (NR_CPUS bits)
+        # rather than %*pb (nr_cpu_ids bits)
+        "possible_mask_over_nr_cpus": int(source.uses(SETUP, "cpumask_scnprintf")),
+        "nr_empty_pop_pages_variable": int(source.defines("pcpu_nr_empty_pop_pages")),
+        # messages prefixed by pr_fmt ("percpu: ") rather than "PERCPU: "
+        "messages_pr_fmt": int(source.defines("pr_fmt")),
+        "banner_shows_address": int(source.says("pcpu_embed_first_chunk", "@%p")),
+        # the series that made chunk->map hold offsets with an in-use bit
+        # ("percpu: store offsets instead of lengths in ->map[]") added first_free
+        "chunk_map_holds_offsets": int("first_free" in chunk),
+        "chunk_base_addr": int("base_addr" in chunk),
+        "chunk_vms": int("vms" in chunk),
+        "chunk_data": int("data" in chunk),
+        "chunk_first_free": int("first_free" in chunk),
+        "chunk_nr_populated": int("nr_populated" in chunk),
+    }
+
+
 STRUCTS = ("pcpu_group_info", "pcpu_alloc_info", "pcpu_chunk")
 REQUIRED_STRUCTS = ("pcpu_alloc_info", "pcpu_group_info")
+
+def _facts_and_bitmap_facts(source: RevisionView) -> Mapping[str, int]:
+    """The area-map eras' facts, and the bitmap allocator's where the
+    revision has it (harness/core/generations/_bitmap_eras.py)."""
+    return {**_facts(source), **alloc_info_bitmap_facts(source)}
+
 
 SPEC = GenerationSpec(
     name=GenerationName("alloc_info"),
@@ -67,5 +141,5 @@ SPEC = GenerationSpec(
     model="alloc_info",
     # 4.14 - 5.2 kept this signature but had the bitmap allocator: their
     # facts hand their boots to its model (py_impl/bitmap_eras.py).
-    facts=alloc_info_bitmap_facts,
+    facts=_facts_and_bitmap_facts,
 )
