@@ -315,7 +315,7 @@ def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtracti
         label=label,
         arch=arch_x.arch,
         reports_chosen_fc={"pcpu_chosen_fc", "pcpu_fc_names"} <= extraction.defined(),
-        checks_cpu_number={"cpu_number", "this_cpu_off"} <= arch_defined,
+        cpu_number_var=_cpu_number_var(arch_x, arch_defined),
         source_path=arch_x.path,
         includes=arch_x.includes,
         items=arch_x.items,
@@ -323,6 +323,17 @@ def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtracti
         wraps=wraps,
     )
     return text, tuple(str(w["name"]) for w in wraps)
+
+
+def _cpu_number_var(arch_x: closure.ArchExtraction, arch_defined: set[str]) -> str | None:
+    """The per-cpu variable an x86 flow stores each cpu's number in, when it
+    defines this_cpu_off too: its own cpu_number, or (6.2 - 6.14) the field
+    of the pcpu_hot the arch keeps elsewhere."""
+    if "this_cpu_off" not in arch_defined:
+        return None
+    if "cpu_number" in arch_defined:
+        return "cpu_number"
+    return "pcpu_hot.cpu_number" if "pcpu_hot" in arch_x.references else None
 
 
 def _entry_call(item: ctext.Item, spec: GenerationSpec) -> str:
