@@ -52,6 +52,8 @@ from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord, Machine, ModelP
 from py_impl.result import Boot
 
 LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20
+# What a first chunk allocation says on NUMA builds (modern.pcpu_fc_alloc_run()).
+FC_ALLOC_MESSAGES = (f"{modern.PREFIX}per cpu data for cpu", f"{modern.PREFIX}cpu ")
 
 # The facts (harness/extract/closure.py) this model reads from the constants.
 EMBEDS_FIRST = "x86_embeds_first"
@@ -158,12 +160,28 @@ class TodayX86:
         entry = self.attempts.start(allocator, None)
         if self.modern:
             headers = modern.headers_of(self.boot)
-            rc = (modern.embed if allocator == EMBED else modern.page)(self.boot, headers)
+            said = len(self.record.log)
+            try:
+                rc = (modern.embed if allocator == EMBED else modern.page)(self.boot, headers)
+            finally:  # a BUG or panic inside leaves its messages too
+                self.own_fc_alloc_messages(said)
         else:
             rc = (alloc_info.embed if allocator == EMBED else alloc_info.page)(self.boot)
         reason = "ok" if rc >= 0 else \
             "too-spread" if rc == -EINVAL and allocator == EMBED else "alloc-failed"
         return self.attempts.end(entry, rc, reason)
+
+    def own_fc_alloc_messages(self, since: int) -> None:
+        """Until 6.5 the first chunk's memory comes from the arch's
+        pcpu_alloc_bootmem(), which says where in the words mm/percpu.c's
+        pcpu_fc_alloc() took over, under the arch file's pr_fmt."""
+        if not self.facts.get(OWN_FC_ALLOC):
+            return
+        log = self.record.log
+        for i in range(since, len(log)):
+            level, text = log[i]
+            if text.startswith(FC_ALLOC_MESSAGES):
+                log[i] = (level, self.arch_prefix() + text[len(modern.PREFIX):])
 
     def arch_info(self, chosen: str) -> ArchInfo:
         """Each possible cpu's copy starts at its unit's offset; every cpu's

@@ -321,6 +321,7 @@ def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtracti
         source_path=arch_x.path,
         includes=arch_x.includes,
         prelude_items=arch_x.prelude_items,
+        arch_defines=closure.arch_defines(arch_x),
         items=arch_x.items,
         emit=emit,
         wraps=wraps,

@@ -30,7 +30,9 @@ from harness.extract import ctext
 INLINED_INCLUDES = frozenset({'"percpu-vm.c"', '"percpu-km.c"'})
 
 # __per_cpu_offset is only ever named through the per_cpu_offset() macro.
-ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
+# pcpu_populate_pte(): x86's own (6.6 on), which overrides mm/percpu.c's
+# __weak one for the page allocator, as the kernel's link does.
+ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset", "pcpu_populate_pte")
 # mm/percpu.c items the glue of an arch flow calls itself: the percpu_alloc=
 # boot parameter is read with the kernel's own parser, on every arch.
 ARCH_GLUE_ROOTS = {arch: ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names")
@@ -144,6 +146,18 @@ PERCPU_PR_FMT = "percpu_pr_fmt"
 
 def _defines_pr_fmt(items: Iterable[ctext.Item]) -> bool:
     return any(it.kind == "macro" and it.names == {"pr_fmt"} for it in items)
+
+
+# The arch's early page tables come from memblock where the arch file
+# includes it (5.4 on): populate_extra_pte() stands for that.
+PTE_FROM_MEMBLOCK = "SHIM_X86_PTE_FROM_MEMBLOCK"
+
+
+def arch_defines(arch_x: ArchExtraction) -> tuple[str, ...]:
+    """Stub contracts the arch file asks for, as preprocessor names."""
+    if arch_x.arch == "x86" and "<linux/memblock.h>" in arch_x.includes:
+        return (PTE_FROM_MEMBLOCK,)
+    return ()
 
 
 def arch_facts(arch_x: ArchExtraction, c_file: ctext.SourceFile) -> dict[str, int]:
