@@ -21,7 +21,7 @@ from harness.core.cases import Case
 from harness.core.errors import UserError
 from harness.core.generation import GenerationName, GenerationSpec, all_specs
 from harness.core.result import BootResult
-from py_impl import arch_flows, arch_x86
+from py_impl import arch_flows, arch_numa, arch_x86
 from py_impl.machine import BootRecord, Machine, ModelBug
 from py_impl.result import Boot, result_json
 
@@ -36,7 +36,8 @@ def _scenarios(spec: GenerationSpec) -> Mapping[str, Scenario]:
     if scenarios is None:
         raise ImportError(f"py_impl/{spec.model}.py, the model of the {spec.name} generation, "
                           "defines no SCENARIOS")
-    flows = {**arch_flows.flows(spec.name), **arch_x86.flows(spec.name)}
+    flows = {**arch_flows.flows(spec.name), **arch_x86.flows(spec.name),
+             **arch_numa.flows(spec.name)}
     return {**scenarios, **{name: flows[name] for name in spec.arch_flows}}
 
 

@@ -33,6 +33,9 @@ INLINED_INCLUDES = frozenset({'"percpu-vm.c"', '"percpu-km.c"'})
 # pcpu_populate_pte(): x86's own (6.6 on), which overrides mm/percpu.c's
 # __weak one for the page allocator, as the kernel's link does.
 ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset", "pcpu_populate_pte")
+# What fills an arch's cpu -> node map before the percpu areas are set up,
+# called by the arch's shim_arch_prepare() the way firmware parsing does.
+ARCH_EXTRA_ROOTS = {"arch_numa": ("early_map_cpu_to_node",)}
 # mm/percpu.c items the glue of an arch flow calls itself: the percpu_alloc=
 # boot parameter is read with the kernel's own parser, on every arch.
 ARCH_GLUE_ROOTS = {arch: ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names")
@@ -111,7 +114,7 @@ def extract_arch(arch_file: ctext.SourceFile, arch: str) -> ArchExtraction:
     if not any(it.kind == "function" for it in defined.get("setup_per_cpu_areas", [])):
         raise UserError(f"{arch_file.path} defines no setup_per_cpu_areas(): the {arch} flow "
                         "needs a revision that has it")
-    reached = _closure(set(ARCH_ROOTS), defined, {})
+    reached = _closure({*ARCH_ROOTS, *ARCH_EXTRA_ROOTS.get(arch, ())}, defined, {})
     # pr_fmt (2.6.39 on: KBUILD_MODNAME ": "), which the arch's messages
     # expand through the stub printk macros, so no item refers to it.
     prelude = tuple(it for it in arch_file.items if it.kind == "macro" and it.names == {"pr_fmt"})
@@ -160,11 +163,30 @@ def arch_defines(arch_x: ArchExtraction) -> tuple[str, ...]:
     return ()
 
 
+NUMA_PAGE_FALLBACK = "numa_page_fallback"
+NUMA_OWN_FC_ALLOC = "numa_own_fc_alloc"
+
+
+def _arch_numa_facts(arch_x: ArchExtraction) -> dict[str, int]:
+    """The generic NUMA flow: the page allocator as its fallback (5.18 on),
+    its own pcpu_fc_alloc() (until 5.17)."""
+    setup = next(it for it in arch_x.items if it.kind == "function"
+                 and "setup_per_cpu_areas" in it.names)
+    facts = {}
+    if "pcpu_page_first_chunk" in setup.refs:
+        facts[NUMA_PAGE_FALLBACK] = 1
+    if "pcpu_fc_alloc" in {n for it in arch_x.items for n in it.names}:
+        facts[NUMA_OWN_FC_ALLOC] = 1
+    return facts
+
+
 def arch_facts(arch_x: ArchExtraction, c_file: ctext.SourceFile) -> dict[str, int]:
     """What an x86 flow of today's shape (embedding first, the page allocator
     as the fallback; 2.6.32 on) does that differs between revisions: the atom
     follows PSE (until 3.3), the arch allocates the first chunk itself with
     pcpu_fc_alloc() (until 6.5, mm/percpu.c's own after)."""
+    if arch_x.arch == "arch_numa":
+        return _arch_numa_facts(arch_x)
     if arch_x.arch != "x86":
         return {}
     setup = [it for it in arch_x.items if it.kind == "function"
