@@ -8,6 +8,7 @@
 #include <shim/config.h>
 #include <linux/kernel.h>
 #include <asm/numa.h>
+#include <asm/sections.h>
 
 DEFINE_PER_CPU(int, numa_node);
 
@@ -19,6 +20,12 @@ void shim_arch_prepare(void)
 
 	for_each_possible_cpu(c)
 		early_map_cpu_to_node(c, cpu_to_node(c));
+	/* Its set_cpu_numa_node() for cpu 0 wrote into the static area, which
+	 * on arm64 and riscv (no zero-based percpu section) is the one place
+	 * __per_cpu_start and __per_cpu_load both name: the shim keeps two
+	 * buffers, so the write is mirrored, whichever one the revision
+	 * copies its units from. */
+	__builtin_memcpy(shim_per_cpu_load, shim_per_cpu_start, shim_case.static_size);
 }
 
 int shim_node_distance(int from, int to)
