@@ -125,12 +125,17 @@ class ArchNuma:
         return self.attempts.end(entry, rc, reason)
 
     def quiet_fc_alloc(self, since: int) -> None:
-        """The arch's own first chunk allocator (until 5.17) prints nothing."""
+        """The arch's own first chunk allocator (until 5.17) prints nothing,
+        and asks memblock for the cpu's node whether or not it has memory
+        (memblock_alloc_try_nid() falls back to any node by itself)."""
         if not self.facts.get(OWN_FC_ALLOC):
             return
-        log = self.record.log
+        record = self.record
+        log = record.log
         log[since:] = [(level, text) for level, text in log[since:]
                        if not text.startswith(FC_ALLOC_MESSAGES)]
+        if isinstance(record, modern.ModernRecord) and record.fc_allocs:
+            record.node_bytes = list(record.fc_alloc_bytes_by_node)
 
     def arch_info(self, chosen: str) -> ArchInfo:
         state = self.boot.modern_state
