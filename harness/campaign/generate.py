@@ -56,10 +56,10 @@ from harness.core.cases import (
     ARCH_MIN_STATIC,
     ARCH_PAGE_SIZE,
     ARCH_SCENARIOS,
-    NUMA_ONLY_SCENARIOS,
     AUTO,
     GENERIC_SCENARIOS,
     LOCAL_DISTANCE,
+    NUMA_ONLY_SCENARIOS,
     SCENARIOS,
     Case,
 )
