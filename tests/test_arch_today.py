@@ -20,12 +20,13 @@ import pytest
 from conftest import CaseFactory, dir_snapshot, kernel
 
 import py_impl
+from harness.campaign import generate
 from harness.compile import shims
 from harness.core import attempts, cases
 from harness.core.generation import GenerationName
 from harness.extract import closure, ctext
 from harness.run import server
-from py_impl import arch_x86
+from py_impl import arch_numa, arch_x86
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "arch" / "x86_today_setup_percpu.c"
 ARCH_FILE = "arch/x86/kernel/setup_percpu.c"
@@ -184,3 +185,91 @@ def test_model_atom_follows_pse_where_the_source_says(make_case: CaseFactory) ->
     assert model(case)["setup_args"]["alloc_info"]["atom_size"] == 2 << 20
     small = model(case, **{arch_x86.ATOM_NEEDS_PSE: 1})
     assert small["setup_args"]["alloc_info"]["atom_size"] == 4096
+
+
+# ------------------------------------------------------------- arch_numa
+
+NUMA_FIXTURE = FIXTURE.parent / "arch_numa.c"
+NUMA_FILE = "drivers/base/arch_numa.c"
+
+
+@pytest.fixture(scope="module")
+def numa_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tree = tmp_path_factory.mktemp("arch_numa") / "k"
+    shutil.copytree(kernel("alloc_info"), tree)
+    (tree / "drivers" / "base").mkdir(parents=True)
+    shutil.copy(NUMA_FIXTURE, tree / NUMA_FILE)
+    return tree
+
+
+@pytest.mark.parametrize("sanitize", [False, True])
+def test_arch_numa_fixture_boots_on_the_firmware_table(numa_tree: Path, make_case: CaseFactory,
+                                                        sanitize: bool) -> None:
+    rendered = shims.render(dir_snapshot(numa_tree), arch="arch_numa")
+    shim = shims.build(rendered, shims.config_for(8, 12, sanitize, "arch_numa", True))
+    # 0 -> 1 is 300 (no u8: the default 20 stays), 1 -> 0 is 12: asymmetric.
+    case = make_case(scenario="arch_numa", page_size=4096, static_size=32768, numa=True,
+                     cpu_node=(0, 1, 1), distance=((10, 300), (12, 10)))
+    result = server.run_one(shim, case)
+    assert result["outcome"]["kind"] == "ok", result["outcome"]
+    assert "<6>fixture numa: d 0-2 20 2-0 12 0-0 10 2-2 10 far 20\n" in result["log"]
+    assert attempts.path(result) == "embed:ok"
+    # cpu 0's numa_node written before the setup reached every unit's copy.
+    assert result["static_copies"]["bad_cpus"] == []
+    assert result["arch"]["readback_bad_cpus"] == []
+
+
+def test_arch_numa_cases_are_numa_ones(make_case: CaseFactory) -> None:
+    with pytest.raises(Exception, match="NUMA only"):
+        make_case(scenario="arch_numa", page_size=4096)
+    assert all(c.numa for c in generate.generate(20, 1, "arch_numa", 8))
+
+
+NUMA_FACTS = {arch_numa.PAGE_FALLBACK: 1}
+
+
+def numa_model(case: cases.Case, **facts: int) -> dict[str, Any]:
+    return dict(py_impl.run_model(GenerationName("modern"), case, {**NUMA_FACTS, **facts}))
+
+
+def numa_case(make_case: CaseFactory, **fields: Any) -> cases.Case:
+    fields.setdefault("static_size", 40960)
+    fields.setdefault("possible", (0, 1, 2, 3))
+    return make_case(scenario="arch_numa", page_size=4096, numa=True, **fields)
+
+
+def test_numa_model_groups_by_the_firmware_table(make_case: CaseFactory) -> None:
+    # 0 and 1 local both ways; 2 is local to 0 one way only.
+    case = numa_case(make_case, cpu_node=(0, 1, 2, 2),
+                     distance=((10, 10, 10), (10, 10, 20), (20, 20, 10)))
+    result = numa_model(case)
+    info = result["setup_args"]["alloc_info"]
+    assert info["atom_size"] == 4096
+    assert sorted(sorted(c for c in g["cpu_map"] if c != 8) for g in info["groups"]) == \
+        [[0, 1], [2, 3]]
+    assert result["arch"]["unit_offsets"] == result["state"]["unit_offsets"]
+
+
+def test_numa_model_keeps_defaults_for_entries_the_table_refuses() -> None:
+    case = cases.Case(name="t", scenario="arch_numa", nr_cpus=8, possible=(0, 1), numa=True,
+                      cpu_node=(0, 1), distance=((11, 300), (12, 10)), page_size=4096)
+    assert arch_numa.firmware_distances(case) == ((10, 20), (12, 10))
+
+
+def test_numa_model_page_only_where_the_source_falls_back(make_case: CaseFactory) -> None:
+    case = numa_case(make_case, percpu_alloc="page")
+    assert attempts.path(numa_model(case)) == "page:ok"
+    # Before 5.18 the flow embeds whatever was chosen, and panics on failure.
+    assert attempts.path(numa_model(case, **{arch_numa.PAGE_FALLBACK: 0})) == "embed:ok"
+    failed = numa_model(replace(case, percpu_alloc="", fail_bootmem=0),
+                        **{arch_numa.PAGE_FALLBACK: 0})
+    assert failed["outcome"] == {"kind": "panic", "message": "Failed to initialize percpu areas."}
+
+
+def test_numa_model_own_fc_alloc_is_quiet_and_node_directed(make_case: CaseFactory) -> None:
+    case = numa_case(make_case, cpu_node=(0, 0, 1, 1), distance=((10, 20), (20, 10)),
+                     offline_nodes=(1,))
+    generic = numa_model(case)
+    own = numa_model(case, **{arch_numa.OWN_FC_ALLOC: 1})
+    assert "per cpu data" in generic["log"] and "per cpu data" not in own["log"]
+    assert own["bootmem"]["node_bytes"][1] > 0 == generic["bootmem"]["node_bytes"][1]
