@@ -11,6 +11,7 @@ flow on the modern generation is checked against its documented contract.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from conftest import CaseFactory, dir_snapshot, kernel
 
 import py_impl
 from harness.campaign import generate
+from harness.cli import app
 from harness.compile import shims
 from harness.core import attempts, cases
 from harness.core.generation import GenerationName
@@ -273,3 +275,20 @@ def test_numa_model_own_fc_alloc_is_quiet_and_node_directed(make_case: CaseFacto
     own = numa_model(case, **{arch_numa.OWN_FC_ALLOC: 1})
     assert "per cpu data" in generic["log"] and "per cpu data" not in own["log"]
     assert own["bootmem"]["node_bytes"][1] > 0 == generic["bootmem"]["node_bytes"][1]
+
+
+def test_agree_takes_an_arch_flow(today_tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Counted like the generic scenarios, over shims built with and without NUMA.
+    status = app.main(["agree", "--dir", str(today_tree), "--scenario", "x86", "--count", "12",
+                       "--nr-cpus", "8", "--timeout-ms", "60000", "--json"])
+    summary = json.loads(capsys.readouterr().out)["scenarios"]["x86"]
+    assert status in (0, 1) and summary["cases"] == 12
+    numa = sum(c.numa for c in generate.generate(12, 1, "x86", 8))
+    assert 0 < numa < 12  # both shims were built
+
+
+def test_agree_refuses_a_flow_the_source_lacks(capsys: pytest.CaptureFixture[str]) -> None:
+    status = app.main(["agree", "--dir", str(kernel("alloc_info")), "--scenario", "arch_numa",
+                       "--count", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "drivers/base/arch_numa.c" in err[0]
