@@ -22,7 +22,7 @@ from harness.core.errors import UserError
 from harness.core.generation import GenerationName, GenerationSpec, all_specs
 from harness.core.generations._bitmap_eras import BITMAP_CHUNKS
 from harness.core.result import BootResult
-from py_impl import arch_flows
+from py_impl import arch_flows, arch_numa, arch_x86
 from py_impl.machine import BootRecord, Machine, ModelBug
 from py_impl.result import Boot, result_json
 
@@ -37,7 +37,8 @@ def _scenarios(spec: GenerationSpec) -> Mapping[str, Scenario]:
     if scenarios is None:
         raise ImportError(f"py_impl/{spec.model}.py, the model of the {spec.name} generation, "
                           "defines no SCENARIOS")
-    flows = arch_flows.flows(spec.name)
+    flows = {**arch_flows.flows(spec.name), **arch_x86.flows(spec.name),
+             **arch_numa.flows(spec.name)}
     return {**scenarios, **{name: flows[name] for name in spec.arch_flows}}
 
 

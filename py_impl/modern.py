@@ -223,6 +223,9 @@ class ModernRecord(BootRecord):
 
 
 def modern_record(boot: Boot) -> ModernRecord:
+    if isinstance(boot.record, ModernRecord):
+        # An arch flow's fallback allocator: memblock as the first one left it.
+        return boot.record
     machine = boot.record.machine
     case = machine.case
     record = ModernRecord(machine, memblock=Memblock(case.bootmem_size, case.fail_bootmem),

@@ -144,7 +144,9 @@ def test_runs_leave_out_arch_flows_a_side_lacks() -> None:
 
     from harness.campaign.plan import run_scenarios
 
-    assert run_scenarios(None, [side("alloc_info")]) == list(cases.SCENARIOS)
+    # (the fixture has no drivers/base/arch_numa.c)
+    assert run_scenarios(None, [side("alloc_info")]) == [
+        s for s in cases.SCENARIOS if s != "arch_numa"]
     assert run_scenarios(None, [side("unit_map"), side("alloc_info")]) == \
         list(cases.GENERIC_SCENARIOS)
     with pytest.raises(UserError, match=r"scenario x86 needs arch/x86/kernel/setup_percpu\.c"):
@@ -219,7 +221,8 @@ def test_attempts_read_off_captured_kernel_traces(sample: dict[str, Any]) -> Non
 def test_captured_traces_cover_every_reason() -> None:
     seen = {part.split(":")[1] for s in captured() for part in s["path"].split(" > ")
             if ":" in part}
-    assert seen >= set(attempts.REASONS) - {"failed"}
+    # too-spread is today's flow's (tests/test_arch_today.py), not 2009's
+    assert seen >= set(attempts.REASONS) - {"failed", "too-spread"}
 
 
 def test_unknown_ending_is_not_named() -> None:

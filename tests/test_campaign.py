@@ -248,7 +248,8 @@ def worst(findings: list[classify.Finding], comparison: str) -> str:
 def test_the_corpus_is_big_enough_and_covers_the_edge_shapes() -> None:
     corpus = [cases_mod.load_case(p) for p in CORPUS]
     assert len(corpus) >= 20
-    assert {c.scenario for c in corpus} == set(cases_mod.SCENARIOS)
+    # (the corpus is the seed's, 2009's: arch_numa exists on the modern generation only)
+    assert {c.scenario for c in corpus} == set(cases_mod.SCENARIOS) - {"arch_numa"}
     assert any(0 not in c.possible for c in corpus)                      # no cpu0
     assert any(len(c.possible) == 1 for c in corpus)                     # single cpu
     assert any(len(c.possible) == c.nr_cpus for c in corpus)             # full mask

@@ -318,8 +318,9 @@ def test_show_refuses_a_scenario_the_source_cannot_boot_as_run_does(
                                "--possible", "0,2,4", "--nr-cpus", "8")
     assert status == 2 and out == ""
     assert err.strip().splitlines() == [
-        f"percpu-diff: error: scenario x86 needs arch/x86/kernel/setup_percpu.c and a 2009 "
-        f"generation on every side, and {UNIT_MAP} (unit_map) cannot boot it: use other "
+        f"percpu-diff: error: scenario x86 needs arch/x86/kernel/setup_percpu.c and a "
+        f"generation that builds it on every side, and {UNIT_MAP} (unit_map) cannot boot it: "
+        "use other "
         "sources, or drop --scenario x86"]
     run_status, _, run_err = run_cli(capsys, "run", "--dir", str(UNIT_MAP), "--scenario",
                                      "x86", "--cases", "1")

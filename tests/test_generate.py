@@ -267,7 +267,7 @@ def arch_generated() -> dict[str, list[Case]]:
 
 @pytest.fixture(scope="module")
 def mixed_arch() -> list[Case]:
-    return generate_mixed(1000, 1, ARCH_ORDER)
+    return generate_mixed(500 * len(ARCH_ORDER), 1, ARCH_ORDER)
 
 
 def test_scenario_lists() -> None:
@@ -283,10 +283,10 @@ def test_mixed_runs_default_to_the_generic_scenarios() -> None:
 
 
 def test_mixed_runs_take_the_scenarios_in_turn(mixed_arch: list[Case]) -> None:
-    assert [c.scenario for c in mixed_arch[:4]] == [*ARCH_ORDER, *ARCH_ORDER]
+    assert [c.scenario for c in mixed_arch[:2 * len(ARCH_ORDER)]] == [*ARCH_ORDER, *ARCH_ORDER]
     names = [c.name for c in mixed_arch]
     assert len(set(names)) == len(names)
-    assert names[0] == "run-s1-00000" and names[-1] == "run-s1-00999"
+    assert names[0] == "run-s1-00000" and names[-1] == f"run-s1-{len(names) - 1:05d}"
     everything = generate_mixed(500, 1, ALL_ORDER)
     assert len({c.name for c in everything}) == 500
 
@@ -373,8 +373,10 @@ def test_arch_descriptions_match_the_cases(arch_generated: dict[str, list[Case]]
 
 # (what, how to recognise it, scenarios, least and most fraction of ARCH_N cases)
 ARCH_FEATURES: list[tuple[str, Callable[[Case], bool], tuple[str, ...], float, float]] = [
-    ("numa", lambda c: c.numa, ARCH_SCENARIOS, 0.55, 0.85),
-    ("no numa", lambda c: not c.numa, ARCH_SCENARIOS, 0.15, 0.45),
+    ("numa", lambda c: c.numa, ("x86", "sparc64"), 0.55, 0.85),
+    ("no numa", lambda c: not c.numa, ("x86", "sparc64"), 0.15, 0.45),
+    # GENERIC_ARCH_NUMA is NUMA's
+    ("numa only", lambda c: c.numa, ("arch_numa",), 1.0, 1.0),
     ("several nodes", lambda c: c.nodes() > 1, ARCH_SCENARIOS, 0.40, 0.65),
     ("offline nodes", lambda c: bool(c.offline_nodes), ARCH_SCENARIOS, 0.01, 0.08),
     ("fail bootmem", lambda c: c.fail_bootmem >= 0, ARCH_SCENARIOS, 0.01, 0.06),
@@ -414,7 +416,10 @@ def test_arch_family_frequency(arch_generated: dict[str, list[Case]], what: str,
 def test_mixed_arch_run_covers_every_knob(mixed_arch: list[Case]) -> None:
     x86 = [c for c in mixed_arch if c.scenario == "x86"]
     sparc64 = [c for c in mixed_arch if c.scenario == "sparc64"]
-    assert len(x86) == len(sparc64) == 500
+    numa = [c for c in mixed_arch if c.scenario == "arch_numa"]
+    assert len(x86) == len(sparc64) == len(numa) == 500
+    assert all(c.numa for c in numa) and any(c.offline_nodes for c in numa)
+    assert {c.percpu_alloc for c in numa} >= {"page", "embed", ""}
     assert {c.percpu_alloc for c in x86} >= set(KNOWN_PERCPU_ALLOC)
     assert any(map(bogus_percpu_alloc, x86))
     assert any(not c.pse for c in x86)

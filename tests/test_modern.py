@@ -191,7 +191,7 @@ def verdicts(side: runner.Side, batch: list[cases.Case]) -> list[agree.Judged]:
     for key in sorted({runner.shim_key(c) for c in batch}):
         group = [c for c in batch if runner.shim_key(c) == key]
         nr_cpus, page_shift, arch_name, numa = key
-        shim = shims.build(side.rendered,
+        shim = shims.build(side.rendering(arch_name),
                            shims.config_for(nr_cpus, page_shift, False, arch_name, numa))
         out += agree.agree(shim, side.generation, side.label, group, ENTRIES)
     return out

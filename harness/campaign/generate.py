@@ -59,6 +59,7 @@ from harness.core.cases import (
     AUTO,
     GENERIC_SCENARIOS,
     LOCAL_DISTANCE,
+    NUMA_ONLY_SCENARIOS,
     SCENARIOS,
     Case,
 )
@@ -633,7 +634,8 @@ def build_arch_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
     possible, mask_label = possible_mask(d, nr_cpus)
     cpu_node, distance, topo_label = topology(d, len(possible))
     nodes = len(distance) if distance else 1
-    numa = d.boolean(0.7)
+    # (drawn for every flow, so adding a NUMA-only one changed no other's cases)
+    numa = d.boolean(0.7) or scenario in NUMA_ONLY_SCENARIOS
     offline = offline_nodes(d, nodes) if numa else ()
     static, static_label = arch_static_size(d, scenario, len(possible))
     case = Case(name=name, scenario=scenario, nr_cpus=nr_cpus, possible=possible,
@@ -653,11 +655,16 @@ def build_arch_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
             knobs.append("no pse")
         vmalloc, extra = vmalloc_size(d, x86_lpage_chunk(case), x86_auto_tries_lpage(case))
         case = replace(case, vmalloc_size=vmalloc)
-    else:
+    elif scenario == "sparc64":
         bootmem, extra = sparc64_bootmem(d, len(possible))
         case = replace(case, bootmem_size=bootmem)
+    else:
+        # GENERIC_ARCH_NUMA: the firmware's distances reach the grouping.
+        word = percpu_alloc(d)
+        case = replace(case, percpu_alloc=word)
+        knobs.append(f"percpu_alloc={word}" if word else "no percpu_alloc")
     # sparc64 makes one nopanic allocation (its alloc_info): the first.
-    fail, fail_label = fail_bootmem(d, 0 if scenario == "x86" else 50)
+    fail, fail_label = fail_bootmem(d, 50 if scenario == "sparc64" else 0)
     return replace(case, fail_bootmem=fail,
                    description=", ".join(knobs) + extra + fail_label).validate()
 

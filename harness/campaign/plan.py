@@ -47,7 +47,7 @@ def run_scenarios(asked: Sequence[str] | None, sides: Sequence[runner.Side]) -> 
     missing = [s for s in wanted if not all(side.runs(s) for side in sides)]
     if asked and missing:
         lacking = next(side for side in sides if not side.runs(missing[0]))
-        need = (f"{kernel_files.ARCH_FILES[missing[0]]} and a 2009 generation"
+        need = (f"{kernel_files.ARCH_FILES[missing[0]]} and a generation that builds it"
                 if missing[0] in cases.ARCH_SCENARIOS else "a generation that has it")
         raise UserError(f"scenario {missing[0]} needs {need} on every side, and "
                         f"{lacking.label} ({lacking.generation}) cannot boot it: use other "

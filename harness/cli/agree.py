@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from rich.console import Console
 
@@ -11,11 +11,12 @@ from harness.campaign import agree, generate
 from harness.cli import sources
 from harness.cli.requests import AgreeRequest
 from harness.compile import shims
-from harness.core import cases
+from harness.core import cases, kernel_files
 from harness.core.errors import UserError
 from harness.core.verdict import Verdict
 from harness.judge import triage
 from harness.report import console
+from harness.sources.snapshot import Snapshot
 
 
 def main(request: AgreeRequest) -> int:
@@ -28,8 +29,7 @@ def main(request: AgreeRequest) -> int:
     snap = sources.load(specs[0], err)
     rendered = shims.render(snap)
     generation = rendered.api.generation
-    shim = shims.build(rendered, request.build.config(request.nr_cpus))
-    summaries = _judge(request, shim, rendered, snap.label, entries, err)
+    summaries = _judge(request, snap, rendered, entries, err)
     if request.json:
         print(json.dumps({"source": snap.label, "generation": generation,
                           "nr_cpus": request.nr_cpus, "seed": request.seed,
@@ -42,7 +42,7 @@ def main(request: AgreeRequest) -> int:
     return 1 if unexpected else 0
 
 
-def _judge(request: AgreeRequest, shim: shims.Shim, rendered: shims.Rendered, label: str,
+def _judge(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered,
            entries: Sequence[triage.TriageEntry], err: Console) -> dict[str, agree.Summary]:
     """A summary per scenario; verdicts not in plain agreement also to --out."""
     generation = rendered.api.generation
@@ -51,19 +51,41 @@ def _judge(request: AgreeRequest, shim: shims.Shim, rendered: shims.Rendered, la
     try:
         have = rendered.extraction.scenarios
         for scenario in request.scenarios or [s for s in cases.GENERIC_SCENARIOS if s in have]:
-            if scenario not in have:
-                raise UserError(f"{label} ({generation}) has no {scenario} scenario: "
-                                f"use one of {', '.join(have)}")
-            batch = generate.generate(request.count, request.seed, scenario, request.nr_cpus)
+            batch = list(generate.generate(request.count, request.seed, scenario,
+                                           request.nr_cpus))
             summary = summaries.setdefault(scenario, agree.Summary())
             with console.progress(err, f"{scenario}", request.count) as advance:
-                for verdict in agree.agree(shim, generation, label, batch, entries,
-                                           request.build.limits()):
-                    summary.add(verdict)
-                    if sink:
-                        agree.write_verdict(sink, verdict)
-                    advance()
+                for shim, group in _shims(request, snap, rendered, scenario, batch):
+                    for verdict in agree.agree(shim, generation, snap.label, group, entries,
+                                               request.build.limits()):
+                        summary.add(verdict)
+                        if sink:
+                            agree.write_verdict(sink, verdict)
+                        advance()
     finally:
         if sink:
             sink.close()
     return summaries
+
+
+def _shims(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered, scenario: str,
+           batch: Sequence[cases.Case]) -> Iterator[tuple[shims.Shim, list[cases.Case]]]:
+    """The shim each case of the batch boots on, with its cases: one for a
+    generic scenario; an arch flow's cases are built with or without
+    CONFIG_NUMA as each asks."""
+    label, generation = snap.label, rendered.api.generation
+    if scenario not in cases.ARCH_SCENARIOS:
+        if scenario not in rendered.extraction.scenarios:
+            raise UserError(f"{label} ({generation}) has no {scenario} scenario: "
+                            f"use one of {', '.join(rendered.extraction.scenarios)}")
+        yield shims.build(rendered, request.build.config(request.nr_cpus)), list(batch)
+        return
+    if scenario not in shims.arches(snap) or scenario not in rendered.api.spec.arch_flows:
+        raise UserError(f"{label} ({generation}) has no {scenario} flow: it needs "
+                        f"{kernel_files.ARCH_FILES[scenario]} and a generation that builds it")
+    arch_rendered = shims.render(snap, arch=scenario)
+    for numa in (False, True):
+        group = [c for c in batch if c.numa == numa]
+        if group:
+            config = request.build.config(request.nr_cpus, group[0].page_size, scenario, numa)
+            yield shims.build(arch_rendered, config), group

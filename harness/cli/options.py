@@ -178,8 +178,8 @@ def _add_agree(sub: Subparsers) -> None:
                  _agree)
     _add_source_options(p)
     _add_build_options(p)
-    p.add_argument("--scenario", action="append", choices=cases.GENERIC_SCENARIOS,
-                   help="repeatable; default: all")
+    p.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
+                   help="repeatable; default: every generic scenario (arch flows on request)")
     p.add_argument("--count", type=int, default=1000, help="cases per scenario")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--nr-cpus", type=int, default=64)

@@ -180,7 +180,9 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
     tu_text = env.get_template("tu.c.j2").render(
         label=snapshot.label, emit=emit, arch=arch if arch != "generic" else None,
         stub_defines=stub_defines,
-        **_glue_plan(api, extraction, detect.facts(api, c_file, h_file, *more.values())))
+        **_glue_plan(api, extraction, {
+            **detect.facts(api, c_file, h_file, *more.values()),
+            **(closure.arch_facts(arch_part[1], c_file) if arch_part is not None else {})}))
     if arch_part is None:
         return Rendered(snapshot.label, api, extraction, header_text, tu_text,
                         internal_text=internal_text, stub_defines=stub_defines)
@@ -332,14 +334,27 @@ def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtracti
         label=label,
         arch=arch_x.arch,
         reports_chosen_fc={"pcpu_chosen_fc", "pcpu_fc_names"} <= extraction.defined(),
-        checks_cpu_number={"cpu_number", "this_cpu_off"} <= arch_defined,
+        cpu_number_var=_cpu_number_var(arch_x, arch_defined),
         source_path=arch_x.path,
         includes=arch_x.includes,
+        prelude_items=arch_x.prelude_items,
+        arch_defines=closure.arch_defines(arch_x),
         items=arch_x.items,
         emit=emit,
         wraps=wraps,
     )
     return text, tuple(str(w["name"]) for w in wraps)
+
+
+def _cpu_number_var(arch_x: closure.ArchExtraction, arch_defined: set[str]) -> str | None:
+    """The per-cpu variable an x86 flow stores each cpu's number in, when it
+    defines this_cpu_off too: its own cpu_number, or (6.2 - 6.14) the field
+    of the pcpu_hot the arch keeps elsewhere."""
+    if "this_cpu_off" not in arch_defined:
+        return None
+    if "cpu_number" in arch_defined:
+        return "cpu_number"
+    return "pcpu_hot.cpu_number" if "pcpu_hot" in arch_x.references else None
 
 
 def _entry_call(item: ctext.Item, spec: GenerationSpec) -> str:
@@ -553,8 +568,10 @@ def _commands(cc: str, flags: list[str], work: Path, rendered: Rendered,
     objects = [work / "shim_tu.o", work / "runtime.o"]
     commands = [runtime_cmd, tu_cmd]
     if rendered.arch_text is not None:
-        commands.append([cc, *flags, *includes, "-c", str(work / "arch_tu.c"),
-                         "-o", str(work / "arch_tu.o")])
+        # kbuild's name for the arch file's object (setup_percpu), as its pr_fmt prints it
+        modname = Path(kernel_files.ARCH_FILES[config.arch]).stem
+        commands.append([cc, *flags, *includes, f'-DKBUILD_MODNAME="{modname}"', "-c",
+                         str(work / "arch_tu.c"), "-o", str(work / "arch_tu.o")])
         commands.append([cc, *flags, *includes, "-c",
                          str(ARCH_SHIM / config.arch / "shim_arch.c"),
                          "-o", str(work / "shim_arch.o")])

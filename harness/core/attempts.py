@@ -28,6 +28,7 @@ REASONS = {
     "build-failed": "building the unit layout failed",
     "vmalloc-limit": "declined: the chunk would take more than 20% of the vmalloc area",
     "alloc-failed": "allocating the first chunk failed",
+    "too-spread": "declined: the groups lie further apart than 3/4 of the vmalloc area (embed)",
     "did-not-return": "the boot ended inside it (BUG or panic)",
     "failed": "failed for a reason percpu-diff does not name",
 }
@@ -35,10 +36,16 @@ ALLOCATOR_PREFIX = "setup_pcpu_"
 # Calls that tidy up rather than decide anything.
 _TIDY = frozenset({"pcpu_free_alloc_info"})
 _BUILD = frozenset({"pcpu_build_alloc_info", "pcpu_lpage_build_unit_map"})
+# Today's x86 flow (2.6.32 on) has no setup_pcpu_*(): setup_per_cpu_areas()
+# calls the generic allocators itself, embedding first, so the attempts
+# are those calls.
+DIRECT_ALLOCATORS = {"pcpu_embed_first_chunk": "embed", "pcpu_page_first_chunk": "page"}
 
 
 def attempts(trace: Sequence[TraceEvent]) -> list[Attempt]:
     """The allocator attempts of one boot, in order."""
+    if not any(str(e.get("fn", "")).startswith(ALLOCATOR_PREFIX) for e in trace):
+        return _direct_attempts(trace)
     out: list[Attempt] = []
     for i, event in enumerate(trace):
         fn = str(event.get("fn", ""))
@@ -59,6 +66,26 @@ def attempts(trace: Sequence[TraceEvent]) -> list[Attempt]:
                     "chosen": bool(args["chosen"]) if "chosen" in args else None,
                     "return": returned if isinstance(returned, int) else None,
                     "reason": _reason(event, children)})
+    return out
+
+
+def _direct_attempts(trace: Sequence[TraceEvent]) -> list[Attempt]:
+    """The generic allocators setup_per_cpu_areas() called itself (depth 1)."""
+    out: list[Attempt] = []
+    for event in trace:
+        allocator = DIRECT_ALLOCATORS.get(str(event.get("fn", "")))
+        if allocator is None or int(event.get("depth", 0)) != 1:
+            continue
+        returned = event.get("return") if event.get("returned") else None
+        ret = returned if isinstance(returned, int) else None
+        if ret is None:
+            reason = "did-not-return"
+        elif ret >= 0:
+            reason = "ok"
+        else:
+            # embed's -EINVAL is its vmalloc spread check; -ENOMEM a failed allocation
+            reason = "too-spread" if ret == -EINVAL and allocator == "embed" else "alloc-failed"
+        out.append({"allocator": allocator, "chosen": None, "return": ret, "reason": reason})
     return out
 
 

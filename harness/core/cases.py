@@ -40,12 +40,15 @@ from harness.core.errors import UserError
 GENERIC_SCENARIOS = ("embed", "page", "lpage")
 # Arch flows: setup_per_cpu_areas() of an arch file, which picks the sizes
 # and the allocator itself; the case gives the machine and the knobs.
-ARCH_SCENARIOS = ("x86", "sparc64")
+ARCH_SCENARIOS = ("x86", "sparc64", "arch_numa")
 SCENARIOS = GENERIC_SCENARIOS + ARCH_SCENARIOS
-ARCH_PAGE_SIZE = {"x86": 4096, "sparc64": 8192}
+ARCH_PAGE_SIZE = {"x86": 4096, "sparc64": 8192, "arch_numa": 4096}
 # The per-cpu variables an arch flow writes must fit in the static area:
 # x86_64's 16K IRQ stack among them.
-ARCH_MIN_STATIC = {"x86": 20480, "sparc64": 64}
+ARCH_MIN_STATIC = {"x86": 20480, "sparc64": 64, "arch_numa": 64}
+# Flows that exist only in NUMA kernels (drivers/base/arch_numa.c is
+# GENERIC_ARCH_NUMA's, which needs NUMA).
+NUMA_ONLY_SCENARIOS = ("arch_numa",)
 LOCAL_DISTANCE = 10
 
 T = TypeVar("T")
@@ -201,6 +204,8 @@ class Case:
             want = ARCH_PAGE_SIZE[self.scenario]
             if self.page_size != want:
                 out.append(f"the {self.scenario} flow runs with page_size {want}")
+            if self.scenario in NUMA_ONLY_SCENARIOS and not self.numa:
+                out.append(f"the {self.scenario} flow is built with NUMA only: add numa")
             if self.static_size < ARCH_MIN_STATIC[self.scenario]:
                 out.append(f"the {self.scenario} flow needs static_size >= "
                            f"{ARCH_MIN_STATIC[self.scenario]} for the per-cpu variables it "

@@ -22,4 +22,6 @@ VMALLOC_C = "mm/vmalloc.c"
 ARCH_FILES = {
     "x86": "arch/x86/kernel/setup_percpu.c",
     "sparc64": "arch/sparc/kernel/smp_64.c",
+    # The generic NUMA setup arm64 and riscv use (5.11 on).
+    "arch_numa": "drivers/base/arch_numa.c",
 }

@@ -30,7 +30,12 @@ from harness.extract import ctext
 INLINED_INCLUDES = frozenset({'"percpu-vm.c"', '"percpu-km.c"'})
 
 # __per_cpu_offset is only ever named through the per_cpu_offset() macro.
-ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset")
+# pcpu_populate_pte(): x86's own (6.6 on), which overrides mm/percpu.c's
+# __weak one for the page allocator, as the kernel's link does.
+ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset", "pcpu_populate_pte")
+# What fills an arch's cpu -> node map before the percpu areas are set up,
+# called by the arch's shim_arch_prepare() the way firmware parsing does.
+ARCH_EXTRA_ROOTS = {"arch_numa": ("early_map_cpu_to_node",)}
 # mm/percpu.c items the glue of an arch flow calls itself: the percpu_alloc=
 # boot parameter is read with the kernel's own parser, on every arch.
 ARCH_GLUE_ROOTS = {arch: ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names")
@@ -99,6 +104,8 @@ class ArchExtraction:
     # Every identifier those items use that the arch file does not define:
     # mm/percpu.c's share of them is extracted and, for functions, traced.
     references: frozenset[str]
+    # Macros defined before the includes (pr_fmt).
+    prelude_items: tuple[ctext.Item, ...] = ()
 
 
 def extract_arch(arch_file: ctext.SourceFile, arch: str) -> ArchExtraction:
@@ -107,8 +114,11 @@ def extract_arch(arch_file: ctext.SourceFile, arch: str) -> ArchExtraction:
     if not any(it.kind == "function" for it in defined.get("setup_per_cpu_areas", [])):
         raise UserError(f"{arch_file.path} defines no setup_per_cpu_areas(): the {arch} flow "
                         "needs a revision that has it")
-    reached = _closure(set(ARCH_ROOTS), defined, {})
-    items = tuple(it for it in arch_file.items if id(it) in reached)
+    reached = _closure({*ARCH_ROOTS, *ARCH_EXTRA_ROOTS.get(arch, ())}, defined, {})
+    # pr_fmt (2.6.39 on: KBUILD_MODNAME ": "), which the arch's messages
+    # expand through the stub printk macros, so no item refers to it.
+    prelude = tuple(it for it in arch_file.items if it.kind == "macro" and it.names == {"pr_fmt"})
+    items = tuple(it for it in arch_file.items if id(it) in reached and it not in prelude)
     refs: set[str] = set()
     own: set[str] = set()
     for item in items:
@@ -122,7 +132,78 @@ def extract_arch(arch_file: ctext.SourceFile, arch: str) -> ArchExtraction:
         items=items,
         includes=tuple(_clean_include(i) for i in arch_file.includes),
         references=frozenset(refs - own),
+        prelude_items=prelude,
     )
+
+
+# Facts of an arch flow its model needs, by what setup_per_cpu_areas() and
+# the arch file reached from it use; reported with the constants, and only
+# where true, so the flows of 2009 report what they always did.
+EMBEDS_FIRST = "x86_embeds_first"
+ATOM_NEEDS_PSE = "x86_atom_needs_pse"
+OWN_FC_ALLOC = "x86_own_fc_alloc"
+# Messages: the arch file's pr_fmt (2.6.39 on), mm/percpu.c's (4.9 on).
+ARCH_PR_FMT = "x86_pr_fmt"
+PERCPU_PR_FMT = "percpu_pr_fmt"
+
+
+def _defines_pr_fmt(items: Iterable[ctext.Item]) -> bool:
+    return any(it.kind == "macro" and it.names == {"pr_fmt"} for it in items)
+
+
+# The arch's early page tables come from memblock where the arch file
+# includes it (5.4 on): populate_extra_pte() stands for that.
+PTE_FROM_MEMBLOCK = "SHIM_X86_PTE_FROM_MEMBLOCK"
+
+
+def arch_defines(arch_x: ArchExtraction) -> tuple[str, ...]:
+    """Stub contracts the arch file asks for, as preprocessor names."""
+    if arch_x.arch == "x86" and "<linux/memblock.h>" in arch_x.includes:
+        return (PTE_FROM_MEMBLOCK,)
+    return ()
+
+
+NUMA_PAGE_FALLBACK = "numa_page_fallback"
+NUMA_OWN_FC_ALLOC = "numa_own_fc_alloc"
+
+
+def _arch_numa_facts(arch_x: ArchExtraction) -> dict[str, int]:
+    """The generic NUMA flow: the page allocator as its fallback (5.18 on),
+    its own pcpu_fc_alloc() (until 5.17)."""
+    setup = next(it for it in arch_x.items if it.kind == "function"
+                 and "setup_per_cpu_areas" in it.names)
+    facts = {}
+    if "pcpu_page_first_chunk" in setup.refs:
+        facts[NUMA_PAGE_FALLBACK] = 1
+    if "pcpu_fc_alloc" in {n for it in arch_x.items for n in it.names}:
+        facts[NUMA_OWN_FC_ALLOC] = 1
+    return facts
+
+
+def arch_facts(arch_x: ArchExtraction, c_file: ctext.SourceFile) -> dict[str, int]:
+    """What an x86 flow of today's shape (embedding first, the page allocator
+    as the fallback; 2.6.32 on) does that differs between revisions: the atom
+    follows PSE (until 3.3), the arch allocates the first chunk itself with
+    pcpu_fc_alloc() (until 6.5, mm/percpu.c's own after)."""
+    if arch_x.arch == "arch_numa":
+        return _arch_numa_facts(arch_x)
+    if arch_x.arch != "x86":
+        return {}
+    setup = [it for it in arch_x.items if it.kind == "function"
+             and "setup_per_cpu_areas" in it.names]
+    if not setup or "pcpu_embed_first_chunk" not in setup[0].refs:
+        return {}
+    own = {n for it in arch_x.items for n in it.names}
+    facts = {EMBEDS_FIRST: 1}
+    if "cpu_has_pse" in setup[0].refs:
+        facts[ATOM_NEEDS_PSE] = 1
+    if "pcpu_fc_alloc" in own:
+        facts[OWN_FC_ALLOC] = 1
+    if _defines_pr_fmt(arch_x.prelude_items):
+        facts[ARCH_PR_FMT] = 1
+    if _defines_pr_fmt(c_file.items):
+        facts[PERCPU_PR_FMT] = 1
+    return facts
 
 
 def item_digest(item: ctext.Item) -> str:

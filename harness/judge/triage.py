@@ -143,9 +143,19 @@ _BUILDS = {
 }
 
 
+def _todays_x86(subject: Subject) -> bool:
+    """The x86 flow of 2.6.32 on (the kernel reports its shape with its
+    constants): no pcpu_need_numa() on x86_64, and pcpu_build_alloc_info()
+    clears its buffers (fb59e72e7e1), so 2009's x86 findings cannot hold."""
+    constants = subject.kernel.get("constants") or {}
+    return bool(constants.get("x86_embeds_first"))
+
+
 def _alloc_info_built_twice(subject: Subject) -> bool:
     """An arch flow whose allocators, as the model tells it, build the layout
     more than once in one boot (a fallback after lpage got as far as it)."""
+    if _todays_x86(subject):
+        return False
     tried = subject.model.get("attempts") or []
     builds = [a for a in tried if a.get("reason") in _BUILDS.get(a.get("allocator", ""), ())]
     return len(builds) > 1
@@ -156,7 +166,7 @@ def _need_numa_missed(subject: Subject) -> bool:
     them, that a comparison of each cpu's node with the previous cpu's only
     does not see: a cpu of an offline node sits between them."""
     case = subject.case
-    if not case.numa:
+    if not case.numa or _todays_x86(subject):
         return False
     nodes = [case.node_of(cpu) for cpu in case.possible]
     online = [n for n in nodes if n not in case.offline_nodes]
@@ -178,7 +188,9 @@ def _locality_not_transitive(subject: Subject) -> bool:
     cpu" and by "local to every cpu of the group" part there.  Two of them
     may share a node, whose distance to itself need not be local."""
     case = subject.case
-    if case.distance is None:
+    # x86's distance callback only asks "same node?": the matrix never
+    # reaches its grouping.
+    if case.distance is None or case.scenario == "x86":
         return False
     d = case.distance
     cpus_on = Counter(case.node_of(cpu) for cpu in case.possible)

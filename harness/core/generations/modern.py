@@ -48,8 +48,9 @@ SPEC = GenerationSpec(
     entry_args=ENTRY_ARGS,
     setup_args_glue="generations/setup_args_alloc_info.c.j2",
     counted_functions=("pcpu_fc_alloc", "pcpu_fc_free"),
-    # The arch flows are modelled for the 2009 generations only.
-    arch_flows=(),
+    # x86's setup_per_cpu_areas() and the generic NUMA one of arm64 and riscv
+    # (py_impl/arch_x86.py, py_impl/arch_numa.py); sparc64 is not built.
+    arch_flows=("x86", "arch_numa"),
     vocabulary="modern",
     model="modern",
     # Names that mean the same thing in 2009's results, on this side's names.

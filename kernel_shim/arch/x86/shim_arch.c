@@ -15,13 +15,18 @@ DEFINE_PER_CPU(int, node_number);
 DEFINE_PER_CPU(u16, x86_cpu_to_apicid);
 DEFINE_PER_CPU(u16, x86_bios_cpu_apicid);
 DEFINE_PER_CPU(int, x86_cpu_to_node_map);
+DEFINE_PER_CPU(u32, x86_cpu_to_acpiid);
+DEFINE_PER_CPU(int, numa_node);
+DEFINE_PER_CPU(struct pcpu_hot, pcpu_hot);
 
 u16 shim_early_x86_cpu_to_apicid[NR_CPUS];
 u16 shim_early_x86_bios_cpu_apicid[NR_CPUS];
 int shim_early_x86_cpu_to_node_map[NR_CPUS];
+u32 shim_early_x86_cpu_to_acpiid[NR_CPUS];
 void *shim_early_ptr_x86_cpu_to_apicid;
 void *shim_early_ptr_x86_bios_cpu_apicid;
 void *shim_early_ptr_x86_cpu_to_node_map;
+void *shim_early_ptr_x86_cpu_to_acpiid;
 unsigned int boot_cpu_id;
 
 /* One PMD per 2M of the simulated vmalloc region (1 TiB). */
@@ -38,10 +43,12 @@ void shim_arch_prepare(void)
 		shim_early_x86_cpu_to_apicid[c] = (u16)(c * 2 + 1);
 		shim_early_x86_bios_cpu_apicid[c] = (u16)(c * 2 + 1);
 		shim_early_x86_cpu_to_node_map[c] = cpu_to_node(c);
+		shim_early_x86_cpu_to_acpiid[c] = (u32)c;
 	}
 	shim_early_ptr_x86_cpu_to_apicid = shim_early_x86_cpu_to_apicid;
 	shim_early_ptr_x86_bios_cpu_apicid = shim_early_x86_bios_cpu_apicid;
 	shim_early_ptr_x86_cpu_to_node_map = shim_early_x86_cpu_to_node_map;
+	shim_early_ptr_x86_cpu_to_acpiid = shim_early_x86_cpu_to_acpiid;
 }
 
 bool shim_x86_cpu_has_pse(void)

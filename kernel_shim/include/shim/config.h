@@ -13,6 +13,11 @@
  * generic scenarios; what the arch's Kconfig selects for an arch flow
  * (x86: lpage only with NUMA; sparc64: none, it sets the chunk up itself). */
 #if defined(SHIM_ARCH_SPARC64)
+#elif defined(SHIM_ARCH_ARCH_NUMA)
+/* arm64 and riscv (GENERIC_ARCH_NUMA): embed, and page from 5.17/5.18 on
+ * ("def_bool y, depends on NUMA"); the shim builds both. */
+#define CONFIG_NEED_PER_CPU_EMBED_FIRST_CHUNK 1
+#define CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK 1
 #elif defined(SHIM_ARCH_X86)
 #define CONFIG_NEED_PER_CPU_EMBED_FIRST_CHUNK 1
 #define CONFIG_NEED_PER_CPU_PAGE_FIRST_CHUNK 1
@@ -39,6 +44,9 @@
 #define CONFIG_X86 1
 #define CONFIG_X86_64 1
 #define CONFIG_X86_LOCAL_APIC 1
+#endif
+#ifdef SHIM_ARCH_ARCH_NUMA
+#define CONFIG_GENERIC_ARCH_NUMA 1
 #endif
 #ifdef SHIM_ARCH_SPARC64
 #define CONFIG_SPARC 1

@@ -15,6 +15,17 @@ extern char __start_shim_percpu[], __stop_shim_percpu[];
 #define per_cpu_var(var) per_cpu__##var
 #define DECLARE_PER_CPU(t, n) extern __typeof__(t) per_cpu__##n
 #define DEFINE_PER_CPU(t, n) __attribute__((section("shim_percpu"))) __typeof__(t) per_cpu__##n
+/* The placement variants (include/linux/percpu-defs.h: READ_MOSTLY 2.6.36
+ * on, CACHE_HOT 6.15 on) only pick a subsection of the per-cpu area: here
+ * every variable lands in the one section, which no observable depends on. */
+#define DEFINE_PER_CPU_READ_MOSTLY(t, n) DEFINE_PER_CPU(t, n)
+#define DECLARE_PER_CPU_READ_MOSTLY(t, n) DECLARE_PER_CPU(t, n)
+#define DEFINE_PER_CPU_CACHE_HOT(t, n) DEFINE_PER_CPU(t, n)
+#define DECLARE_PER_CPU_CACHE_HOT(t, n) DECLARE_PER_CPU(t, n)
+#define DEFINE_PER_CPU_PAGE_ALIGNED(t, n) DEFINE_PER_CPU(t, n)
+#define DECLARE_PER_CPU_PAGE_ALIGNED(t, n) DECLARE_PER_CPU(t, n)
+#define DEFINE_PER_CPU_SHARED_ALIGNED(t, n) DEFINE_PER_CPU(t, n)
+#define DECLARE_PER_CPU_SHARED_ALIGNED(t, n) DECLARE_PER_CPU(t, n)
 #define EXPORT_PER_CPU_SYMBOL(var) extern int shim_export_percpu_##var
 #define EXPORT_PER_CPU_SYMBOL_GPL(var) extern int shim_export_percpu_##var
 #define SHIM_PERCPU_IMAGE(ptr) \
