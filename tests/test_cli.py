@@ -270,6 +270,24 @@ def test_agree_streams_disagreements_and_fails(tmp_path: Path,
     assert all(v["verdict"] in ("unexpected", "failed", "triaged") for v in verdicts)
 
 
+def test_agree_boots_a_dropped_scenario_on_its_successor(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The alloc_info fixture without its large page allocator: a revision
+    # after "percpu: kill lpage first chunk allocator".
+    tree = tmp_path / "no-lpage"
+    shutil.copytree(kernel("alloc_info"), tree)
+    c_file = tree / "mm" / "percpu.c"
+    text = c_file.read_text()
+    start = text.index("#ifdef CONFIG_NEED_PER_CPU_LPAGE_FIRST_CHUNK")
+    end = text.index("#endif /* fixture: lpage scenario */")
+    c_file.write_text(text[:start] + text[end + len("#endif /* fixture: lpage scenario */"):])
+    status, out, err = run_cli(capsys, "agree", "--dir", str(tree), "--scenario", "lpage",
+                               "--count", "10", "--nr-cpus", "8", "--json")
+    assert "lpage runs on embed, its successor" in " ".join(err.split())
+    assert json.loads(out)["scenarios"]["lpage"]["cases"] == 10
+    assert status in (0, 1)
+
+
 # --- requests ------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -36,6 +37,7 @@ class Cell:
     unexpected: int = 0
     failed: int = 0
     outcomes: str = ""
+    booted_as: str = ""  # the successor a dropped scenario ran on
 
 
 def source_args(line: str) -> list[str]:
@@ -72,6 +74,8 @@ def run_cell(line: str, scenario: str, count: int, nr_cpus: int) -> Cell:
         cell.status = (done.stderr.strip().splitlines() or ["no JSON summary"])[-1]
         return cell
     verdicts = summary["scenarios"][scenario]["verdicts"]
+    successor = re.search(r"runs on (\w+), its successor", " ".join(done.stderr.split()))
+    cell.booted_as = successor.group(1) if successor else ""
     cell.generation = summary["generation"]
     cell.status = "ran"
     cell.agree, cell.triaged = verdicts.get("agree", 0), verdicts.get("triaged", 0)
@@ -86,7 +90,8 @@ def markdown(cells: list[Cell]) -> str:
             " / failed | kernel outcomes |", "|---|---|---|---|---|---|"]
     for c in cells:
         if c.status == "ran":
-            rows.append(f"| {c.source} | {c.generation} | {c.scenario} | yes | {c.agree} / "
+            ran = f"yes (on {c.booted_as})" if c.booted_as else "yes"
+            rows.append(f"| {c.source} | {c.generation} | {c.scenario} | {ran} | {c.agree} / "
                         f"{c.triaged} / {c.unexpected} / {c.failed} | {c.outcomes} |")
         elif c.status == "absent":
             rows.append(f"| {c.source} | | {c.scenario} | - (not in this source) | | |")

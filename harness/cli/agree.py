@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 
@@ -51,11 +52,12 @@ def _judge(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered,
     try:
         have = rendered.extraction.scenarios
         for scenario in request.scenarios or [s for s in cases.GENERIC_SCENARIOS if s in have]:
-            batch = list(generate.generate(request.count, request.seed, scenario,
-                                           request.nr_cpus))
+            batch = _on_successor(rendered, snap.label, err, list(generate.generate(
+                request.count, request.seed, scenario, request.nr_cpus)))
             summary = summaries.setdefault(scenario, agree.Summary())
             with console.progress(err, f"{scenario}", request.count) as advance:
-                for shim, group in _shims(request, snap, rendered, scenario, batch):
+                booted = batch[0].scenario if batch else scenario
+                for shim, group in _shims(request, snap, rendered, booted, batch):
                     for verdict in agree.agree(shim, generation, snap.label, group, entries,
                                                request.build.limits()):
                         summary.add(verdict)
@@ -66,6 +68,22 @@ def _judge(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered,
         if sink:
             sink.close()
     return summaries
+
+
+def _on_successor(rendered: shims.Rendered, label: str, err: Console,
+                  batch: list[cases.Case]) -> list[cases.Case]:
+    """The cases of a scenario the revision dropped, as `run` and `show`
+    boot them: on the scenario that took over its job (lpage on embed)."""
+    if not batch:
+        return batch
+    scenario = batch[0].scenario
+    successor = rendered.api.spec.successors.get(scenario)
+    if scenario in rendered.extraction.scenarios or successor is None \
+            or successor not in rendered.extraction.scenarios:
+        return batch
+    err.print(f"{label}: {scenario} runs on {successor}, its successor "
+              f"({rendered.api.generation} has no {scenario} allocator)")
+    return [dataclasses.replace(case, scenario=successor) for case in batch]
 
 
 def _shims(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered, scenario: str,
