@@ -1,6 +1,7 @@
 """What every sweep asks of one source (a kernel tree, a Debian package):
-each scenario its code has builds, boots and agrees with the model of its
-generation over generated cases.  Shared by test_sweep.py (the trees in
+each scenario its code has, and each arch flow it builds (x86, arch_numa),
+builds, boots and agrees with the model of its generation over generated
+cases.  Shared by test_sweep.py (the trees in
 PERCPU_DIFF_TREES) and test_debian_sweep.py (every version apt lists)."""
 
 from __future__ import annotations
@@ -17,22 +18,23 @@ from harness.sources import snapshot
 
 def verdicts(spec: snapshot.SourceSpec, count: int, nr_cpus: int,
              sanitize: bool) -> dict[str, Counter[str]]:
-    """Each scenario's verdict counts on one source; the cases with an
-    unexpected or failed verdict are counted by name too, for the message."""
+    """Each scenario's verdict counts on one source, its arch flows included;
+    the cases with an unexpected or failed verdict are counted by name too,
+    for the message."""
     snap = snapshot.load_snapshot(spec)
     rendered = shims.render(snap)
-    shim = shims.build(rendered, shims.BuildConfig(nr_cpus=nr_cpus, sanitize=sanitize))
     entries = triage.load_triage()
     counts: dict[str, Counter[str]] = {}
-    for scenario in rendered.extraction.scenarios:
+    for scenario in (*rendered.extraction.scenarios, *agree.arch_flows(snap, rendered)):
         todo = list(generate.generate(count, 1, scenario, nr_cpus))
         found: Counter[str] = Counter()
-        # A generous limit: a loaded machine must not turn a case into a failure.
-        for judged in agree.agree(shim, rendered.api.generation, snap.label, todo, entries,
-                                  server.Limits(timeout_ms=60000)):
-            found[judged.verdict] += 1
-            if judged.verdict in (Verdict.UNEXPECTED, Verdict.FAILED):
-                found[f"{judged.verdict}: {judged.case.name}"] += 1
+        for shim, group in agree.shims_for(snap, rendered, scenario, todo, nr_cpus, sanitize):
+            # A generous limit: a loaded machine must not turn a case into a failure.
+            for judged in agree.agree(shim, rendered.api.generation, snap.label, group,
+                                      entries, server.Limits(timeout_ms=60000)):
+                found[judged.verdict] += 1
+                if judged.verdict in (Verdict.UNEXPECTED, Verdict.FAILED):
+                    found[f"{judged.verdict}: {judged.case.name}"] += 1
         counts[scenario] = found
     return counts
 

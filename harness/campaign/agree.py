@@ -17,14 +17,18 @@ from dataclasses import dataclass, field
 from typing import IO, TypedDict
 
 import py_impl
+from harness.compile import shims
 from harness.compile.shims import Shim
-from harness.core.cases import Case
+from harness.core import kernel_files
+from harness.core.cases import ARCH_SCENARIOS, Case
+from harness.core.errors import UserError
 from harness.core.fields import Fields
 from harness.core.generation import GenerationName
 from harness.core.result import BootResult, JsonValue
 from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Verdict
 from harness.judge import compare, triage
 from harness.run import server
+from harness.sources.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -149,3 +153,33 @@ def write_verdict(sink: IO[str], verdict: Judged) -> None:
     if verdict.verdict is not Verdict.AGREE:
         sink.write(json.dumps(verdict.to_json()) + "\n")
         sink.flush()
+
+
+def shims_for(snap: Snapshot, rendered: shims.Rendered, scenario: str, batch: Sequence[Case],
+              nr_cpus: int, sanitize: bool) -> Iterator[tuple[Shim, list[Case]]]:
+    """The shim each case of the batch boots on, with its cases: one for a
+    generic scenario; an arch flow's cases are built with or without
+    CONFIG_NUMA as each asks."""
+    label, generation = snap.label, rendered.api.generation
+    if scenario not in ARCH_SCENARIOS:
+        if scenario not in rendered.extraction.scenarios:
+            raise UserError(f"{label} ({generation}) has no {scenario} scenario: "
+                            f"use one of {', '.join(rendered.extraction.scenarios)}")
+        yield shims.build(rendered, shims.config_for(nr_cpus, 12, sanitize)), list(batch)
+        return
+    if scenario not in arch_flows(snap, rendered):
+        raise UserError(f"{label} ({generation}) has no {scenario} flow: it needs "
+                        f"{kernel_files.ARCH_FILES[scenario]} and a generation that builds it")
+    arch_rendered = shims.render(snap, arch=scenario)
+    for numa in (False, True):
+        group = [c for c in batch if c.numa == numa]
+        if group:
+            config = shims.config_for(nr_cpus, group[0].page_size.bit_length() - 1, sanitize,
+                                      scenario, numa)
+            yield shims.build(arch_rendered, config), group
+
+
+def arch_flows(snap: Snapshot, rendered: shims.Rendered) -> tuple[str, ...]:
+    """The arch flows a source builds: its arch file is there and its
+    generation has the flow."""
+    return tuple(a for a in shims.arches(snap) if a in rendered.api.spec.arch_flows)

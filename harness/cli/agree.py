@@ -12,7 +12,7 @@ from harness.campaign import agree, generate
 from harness.cli import sources
 from harness.cli.requests import AgreeRequest
 from harness.compile import shims
-from harness.core import cases, kernel_files
+from harness.core import cases
 from harness.core.errors import UserError
 from harness.core.verdict import Verdict
 from harness.judge import triage
@@ -88,22 +88,6 @@ def _on_successor(rendered: shims.Rendered, label: str, err: Console,
 
 def _shims(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered, scenario: str,
            batch: Sequence[cases.Case]) -> Iterator[tuple[shims.Shim, list[cases.Case]]]:
-    """The shim each case of the batch boots on, with its cases: one for a
-    generic scenario; an arch flow's cases are built with or without
-    CONFIG_NUMA as each asks."""
-    label, generation = snap.label, rendered.api.generation
-    if scenario not in cases.ARCH_SCENARIOS:
-        if scenario not in rendered.extraction.scenarios:
-            raise UserError(f"{label} ({generation}) has no {scenario} scenario: "
-                            f"use one of {', '.join(rendered.extraction.scenarios)}")
-        yield shims.build(rendered, request.build.config(request.nr_cpus)), list(batch)
-        return
-    if scenario not in shims.arches(snap) or scenario not in rendered.api.spec.arch_flows:
-        raise UserError(f"{label} ({generation}) has no {scenario} flow: it needs "
-                        f"{kernel_files.ARCH_FILES[scenario]} and a generation that builds it")
-    arch_rendered = shims.render(snap, arch=scenario)
-    for numa in (False, True):
-        group = [c for c in batch if c.numa == numa]
-        if group:
-            config = request.build.config(request.nr_cpus, group[0].page_size, scenario, numa)
-            yield shims.build(arch_rendered, config), group
+    """The shim each case of the batch boots on, with its cases."""
+    return agree.shims_for(snap, rendered, scenario, batch, request.nr_cpus,
+                           request.build.sanitize)
