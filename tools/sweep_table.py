@@ -93,7 +93,7 @@ def markdown(cells: list[Cell]) -> str:
             ran = f"yes (on {c.booted_as})" if c.booted_as else "yes"
             rows.append(f"| {c.source} | {c.generation} | {c.scenario} | {ran} | {c.agree} / "
                         f"{c.triaged} / {c.unexpected} / {c.failed} | {c.outcomes} |")
-        elif c.status == "absent":
+        elif c.status == "absent" or f"has no {c.scenario} " in c.status:
             rows.append(f"| {c.source} | | {c.scenario} | - (not in this source) | | |")
         else:
             rows.append(f"| {c.source} | | {c.scenario} | no: {c.status} | | |")
