@@ -24,9 +24,12 @@ since (the shim is x86_64; the 32-bit rules are compiled out there):
   apart and any others REMOTE_DISTANCE; without it all are local.  So the
   grouping x86 hands mm/percpu.c is by node, whatever the firmware's
   distance matrix says; pcpu_cpu_to_node() is early_cpu_to_node();
-* pcpu_alloc_bootmem() (until 6.5; mm/percpu.c's own pcpu_fc_alloc() with
-  the cpu_to_node callback after): "NUMA friendly" memory "for cpu @cpu",
-  node-local when the node is online with memory, from anywhere otherwise;
+* pcpu_alloc_bootmem() (until 5.16, where the allocators take the arch's
+  callbacks; mm/percpu.c's own pcpu_fc_alloc() with the cpu_to_node
+  callback after): "NUMA friendly" memory "for cpu @cpu", node-local when
+  the node is online with memory, from anywhere otherwise.  What it prints
+  on NUMA builds is observable output: mm/percpu.c's later words under
+  the arch file's pr_fmt, the physical address as 16 hex digits;
 * the flow then sets each possible cpu's offset to the base's distance
   from the static area plus pcpu_unit_offsets[cpu], and writes the cpu's
   number and offset into its own per-cpu variables.
@@ -52,9 +55,6 @@ from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord, Machine, ModelP
 from py_impl.result import Boot
 
 LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20
-# What a first chunk allocation says on NUMA builds (modern.pcpu_fc_alloc_run()).
-FC_ALLOC_MESSAGES = (f"{modern.PREFIX}per cpu data for cpu", f"{modern.PREFIX}cpu ")
-
 # The facts (harness/extract/closure.py) this model reads from the constants.
 EMBEDS_FIRST = "x86_embeds_first"
 ATOM_NEEDS_PSE = "x86_atom_needs_pse"
@@ -101,7 +101,10 @@ class TodayX86:
             # One memblock and one log for the whole flow: the fallback sees
             # what the first allocator left.
             boot.record = BootRecord(Machine(self.arch_case))
-            modern.modern_record(boot)
+            record = modern.modern_record(boot)
+            if facts.get(OWN_FC_ALLOC):
+                record.arch_fc_alloc = modern.FcAllocVoice(self.arch_prefix(),
+                                                           padded_address=True)
             boot.reports_return = False
         else:
             arch_record(boot, self.arch_case, may_fail=True)
@@ -160,36 +163,22 @@ class TodayX86:
         entry = self.attempts.start(allocator, None)
         if self.modern:
             headers = modern.headers_of(self.boot)
-            said = len(self.record.log)
-            try:
-                rc = (modern.embed if allocator == EMBED else modern.page)(self.boot, headers)
-            finally:  # a BUG or panic inside leaves its messages too
-                self.own_fc_alloc_messages(said)
+            rc = (modern.embed if allocator == EMBED else modern.page)(self.boot, headers)
         else:
             rc = (alloc_info.embed if allocator == EMBED else alloc_info.page)(self.boot)
         reason = "ok" if rc >= 0 else \
             "too-spread" if rc == -EINVAL and allocator == EMBED else "alloc-failed"
         return self.attempts.end(entry, rc, reason)
 
-    def own_fc_alloc_messages(self, since: int) -> None:
-        """Until 6.5 the first chunk's memory comes from the arch's
-        pcpu_alloc_bootmem(), which says where in the words mm/percpu.c's
-        pcpu_fc_alloc() took over, under the arch file's pr_fmt."""
-        if not self.facts.get(OWN_FC_ALLOC):
-            return
-        log = self.record.log
-        for i in range(since, len(log)):
-            level, text = log[i]
-            if text.startswith(FC_ALLOC_MESSAGES):
-                log[i] = (level, self.arch_prefix() + text[len(modern.PREFIX):])
-
     def arch_info(self, chosen: str) -> ArchInfo:
         """Each possible cpu's copy starts at its unit's offset; every cpu's
         variables land in its own unit."""
         machine = self.record.machine
         offsets: list[int | None]
-        if self.boot.modern_state is not None:
-            offsets = list(self.boot.modern_state["unit_offsets"])
+        # A revision's state reports the offsets where it has the variable.
+        modern_state = self.boot.modern_state
+        if modern_state is not None and "unit_offsets" in modern_state:
+            offsets = list(modern_state["unit_offsets"])
         else:
             state = self.boot.state
             assert state is not None

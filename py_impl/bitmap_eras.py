@@ -30,8 +30,9 @@ documentation of the revisions that have it:
 * until 5.16 the first chunk allocators take the arch's pcpu_fc_alloc_fn_t
   and pcpu_fc_free_fn_t: the generic scenarios hand them the shim's
   callbacks, which take from memblock above __pa(MAX_DMA_ADDRESS) for no
-  node and say nothing (x86's own callback is the arch flow's business),
-  and whose calls fail_fc_alloc counts;
+  node and say nothing, and whose calls fail_fc_alloc counts; an arch
+  flow whose file has its own callback says so (modern.py's
+  ModernRecord.arch_fc_alloc: x86's, node-directed and speaking);
 * 4.14's banners print the base address ("Embedded %zu pages/cpu @%p ..."),
   4.19's no longer do;
 * until 4.19 the setup's allocations are memblock_virt_alloc(), which

@@ -179,6 +179,23 @@ def headers_of(boot: Boot) -> Headers:
 
 # ------------------------------------------------------------- the record
 
+@dataclass(frozen=True)
+class FcAllocVoice:
+    """Who takes the first chunk's memory node by node and says where:
+    mm/percpu.c's own pcpu_fc_alloc() (under its pr_fmt, the address as
+    0x%llx), or an arch's callback doing the same under its own pr_fmt and
+    printing the address as 16 hex digits (x86's pcpu_alloc_bootmem())."""
+
+    prefix: str = PREFIX
+    padded_address: bool = False
+
+    def address(self, physical: int) -> str:
+        return f"{physical:016x}" if self.padded_address else f"0x{physical:x}"
+
+
+MM_PERCPU_FC_ALLOC = FcAllocVoice()
+
+
 @dataclass
 class ModernRecord(BootRecord):
     """A boot whose memory is memblock's, node-directed on NUMA builds."""
@@ -189,6 +206,10 @@ class ModernRecord(BootRecord):
     callback_calls: int = 0
     # Bytes of node-directed memblock allocations per node; None until one.
     node_bytes: list[int] | None = None
+    # The arch's own first chunk allocator (x86's until 5.16), node-directed
+    # like mm/percpu.c's later pcpu_fc_alloc(); None: the era's default,
+    # the shim's silent callbacks where the allocators take callbacks.
+    arch_fc_alloc: FcAllocVoice | None = None
 
     @property
     def case_numa(self) -> bool:
@@ -242,7 +263,8 @@ def pcpu_fc_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
     memory, from anywhere otherwise (saying so), and each call prints where
     its memory is, NULL included.
     """
-    if record.era.fc_callbacks:
+    voice = record.arch_fc_alloc or (None if record.era.fc_callbacks else MM_PERCPU_FC_ALLOC)
+    if voice is None:
         return callback_alloc_run(record, cpu, size, align, count)
     memblock = record.memblock
     numa = record.case_numa
@@ -258,14 +280,15 @@ def pcpu_fc_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
         if got < count:
             places.append(NULL_PA)
         for place in places:
+            at = voice.address(place)
             if directed:
-                record.printk(KERN_DEBUG, f"{PREFIX}per cpu data for cpu{cpu} {size} bytes "
-                                          f"on node{node} at 0x{place:x}")
+                record.printk(KERN_DEBUG, f"{voice.prefix}per cpu data for cpu{cpu} {size} "
+                                          f"bytes on node{node} at {at}")
             else:
-                record.printk(KERN_INFO, f"{PREFIX}cpu {cpu} has no node {node} or "
+                record.printk(KERN_INFO, f"{voice.prefix}cpu {cpu} has no node {node} or "
                                          "node-local memory")
-                record.printk(KERN_DEBUG, f"{PREFIX}per cpu data for cpu{cpu} {size} bytes "
-                                          f"at 0x{place:x}")
+                record.printk(KERN_DEBUG, f"{voice.prefix}per cpu data for cpu{cpu} {size} "
+                                          f"bytes at {at}")
     return runs
 
 

@@ -12,6 +12,7 @@ flow on the modern generation is checked against its documented contract.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from harness.cli import app
 from harness.compile import shims
 from harness.core import attempts, cases
 from harness.core.generation import GenerationName
+from harness.core.generations._bitmap_eras import BITMAP_CHUNKS
 from harness.extract import closure, ctext
 from harness.run import server
 from py_impl import arch_numa, arch_x86
@@ -179,7 +181,33 @@ def test_model_own_fc_alloc_speaks_for_the_arch(make_case: CaseFactory) -> None:
     own = model(case, **{arch_x86.OWN_FC_ALLOC: 1})["log"]
     assert "<7>percpu: per cpu data for cpu0" in generic
     assert "<7>setup_percpu: per cpu data for cpu0" in own
-    assert own.replace("setup_percpu: per cpu", "percpu: per cpu") == generic
+    # the same words, the address as 16 hex digits rather than 0x%llx
+    padded = re.compile(r" at ([0-9a-f]{16})$", re.M)
+    assert padded.search(own) and not padded.search(generic)
+    assert padded.sub(lambda m: f" at 0x{int(m[1], 16):x}", own).replace(
+        "setup_percpu: per cpu", "percpu: per cpu") == generic
+
+
+# An era whose allocators take the arch's callbacks (until 5.16).
+CALLBACK_ERA = {BITMAP_CHUNKS: 1, "fc_callbacks": 1, "chunk_isolated": 1,
+                "slot_to_depopulate": 1, "slot_sidelined": 1, "counts_populated": 1}
+
+
+def test_model_own_fc_alloc_is_node_directed_where_the_allocators_take_callbacks(
+        make_case: CaseFactory) -> None:
+    # cpu2's node 2 has no memory: taken from anywhere, and said so.
+    case = x86_case(make_case, possible=(0, 1, 2), cpu_node=(0, 1, 2), numa=True,
+                    distance=((10, 20, 20), (20, 10, 20), (20, 20, 10)), offline_nodes=(2,))
+    shim_callbacks = model(case, **CALLBACK_ERA)
+    own = model(case, **CALLBACK_ERA, **{arch_x86.OWN_FC_ALLOC: 1})
+    # The generic scenarios' callbacks are the shim's: silent, for no node.
+    assert "per cpu data" not in shim_callbacks["log"]
+    assert "node_bytes" not in shim_callbacks["bootmem"]
+    assert "<7>setup_percpu: per cpu data for cpu1 " in own["log"]
+    assert "<6>setup_percpu: cpu 2 has no node 2 or node-local memory" in own["log"]
+    node_bytes = own["bootmem"]["node_bytes"]
+    assert node_bytes[0] == node_bytes[1] > 0 == node_bytes[2]
+    assert own["state"] == shim_callbacks["state"]
 
 
 def test_model_atom_follows_pse_where_the_source_says(make_case: CaseFactory) -> None:

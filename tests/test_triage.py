@@ -225,3 +225,28 @@ def test_a_bug_explains_the_fields_it_leaves_missing() -> None:
     kernel = fake_kernel(result)
     kernel["outcome"] = {"kind": "bug"}
     assert all(item.entry is None for item in label(kernel, result, small))
+
+
+def test_a_page_allocator_returning_its_pages_is_explained_in_the_arch_flow_too() -> None:
+    # The page scenario's return, and an x86 flow's page attempt: the same
+    # kernel behaviour, seen through two fields.
+    page = Case("p", "page", 8, (0, 1), static_size=40960)
+    result = model(page, "modern")
+    kernel = fake_kernel(result)
+    kernel["return"] = 3
+    assert [i.entry.id if i.entry else None for i in label(kernel, result, page, "modern")] \
+        == ["modern-page-returns-mapped-pages"]
+    kernel["return"] = -12  # a failure is not that
+    assert label(kernel, result, page, "modern")[0].entry is None
+    x86 = Case("x", "x86", 8, (0, 1), static_size=40960, percpu_alloc="page")
+    result = model(x86, "modern")
+    assert [a["allocator"] for a in result["attempts"]] == ["page"]
+    kernel = fake_kernel(result)
+    kernel["attempts"][-1]["return"] = 3
+    labelled = label(kernel, result, x86, "modern")
+    assert [(i.difference.field, i.entry.id if i.entry else None) for i in labelled] == [
+        ("attempts", "modern-page-returns-mapped-pages")]
+    # an attempt before it that differs is something else
+    kernel["attempts"].insert(0, {"allocator": "embed", "chosen": None, "return": -12,
+                                  "reason": "alloc-failed"})
+    assert label(kernel, result, x86, "modern")[0].entry is None

@@ -184,7 +184,7 @@ def arch_facts(arch_x: ArchExtraction, c_file: ctext.SourceFile) -> dict[str, in
     """What an x86 flow of today's shape (embedding first, the page allocator
     as the fallback; 2.6.32 on) does that differs between revisions: the atom
     follows PSE (until 3.3), the arch allocates the first chunk itself with
-    pcpu_fc_alloc() (until 6.5, mm/percpu.c's own after)."""
+    pcpu_fc_alloc() (until 5.16, mm/percpu.c's own after)."""
     if arch_x.arch == "arch_numa":
         return _arch_numa_facts(arch_x)
     if arch_x.arch != "x86":

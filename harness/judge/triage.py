@@ -234,6 +234,32 @@ def _embed_group_alloc_failed(subject: Subject) -> bool:
     return subject.case.fail_fc_alloc >= 0 and subject.model.get("return") == -12
 
 
+def _page_ok_result(result: BootResult, arch_flow: bool) -> JsonValue:
+    """What the page allocator returned where it set the chunk up: the
+    result's return, or in an arch flow its last attempt's."""
+    if not arch_flow:
+        return result.get("return")
+    tried = attempts.result_attempts(result) or []
+    if tried and tried[-1].get("allocator") == "page" and tried[-1].get("reason") == "ok":
+        return tried[-1].get("return")
+    return None
+
+
+def _page_returned_positive(subject: Subject) -> bool:
+    """The page allocator succeeded on both sides, returning more than 0 in
+    the kernel and 0 in the model; an arch flow's attempts agree otherwise."""
+    arch_flow = subject.case.scenario != "page"
+    kernel = _page_ok_result(subject.kernel, arch_flow)
+    if not isinstance(kernel, int) or kernel <= 0:
+        return False
+    if _page_ok_result(subject.model, arch_flow) != 0:
+        return False
+    if not arch_flow:
+        return True
+    tried = [attempts.result_attempts(r) or [] for r in (subject.kernel, subject.model)]
+    return tried[0][:-1] == tried[1][:-1]
+
+
 PREDICATES: Mapping[str, Callable[[Subject], object]] = {
     "cpu_ids_have_holes": _cpu_ids_have_holes,
     "locality_not_transitive": _locality_not_transitive,
@@ -250,6 +276,7 @@ PREDICATES: Mapping[str, Callable[[Subject], object]] = {
     "kernel_groups_overlap": _kernel_groups_overlap,
     "area_starts_odd": _area_starts_odd,
     "embed_group_alloc_failed": _embed_group_alloc_failed,
+    "page_returned_positive": _page_returned_positive,
 }
 
 
