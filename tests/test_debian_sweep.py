@@ -1,8 +1,8 @@
 """The Debian sweep: every version of linux-source-6.1 and -6.12 that apt's
 lists hold (the candidates and the older pinned versions) builds, boots
 each scenario its code has (the x86 and arch_numa flows included) and
-agrees with its model over generated cases at NR_CPUS 64.  This is the CI's sweep of real kernels: CI has no kernel
-tree, but it has apt.
+agrees with its model over generated cases at NR_CPUS 64.  This is the
+CI's sweep of real kernels: CI has no kernel tree, but it has apt.
 
 The packages are fetched two at a time up front (a fetch is mostly one
 core unpacking xz) into the test session's cache.  Skipped, visibly,
