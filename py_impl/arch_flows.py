@@ -80,6 +80,11 @@ EINVAL = 22
 # pcpu_fc_names[]: what pcpu_chosen_fc is called.
 AUTO, EMBED, PAGE, LPAGE = "auto", "embed", "page", "lpage"
 
+# The fact that the revision's x86 setup_percpu.c defines pr_fmt (read by
+# harness/extract/closure.py), and what that puts before the file's messages.
+X86_PR_FMT = "x86_pr_fmt"
+X86_PR_PREFIX = "setup_percpu: "
+
 # What "%016lx" of a physical address prints; the comparison masks it.
 _ADDRESS = "0" * 16
 # __pa(MAX_DMA_ADDRESS), the goal of the arch's bootmem allocations, on
@@ -157,6 +162,8 @@ class ArchRecord(BootRecord):
     node_bytes: list[int] | None = None
     # Where allocations that panic are placed (None: memory never runs out).
     memory: Bootmem | None = None
+    # What the arch file's pr_fmt puts before its own messages.
+    prefix: str = ""
 
     @property
     def numa(self) -> bool:
@@ -210,11 +217,13 @@ class ArchRecord(BootRecord):
                 self.node_bytes = [0] * self.machine.case.nodes()
             if place is not None:
                 self.node_bytes[node] += size
-            self.printk(KERN_DEBUG, f"per cpu data for cpu{cpu} {size} bytes on node{node} "
-                                    f"at {_ADDRESS}")
+            self.printk(KERN_DEBUG, f"{self.prefix}per cpu data for cpu{cpu} {size} bytes "
+                                    f"on node{node} at {_ADDRESS}")
         else:
-            self.printk(KERN_INFO, f"cpu {cpu} has no node {node} or node-local memory")
-            self.printk(KERN_DEBUG, f"per cpu data for cpu{cpu} {size} bytes at {_ADDRESS}")
+            self.printk(KERN_INFO, f"{self.prefix}cpu {cpu} has no node {node} or node-local "
+                                   "memory")
+            self.printk(KERN_DEBUG, f"{self.prefix}per cpu data for cpu{cpu} {size} bytes "
+                                    f"at {_ADDRESS}")
         return place
 
     def fc_alloc_many(self, cpu: int, size: int, count: int) -> int:
@@ -243,7 +252,8 @@ def arch_record(boot: Boot, case: Case, may_fail: bool) -> ArchRecord:
     it (reserved, dynamic, atom), so the generic models of mm/percpu.c's
     helpers called on the boot see what the arch passes them.
     """
-    record = ArchRecord(Machine(case), may_fail=may_fail)
+    record = ArchRecord(Machine(case), may_fail=may_fail,
+                        prefix=X86_PR_PREFIX if boot.constants.get(X86_PR_FMT) else "")
     boot.record = record
     boot.reports_return = False  # setup_per_cpu_areas() returns nothing
     return record

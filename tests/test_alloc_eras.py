@@ -224,3 +224,26 @@ def test_era_entries_show_on_their_revisions_with_their_example() -> None:
             assert ids <= {entry.id}, (snap.label, entry.id, ids)
             shown |= ids
     assert shown == {e.id for e in entries}
+
+
+def test_an_x86_flow_without_bootmem_places_its_groups_top_down() -> None:
+    # An x86 whose Kconfig turns on NO_BOOTMEM takes its first chunk from
+    # memblock even where mm/percpu.c's own callback is bootmem's.
+    case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
+                distance=((10, 20), (20, 10)), static_size=40960)
+    bootmem = AREA_MAP | {"boot_allocator_top_down": 0, "x86_embeds_first": 1}
+    up = boot(case, bootmem)["state"]
+    down = boot(case, bootmem | {"x86_no_bootmem": 1})["state"]
+    size = down["group_sizes"][0]
+    assert up["group_offsets"] == [0, size]
+    assert down["group_offsets"] == [size, 0]
+
+
+def test_the_x86_files_pr_fmt_prefixes_its_allocators_messages() -> None:
+    case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
+                distance=((10, 20), (20, 10)), static_size=40960)
+    facts = AREA_MAP | {"x86_embeds_first": 1}
+    plain = boot(case, facts)["log"]
+    prefixed = boot(case, facts | {"x86_pr_fmt": 1})["log"]
+    assert "<7>per cpu data for cpu0 " in plain
+    assert "<7>setup_percpu: per cpu data for cpu0 " in prefixed
