@@ -196,12 +196,14 @@ POINTER = 8
 
 
 def bootmem_offsets(group_sizes: Sequence[int], nr_units: int, align: int,
-                    page_size: int) -> list[int]:
+                    page_size: int, goal: int = 0) -> list[int]:
     """Each group's offset from the lowest where bootmem places them: the
-    lowest free range that holds it (bootmem's first fit), with what percpu
+    lowest free range at or above `goal` that holds it (bootmem's first
+    fit; memory above the goal never runs out here), with what percpu
     allocated before the groups held at the DMA goal - the alloc_info
     ("alloc_bootmem_nopanic(PFN_ALIGN(ai_size))") and embed's array of
-    group areas."""
+    group areas.  The shim's generic callback searches from 0, an arch's
+    pcpu_alloc_bootmem() from its goal, __pa(MAX_DMA_ADDRESS)."""
     def pages(size: int) -> int:
         return -(-size // page_size) * page_size
 
@@ -209,8 +211,10 @@ def bootmem_offsets(group_sizes: Sequence[int], nr_units: int, align: int,
     held = [(DMA_GOAL, DMA_GOAL + pages(info) + pages(POINTER * len(group_sizes)))]
     places: list[int] = []
     for size in group_sizes:
-        start = 0
+        start = -(-goal // align) * align
         for held_start, held_end in sorted(held):
+            if held_end <= start:
+                continue
             if start + size <= held_start:
                 break
             start = max(start, -(-held_end // align) * align)

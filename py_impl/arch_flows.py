@@ -164,6 +164,7 @@ class ArchRecord(BootRecord):
     memory: Bootmem | None = None
     # What the arch file's pr_fmt puts before its own messages.
     prefix: str = ""
+    fc_goal: int = MAX_DMA_ADDRESS
 
     @property
     def numa(self) -> bool:

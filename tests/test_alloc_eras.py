@@ -247,3 +247,11 @@ def test_the_x86_files_pr_fmt_prefixes_its_allocators_messages() -> None:
     prefixed = boot(case, facts | {"x86_pr_fmt": 1})["log"]
     assert "<7>per cpu data for cpu0 " in plain
     assert "<7>setup_percpu: per cpu data for cpu0 " in prefixed
+
+
+def test_bootmem_places_groups_from_the_goal_it_is_given() -> None:
+    mib = 1 << 20
+    # From 0: the first group fits below what percpu holds at the DMA goal.
+    assert bootmem_offsets([12 * mib, 12 * mib], 6, 2 * mib, 4096) == [0, 18 * mib]
+    # From the DMA goal (an arch's pcpu_alloc_bootmem()): back to back above it.
+    assert bootmem_offsets([12 * mib, 12 * mib], 6, 2 * mib, 4096, 16 * mib) == [0, 12 * mib]
