@@ -255,3 +255,16 @@ def test_bootmem_places_groups_from_the_goal_it_is_given() -> None:
     assert bootmem_offsets([12 * mib, 12 * mib], 6, 2 * mib, 4096) == [0, 18 * mib]
     # From the DMA goal (an arch's pcpu_alloc_bootmem()): back to back above it.
     assert bootmem_offsets([12 * mib, 12 * mib], 6, 2 * mib, 4096, 16 * mib) == [0, 12 * mib]
+
+
+def test_per_group_embed_asks_bootmem_for_its_areas_array_before_any_group() -> None:
+    def allocs(fail_bootmem: int) -> tuple[int, int]:
+        case = Case("x", "embed", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1),
+                    distance=((10, 20), (20, 10)), static_size=40960, fail_bootmem=fail_bootmem)
+        result = boot(case, AREA_MAP)
+        return result["return"], result["bootmem"]["fc_allocs"]
+    # alloc_info (0), the areas array (1), group 0 (2), group 1 (3)
+    assert allocs(1) == (-12, 0)
+    assert allocs(2) == (-12, 0)
+    assert allocs(3) == (-12, 1)
+    assert allocs(4) == (0, 2)
