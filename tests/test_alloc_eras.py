@@ -268,3 +268,15 @@ def test_per_group_embed_asks_bootmem_for_its_areas_array_before_any_group() -> 
     assert allocs(2) == (-12, 0)
     assert allocs(3) == (-12, 1)
     assert allocs(4) == (0, 2)
+
+
+def test_a_failed_node_directed_call_is_noted_by_bootmem_not_by_memblock() -> None:
+    case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
+                distance=((10, 20), (20, 10)), static_size=40960, percpu_alloc="page",
+                fail_bootmem=1)
+    facts = AREA_MAP | {"x86_embeds_first": 1}
+    bootmem = boot(case, facts)
+    memblock = boot(case, facts | {"x86_no_bootmem": 1})
+    assert bootmem["outcome"]["kind"] == memblock["outcome"]["kind"] == "panic"
+    assert bootmem["bootmem"]["node_bytes"] == [0, 0]
+    assert "node_bytes" not in memblock["bootmem"]
