@@ -188,7 +188,9 @@ class TodayX86:
         variables land in its own unit."""
         machine = self.record.machine
         offsets: list[int | None]
-        if self.boot.modern_state is not None:
+        # The alloc_info model reports its era's state there too, with
+        # pcpu_unit_offsets only where the revision has it.
+        if self.boot.modern_state is not None and "unit_offsets" in self.boot.modern_state:
             offsets = list(self.boot.modern_state["unit_offsets"])
         else:
             state = self.boot.state
