@@ -188,10 +188,10 @@ class TodayX86:
         variables land in its own unit."""
         machine = self.record.machine
         offsets: list[int | None]
-        # The alloc_info model reports its era's state there too, with
-        # pcpu_unit_offsets only where the revision has it.
-        if self.boot.modern_state is not None and "unit_offsets" in self.boot.modern_state:
-            offsets = list(self.boot.modern_state["unit_offsets"])
+        # A revision's state reports the offsets where it has the variable.
+        modern_state = self.boot.modern_state
+        if modern_state is not None and "unit_offsets" in modern_state:
+            offsets = list(modern_state["unit_offsets"])
         else:
             state = self.boot.state
             assert state is not None
