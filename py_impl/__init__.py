@@ -49,17 +49,18 @@ MODELS: Mapping[GenerationName, Mapping[str, Scenario]] = {
 
 
 # The model of the bitmap chunk allocator (4.14 on), which also judges the
-# generic scenarios of the revisions that had it under an older signature
-# (4.14 - 5.2, alloc_info): their facts say so (BITMAP_CHUNKS).
-BITMAP_MODEL = "modern"
+# scenarios of the revisions that had it under an older signature (4.14 -
+# 5.2, alloc_info): their facts say so (BITMAP_CHUNKS).  The generic
+# scenarios and the arch flows both: x86's setup_per_cpu_areas() of those
+# revisions calls the same allocators the generic scenarios do.
+BITMAP_GENERATION = GenerationName("modern")
 
 
 def _scenario(generation: GenerationName, name: str,
               constants: Mapping[str, int]) -> Scenario | None:
     if constants.get(BITMAP_CHUNKS):
-        bitmap: Mapping[str, Scenario] = importlib.import_module(
-            f"{__name__}.{BITMAP_MODEL}").SCENARIOS
-        if name in bitmap:
+        bitmap = MODELS[BITMAP_GENERATION]
+        if name in bitmap and name in MODELS[generation]:
             return bitmap[name]
     return MODELS[generation].get(name)
 

@@ -26,8 +26,10 @@ fd1e8a1fe2b5.  From the kernel-doc, variable comments and commit messages:
   lie where the arch's allocator put them: the shim's bootmem places them
   back to back upwards, the layout pcpu_build_alloc_info() promises, and
   where the revision's own pcpu_dfl_fc_alloc() takes from memblock (3.13
-  on), memblock's documented top-down placement puts each below the one
-  before, back to back downwards;
+  on), or the x86 flow's pcpu_alloc_bootmem() does (an x86 whose Kconfig
+  turns on CONFIG_NO_BOOTMEM, 2.6.35 - 4.19: mm/nobootmem.c's bootmem
+  interface over memblock), memblock's documented top-down placement puts
+  each below the one before, back to back downwards;
 * "percpu: make embedding first chunk allocator check vmalloc space size":
   a spread of the groups beyond 75% of the vmalloc space is warned about
   and fails the call with -EINVAL (the shim configures the page fallback);
@@ -67,6 +69,11 @@ from dataclasses import dataclass
 from harness.core.cases import AUTO
 from harness.core.result import Chunk, State
 from py_impl.layout import MIN_UNIT_SIZE
+
+# The fact of an x86 whose Kconfig turns on CONFIG_NO_BOOTMEM (2.6.35 -
+# 4.19): its setup_percpu.c's bootmem calls are mm/nobootmem.c's, which
+# take from memblock (harness/extract/stubs.py reads it).
+X86_NO_BOOTMEM = "x86_no_bootmem"
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,9 @@ class Era:
             group_variables=fact("group_variables"),
             unit_cpu_by_address=fact("unit_cpu_by_address"),
             embed_per_group=fact("embed_allocates_per_group"),
-            top_down=fact("boot_allocator_top_down"),
+            # the first chunk's memory comes from memblock: the generic
+            # callback's, or an x86 flow's on an x86 without bootmem
+            top_down=fact("boot_allocator_top_down") or fact(X86_NO_BOOTMEM),
             embed_checks_vmalloc=fact("embed_checks_vmalloc_space"),
             dyn_size_is_minimum=fact("dyn_size_is_minimum"),
             early_dyn_size=constants.get("PERCPU_DYNAMIC_EARLY_SIZE", 0),
@@ -187,12 +196,14 @@ POINTER = 8
 
 
 def bootmem_offsets(group_sizes: Sequence[int], nr_units: int, align: int,
-                    page_size: int) -> list[int]:
+                    page_size: int, goal: int = 0) -> list[int]:
     """Each group's offset from the lowest where bootmem places them: the
-    lowest free range that holds it (bootmem's first fit), with what percpu
+    lowest free range at or above `goal` that holds it (bootmem's first
+    fit; memory above the goal never runs out here), with what percpu
     allocated before the groups held at the DMA goal - the alloc_info
     ("alloc_bootmem_nopanic(PFN_ALIGN(ai_size))") and embed's array of
-    group areas."""
+    group areas.  The shim's generic callback searches from 0, an arch's
+    pcpu_alloc_bootmem() from its goal, __pa(MAX_DMA_ADDRESS)."""
     def pages(size: int) -> int:
         return -(-size // page_size) * page_size
 
@@ -200,8 +211,10 @@ def bootmem_offsets(group_sizes: Sequence[int], nr_units: int, align: int,
     held = [(DMA_GOAL, DMA_GOAL + pages(info) + pages(POINTER * len(group_sizes)))]
     places: list[int] = []
     for size in group_sizes:
-        start = 0
+        start = -(-goal // align) * align
         for held_start, held_end in sorted(held):
+            if held_end <= start:
+                continue
             if start + size <= held_start:
                 break
             start = max(start, -(-held_end // align) * align)

@@ -265,7 +265,7 @@ def embed(boot: Boot) -> int:
             sizes = [g.nr_units * info.unit_size for g in info.groups]
             placed = (placed_offsets(sizes, True) if era.top_down else
                       bootmem_offsets(sizes, sum(g.nr_units for g in info.groups),
-                                      info.atom_size, machine.page_size))
+                                      info.atom_size, machine.page_size, record.fc_goal))
             for group, offset in zip(info.groups, placed, strict=True):
                 group.base_offset = offset
             failed = embed_groups(record, era, layout_of(info, machine), info.sizes,

@@ -61,6 +61,7 @@ from harness.core.cases import Case
 from harness.core.generation import GenerationName
 from harness.core.topology import group_cpus
 from py_impl import alloc_info, unit_map
+from py_impl.alloc_era import X86_NO_BOOTMEM
 from py_impl.layout import AreaSizes, area_sizes, min_unit_size, padded, plan_units
 from py_impl.lpage import map_large_pages
 from py_impl.machine import (
@@ -79,6 +80,11 @@ EINVAL = 22
 
 # pcpu_fc_names[]: what pcpu_chosen_fc is called.
 AUTO, EMBED, PAGE, LPAGE = "auto", "embed", "page", "lpage"
+
+# The fact that the revision's x86 setup_percpu.c defines pr_fmt (read by
+# harness/extract/closure.py), and what that puts before the file's messages.
+X86_PR_FMT = "x86_pr_fmt"
+X86_PR_PREFIX = "setup_percpu: "
 
 # What "%016lx" of a physical address prints; the comparison masks it.
 _ADDRESS = "0" * 16
@@ -157,6 +163,12 @@ class ArchRecord(BootRecord):
     node_bytes: list[int] | None = None
     # Where allocations that panic are placed (None: memory never runs out).
     memory: Bootmem | None = None
+    # What the arch file's pr_fmt puts before its own messages.
+    prefix: str = ""
+    fc_goal: int = MAX_DMA_ADDRESS
+    # The shim's bootmem notes a node-directed call whether it succeeds or
+    # not, its memblock (an x86 without bootmem) only a block it handed out.
+    nodes_on_success: bool = False
 
     @property
     def numa(self) -> bool:
@@ -206,15 +218,17 @@ class ArchRecord(BootRecord):
             return place
         node = self.cpu_node(cpu)
         if self.node_has_memory(node):
-            if self.node_bytes is None:
+            if self.node_bytes is None and (place is not None or not self.nodes_on_success):
                 self.node_bytes = [0] * self.machine.case.nodes()
-            if place is not None:
+            if place is not None and self.node_bytes is not None:
                 self.node_bytes[node] += size
-            self.printk(KERN_DEBUG, f"per cpu data for cpu{cpu} {size} bytes on node{node} "
-                                    f"at {_ADDRESS}")
+            self.printk(KERN_DEBUG, f"{self.prefix}per cpu data for cpu{cpu} {size} bytes "
+                                    f"on node{node} at {_ADDRESS}")
         else:
-            self.printk(KERN_INFO, f"cpu {cpu} has no node {node} or node-local memory")
-            self.printk(KERN_DEBUG, f"per cpu data for cpu{cpu} {size} bytes at {_ADDRESS}")
+            self.printk(KERN_INFO, f"{self.prefix}cpu {cpu} has no node {node} or node-local "
+                                   "memory")
+            self.printk(KERN_DEBUG, f"{self.prefix}per cpu data for cpu{cpu} {size} bytes "
+                                    f"at {_ADDRESS}")
         return place
 
     def fc_alloc_many(self, cpu: int, size: int, count: int) -> int:
@@ -243,7 +257,9 @@ def arch_record(boot: Boot, case: Case, may_fail: bool) -> ArchRecord:
     it (reserved, dynamic, atom), so the generic models of mm/percpu.c's
     helpers called on the boot see what the arch passes them.
     """
-    record = ArchRecord(Machine(case), may_fail=may_fail)
+    record = ArchRecord(Machine(case), may_fail=may_fail,
+                        prefix=X86_PR_PREFIX if boot.constants.get(X86_PR_FMT) else "",
+                        nodes_on_success=bool(boot.constants.get(X86_NO_BOOTMEM)))
     boot.record = record
     boot.reports_return = False  # setup_per_cpu_areas() returns nothing
     return record

@@ -47,6 +47,10 @@ def embed_groups(record: BootRecord, era: Era, layout: Layout, sizes: AreaSizes,
     0, or -errno (after giving back what was allocated)."""
     unit_size = layout.unit_size
     group_bytes = [len(cpus) * unit_size for cpus in layout.group_cpus]
+    # The array of the groups' areas comes from bootmem first, with a call
+    # that may fail: without it no group is asked for.
+    if not record.bootmem_may_fail():
+        return -ENOMEM
     for group, cpus in enumerate(layout.group_cpus):
         first = next(cpu for cpu in cpus if cpu is not None)
         if not record.fc_alloc(first, group_bytes[group]):

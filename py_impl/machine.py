@@ -98,6 +98,9 @@ class BootRecord:
     maps: int = 0
     ptes_populated: int = 0
     chunk_held: int | None = None
+    # Where the first chunk allocator's bootmem search starts: from 0 for
+    # the shim's generic callback, from an arch's goal for its own.
+    fc_goal: int = 0
     _fallible_bootmem_calls: int = 0
     _fc_alloc_calls: int = 0
 

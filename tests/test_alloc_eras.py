@@ -224,3 +224,59 @@ def test_era_entries_show_on_their_revisions_with_their_example() -> None:
             assert ids <= {entry.id}, (snap.label, entry.id, ids)
             shown |= ids
     assert shown == {e.id for e in entries}
+
+
+def test_an_x86_flow_without_bootmem_places_its_groups_top_down() -> None:
+    # An x86 whose Kconfig turns on NO_BOOTMEM takes its first chunk from
+    # memblock even where mm/percpu.c's own callback is bootmem's.
+    case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
+                distance=((10, 20), (20, 10)), static_size=40960)
+    bootmem = AREA_MAP | {"boot_allocator_top_down": 0, "x86_embeds_first": 1}
+    up = boot(case, bootmem)["state"]
+    down = boot(case, bootmem | {"x86_no_bootmem": 1})["state"]
+    size = down["group_sizes"][0]
+    assert up["group_offsets"] == [0, size]
+    assert down["group_offsets"] == [size, 0]
+
+
+def test_the_x86_files_pr_fmt_prefixes_its_allocators_messages() -> None:
+    case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
+                distance=((10, 20), (20, 10)), static_size=40960)
+    facts = AREA_MAP | {"x86_embeds_first": 1}
+    plain = boot(case, facts)["log"]
+    prefixed = boot(case, facts | {"x86_pr_fmt": 1})["log"]
+    assert "<7>per cpu data for cpu0 " in plain
+    assert "<7>setup_percpu: per cpu data for cpu0 " in prefixed
+
+
+def test_bootmem_places_groups_from_the_goal_it_is_given() -> None:
+    mib = 1 << 20
+    # From 0: the first group fits below what percpu holds at the DMA goal.
+    assert bootmem_offsets([12 * mib, 12 * mib], 6, 2 * mib, 4096) == [0, 18 * mib]
+    # From the DMA goal (an arch's pcpu_alloc_bootmem()): back to back above it.
+    assert bootmem_offsets([12 * mib, 12 * mib], 6, 2 * mib, 4096, 16 * mib) == [0, 12 * mib]
+
+
+def test_per_group_embed_asks_bootmem_for_its_areas_array_before_any_group() -> None:
+    def allocs(fail_bootmem: int) -> tuple[int, int]:
+        case = Case("x", "embed", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1),
+                    distance=((10, 20), (20, 10)), static_size=40960, fail_bootmem=fail_bootmem)
+        result = boot(case, AREA_MAP)
+        return result["return"], result["bootmem"]["fc_allocs"]
+    # alloc_info (0), the areas array (1), group 0 (2), group 1 (3)
+    assert allocs(1) == (-12, 0)
+    assert allocs(2) == (-12, 0)
+    assert allocs(3) == (-12, 1)
+    assert allocs(4) == (0, 2)
+
+
+def test_a_failed_node_directed_call_is_noted_by_bootmem_not_by_memblock() -> None:
+    case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
+                distance=((10, 20), (20, 10)), static_size=40960, percpu_alloc="page",
+                fail_bootmem=1)
+    facts = AREA_MAP | {"x86_embeds_first": 1}
+    bootmem = boot(case, facts)
+    memblock = boot(case, facts | {"x86_no_bootmem": 1})
+    assert bootmem["outcome"]["kind"] == memblock["outcome"]["kind"] == "panic"
+    assert bootmem["bootmem"]["node_bytes"] == [0, 0]
+    assert "node_bytes" not in memblock["bootmem"]

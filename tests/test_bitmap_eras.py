@@ -176,6 +176,14 @@ def test_an_alloc_info_revision_with_bitmaps_is_judged_by_the_bitmap_model() -> 
     assert "chunk_size" in model("alloc_info")["state"]  # the 2009 model otherwise
 
 
+def test_an_alloc_info_revisions_x86_flow_runs_on_the_bitmap_model() -> None:
+    routed = model("alloc_info", oldest_facts(), scenario="x86")
+    assert routed["arch"]["name"] == "x86"
+    assert "chunk_size" not in routed["state"]
+    assert "contig_bits" in routed["state"]["first_chunk"]
+    assert "chunk_size" in model("alloc_info", scenario="x86")["state"]
+
+
 def test_the_alloc_info_glues_pte_callback_counts_every_page() -> None:
     page = model("alloc_info", oldest_facts(), scenario="page")
     unit_pages = page["state"]["unit_pages"]

@@ -216,3 +216,27 @@ def test_lpage_needs_nodes_reads_the_allocators_condition() -> None:
     assert not stubs.lpage_needs_nodes(ctext.split(switched, "mm/percpu.c"))
     assert stubs.stub_defines({}, ctext.split(numa_only, "mm/percpu.c")) == (
         stubs.LPAGE_NEEDS_NODES,)
+
+
+# --- x86 without bootmem: read from an invented arch/x86/Kconfig -------------------------
+
+NO_BOOTMEM_KCONFIGS = {
+    "config FX_THING\n\tdef_bool y\n\nconfig NO_BOOTMEM\n\tdef_bool y\n": True,
+    "config NO_BOOTMEM\n\tdefault y\n\tbool \"Skip the fixture's bootmem\"\n": True,
+    "config X86\n\tdef_bool y\n\tselect FX_OTHER\n\tselect NO_BOOTMEM\n": True,
+    "config NO_BOOTMEM\n\tbool\n\nconfig FX_THING\n\tdef_bool y\n": False,
+    "config FX_THING\n\tdef_bool y\n": False,
+}
+
+
+@pytest.mark.parametrize("kconfig,expected", NO_BOOTMEM_KCONFIGS.items())
+def test_x86_without_bootmem_is_read_from_its_kconfig(kconfig: str, expected: bool) -> None:
+    files = {"arch/x86/Kconfig": kconfig}
+    assert stubs.x86_no_bootmem(files) is expected
+    assert (stubs.ARCH_NO_BOOTMEM in stubs.arch_stub_defines(files, "x86")) is expected
+    assert stubs.arch_stub_facts(files, "x86") == ({stubs.X86_NO_BOOTMEM: 1} if expected else {})
+    assert stubs.arch_stub_defines(files, "sparc64") == ()
+
+
+def test_a_tree_without_an_x86_kconfig_keeps_bootmem() -> None:
+    assert not stubs.x86_no_bootmem({})

@@ -200,6 +200,17 @@ def test_conditions_on_the_case_are_checked() -> None:
     assert label(kernel, result, with_cpu0, "unit_map")[0].entry is None
 
 
+def test_an_arch_flows_failed_embed_attempt_counts_as_a_failed_group_allocation() -> None:
+    case = Case("x", "x86", 8, (0, 1, 2, 3), fail_bootmem=3).validate()
+    fell_back: Any = {"attempts": [{"allocator": "embed", "return": -12},
+                                   {"allocator": "page", "return": 0}]}
+    embedded: Any = {"attempts": [{"allocator": "embed", "return": 0}]}
+    assert triage.Subject(case, {}, fell_back).ask("embed_group_alloc_failed")
+    assert not triage.Subject(case, {}, embedded).ask("embed_group_alloc_failed")
+    no_failure = Case("x", "x86", 8, (0, 1, 2, 3)).validate()
+    assert not triage.Subject(no_failure, {}, fell_back).ask("embed_group_alloc_failed")
+
+
 def test_relation_is_checked() -> None:
     result = model(LPAGE)
     kernel = fake_kernel(result)

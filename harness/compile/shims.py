@@ -182,11 +182,13 @@ def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "
         stub_defines=stub_defines,
         **_glue_plan(api, extraction, {
             **detect.facts(api, c_file, h_file, *more.values()),
-            **(closure.arch_facts(arch_part[1], c_file) if arch_part is not None else {})}))
+            **(closure.arch_facts(arch_part[1], c_file) if arch_part is not None else {}),
+            **stubs.arch_stub_facts(snapshot.files, arch)}))
     if arch_part is None:
         return Rendered(snapshot.label, api, extraction, header_text, tu_text,
                         internal_text=internal_text, stub_defines=stub_defines)
-    arch_text, wraps = _arch_text(env, snapshot.label, arch_part[1], extraction, emit)
+    arch_text, wraps = _arch_text(env, snapshot.label, arch_part[1], extraction, emit,
+                                  stubs.arch_stub_defines(snapshot.files, arch))
     return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
                     wraps, internal_text, stub_defines)
 
@@ -323,8 +325,8 @@ def call_by_prefix(proto: detect.Prototype, args: Mapping[str, str]) -> str:
 
 
 def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtraction,
-               extraction: closure.Extraction, emit: Callable[[ctext.Item], str]
-               ) -> tuple[str, tuple[str, ...]]:
+               extraction: closure.Extraction, emit: Callable[[ctext.Item], str],
+               stub_defines: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...]]:
     """An arch flow's translation unit, and the mm/percpu.c functions its
     calls reach, which the link wraps to trace."""
     functions = extraction.functions()
@@ -338,7 +340,7 @@ def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtracti
         source_path=arch_x.path,
         includes=arch_x.includes,
         prelude_items=arch_x.prelude_items,
-        arch_defines=closure.arch_defines(arch_x),
+        arch_defines=(*closure.arch_defines(arch_x), *stub_defines),
         items=arch_x.items,
         emit=emit,
         wraps=wraps,

@@ -16,6 +16,9 @@ ALLOCPERCPU_C = "mm/allocpercpu.c"
 # Read for the stubs only: what map_kernel_range_noflush(), which the
 # chunk code maps pages with until 5.12, returned in that revision.
 VMALLOC_C = "mm/vmalloc.c"
+# Read for the stubs only: whether x86's boot allocator is memblock behind
+# the bootmem interface (CONFIG_NO_BOOTMEM, mm/nobootmem.c) in that revision.
+X86_KCONFIG = "arch/x86/Kconfig"
 # Arch flows: the arch file that sets up the percpu areas, built into a
 # translation unit of its own (as in the kernel: its statics may clash with
 # mm/percpu.c's, x86's pcpul_map() with the lpage allocator's pcpul_map).

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from harness.core.kernel_files import VMALLOC_C
+from harness.core.kernel_files import VMALLOC_C, X86_KCONFIG
 from harness.extract import ctext
 
 # map_kernel_range_noflush() returns 0 on success, not the pages mapped.
@@ -31,6 +31,16 @@ _MEMBLOCK_ALLOC = re.compile(r"^memblock_(?:virt_)?alloc")
 
 _RETURN = re.compile(r"\breturn\b([^;]*);")
 
+# x86's bootmem interface is mm/nobootmem.c's, over memblock (2.6.35 -
+# 4.19): its arch flow's __alloc_bootmem*_nopanic() and free_bootmem()
+# take the shim's memblock stubs.  The same name is the model's fact.
+ARCH_NO_BOOTMEM = "SHIM_ARCH_NO_BOOTMEM"
+X86_NO_BOOTMEM = "x86_no_bootmem"
+# Kconfig: "config NO_BOOTMEM" turned on by x86 itself (def_bool y, or a
+# default y prompt as when it was introduced), or selected by config X86.
+_NO_BOOTMEM_ON = re.compile(r"^config NO_BOOTMEM\n(?:[ \t]+\S.*\n)*?[ \t]+(?:def_bool|default) y\b"
+                            r"|^[ \t]+select NO_BOOTMEM\b", re.MULTILINE)
+
 
 def stub_defines(files: Mapping[str, str], c_file: ctext.SourceFile | None = None
                  ) -> tuple[str, ...]:
@@ -45,6 +55,22 @@ def stub_defines(files: Mapping[str, str], c_file: ctext.SourceFile | None = Non
     if c_file is not None and allocates_from_memblock(c_file):
         defines.append(FC_FROM_MEMBLOCK)
     return tuple(defines)
+
+
+def x86_no_bootmem(files: Mapping[str, str]) -> bool:
+    """Whether the revision's arch/x86/Kconfig turns on CONFIG_NO_BOOTMEM."""
+    kconfig = files.get(X86_KCONFIG)
+    return kconfig is not None and _NO_BOOTMEM_ON.search(kconfig) is not None
+
+
+def arch_stub_defines(files: Mapping[str, str], arch: str) -> tuple[str, ...]:
+    """The stub contracts an arch flow's translation unit asks for."""
+    return (ARCH_NO_BOOTMEM,) if arch == "x86" and x86_no_bootmem(files) else ()
+
+
+def arch_stub_facts(files: Mapping[str, str], arch: str) -> dict[str, int]:
+    """The same contracts, as the facts the model of the arch flow reads."""
+    return {X86_NO_BOOTMEM: 1} if ARCH_NO_BOOTMEM in arch_stub_defines(files, arch) else {}
 
 
 def allocates_from_memblock(c_file: ctext.SourceFile) -> bool:

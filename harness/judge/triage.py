@@ -230,8 +230,14 @@ def _area_starts_odd(subject: Subject) -> bool:
 
 
 def _embed_group_alloc_failed(subject: Subject) -> bool:
-    """The model's embed gave up on an arch allocation the case fails."""
-    return subject.case.fail_fc_alloc >= 0 and subject.model.get("return") == -12
+    """The model's embed gave up on an arch allocation the case fails: the
+    generic scenario's return, or the embed attempt of an arch flow (whose
+    pcpu_alloc_bootmem() the case's fail_bootmem reaches), which fell back."""
+    if subject.case.fail_fc_alloc >= 0 and subject.model.get("return") == -12:
+        return True
+    return subject.case.fail_bootmem >= 0 and any(
+        tried.get("allocator") == "embed" and tried.get("return") == -12
+        for tried in subject.model.get("attempts") or [])
 
 
 def _page_ok_result(result: BootResult, arch_flow: bool) -> JsonValue:

@@ -53,6 +53,7 @@ from harness.core.kernel_files import (
     PERCPU_INTERNAL_H,
     PERCPU_VM_C,
     VMALLOC_C,
+    X86_KCONFIG,
 )
 from harness.sources import debian
 from harness.sources.patches import (
@@ -74,8 +75,9 @@ __all__ = [
 
 REQUIRED_PATHS = ("mm/percpu.c", "include/linux/percpu.h")
 # Read when present: the modern generation's other mm/ files, the arch
-# flows' files, and mm/vmalloc.c, whose contracts some stubs follow.
-OPTIONAL_PATHS = (PERCPU_INTERNAL_H, PERCPU_VM_C, *ARCH_FILES.values(), VMALLOC_C)
+# flows' files, and mm/vmalloc.c and arch/x86/Kconfig, whose contracts
+# some stubs follow.
+OPTIONAL_PATHS = (PERCPU_INTERNAL_H, PERCPU_VM_C, *ARCH_FILES.values(), VMALLOC_C, X86_KCONFIG)
 
 SourceKind = Literal["tree", "patch", "dir", "debian"]
 
