@@ -325,9 +325,11 @@ def test_every_revision_of_the_generation_builds_boots_and_agrees() -> None:
     for rev in revisions:
         snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", Path(TREE or ""), rev))
         rendered = shims.render(snap)
-        assert rendered.extraction.scenarios == ("embed", "page"), rev
+        # lpage where the revision builds pcpu_lpage_first_chunk() (its last four)
+        lpage = ("lpage",) if "pcpu_lpage_first_chunk" in snap.read(kernel_files.PERCPU_C) else ()
+        assert rendered.extraction.scenarios == ("embed", "page", *lpage), rev
         shim = shims.build(rendered, shims.BuildConfig(nr_cpus=64))
-        for scenario in ("embed", "page"):
+        for scenario in rendered.extraction.scenarios:
             outcomes: dict[str, int] = {}
             for verdict in agreement(shim, snap.label, scenario, 40):
                 kind = verdict.kernel["outcome"]["kind"]
