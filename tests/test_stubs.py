@@ -240,3 +240,14 @@ def test_x86_without_bootmem_is_read_from_its_kconfig(kconfig: str, expected: bo
 
 def test_a_tree_without_an_x86_kconfig_keeps_bootmem() -> None:
     assert not stubs.x86_no_bootmem({})
+
+
+def test_a_two_argument_arch_allocator_is_counted_aligned_to_its_size() -> None:
+    # Before "percpu: add @align to pcpu_fc_alloc_fn_t" the arch's callback
+    # took (cpu, size); x86's aligned to the size, and the counter says so.
+    old = ctext.split("static void * __init pcpu_fc_alloc(unsigned int cpu, size_t size)\n"
+                      "{ return NULL; }\n", "arch.c").items[0]
+    new = ctext.split("static void * __init pcpu_fc_alloc(unsigned int cpu, size_t size, "
+                      "size_t align)\n{ return NULL; }\n", "arch.c").items[0]
+    assert shims._wrap_plan(old)["counted_args"] == ["cpu", "size", "size"]
+    assert shims._wrap_plan(new)["counted_args"] == ["cpu", "size", "align"]

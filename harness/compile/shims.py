@@ -394,9 +394,13 @@ def _wrap_plan(item: ctext.Item) -> dict[str, object]:
     """What a tracing wrapper of a function needs: its prototype as written."""
     proto = detect.parse_prototype(item.text)
     args = [p.name for p in proto.params if p.name not in ("", "...") and p.ctype != "void"]
+    counted = args[:_COUNTED_ARITY.get(proto.name, len(args))]
+    if proto.name == "pcpu_fc_alloc" and len(counted) == 2:
+        # (cpu, size) before "percpu: add @align to pcpu_fc_alloc_fn_t"
+        # (3cbc8565276): x86's allocated aligned to the size it was asked.
+        counted = [*counted, counted[1]]
     return {"name": proto.name, "return_type": proto.return_type,
-            "params_text": proto.params_text, "args": args,
-            "counted_args": args[:_COUNTED_ARITY.get(proto.name, len(args))]}
+            "params_text": proto.params_text, "args": args, "counted_args": counted}
 
 
 def _struct_plans(api: detect.ApiInfo, defined: frozenset[str]) -> list[dict[str, object]]:
