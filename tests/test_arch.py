@@ -6,6 +6,7 @@ checks, and reading allocator attempts off real traces captured from the
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,19 @@ def test_sources_read_arch_files_when_present(tmp_path: Path) -> None:
     assert snap.has("arch/x86/kernel/setup_percpu.c")
     assert not snapshot.load_snapshot(snapshot.SourceSpec("dir", kernel("unit_map"))).has(
         "arch/x86/kernel/setup_percpu.c")
+
+
+def test_sparc64_is_built_in_its_2009_shape_only(tmp_path: Path) -> None:
+    # An invented smp_64.c of each shape: handing its own chunks to setup
+    # (built), or calling the generic embedding allocator (2.6.32 on: not).
+
+    def tree(body: str) -> snapshot.Snapshot:
+        root = tmp_path / str(len(list(tmp_path.iterdir())))
+        shutil.copytree(kernel("alloc_info"), root)
+        (root / "arch/sparc/kernel").mkdir(parents=True, exist_ok=True)
+        (root / "arch/sparc/kernel/smp_64.c").write_text(
+            f"void __init setup_per_cpu_areas(void)\n{{\n\t{body}\n}}\n")
+        return dir_snapshot(root)
+
+    assert "sparc64" in shims.arches(tree("fixture_rc = pcpu_setup_first_chunk(fixture_ai, NULL);"))
+    assert "sparc64" not in shims.arches(tree("fixture_rc = pcpu_embed_first_chunk(0, -1);"))
