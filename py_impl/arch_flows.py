@@ -57,7 +57,7 @@ from harness.core.arch_sizes import (
     X86_PMD_SIZE,
     page_align,
 )
-from harness.core.cases import Case
+from harness.core.cases import LOCAL_DISTANCE, Case
 from harness.core.generation import GenerationName
 from harness.core.topology import group_cpus
 from py_impl import alloc_info, unit_map
@@ -342,6 +342,14 @@ def x86_lpage_layout(record: ArchRecord) -> LpageLayout:
                        tuple(tuple(padded(g, plan.units_per_alloc)) for g in groups))
 
 
+def _all_local(case: Case) -> tuple[tuple[int, ...], ...] | None:
+    """A NULL cpu_distance_fn: every cpu LOCAL_DISTANCE from every other
+    (the nodes stay, for the bookkeeping by node)."""
+    if case.distance is None:
+        return None
+    return tuple(tuple(LOCAL_DISTANCE for _ in row) for row in case.distance)
+
+
 class X86:
     """setup_per_cpu_areas() of arch/x86/kernel/setup_percpu.c (x86_64)."""
 
@@ -349,8 +357,14 @@ class X86:
         case = boot.record.machine.case
         # What x86 hands pcpu_embed_first_chunk() and
         # pcpu_page_first_chunk(): the models of those read it from the case.
+        # Once embedding takes an atom and a distance callback, this flow
+        # passes a page and no callback ("Embedding allocator users are
+        # converted to specify NULL cpu_distance_fn, so this patch doesn't
+        # cause any visible behavior difference"): page-aligned units in
+        # one group, as before.  The large-page path uses PMD_SIZE and its
+        # own by-node distance, not these.
         arch_case = replace(case, reserved_size=X86_FIRST_CHUNK_RESERVE, dyn_size=X86_DYN_SIZE,
-                            atom_size=X86_PMD_SIZE)
+                            atom_size=case.page_size, distance=_all_local(case))
         self.boot = boot
         self.generation = generation
         self.record = arch_record(boot, arch_case, may_fail=True)

@@ -280,3 +280,22 @@ def test_a_failed_node_directed_call_is_noted_by_bootmem_not_by_memblock() -> No
     assert bootmem["outcome"]["kind"] == memblock["outcome"]["kind"] == "panic"
     assert bootmem["bootmem"]["node_bytes"] == [0, 0]
     assert "node_bytes" not in memblock["bootmem"]
+
+
+def test_2009s_x86_flow_embeds_in_page_atoms_in_one_group_once_embed_takes_them() -> None:
+    # "Embedding allocator users are converted to specify NULL
+    # cpu_distance_fn": the large-page flow hands per-group embed a page
+    # and no distances, whatever the machine's nodes.
+    case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
+                distance=((10, 20), (20, 10)), static_size=40960, percpu_alloc="embed")
+    for facts in (OLDEST, OLDEST | {"embed_allocates_per_group": 1}):
+        result = boot(case, facts)
+        assert [a["allocator"] for a in result["attempts"]] == ["embed"]
+        info = result["setup_args"]["alloc_info"]
+        assert info["atom_size"] == 4096
+        assert [g["cpu_map"] for g in info["groups"]] == [[0, 1, 2, 3]]
+    # Today's flow passes PMD_SIZE and groups by node.
+    today = boot(case, OLDEST | {"embed_allocates_per_group": 1, "x86_embeds_first": 1})
+    info = today["setup_args"]["alloc_info"]
+    assert info["atom_size"] == 2 << 20
+    assert [g["cpu_map"] for g in info["groups"]] == [[0, 1], [2, 3]]

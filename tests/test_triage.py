@@ -261,3 +261,26 @@ def test_a_page_allocator_returning_its_pages_is_explained_in_the_arch_flow_too(
     kernel["attempts"].insert(0, {"allocator": "embed", "chosen": None, "return": -12,
                                   "reason": "alloc-failed"})
     assert label(kernel, result, x86, "modern")[0].entry is None
+
+
+def test_a_second_layout_build_is_seen_in_both_x86_flows() -> None:
+    # pcpu_build_alloc_info() keeping its buffers (new-build-info-reused)
+    # bites whichever attempt built the layout before the page allocator:
+    # 2009's lpage, or today's embed.
+    case = Case("x", "x86", 8, (0, 1, 2, 3)).validate()
+    today: Any = {"constants": {"x86_embeds_first": 1}}
+    embed_failed: Any = {"attempts": [
+        {"allocator": "embed", "chosen": None, "return": -12, "reason": "alloc-failed"},
+        {"allocator": "page", "chosen": None, "return": 0, "reason": "ok"}]}
+    lpage_declined: Any = {"attempts": [
+        {"allocator": "lpage", "chosen": False, "return": -22, "reason": "vmalloc-limit"},
+        {"allocator": "embed", "chosen": False, "return": -22, "reason": "numa"},
+        {"allocator": "page", "chosen": None, "return": 0, "reason": "ok"}]}
+    embedded: Any = {"attempts": [
+        {"allocator": "embed", "chosen": None, "return": 0, "reason": "ok"}]}
+    assert triage.Subject(case, today, embed_failed).ask("alloc_info_built_twice")
+    assert triage.Subject(case, {}, lpage_declined).ask("alloc_info_built_twice")
+    assert not triage.Subject(case, today, embedded).ask("alloc_info_built_twice")
+    # embed declined before building (no PSE, NUMA) is no build
+    assert not triage.Subject(case, {}, {"attempts": lpage_declined["attempts"][1:]}).ask(
+        "alloc_info_built_twice")

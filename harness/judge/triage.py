@@ -138,24 +138,25 @@ def _unaligned_without_dyn(subject: Subject) -> bool:
 # lpage builds before it checks the vmalloc share, embed and page build first.
 _BUILDS = {
     "lpage": {"ok", "vmalloc-limit", "alloc-failed", "build-failed"},
-    "embed": {"ok", "alloc-failed", "build-failed"},
+    # embed declines a spread-out layout only after building and placing it
+    "embed": {"ok", "alloc-failed", "build-failed", "too-spread"},
     "page": {"ok", "alloc-failed", "build-failed", "did-not-return"},
 }
 
 
 def _todays_x86(subject: Subject) -> bool:
     """The x86 flow of 2.6.32 on (the kernel reports its shape with its
-    constants): no pcpu_need_numa() on x86_64, and pcpu_build_alloc_info()
-    clears its buffers (fb59e72e7e1), so 2009's x86 findings cannot hold."""
+    constants): no pcpu_need_numa() on x86_64, so that 2009 finding cannot
+    hold."""
     constants = subject.kernel.get("constants") or {}
     return bool(constants.get("x86_embeds_first"))
 
 
 def _alloc_info_built_twice(subject: Subject) -> bool:
     """An arch flow whose allocators, as the model tells it, build the layout
-    more than once in one boot (a fallback after lpage got as far as it)."""
-    if _todays_x86(subject):
-        return False
+    more than once in one boot: a fallback after lpage (2009's flow) or
+    embed (today's) got as far as building it.  Whether the revision still
+    keeps the builder's buffers is the entry's revisions."""
     tried = subject.model.get("attempts") or []
     builds = [a for a in tried if a.get("reason") in _BUILDS.get(a.get("allocator", ""), ())]
     return len(builds) > 1
