@@ -295,3 +295,12 @@ def test_an_arch_with_its_own_parser_says_so() -> None:
     renamed = OWN_PARSER_ARCH.replace("setup_pcpu_4k", "setup_pcpu_page")
     arch_x = closure.extract_arch(ctext.split(renamed, path), "x86")
     assert closure.arch_facts(arch_x, c_file) == {closure.OWN_PERCPU_ALLOC: 1}
+
+
+def test_lpage_declining_right_after_finding_numa_is_the_vmalloc_limit() -> None:
+    trace = [{"fn": "setup_pcpu_lpage", "depth": 0, "args": {"chosen": 0}, "returned": True,
+              "return": -22},
+             {"fn": "pcpu_need_numa", "depth": 1, "args": {}, "returned": True, "return": 1}]
+    assert attempts.attempts(trace)[0]["reason"] == "vmalloc-limit"
+    trace[0]["fn"] = "setup_pcpu_embed"
+    assert attempts.attempts(trace)[0]["reason"] == "numa"

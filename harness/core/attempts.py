@@ -105,6 +105,11 @@ def _reason(event: TraceEvent, children: Sequence[TraceEvent]) -> str:
     last = deciding[-1]
     fn, value = last.get("fn"), last.get("return")
     if fn == "pcpu_need_numa":
+        if value and event.get("fn") == ALLOCATOR_PREFIX + "lpage":
+            # lpage goes on on NUMA; declining right after the answer, with
+            # nothing else asked, is the vmalloc limit of the unit map's
+            # first revision (2f39e637ea2), which checks it before PSE.
+            return "vmalloc-limit"
         return "numa" if value else "not-numa"
     if fn == "cpu_has_pse" and not value:
         return "no-pse"
