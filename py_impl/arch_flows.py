@@ -74,6 +74,7 @@ from py_impl.machine import (
     ModelPanic,
 )
 from py_impl.result import Boot
+from py_impl.words import Words
 
 EINVAL = 22
 
@@ -85,6 +86,13 @@ AUTO, EMBED, PAGE, LPAGE = "auto", "embed", "page", "lpage"
 # harness/extract/closure.py), and what that puts before the file's messages.
 X86_PR_FMT = "x86_pr_fmt"
 X86_PR_PREFIX = "setup_percpu: "
+# The fact that the revision's x86 setup_percpu.c reads percpu_alloc= itself
+# (2009, before "percpu: generalize first chunk allocator selection").
+X86_OWN_PERCPU_ALLOC = "x86_own_percpu_alloc"
+# ... and that it calls its page allocator "4k" (before "percpu: rename 4k
+# first chunk allocator to page"), the word that chooses it and the size
+# a failed choice falls back to.
+X86_PAGE_NAMED_4K = "x86_page_named_4k"
 
 # What "%016lx" of a physical address prints; the comparison masks it.
 _ADDRESS = "0" * 16
@@ -394,12 +402,17 @@ class X86:
     def run(self) -> int:
         record = self.record
         machine = record.machine
-        chosen = parse_percpu_alloc(record, self.case.percpu_alloc, self.supported())
+        own_choice = bool(self.boot.constants.get(X86_OWN_PERCPU_ALLOC))
+        chosen = (self.case.percpu_alloc or AUTO) if own_choice else \
+            parse_percpu_alloc(record, self.case.percpu_alloc, self.supported())
         record.printk(KERN_INFO, f"NR_CPUS:{machine.nr_cpus} nr_cpumask_bits:{machine.nr_cpus} "
                                  f"nr_cpu_ids:{machine.nr_cpu_ids} "
                                  f"nr_node_ids:{record.nr_node_ids()}")
         ret = -EINVAL
-        if chosen != AUTO:
+        if own_choice and self.case.percpu_alloc:
+            # Any word given, "auto" too, is a choice here.
+            ret = self.own_choice(chosen)
+        elif chosen != AUTO:
             if chosen != PAGE:
                 ret = self.lpage(True) if chosen == LPAGE else self.embed(True)
                 if ret < 0:
@@ -421,6 +434,27 @@ class X86:
             "readback_bad_cpus": [],
             "cpu_number_bad_cpus": [],
         }
+        return ret
+
+    def own_choice(self, word: str) -> int:
+        """x86's own percpu_alloc= (until f58dc01ba2c): the word is kept as
+        given, "page" goes straight to the "boring fallback", lpage and
+        embed are tried as chosen, and any other word is warned about and,
+        like a chosen allocator that failed, falls back to page size."""
+        record = self.record
+        named_4k = bool(self.boot.constants.get(X86_PAGE_NAMED_4K))
+        ret = -EINVAL
+        if word == ("4k" if named_4k else PAGE):
+            return ret
+        if word == LPAGE:
+            ret = self.lpage(True)
+        elif word == EMBED:
+            ret = self.embed(True)
+        else:
+            record.printk(KERN_WARNING, f"PERCPU: unknown allocator {word} specified")
+        if ret < 0:
+            record.printk(KERN_WARNING, f"PERCPU: {word} allocator failed ({ret}), "
+                          f"falling back to {'4k' if named_4k else 'page size'}")
         return ret
 
     # ------------------------------------------------------------ allocators
@@ -507,7 +541,9 @@ class X86:
                                      X86_PMD_SIZE, slots)
             for line in dumpfmt.render(table).split("\n"):
                 record.printk(KERN_DEBUG, line)
-        if not map_large_pages(record, sizes, layout.unit_size, X86_PMD_SIZE, slots):
+        # The banner's words follow the revision, as the generic lpage's do.
+        if not map_large_pages(record, sizes, layout.unit_size, X86_PMD_SIZE, slots,
+                               Words.of(self.boot.constants)):
             return -ENOMEM
         if info is None:
             units = {cpu: unit for unit, cpu in enumerate(slots) if cpu is not None}

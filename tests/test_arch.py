@@ -18,6 +18,7 @@ from harness.campaign import runner
 from harness.compile import shims
 from harness.core import attempts, cases
 from harness.core.errors import UserError
+from harness.extract import closure, ctext
 from harness.judge import compare
 from harness.run import server
 from harness.sources import snapshot
@@ -255,3 +256,51 @@ def test_sparc64_is_built_in_its_2009_shape_only(tmp_path: Path) -> None:
 
     assert "sparc64" in shims.arches(tree("fixture_rc = pcpu_setup_first_chunk(fixture_ai, NULL);"))
     assert "sparc64" not in shims.arches(tree("fixture_rc = pcpu_embed_first_chunk(0, -1);"))
+
+
+def test_the_4k_allocator_is_the_page_allocator() -> None:
+    trace = [{"fn": "setup_pcpu_4k", "depth": 0, "args": {}, "returned": True, "return": 4096}]
+    assert attempts.attempts(trace) == [{"allocator": "page", "chosen": None, "return": 4096,
+                                         "reason": "ok"}]
+
+
+# An invented arch file of the shape before f58dc01ba2c: its own parser.
+OWN_PARSER_ARCH = """
+static char chosen_word[16];
+static int __init percpu_alloc_setup(char *str)
+{
+	copy_word(chosen_word, str);
+	return 0;
+}
+static long __init setup_pcpu_4k(unsigned long size)
+{
+	return try_pages(size);
+}
+void __init setup_per_cpu_areas(void)
+{
+	if (chosen_word[0])
+		report(chosen_word);
+	setup_pcpu_4k(1);
+}
+"""
+
+
+def test_an_arch_with_its_own_parser_says_so() -> None:
+    path = "arch/x86/kernel/setup_percpu.c"
+    arch_x = closure.extract_arch(ctext.split(OWN_PARSER_ARCH, path), "x86")
+    assert "percpu_alloc_setup" in {n for it in arch_x.items for n in it.names}
+    c_file = ctext.split("int x;\n", "mm/percpu.c")
+    assert closure.arch_facts(arch_x, c_file) == {closure.OWN_PERCPU_ALLOC: 1,
+                                                  closure.PAGE_NAMED_4K: 1}
+    renamed = OWN_PARSER_ARCH.replace("setup_pcpu_4k", "setup_pcpu_page")
+    arch_x = closure.extract_arch(ctext.split(renamed, path), "x86")
+    assert closure.arch_facts(arch_x, c_file) == {closure.OWN_PERCPU_ALLOC: 1}
+
+
+def test_lpage_declining_right_after_finding_numa_is_the_vmalloc_limit() -> None:
+    trace = [{"fn": "setup_pcpu_lpage", "depth": 0, "args": {"chosen": 0}, "returned": True,
+              "return": -22},
+             {"fn": "pcpu_need_numa", "depth": 1, "args": {}, "returned": True, "return": 1}]
+    assert attempts.attempts(trace)[0]["reason"] == "vmalloc-limit"
+    trace[0]["fn"] = "setup_pcpu_embed"
+    assert attempts.attempts(trace)[0]["reason"] == "numa"

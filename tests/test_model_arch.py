@@ -471,3 +471,36 @@ def known_kernel_bug(generation: str, case: Case, field: str, value: Any) -> boo
         return value == (4294967295 if generation == "unit_map" else case.nr_cpus)
     return (field == "state.first_unit_cpu" and generation == "unit_map" and value == 0
             and 0 not in case.possible)
+
+
+# x86 before f58dc01ba2c read percpu_alloc= itself (the revision's facts).
+OWN_CHOICE = {arch_flows.X86_OWN_PERCPU_ALLOC: 1}
+OWN_CHOICE_4K = OWN_CHOICE | {arch_flows.X86_PAGE_NAMED_4K: 1}
+
+
+def test_x86_own_choice_sends_an_unknown_word_to_the_page_allocator() -> None:
+    """Any word is a choice: one that names no allocator is warned about and,
+    like a chosen allocator that failed, falls back to page size."""
+    result = py_impl.run_model("unit_map", x86_case(percpu_alloc="auto"), OWN_CHOICE)
+    assert reasons(result) == ["page:ok"]
+    assert result["log"].split("\n")[1:3] == [
+        "<4>PERCPU: unknown allocator auto specified",
+        "<4>PERCPU: auto allocator failed (-22), falling back to page size"]
+    assert result["arch"]["percpu_alloc"] == "auto"
+    # lpage without NUMA support is tried (compiled out), then pages.
+    lpage = py_impl.run_model("unit_map", x86_case(percpu_alloc="lpage"), OWN_CHOICE)
+    assert reasons(lpage) == ["lpage:not-built", "page:ok"]
+    assert "<4>PERCPU: lpage allocator failed (-22), falling back to page size\n" in lpage["log"]
+    assert lpage["arch"]["percpu_alloc"] == "lpage"
+    none = py_impl.run_model("unit_map", x86_case(), OWN_CHOICE)
+    assert reasons(none) == ["lpage:not-built", "embed:ok"]
+    assert none["arch"]["percpu_alloc"] == "auto"
+
+
+def test_x86_own_choice_names_the_page_allocator_4k_before_the_rename() -> None:
+    old = py_impl.run_model("unit_map", x86_case(percpu_alloc="4k"), OWN_CHOICE_4K)
+    assert reasons(old) == ["page:ok"]
+    assert "allocator" not in old["log"]
+    page = py_impl.run_model("unit_map", x86_case(percpu_alloc="page"), OWN_CHOICE_4K)
+    assert reasons(page) == ["page:ok"]
+    assert "<4>PERCPU: page allocator failed (-22), falling back to 4k\n" in page["log"]

@@ -53,7 +53,9 @@ ARCHES = ("generic", *kernel_files.ARCH_FILES)
 # Static functions of the arch files whose calls the trace records: the
 # allocator attempts and the questions they ask.  A revision without one of
 # them simply has nothing to trace there.
-ARCH_TRACED = ("pcpu_need_numa", "setup_pcpu_lpage", "setup_pcpu_embed", "setup_pcpu_page")
+# setup_pcpu_4k(): the page allocator before 00ae4064b14 renamed it.
+ARCH_TRACED = ("pcpu_need_numa", "setup_pcpu_lpage", "setup_pcpu_embed", "setup_pcpu_page",
+               "setup_pcpu_4k")
 # The arch's first chunk callbacks: counted like the shim's own in the
 # generic scenarios (bootmem.fc_*), too many calls to trace.  (mm/percpu.c's
 # own are counted where a generation's spec says so.)
@@ -349,6 +351,7 @@ def _arch_text(env: jinja2.Environment, label: str, arch_x: closure.ArchExtracti
         label=label,
         arch=arch_x.arch,
         reports_chosen_fc={"pcpu_chosen_fc", "pcpu_fc_names"} <= extraction.defined(),
+        own_percpu_alloc={"percpu_alloc_setup", "pcpu_chosen_alloc"} <= arch_defined,
         cpu_number_var=_cpu_number_var(arch_x, arch_defined),
         source_path=arch_x.path,
         includes=arch_x.includes,

@@ -33,6 +33,9 @@ REASONS = {
     "failed": "failed for a reason percpu-diff does not name",
 }
 ALLOCATOR_PREFIX = "setup_pcpu_"
+# "percpu: rename 4k first chunk allocator to page" (00ae4064b14): one
+# allocator, named as it is today.
+_RENAMED = {"4k": "page"}
 # Calls that tidy up rather than decide anything.
 _TIDY = frozenset({"pcpu_free_alloc_info"})
 _BUILD = frozenset({"pcpu_build_alloc_info", "pcpu_lpage_build_unit_map"})
@@ -62,7 +65,8 @@ def attempts(trace: Sequence[TraceEvent]) -> list[Attempt]:
         returned = event.get("return") if event.get("returned") else None
         # chosen None: the allocator takes no such argument (page);
         # return None: it never returned.
-        out.append({"allocator": fn[len(ALLOCATOR_PREFIX):],
+        name = fn[len(ALLOCATOR_PREFIX):]
+        out.append({"allocator": _RENAMED.get(name, name),
                     "chosen": bool(args["chosen"]) if "chosen" in args else None,
                     "return": returned if isinstance(returned, int) else None,
                     "reason": _reason(event, children)})
@@ -101,6 +105,11 @@ def _reason(event: TraceEvent, children: Sequence[TraceEvent]) -> str:
     last = deciding[-1]
     fn, value = last.get("fn"), last.get("return")
     if fn == "pcpu_need_numa":
+        if value and event.get("fn") == ALLOCATOR_PREFIX + "lpage":
+            # lpage goes on on NUMA; declining right after the answer, with
+            # nothing else asked, is the vmalloc limit of the unit map's
+            # first revision (2f39e637ea2), which checks it before PSE.
+            return "vmalloc-limit"
         return "numa" if value else "not-numa"
     if fn == "cpu_has_pse" and not value:
         return "no-pse"

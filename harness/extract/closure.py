@@ -35,7 +35,10 @@ INLINED_INCLUDES = frozenset({'"percpu-vm.c"', '"percpu-km.c"'})
 ARCH_ROOTS = ("setup_per_cpu_areas", "__per_cpu_offset", "pcpu_populate_pte")
 # What fills an arch's cpu -> node map before the percpu areas are set up,
 # called by the arch's shim_arch_prepare() the way firmware parsing does.
-ARCH_EXTRA_ROOTS = {"arch_numa": ("early_map_cpu_to_node",)}
+ARCH_EXTRA_ROOTS = {"arch_numa": ("early_map_cpu_to_node",),
+                    # x86 read percpu_alloc= itself until mm/percpu.c did
+                    # (f58dc01ba2c, 2.6.32): the glue calls its parser.
+                    "x86": ("percpu_alloc_setup",)}
 # mm/percpu.c items the glue of an arch flow calls itself: the percpu_alloc=
 # boot parameter is read with the kernel's own parser, on every arch.
 ARCH_GLUE_ROOTS = {arch: ("percpu_alloc_setup", "pcpu_chosen_fc", "pcpu_fc_names")
@@ -180,6 +183,19 @@ def _arch_numa_facts(arch_x: ArchExtraction) -> dict[str, int]:
     return facts
 
 
+# x86's own percpu_alloc= parser (2009, before f58dc01ba2c), and its page
+# allocator's older name, "4k" (before 00ae4064b14).
+OWN_PERCPU_ALLOC = "x86_own_percpu_alloc"
+PAGE_NAMED_4K = "x86_page_named_4k"
+
+
+def _x86_own_percpu_alloc(arch_x: ArchExtraction) -> dict[str, int]:
+    own = {n for it in arch_x.items for n in it.names}
+    if "percpu_alloc_setup" not in own:
+        return {}
+    return {OWN_PERCPU_ALLOC: 1, **({PAGE_NAMED_4K: 1} if "setup_pcpu_4k" in own else {})}
+
+
 def arch_facts(arch_x: ArchExtraction, c_file: ctext.SourceFile) -> dict[str, int]:
     """What an x86 flow of today's shape (embedding first, the page allocator
     as the fallback; 2.6.32 on) does that differs between revisions: the atom
@@ -192,7 +208,7 @@ def arch_facts(arch_x: ArchExtraction, c_file: ctext.SourceFile) -> dict[str, in
     setup = [it for it in arch_x.items if it.kind == "function"
              and "setup_per_cpu_areas" in it.names]
     if not setup or "pcpu_embed_first_chunk" not in setup[0].refs:
-        return {}
+        return _x86_own_percpu_alloc(arch_x)
     own = {n for it in arch_x.items for n in it.names}
     facts = {EMBEDS_FIRST: 1}
     if "cpu_has_pse" in setup[0].refs:
