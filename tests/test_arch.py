@@ -267,16 +267,16 @@ def test_the_4k_allocator_is_the_page_allocator() -> None:
 # An invented arch file of the shape before f58dc01ba2c: its own parser.
 OWN_PARSER_ARCH = """
 static char chosen_word[16];
-static int __init percpu_alloc_setup(char *str)
+static int __init percpu_alloc_setup(char *given)
 {
-	copy_word(chosen_word, str);
+	copy_word(chosen_word, given);
 	return 0;
 }
 static long __init setup_pcpu_4k(unsigned long size)
 {
 	return try_pages(size);
 }
-void __init setup_per_cpu_areas(void)
+void __init setup_per_cpu_areas(void)	/* the fixture's */
 {
 	if (chosen_word[0])
 		report(chosen_word);
