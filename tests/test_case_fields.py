@@ -127,3 +127,12 @@ def test_an_absent_topology_goes_to_the_shim_as_one_node() -> None:
     line = Case(name="two words", possible=parse_cpu_list("0,2")).shim_line()
     assert line.startswith("id=two_words scenario=embed possible=0,2 cpu_node=0,0 distance=10 ")
     assert " percpu_alloc= pse=1 numa=0 offline_nodes=" in line
+
+
+def test_an_expectation_keyed_by_era_survives_a_case_file() -> None:
+    # "generation@revision" keys are not bare TOML keys: written quoted.
+    case = cases.Case("x", "embed", 8, (0, 1),
+                      expect={"unit_map@a530b795861": "triaged", "alloc_info": "agree"})
+    text = cases.case_to_toml(case)
+    assert '"unit_map@a530b795861" = "triaged"' in text
+    assert cases.case_from_mapping(tomllib.loads(text), "x").expect == case.expect

@@ -9,6 +9,7 @@ to name its kind.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -298,4 +299,7 @@ class Table(Kind[Mapping[str, str]]):
         return {str(k): str(v) for k, v in value.items()}
 
     def toml_lines(self, value: Mapping[str, str]) -> list[str]:
-        return [f'{key} = "{text}"' for key, text in value.items()]
+        # A key with more than bare-key characters ("unit_map@a530b795861",
+        # "modern@5.4") is quoted, or TOML would read it as something else.
+        return [f'{key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)} = '
+                f'{json.dumps(text)}' for key, text in value.items()]
