@@ -65,6 +65,7 @@ from py_impl.alloc_era import X86_NO_BOOTMEM
 from py_impl.layout import AreaSizes, area_sizes, min_unit_size, padded, plan_units
 from py_impl.lpage import map_large_pages
 from py_impl.machine import (
+    EINVAL,
     ENOMEM,
     KERN_DEBUG,
     KERN_INFO,
@@ -75,9 +76,6 @@ from py_impl.machine import (
 )
 from py_impl.result import Boot
 from py_impl.words import Words
-
-EINVAL = 22
-
 
 # pcpu_fc_names[]: what pcpu_chosen_fc is called.
 AUTO, EMBED, PAGE, LPAGE = "auto", "embed", "page", "lpage"

@@ -38,8 +38,8 @@ from harness.core.cases import LOCAL_DISTANCE, Case
 from harness.core.generation import GenerationName
 from harness.core.result import ArchInfo
 from py_impl import modern
-from py_impl.arch_flows import AUTO, EINVAL, EMBED, PAGE, Attempts
-from py_impl.machine import KERN_WARNING, BootRecord, Machine, ModelPanic
+from py_impl.arch_flows import AUTO, EMBED, PAGE, Attempts
+from py_impl.machine import EINVAL, KERN_WARNING, BootRecord, Machine, ModelPanic
 from py_impl.result import Boot
 
 REMOTE_DISTANCE = 20

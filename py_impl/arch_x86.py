@@ -50,8 +50,8 @@ from harness.core.cases import Case
 from harness.core.generation import GenerationName
 from harness.core.result import ArchInfo
 from py_impl import alloc_info, arch_flows, modern
-from py_impl.arch_flows import AUTO, EINVAL, EMBED, PAGE, Attempts, arch_record
-from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord, Machine, ModelPanic
+from py_impl.arch_flows import AUTO, EMBED, PAGE, Attempts, arch_record
+from py_impl.machine import EINVAL, KERN_INFO, KERN_WARNING, BootRecord, Machine, ModelPanic
 from py_impl.result import Boot
 
 LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20

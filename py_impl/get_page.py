@@ -108,6 +108,12 @@ class Api:
         """The reserved size a caller can hand over: none before the API had it."""
         return machine.case.reserved_size if self.takes_reserved else 0
 
+    def areas(self, machine: Machine) -> AreaSizes:
+        """The case's areas as an allocator of this form sizes them."""
+        case = machine.case
+        return area_sizes(case.static_size, self.reserved(machine), case.dyn_size,
+                          machine.page_size)
+
     def unit_for(self, used: int, page_size: int) -> int:
         return max(page_align(used, page_size), self.min_unit_size)
 
@@ -198,8 +204,7 @@ def embed(boot: Boot) -> int:
     record = boot.record
     machine = record.machine
     case = machine.case
-    sizes = area_sizes(case.static_size, api.reserved(machine), case.dyn_size,
-                       machine.page_size)
+    sizes = api.areas(machine)
     unit = api.unit_for(sizes.used, machine.page_size)
     if not record.bootmem_may_fail():
         if api.embed_allocator:
@@ -289,8 +294,7 @@ def lpage(boot: Boot) -> int:
     machine = record.machine
     case = machine.case
     lpage_size = case.atom_size
-    sizes = area_sizes(case.static_size, api.reserved(machine), case.dyn_size,
-                       machine.page_size)
+    sizes = api.areas(machine)
     kept = api.unit_for(sizes.used, machine.page_size)
     if kept > lpage_size:
         record.printk(KERN_WARNING, "PERCPU: static data is larger than large page, "

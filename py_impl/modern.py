@@ -105,6 +105,7 @@ from py_impl.bitmap_eras import (
 )
 from py_impl.layout import AreaSizes, padded, plan_units
 from py_impl.machine import (
+    EINVAL,
     ENOMEM,
     KERN_DEBUG,
     KERN_INFO,
@@ -119,7 +120,6 @@ from py_impl.result import Boot
 
 GENERATION = "modern"
 
-EINVAL = 22
 KERN_EMERG = "0"
 # pr_fmt() of mm/percpu.c: KBUILD_MODNAME ": ".
 PREFIX = "percpu: "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 
@@ -57,7 +57,8 @@ def _judge(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered,
             summary = summaries.setdefault(scenario, agree.Summary())
             with console.progress(err, f"{scenario}", request.count) as advance:
                 booted = batch[0].scenario if batch else scenario
-                for shim, group in _shims(request, snap, rendered, booted, batch):
+                for shim, group in agree.shims_for(snap, rendered, booted, batch,
+                                                   request.nr_cpus, request.build.sanitize):
                     for verdict in agree.agree(shim, generation, snap.label, group, entries,
                                                request.build.limits()):
                         summary.add(verdict)
@@ -84,10 +85,3 @@ def _on_successor(rendered: shims.Rendered, label: str, err: Console,
     err.print(f"{label}: {scenario} runs on {successor}, its successor "
               f"({rendered.api.generation} has no {scenario} allocator)")
     return [dataclasses.replace(case, scenario=successor) for case in batch]
-
-
-def _shims(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered, scenario: str,
-           batch: Sequence[cases.Case]) -> Iterator[tuple[shims.Shim, list[cases.Case]]]:
-    """The shim each case of the batch boots on, with its cases."""
-    return agree.shims_for(snap, rendered, scenario, batch, request.nr_cpus,
-                           request.build.sanitize)
