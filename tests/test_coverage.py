@@ -113,3 +113,18 @@ def test_changed_lines_are_the_new_sides_inserted_and_replaced_lines() -> None:
     old = "a\nb\nc\nd\n"
     new = "a\nB\nc\nx\ny\nd\n"
     assert coverage.changed_lines(old, new) == [2, 4, 5]
+
+
+def test_show_and_agree_report_coverage_too(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    fixture = str(kernel("alloc_info"))
+    assert app.main(["show", "--dir", fixture, "--scenario", "embed", "--possible", "0,2,4",
+                     "--nr-cpus", "8", "--coverage"]) == 0
+    shown = capsys.readouterr().out
+    assert "coverage of" in shown and "pcpu_setup_first_chunk" in shown
+    app.main(["agree", "--dir", fixture, "--scenario", "embed", "--count", "4",
+              "--nr-cpus", "8", "--coverage", "--json"])
+    report = json.loads(capsys.readouterr().out)["coverage"]
+    fn = setup_of(report)
+    assert fn["lines_hit"] > 0 and fn["unreached_lines"]

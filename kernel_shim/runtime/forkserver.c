@@ -371,5 +371,11 @@ int main(int argc, char **argv)
 			continue;
 		serve_case(line, timeout_ms, mem_mb);
 	}
+#ifdef SHIM_COVERAGE
+	/* The server ran no kernel code: its counters are all zero, and the
+	 * harness may kill it as it ends, which must not catch it writing. */
+	fflush(stdout);
+	_exit(0);
+#endif
 	return 0;
 }
