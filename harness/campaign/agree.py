@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TypedDict
 
 import py_impl
@@ -139,11 +140,12 @@ def judge(case: Case, kernel: BootResult, generation: GenerationName, source: st
 
 def agree(shim: Shim, generation: GenerationName, source: str, cases: Iterable[Case],
           entries: Sequence[triage.TriageEntry],
-          limits: server.Limits | None = None) -> Iterator[Judged]:
-    """Verdicts in case order, as the shim produces results."""
+          limits: server.Limits | None = None, gcov_dir: Path | None = None) -> Iterator[Judged]:
+    """Verdicts in case order, as the shim produces results (a coverage
+    shim's counters into gcov_dir)."""
     case_list = list(cases)
     by_name = {case.name: case for case in case_list}
-    for kernel in server.run_cases(shim, case_list, limits or server.Limits()):
+    for kernel in server.run_cases(shim, case_list, limits or server.Limits(), gcov_dir):
         yield judge(by_name[kernel["case"]], kernel, generation, source, entries)
 
 
@@ -156,7 +158,8 @@ def write_verdict(sink: IO[str], verdict: Judged) -> None:
 
 
 def shims_for(snap: Snapshot, rendered: shims.Rendered, scenario: str, batch: Sequence[Case],
-              nr_cpus: int, sanitize: bool) -> Iterator[tuple[Shim, list[Case]]]:
+              nr_cpus: int, sanitize: bool, coverage: bool = False
+              ) -> Iterator[tuple[Shim, list[Case]]]:
     """The shim each case of the batch boots on, with its cases: one for a
     generic scenario; an arch flow's cases are built with or without
     CONFIG_NUMA as each asks."""
@@ -165,7 +168,8 @@ def shims_for(snap: Snapshot, rendered: shims.Rendered, scenario: str, batch: Se
         if scenario not in rendered.extraction.scenarios:
             raise UserError(f"{label} ({generation}) has no {scenario} scenario: "
                             f"use one of {', '.join(rendered.extraction.scenarios)}")
-        yield shims.build(rendered, shims.config_for(nr_cpus, 12, sanitize)), list(batch)
+        yield shims.build(rendered, shims.config_for(nr_cpus, 12, sanitize, coverage=coverage)), \
+            list(batch)
         return
     if scenario not in arch_flows(snap, rendered):
         raise UserError(f"{label} ({generation}) has no {scenario} flow: it needs "
@@ -175,7 +179,7 @@ def shims_for(snap: Snapshot, rendered: shims.Rendered, scenario: str, batch: Se
         group = [c for c in batch if c.numa == numa]
         if group:
             config = shims.config_for(nr_cpus, group[0].page_size.bit_length() - 1, sanitize,
-                                      scenario, numa)
+                                      scenario, numa, coverage)
             yield shims.build(arch_rendered, config), group
 
 

@@ -106,10 +106,11 @@ def declared_file(declared: Path | None, sides: Sequence[runner.Side],
 
 def make_plan(sides: Sequence[runner.Side], run_cases: Sequence[cases.Case], *,
               declared: Path | None, patch_files: Sequence[Path], triage_file: Path | None,
-              sanitize: bool, limits: server.Limits, jobs: int | None) -> runner.Plan:
+              sanitize: bool, limits: server.Limits, jobs: int | None,
+              coverage: bool = False) -> runner.Plan:
     """The plan of a run; `jobs` shim servers per side (None or 0: one per core)."""
     path = declared_file(declared, sides, patch_files)
     changes = classify.load_declared(path) if path is not None else []
     return runner.Plan(tuple(sides), tuple(run_cases), tuple(changes),
                        tuple(triage.load_triage(triage_file)), sanitize=sanitize, limits=limits,
-                       jobs=max(1, jobs or os.cpu_count() or 1))
+                       jobs=max(1, jobs or os.cpu_count() or 1), coverage=coverage)

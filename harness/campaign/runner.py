@@ -94,6 +94,8 @@ class Plan:
     sanitize: bool = False
     limits: server.Limits = field(default_factory=server.Limits)
     jobs: int = 2
+    # Coverage shims; their counters go under execute()'s gcov_root.
+    coverage: bool = False
 
     def fingerprint(self) -> str:
         """What a resumed run must share with the one it continues."""
@@ -103,6 +105,8 @@ class Plan:
             "declared": [d.id for d in self.declared],
             "triage": [e.id for e in self.entries],
             "sanitize": self.sanitize,
+            # only where set, so that the runs before coverage resume as they were
+            **({"coverage": True} if self.coverage else {}),
         }, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -251,14 +255,15 @@ def shim_key(case: cases.Case) -> ShimKey:
 
 def shims_for(plan: Plan, key: ShimKey) -> dict[str, shims.Shim]:
     nr_cpus, page_shift, arch, numa = key
-    config = shims.config_for(nr_cpus, page_shift, plan.sanitize, arch, numa)
+    config = shims.config_for(nr_cpus, page_shift, plan.sanitize, arch, numa, plan.coverage)
     return {side.name: shims.build(side.rendering(arch), config) for side in plan.sides}
 
 
 def execute(plan: Plan, todo: Sequence[cases.Case],
-            on_record: Callable[[CaseRecord], None]) -> None:
+            on_record: Callable[[CaseRecord], None], gcov_root: Path | None = None) -> None:
     """Boot every case on every side, `plan.jobs` shim servers per side at
-    once; records arrive in completion order."""
+    once; records arrive in completion order.  Coverage shims add their
+    counters under gcov_root/<side>/<shim key>/."""
     records: queue.Queue[CaseRecord | BaseException | None] = queue.Queue()
     groups: dict[ShimKey, list[cases.Case]] = {}
     for case in todo:
@@ -279,9 +284,9 @@ def execute(plan: Plan, todo: Sequence[cases.Case],
                     if not work:
                         break
                     shims, chunk = work.pop(0)
-                streams = {side.name: server.run_cases(shims[side.name],
-                                                    [side.case_for(c) for c in chunk],
-                                                    plan.limits)
+                streams = {side.name: server.run_cases(
+                    shims[side.name], [side.case_for(c) for c in chunk], plan.limits,
+                    gcov_root / side.name / shims[side.name].key if gcov_root else None)
                            for side in plan.sides}
                 for case in chunk:
                     kernels = {name: next(stream) for name, stream in streams.items()}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 
-from harness.campaign import agree, generate
+from harness.campaign import agree, coverage, generate
 from harness.cli import sources
 from harness.cli.requests import AgreeRequest
 from harness.compile import shims
@@ -16,7 +19,7 @@ from harness.core import cases
 from harness.core.errors import UserError
 from harness.core.verdict import Verdict
 from harness.judge import triage
-from harness.report import console
+from harness.report import console, coverage_report
 from harness.sources.snapshot import Snapshot
 
 
@@ -30,22 +33,34 @@ def main(request: AgreeRequest) -> int:
     snap = sources.load(specs[0], err)
     rendered = shims.render(snap)
     generation = rendered.api.generation
-    summaries = _judge(request, snap, rendered, entries, err)
+    gcov_root = Path(tempfile.mkdtemp(prefix="percpu-diff-agree-gcov-")) \
+        if request.build.coverage else None
+    try:
+        summaries = _judge(request, snap, rendered, entries, err, gcov_root)
+        covered = [coverage.side_coverage("new", snap.label, sorted(gcov_root.iterdir()))] \
+            if gcov_root is not None else []
+    finally:
+        if gcov_root is not None:
+            shutil.rmtree(gcov_root, ignore_errors=True)
     if request.json:
         print(json.dumps({"source": snap.label, "generation": generation,
                           "nr_cpus": request.nr_cpus, "seed": request.seed,
-                          "scenarios": {k: v.to_json() for k, v in summaries.items()}},
+                          "scenarios": {k: v.to_json() for k, v in summaries.items()},
+                          **({"coverage": covered[0].to_json()} if covered else {})},
                          indent=2))
     else:
         console.show_agreement(out, f"{snap.label} ({generation}) vs model, NR_CPUS="
                               f"{request.nr_cpus}, seed {request.seed}", summaries, entries)
+        coverage_report.show(out, covered)
     unexpected = sum(s.verdicts[Verdict.UNEXPECTED] for s in summaries.values())
     return 1 if unexpected else 0
 
 
 def _judge(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered,
-           entries: Sequence[triage.TriageEntry], err: Console) -> dict[str, agree.Summary]:
-    """A summary per scenario; verdicts not in plain agreement also to --out."""
+           entries: Sequence[triage.TriageEntry], err: Console,
+           gcov_root: Path | None = None) -> dict[str, agree.Summary]:
+    """A summary per scenario; verdicts not in plain agreement also to --out;
+    a coverage shim's counters under gcov_root/<shim key>."""
     generation = rendered.api.generation
     summaries: dict[str, agree.Summary] = {}
     sink = request.out.open("w") if request.out else None
@@ -58,9 +73,11 @@ def _judge(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered,
             with console.progress(err, f"{scenario}", request.count) as advance:
                 booted = batch[0].scenario if batch else scenario
                 for shim, group in agree.shims_for(snap, rendered, booted, batch,
-                                                   request.nr_cpus, request.build.sanitize):
+                                                   request.nr_cpus, request.build.sanitize,
+                                                   request.build.coverage):
+                    gcov_dir = gcov_root / shim.key if gcov_root is not None else None
                     for verdict in agree.agree(shim, generation, snap.label, group, entries,
-                                               request.build.limits()):
+                                               request.build.limits(), gcov_dir):
                         summary.add(verdict)
                         if sink:
                             agree.write_verdict(sink, verdict)

@@ -49,7 +49,7 @@ def _case(ns: argparse.Namespace) -> CaseOptions:
 
 
 def _build(ns: argparse.Namespace) -> BuildOptions:
-    return BuildOptions(ns.sanitize, ns.timeout_ms, ns.mem_mb)
+    return BuildOptions(ns.sanitize, ns.timeout_ms, ns.mem_mb, getattr(ns, "coverage", False))
 
 
 def _show(ns: argparse.Namespace) -> ShowRequest:
@@ -147,6 +147,12 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mem-mb", type=int, default=2048, help="per-case heap limit")
 
 
+def _add_coverage_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coverage", action="store_true",
+                   help="build the kernel code with gcov and report which of its lines and "
+                   "branches the cases ran")
+
+
 # argparse's subparsers object; its class is private and generic only to mypy.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -163,6 +169,7 @@ def _add_show(sub: Subparsers) -> None:
     _add_source_options(p)
     _add_case_options(p)
     _add_build_options(p)
+    _add_coverage_option(p)
     p.add_argument("--json", action="store_true", help="print the raw result JSON")
     p.add_argument("--show-tu", action="store_true",
                    help="print the generated header and translation unit, then stop")
@@ -178,6 +185,7 @@ def _add_agree(sub: Subparsers) -> None:
                  _agree)
     _add_source_options(p)
     _add_build_options(p)
+    _add_coverage_option(p)
     p.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
                    help="repeatable; default: every generic scenario (arch flows on request)")
     p.add_argument("--count", type=int, default=1000, help="cases per scenario")
@@ -200,6 +208,7 @@ def _add_run(sub: Subparsers) -> None:
     p = _command(sub, "run", "differential run over generated and named cases", _run)
     _add_source_options(p)
     _add_build_options(p)
+    _add_coverage_option(p)
     p.add_argument("--cases", type=int, default=500, help="generated cases (default 500)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--nr-cpus", type=int, action="append",

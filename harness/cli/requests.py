@@ -95,6 +95,7 @@ class BuildOptions:
     sanitize: bool = False
     timeout_ms: int | None = None
     mem_mb: int = 2048
+    coverage: bool = False
 
     def limits(self) -> server.Limits:
         # Sanitized boots of big machines run several times slower.
@@ -104,7 +105,8 @@ class BuildOptions:
 
     def config(self, nr_cpus: int, page_size: int = 4096, arch: str = "generic",
                numa: bool = False) -> shims.BuildConfig:
-        return shims.config_for(nr_cpus, page_size.bit_length() - 1, self.sanitize, arch, numa)
+        return shims.config_for(nr_cpus, page_size.bit_length() - 1, self.sanitize, arch, numa,
+                                self.coverage)
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import shutil
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
-from harness.campaign import plan, reproduce, runner
+from harness.campaign import coverage, plan, reproduce, runner
 from harness.cli import sources
 from harness.cli.requests import RunRequest
 from harness.core import cases
 from harness.core.verdict import Verdict
-from harness.report import console, run_report
+from harness.report import console, coverage_report, run_report
 
 # What `run` compares when no source is named: Debian's two supported kernels.
 DEFAULT_SOURCES = ("debian:6.1", "debian:6.12")
@@ -36,11 +37,12 @@ def main(request: RunRequest) -> int:
     the_plan = plan.make_plan(
         sides, chosen.all, declared=request.declared, patch_files=request.sources.patches,
         triage_file=request.triage, sanitize=request.build.sanitize,
-        limits=request.build.limits(), jobs=request.jobs)
+        limits=request.build.limits(), jobs=request.jobs, coverage=request.build.coverage)
     rundir = runner.RunDir(request.out)
     records = _execute(the_plan, rundir, request.resume, err)
     if records is None:
         return 130
+    covered = coverage.run_coverage(the_plan, _gcov_root(rundir)) if the_plan.coverage else []
     summary, ordered = runner.summarize(the_plan, records)
     reproducers = reproduce.find_reproducers(
         the_plan, summary, limit=request.max_reproducers, budget=request.shrink_budget,
@@ -51,7 +53,7 @@ def main(request: RunRequest) -> int:
         [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
         len(chosen.corpus), len(chosen.given), _shown_path(declared),
         sorted({c.nr_cpus for c in the_plan.cases}), sorted({c.scenario for c in the_plan.cases}))
-    _report(request, rundir, info, summary, ordered, reproducers, out)
+    _report(request, rundir, info, summary, ordered, reproducers, out, covered)
     totals = summary.to_json()
     if totals["unexpected"]:
         return 1
@@ -62,6 +64,10 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool,
              err: Console) -> dict[str, runner.CaseRecord] | None:
     """Every case's record, those of an earlier run resumed included; None if interrupted."""
     records = rundir.start(the_plan, resume)
+    gcov_root = _gcov_root(rundir) if the_plan.coverage else None
+    if gcov_root is not None and not resume:
+        # a fresh run counts its own cases only
+        shutil.rmtree(gcov_root, ignore_errors=True)
     todo = [c for c in the_plan.cases if c.name not in records]
     counts = Counter(r.verdict for r in records.values())
 
@@ -79,7 +85,7 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool,
             advance()
 
         try:
-            runner.execute(the_plan, todo, on_record)
+            runner.execute(the_plan, todo, on_record, gcov_root)
         except KeyboardInterrupt:
             err.print(f"interrupted: {len(records)} of {len(the_plan.cases)} cases are in "
                       f"{rundir.results}; finish with the same command and --resume",
@@ -88,18 +94,24 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool,
     return records
 
 
+def _gcov_root(rundir: runner.RunDir) -> Path:
+    return rundir.path / "coverage"
+
+
 def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo,
             summary: runner.Summary, ordered: list[runner.CaseRecord],
-            reproducers: list[reproduce.Reproducer], out: Console) -> None:
+            reproducers: list[reproduce.Reproducer], out: Console,
+            covered: list[coverage.SideCoverage]) -> None:
     """report.json and repro-N.toml in the run directory; --json, --junit,
-    --email where asked; the summary on the console unless the email is."""
-    run_report.write(rundir.path / "report.json", run_report.run_json(info, summary, ordered,
-                                                                    reproducers))
+    --email where asked; the summary (and coverage) on the console unless
+    the email is."""
+    report_json = run_report.run_json(info, summary, ordered, reproducers, covered)
+    run_report.write(rundir.path / "report.json", report_json)
     unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
     for n, text in enumerate(unique, 1):
         run_report.write(rundir.path / f"repro-{n}.toml", text)
     if request.json:
-        run_report.write(request.json, run_report.run_json(info, summary, ordered, reproducers))
+        run_report.write(request.json, report_json)
     if request.junit:
         run_report.write(request.junit, run_report.junit_xml(info, summary, ordered))
     if request.email:
@@ -110,6 +122,7 @@ def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo
             run_report.write(Path(request.email), text)
     if request.email != "-":
         run_report.show_summary(out, info, summary, reproducers)
+        coverage_report.show(out, covered)
 
 
 def _shown_path(path: Path | None) -> str | None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console
 
 import py_impl
-from harness.campaign import agree, plan
+from harness.campaign import agree, coverage, plan
 from harness.cli import sources
 from harness.cli.requests import ShowRequest
 from harness.compile import shims
@@ -18,7 +21,7 @@ from harness.core.errors import UserError
 from harness.core.generation import GenerationName
 from harness.core.result import BootResult
 from harness.judge import triage
-from harness.report import console
+from harness.report import console, coverage_report
 from harness.run import server
 
 
@@ -29,6 +32,7 @@ class _Shown:
     labels: list[str] = field(default_factory=list)
     results: list[BootResult] = field(default_factory=list)
     differences: list[list[agree.DifferenceJson]] = field(default_factory=list)
+    covered: list[coverage.SideCoverage] = field(default_factory=list)
 
 
 def main(request: ShowRequest) -> int:
@@ -58,7 +62,7 @@ def main(request: ShowRequest) -> int:
         if booted.scenario != case.scenario:
             err.print(f"{side.label}: {case.scenario} runs on {booted.scenario}, its successor "
                       f"in the {side.generation} generation", markup=False)
-        result = server.run_one(_shim(rendered, config, err), booted, request.build.limits())
+        result = _boot(_shim(rendered, config, err), booted, request, side.name, shown)
         result["source"] = snap.label
         shown.labels.append(snap.label)
         shown.results.append(result)
@@ -76,7 +80,23 @@ def main(request: ShowRequest) -> int:
                          indent=2))
     else:
         _print(out, case, shown)
+        coverage_report.show(out, shown.covered)
     return 0
+
+
+def _boot(shim: shims.Shim, case: cases.Case, request: ShowRequest, side: str,
+          shown: _Shown) -> BootResult:
+    """One boot; with --coverage, what of the kernel code it ran into `shown`."""
+    if not request.build.coverage:
+        return server.run_one(shim, case, request.build.limits())
+    gcov_dir = Path(tempfile.mkdtemp(prefix="percpu-diff-show-gcov-"))
+    try:
+        # every result read, so the server has ended before gcov reads its counters
+        (booted,) = server.run_cases(shim, [case], request.build.limits(), gcov_dir)
+        shown.covered.append(coverage.side_coverage(side, shim.rendered.label, [gcov_dir]))
+    finally:
+        shutil.rmtree(gcov_dir, ignore_errors=True)
+    return booted
 
 
 def _model_alone(request: ShowRequest, out: Console) -> int:

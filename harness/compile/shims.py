@@ -72,6 +72,8 @@ class BuildConfig:
     # CONFIG_NUMA, which changes what the arch files compile.
     arch: str = "generic"
     numa: bool = False
+    # gcov instrumentation of the kernel code (its own cache key: the flags differ).
+    coverage: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -87,10 +89,10 @@ class BuildConfig:
 
 
 def config_for(case_nr_cpus: int, page_shift: int, sanitize: bool, arch: str = "generic",
-               numa: bool = False) -> BuildConfig:
+               numa: bool = False, coverage: bool = False) -> BuildConfig:
     """The shim a case needs: NR_CPUS, PAGE_SIZE, CONFIG_NUMA and the arch
     flow are all compile-time in the kernel."""
-    return BuildConfig(case_nr_cpus, page_shift, sanitize, arch, numa)
+    return BuildConfig(case_nr_cpus, page_shift, sanitize, arch, numa, coverage)
 
 
 @dataclass(frozen=True)
@@ -494,6 +496,9 @@ def compile_flags(config: BuildConfig) -> list[str]:
         flags.append(f"-DSHIM_ARCH_{config.arch.upper()}")
     if config.numa:
         flags.append("-DSHIM_CONFIG_NUMA")
+    if config.coverage:
+        # The runtime dumps each child's counters before it ends (outcome.c).
+        flags.append("-DSHIM_COVERAGE")
     if config.sanitize:
         flags += [
             "-fsanitize=address,undefined",
@@ -501,6 +506,11 @@ def compile_flags(config: BuildConfig) -> list[str]:
             "-fno-omit-frame-pointer",
         ]
     return flags
+
+
+# The kernel code's objects only: gcov's advice is no optimisation, so that
+# every line of a function keeps a block of its own to count.
+COVERAGE_FLAGS = ["-O0", "--coverage"]
 
 
 def build(
@@ -585,21 +595,24 @@ def _commands(cc: str, flags: list[str], work: Path, rendered: Rendered,
         includes += ["-I", str(ARCH_SHIM / config.arch / "include")]
     includes += ["-I", str(STUB_INCLUDE)]
     # kbuild names each object's module; pr_fmt() may print it.
-    tu_cmd = [cc, *flags, *includes, '-DKBUILD_MODNAME="percpu"', "-c", str(work / "shim_tu.c"),
-              "-o", str(work / "shim_tu.o")]
+    kernel_flags = [*flags, *(COVERAGE_FLAGS if config.coverage else [])]
+    tu_cmd = [cc, *kernel_flags, *includes, '-DKBUILD_MODNAME="percpu"', "-c",
+              str(work / "shim_tu.c"), "-o", str(work / "shim_tu.o")]
     objects = [work / "shim_tu.o", work / "runtime.o"]
     commands = [runtime_cmd, tu_cmd]
     if rendered.arch_text is not None:
         # kbuild's name for the arch file's object (setup_percpu), as its pr_fmt prints it
         modname = Path(kernel_files.ARCH_FILES[config.arch]).stem
-        commands.append([cc, *flags, *includes, f'-DKBUILD_MODNAME="{modname}"', "-c",
+        commands.append([cc, *kernel_flags, *includes, f'-DKBUILD_MODNAME="{modname}"', "-c",
                          str(work / "arch_tu.c"), "-o", str(work / "arch_tu.o")])
         commands.append([cc, *flags, *includes, "-c",
                          str(ARCH_SHIM / config.arch / "shim_arch.c"),
                          "-o", str(work / "shim_arch.o")])
         objects += [work / "arch_tu.o", work / "shim_arch.o"]
     wrap_flags = [f"-Wl,--wrap={name}" for name in rendered.wraps]
-    commands.append([cc, *flags, *map(str, objects), *wrap_flags, "-o", str(work / "shim")])
+    link_flags = ["--coverage"] if config.coverage else []
+    commands.append([cc, *flags, *map(str, objects), *wrap_flags, *link_flags,
+                     "-o", str(work / "shim")])
     return commands
 
 
@@ -632,6 +645,7 @@ def _write_meta(work: Path, rendered: Rendered, config: BuildConfig) -> None:
         "sanitize": config.sanitize,
         "arch": config.arch,
         "numa": config.numa,
+        "coverage": config.coverage,
         "scenarios": list(rendered.extraction.scenarios),
     }, indent=2))
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.campaign import runner
+from harness.campaign.coverage import SideCoverage
 from harness.campaign.reproduce import Reproducer
 from harness.core import cases
 from harness.core.paths import TEMPLATES
@@ -130,11 +131,13 @@ def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
 
 
 def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.CaseRecord],
-             reproducers: Sequence[Reproducer]) -> str:
+             reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = ()) -> str:
     differences = [
         {"case": record.case, **finding.to_json()}
         for record in records for finding in record.findings
     ]
+    # only a --coverage run has the key: the reports of other runs stay as they were
+    extra = {"coverage": {c.side: c.to_json() for c in coverage}} if coverage else {}
     return json.dumps({
         "summary": summary.to_json(),
         "sides": list(info.sides),
@@ -144,6 +147,7 @@ def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.Ca
         "verdicts": {record.case: record.verdict for record in records},
         "differences": differences,
         "reproducers": [r.to_json() for r in reproducers],
+        **extra,
     }, separators=(",", ":"), default=str) + "\n"
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.compile.shims import Shim
 from harness.core import attempts
@@ -54,14 +57,33 @@ def check_case_fits(case: Case, shim: Shim) -> None:
         )
 
 
+def gcov_env(shim: Shim, gcov_dir: Path) -> dict[str, str]:
+    """Where a coverage shim's children write their counters: `gcov_dir`,
+    beside a copy of the notes files gcov reads them with.  The counters'
+    compiled-in path is the build directory, a sibling of the shim's cache
+    directory, so stripping as many leading directories leaves the file name."""
+    gcov_dir.mkdir(parents=True, exist_ok=True)
+    for notes in shim.path.parent.glob("*.gcno"):
+        if not (gcov_dir / notes.name).exists():
+            shutil.copyfile(notes, gcov_dir / notes.name)
+    strip = len(shim.path.parent.absolute().parts) - 1
+    return {"GCOV_PREFIX": str(gcov_dir.resolve()), "GCOV_PREFIX_STRIP": str(strip)}
+
+
 def run_cases(
-    shim: Shim, cases: Iterable[Case], limits: Limits = Limits()
+    shim: Shim, cases: Iterable[Case], limits: Limits = Limits(), gcov_dir: Path | None = None
 ) -> Iterator[BootResult]:
-    """Results in case order; a dead server fails the remaining cases, loudly."""
+    """Results in case order; a dead server fails the remaining cases, loudly.
+    A coverage shim's counters go to `gcov_dir` (none: a directory thrown away)."""
     case_list = list(cases)
     for case in case_list:
         check_case_fits(case, shim)
     env = {**os.environ, **SANITIZER_ENV}
+    scratch = None
+    if shim.config.coverage:
+        if gcov_dir is None:
+            scratch = gcov_dir = Path(tempfile.mkdtemp(prefix="percpu-diff-gcov-"))
+        env.update(gcov_env(shim, gcov_dir))
     proc = subprocess.Popen(
         [str(shim.path), f"--timeout-ms={limits.timeout_ms}", f"--mem-mb={limits.mem_mb}"],
         stdin=subprocess.PIPE,
@@ -103,6 +125,8 @@ def run_cases(
             proc.kill()
         proc.wait()
         writer.join(timeout=5)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run_one(shim: Shim, case: Case, limits: Limits = Limits()) -> BootResult:
