@@ -277,10 +277,20 @@ def _nodes_used(case: Case) -> set[int]:
     return set(case.cpu_node) if case.cpu_node is not None else {0}
 
 
+def _memory_of(case: Case, sizes: Sequence[int] | None) -> dict[str, object]:
+    """The memory fields for nodes that now hold `sizes` (None: no sizes
+    were given): the memory gone with a node leaves the machine."""
+    if case.node_memory is None or sizes is None:
+        return {}
+    return {"node_memory": tuple(sizes), "bootmem_size": sum(sizes)}
+
+
 def _keep_nodes(case: Case, matrix: Matrix, keep: Sequence[int]) -> Case:
     index = {node: new for new, node in enumerate(keep)}
     nodes = case.cpu_node
-    return replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
+    memory = case.node_memory
+    return replace(case, **_memory_of(case, memory and [memory[n] for n in keep]),
+                   distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
                    cpu_node=None if nodes is None else tuple(index[n] for n in nodes),
                    offline_nodes=tuple(index[n] for n in case.offline_nodes if n in index))
 
@@ -294,7 +304,12 @@ def _merge(case: Case, matrix: Matrix, into: int, gone: int) -> Case:
     keep = [n for n in range(len(matrix)) if n != gone]
     # The merged node is online or not as `into` was.
     offline = tuple(renamed(n) for n in case.offline_nodes if n != gone)
-    return replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
+    memory = list(case.node_memory or ())
+    if memory:
+        memory[into] += memory.pop(gone)
+        if into in case.offline_nodes:
+            memory[into] = 0
+    return replace(case, **_memory_of(case, memory or None), distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
                    cpu_node=None if nodes is None else tuple(renamed(n) for n in nodes),
                    offline_nodes=offline)
 
@@ -306,7 +321,8 @@ def _matrix(k: int, cell: Callable[[int, int], int]) -> Matrix:
 def simpler_topology(case: Case) -> Iterator[Case]:
     if case.cpu_node is not None or case.distance is not None:
         # One node, with memory: offline nodes go with the others.
-        yield replace(case, cpu_node=None, distance=None, offline_nodes=())
+        yield replace(case, **_memory_of(case, case.node_memory and [case.bootmem_size]),
+                      cpu_node=None, distance=None, offline_nodes=())
     m = case.distance
     if m is None:
         return
@@ -374,6 +390,8 @@ def canonical_sizes(case: Case) -> Iterator[Case]:
 
 
 def default_memory(case: Case) -> Iterator[Case]:
+    # node_memory adds up to bootmem_size: both at once first.
+    yield _plain(case, _MEMORY)
     for row in _MEMORY:
         yield _plain(case, [row])
 
