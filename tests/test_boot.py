@@ -99,7 +99,8 @@ def _cpio_members(data: bytes) -> dict[str, tuple[int, int, bytes]]:
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 def test_the_initramfs_holds_a_static_probe_and_its_requests(tmp_path: Path) -> None:
-    members = _cpio_members(initramfs.initramfs(["val pcpu_nr_units 4"], tmp_path / "i").read_bytes())
+    archive = initramfs.initramfs(["val pcpu_nr_units 4"], tmp_path / "i")
+    members = _cpio_members(archive.read_bytes())
     assert members["init"][2].startswith(b"\x7fELF")
     assert members["requests"][2] == b"val pcpu_nr_units 4\n"
     assert members["dev/console"][:2] == (0o020600, 5)
@@ -174,3 +175,28 @@ def test_no_qemu_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("PERCPU_DIFF_QEMU", "/nonexistent/qemu")
     assert main(["oracle", "debian:6.1"]) == 2
     assert "apt-get install qemu-system-x86" in capsys.readouterr().err
+
+
+def test_a_boot_that_hangs_is_killed_and_its_log_kept(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only QEMU is stood in for here: a machine that prints a line and hangs.
+    hanging = tmp_path / "qemu"
+    hanging.write_text('#!/bin/sh\nfor a; do case "$a" in file:*) log="${a#file:}";; esac; done\n'
+                       'echo "[    0.1] percpu: Embedded 1 pages/cpu" > "$log"\nexec sleep 60\n')
+    hanging.chmod(0o755)
+    monkeypatch.setenv("PERCPU_DIFF_QEMU", str(hanging))
+    from harness.boot import qemu
+
+    serial = qemu.boot(tmp_path / "vmlinux", Machine(1, 1), ["val x 4"], tmp_path / "b", 1.0)
+    assert serial.timed_out and serial.seconds < 10
+    boot = reading.read(serial.text, serial.timed_out)
+    assert boot.outcome == "timeout" and boot.lines == ["percpu: Embedded 1 pages/cpu"]
+    assert (tmp_path / "b" / "serial.log").is_file() and (tmp_path / "b" / "qemu.cmd").is_file()
+
+
+@pytest.mark.skipif(shutil.which("apt-cache") is None or shutil.which("qemu-system-x86_64") is None,
+                    reason="needs apt and QEMU (./bootstrap installs it)")
+def test_a_version_with_no_image_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["boot", "debian:6.1=0.0.1-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no linux-image-*-amd64 package of version 0.0.1-1" in err and "\n" not in err
