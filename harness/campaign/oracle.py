@@ -10,6 +10,10 @@ Compared: the percpu:/pcpu-alloc: lines (the x86 code's pr_debug lines
 are left out: a real kernel prints them only with dynamic debug on), what
 pcpu_setup_first_chunk() left in its variables, where the chunk lives
 (direct map or vmalloc) and whether the first chunk is on a slot list.
+Where groups lie is compared as their order in memory and each cpu's
+offset within its group: the absolute distance between two nodes' groups
+depends on what memblock handed out on each node before the first chunk
+(page tables, memory maps, node data), which the shim does not simulate.
 Not compared: anything dynamic allocations after setup change (free
 bytes, populated pages, which slot), addresses themselves.
 """
@@ -38,8 +42,8 @@ from harness.sources.images import KernelImage, section_size
 from harness.sources.snapshot import Snapshot
 
 STATE_KEYS = ("nr_units", "unit_pages", "unit_size", "nr_slots", "low_unit_cpu",
-              "high_unit_cpu", "atom_size", "nr_groups", "group_sizes", "group_offsets")
-PER_CPU_KEYS = ("unit_map", "unit_offsets")
+              "high_unit_cpu", "atom_size", "nr_groups", "group_sizes")
+PER_CPU_KEYS = ("unit_map",)
 _DEFAULT_TIMEOUT_S = 60.0
 
 
@@ -67,12 +71,22 @@ class OracleCase:
 def real_fields(boot: reading.RealBoot) -> Fields:
     out: Fields = {"outcome.kind": boot.outcome, "lines": [ln.rstrip() for ln in boot.lines],
                    "base_region": boot.base_region, "first_chunk_listed": boot.first_chunk_listed}
-    state: dict[str, Any] = dict(boot.state)
-    for key in STATE_KEYS:
-        out[f"state.{key}"] = state.get(key)
+    return out | _state_fields(dict(boot.state), boot.possible)
+
+
+def _state_fields(state: dict[str, Any], possible: Sequence[int]) -> Fields:
+    out: Fields = {f"state.{key}": state.get(key) for key in STATE_KEYS}
     for key in PER_CPU_KEYS:
         values = state.get(key) or []
-        out[f"state.{key}"] = [values[c] if c < len(values) else None for c in boot.possible]
+        out[f"state.{key}"] = [values[c] if c < len(values) else None for c in possible]
+    groups = list(state.get("group_offsets") or [])
+    units = list(state.get("unit_offsets") or [])
+    # A group's place among the others, and each cpu's offset from the base
+    # of the group holding it (the largest group offset not above its own).
+    out["layout.group_order"] = sorted(range(len(groups)), key=lambda g: groups[g])
+    out["layout.cpu_in_group"] = [
+        units[c] - max((g for g in groups if g <= units[c]), default=0)
+        if c < len(units) else None for c in possible]
     return out
 
 
@@ -85,12 +99,7 @@ def shim_fields(result: BootResult, possible: Sequence[int]) -> Fields:
                    "base_region": compare.region(state.get("base_addr"))}
     if "first_chunk_slot" in state:
         out["first_chunk_listed"] = state["first_chunk_slot"] is not None
-    for key in STATE_KEYS:
-        out[f"state.{key}"] = state.get(key)
-    for key in PER_CPU_KEYS:
-        values = state.get(key) or []
-        out[f"state.{key}"] = [values[c] if c < len(values) else None for c in possible]
-    return out
+    return out | _state_fields(state, possible)
 
 
 def case_for(boot: reading.RealBoot, image: KernelImage, machine: Machine, name: str) -> Case:
