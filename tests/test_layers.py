@@ -1,9 +1,10 @@
 """The import contract: data flows one way through the stages.
 
     core <- sources <- extract <- compile <- run
+    core <- sources <- boot (real boots under QEMU)
     core <- models (py_impl)
     core <- judge
-    campaign uses run, models and judge; report uses judge and campaign;
+    campaign uses run, boot, models and judge; report uses judge and campaign;
     cli sits on top.
 
 Every import counts, including those under TYPE_CHECKING and inside
@@ -26,11 +27,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "extract": frozenset({"core", "sources"}),
     "compile": frozenset({"core", "sources", "extract"}),
     "run": frozenset({"core", "sources", "extract", "compile"}),
+    "boot": frozenset({"core", "sources"}),
     "models": frozenset({"core"}),
     "judge": frozenset({"core"}),
-    "campaign": frozenset({"core", "sources", "extract", "compile", "run", "models", "judge"}),
+    "campaign": frozenset({"core", "sources", "extract", "compile", "run", "boot", "models",
+                           "judge"}),
     "report": frozenset({"core", "judge", "campaign"}),
-    "cli": frozenset({"core", "sources", "extract", "compile", "run", "models", "judge",
+    "cli": frozenset({"core", "sources", "extract", "compile", "run", "boot", "models", "judge",
                       "campaign", "report"}),
 }
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from harness.cli import (
     agree,
     bisect,
+    boot,
     dump,
     inspect,
     options,
@@ -42,12 +43,15 @@ def execute(request: requests.Request) -> int:
             return timeline.main(request)
         case requests.BisectRequest():
             return bisect.main(request)
+        case requests.BootRequest():
+            return boot.boot_main(request)
+        case requests.OracleRequest():
+            return boot.oracle_main(request)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    request = options.parse(argv)
     try:
-        return execute(request)
+        return execute(options.parse(argv))
     except UserError as err:
         print(f"percpu-diff: error: {err}", file=sys.stderr)
         return err.exit_status

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import TypeAlias
 
 import py_impl
+from harness.boot.machine import Machine
 from harness.cli.requests import (
     AgreeRequest,
     BisectRequest,
+    BootRequest,
     BuildOptions,
     BuildRequest,
     CaseOptions,
     DumpRequest,
     ExtractRequest,
+    OracleRequest,
     ReproRequest,
     Request,
     RunRequest,
@@ -29,6 +32,7 @@ from harness.cli.requests import (
     TimelineRequest,
 )
 from harness.core import case_kinds, cases
+from harness.core.errors import UserError
 
 # ------------------------------------------------------ Namespace -> request
 
@@ -102,6 +106,33 @@ def _timeline(ns: argparse.Namespace) -> TimelineRequest:
 def _bisect(ns: argparse.Namespace) -> BisectRequest:
     return BisectRequest(ns.tree, ns.good, _case(ns), _build(ns), rev=ns.rev,
                          fields=tuple(ns.field or ()))
+
+
+def _machine(ns: argparse.Namespace) -> Machine:
+    nodes = [_node(text) for text in ns.node or ()]
+    cpus = ns.cpus
+    maxcpus = ns.maxcpus if ns.maxcpus is not None else cpus
+    distance = case_kinds.parse_distance(ns.node_distance) if ns.node_distance else ()
+    return Machine(cpus, maxcpus, tuple(c for c, _ in nodes), tuple(m for _, m in nodes),
+                   distance, tuple(ns.param or ()))
+
+
+def _node(text: str) -> tuple[tuple[int, ...], int]:
+    cpus, at, size = text.partition("@")
+    if not at or not size.removesuffix("M").isdigit():
+        raise UserError(f"--node {text!r}: write CPUS@MB, e.g. 0-3@512 (or -@256 for a node "
+                        "with no cpus)")
+    return (() if cpus in ("", "-") else case_kinds.parse_cpu_list(cpus)), \
+        int(size.removesuffix("M"))
+
+
+def _boot(ns: argparse.Namespace) -> BootRequest:
+    return BootRequest(ns.source, _machine(ns), ns.timeout, ns.out, ns.json)
+
+
+def _oracle(ns: argparse.Namespace) -> OracleRequest:
+    return OracleRequest(tuple(ns.sources), ns.count, ns.seed, ns.max_cpus, ns.timeout, ns.out,
+                         ns.json)
 
 
 def parse(argv: Sequence[str] | None = None) -> Request:
@@ -293,6 +324,36 @@ def _add_bisect(sub: Subparsers) -> None:
     _add_build_options(p)
 
 
+def _add_boot(sub: Subparsers) -> None:
+    p = _command(sub, "boot", "boot Debian's own image of a source under QEMU and read the "
+                 "first chunk out of the running kernel", _boot)
+    p.add_argument("source", metavar="SOURCE", help="debian:X.Y[=VERSION]")
+    p.add_argument("--cpus", type=int, default=1, help="cpus present at boot (default 1)")
+    p.add_argument("--maxcpus", type=int, help="possible cpus (default: --cpus)")
+    p.add_argument("--node", action="append", metavar="CPUS@MB",
+                   help="a NUMA node: its cpus and memory, e.g. 0-3@512 (repeatable, in order)")
+    p.add_argument("--node-distance", metavar="D", help="node distances, e.g. 10,20;20,10")
+    p.add_argument("--param", action="append", metavar="P",
+                   help="kernel parameter: percpu_alloc=, possible_cpus=, nr_cpus=, numa= "
+                   "(repeatable)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--out", type=Path, help="keep the boot (serial log, QEMU command) here")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _add_oracle(sub: Subparsers) -> None:
+    p = _command(sub, "oracle", "real boots of Debian's images against the shim of their "
+                 "source, every compared field", _oracle)
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="debian:X.Y[=VERSION]")
+    p.add_argument("--count", type=int, default=40, help="machines per source (default 40)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max-cpus", type=int, default=64, help="largest machine (at most 255)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per boot (default 60)")
+    p.add_argument("--out", type=Path, default=Path("percpu-diff-oracle"),
+                   help="a directory per boot (serial log, case, shim result), results.jsonl")
+    p.add_argument("--json", type=Path, help="write the summary and every result here too")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="percpu-diff",
@@ -300,6 +361,6 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True)
     for add in (_add_show, _add_agree, _add_dump, _add_run, _add_repro, _add_inspect,
-                _add_timeline, _add_bisect):
+                _add_timeline, _add_bisect, _add_boot, _add_oracle):
         add(sub)
     return top

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.boot.machine import Machine
 from harness.compile import shims
 from harness.core import case_kinds, cases
 from harness.core.errors import UserError
@@ -224,5 +225,28 @@ class BisectRequest:
     fields: tuple[str, ...] = ()  # shell patterns; none: every compared field
 
 
+@dataclass(frozen=True)
+class BootRequest:
+    """One real boot of a Debian image: the machine, and where to keep it."""
+
+    source: str  # debian:X.Y[=VERSION]
+    machine: Machine
+    timeout_s: float = 60.0
+    out: Path | None = None  # keep the serial log here (default: a temporary directory)
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class OracleRequest:
+    sources: tuple[str, ...]  # debian:X.Y[=VERSION] each
+    count: int = 40
+    seed: int = 1
+    max_cpus: int = 64
+    timeout_s: float = 60.0
+    out: Path = Path("percpu-diff-oracle")
+    json: Path | None = None
+
+
 Request = (ShowRequest | AgreeRequest | DumpRequest | RunRequest | ReproRequest
-           | ExtractRequest | BuildRequest | TimelineRequest | BisectRequest)
+           | ExtractRequest | BuildRequest | TimelineRequest | BisectRequest
+           | BootRequest | OracleRequest)
