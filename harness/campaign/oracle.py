@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +116,24 @@ def case_for(boot: reading.RealBoot, image: KernelImage, machine: Machine, name:
                 distance[node][other] = row[col]
     alloc = next((p.split("=", 1)[1] for p in machine.params if p.startswith("percpu_alloc=")),
                  "")
-    return Case(name=name, scenario="x86", nr_cpus=int(image.option("CONFIG_NR_CPUS")),
+    case = Case(name=name, scenario="x86", nr_cpus=int(image.option("CONFIG_NR_CPUS")),
                 possible=tuple(boot.possible), cpu_node=tuple(boot.cpu_node),
                 distance=tuple(tuple(row) for row in distance), static_size=static,
                 numa=image.option("CONFIG_NUMA") == "y", percpu_alloc=alloc,
                 offline_nodes=tuple(n for n in range(nodes) if n not in boot.online_nodes),
-                description=f"oracle: {machine.describe()}").validate()
+                description=f"oracle: {machine.describe()}")
+    return _with_memory(case, machine).validate()
+
+
+def _with_memory(case: Case, machine: Machine) -> Case:
+    """The machine's memory: QEMU's nodes as the kernel saw them, else one
+    share per node (numa=fake splits memory the shim does not know how)."""
+    if machine.node_cpus and case.nodes() == len(machine.node_mb) and \
+            not any(machine.node_mb[n] for n in case.offline_nodes):
+        sizes = tuple(mb << 20 for mb in machine.node_mb)
+        return replace(case, bootmem_size=sum(sizes), node_memory=sizes)
+    total = sum(machine.node_mb) if machine.node_cpus else machine.memory_mb
+    return replace(case, bootmem_size=total << 20)
 
 
 @dataclass(frozen=True)
