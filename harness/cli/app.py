@@ -17,6 +17,7 @@ from harness.cli import (
     run,
     show,
     timeline,
+    triage,
 )
 from harness.core.errors import UserError
 
@@ -42,6 +43,8 @@ def execute(request: requests.Request) -> int:
             return timeline.main(request)
         case requests.BisectRequest():
             return bisect.main(request)
+        case requests.TriageRequest():
+            return triage.main(request)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

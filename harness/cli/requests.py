@@ -222,5 +222,17 @@ class BisectRequest:
     fields: tuple[str, ...] = ()  # shell patterns; none: every compared field
 
 
+@dataclass(frozen=True)
+class TriageRequest:
+    """`triage --check-fixes`: replay each entry's upstream fix on its revision."""
+
+    tree: Path
+    build: BuildOptions
+    entries: tuple[str, ...] = ()  # none: every entry with a fix to replay
+    count: int = 60
+    seed: int = 1
+    triage: Path | None = None
+
+
 Request = (ShowRequest | AgreeRequest | DumpRequest | RunRequest | ReproRequest
-           | ExtractRequest | BuildRequest | TimelineRequest | BisectRequest)
+           | ExtractRequest | BuildRequest | TimelineRequest | BisectRequest | TriageRequest)
