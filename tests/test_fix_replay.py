@@ -66,7 +66,7 @@ def test_a_conflicting_fix_is_one_line(repo: Path) -> None:
     fix = _commit(repo, "".join(LINES).replace("line 3\n", "line 3 fixed\n"), "the fix")
     _git(repo, "checkout", "-q", "-b", "other", parent)
     other = _commit(repo, "".join(LINES).replace("line 3\n", "line 3 otherwise\n"), "other")
-    with pytest.raises(UserError, match="does not merge into mm/percpu.c") as err:
+    with pytest.raises(UserError, match=r"does not merge into mm/percpu\.c") as err:
         fixes.replay_fix(repo, fixes.tree_snapshot(repo, other), fix)
     assert "\n" not in str(err.value)
 
