@@ -22,7 +22,7 @@ from harness.sources import fixes, snapshot
 TREE = os.environ.get("PERCPU_DIFF_TREE")
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_f7d4c1c3ef532e76.txt"
 # Cases per scenario the entry names, besides its example.
-COUNT = int(os.environ.get("PERCPU_DIFF_FIX_CASES", "60"))
+COUNT = int(os.environ.get("PERCPU_DIFF_FIX_CASES", "80"))
 # The measurement: `run --cases N` old -> seed + the two upstream fixes.
 RUN_CASES = int(os.environ.get("PERCPU_DIFF_FIX_RUN_CASES", "1000"))
 LIMITS = server.Limits(timeout_ms=60000)

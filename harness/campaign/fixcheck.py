@@ -27,6 +27,9 @@ from harness.run import server
 from harness.sources import fixes
 from harness.sources.snapshot import Snapshot
 
+# agree's default NR_CPUS (harness/cli/options.py), which the reasons' cases use.
+AGREE_NR_CPUS = 64
+
 
 @dataclass
 class Tally:
@@ -68,12 +71,15 @@ class FixOutcome:
 
 def entry_cases(entry: triage.TriageEntry, count: int, seed: int) -> list[Case]:
     """The entry's example and `count` generated cases per scenario it names
-    (the example's if none), at the example's NR_CPUS."""
+    (the example's if none), at the example's NR_CPUS and at agree's default
+    64, where the entries' reasons cite their generated cases."""
     example = load_case(data_dir() / entry.example)
     scenarios = dict.fromkeys([example.scenario, *entry.scenarios])
     out = [example]
-    for scenario in scenarios:
-        out += generate.generate(count, seed, scenario, example.nr_cpus)
+    for nr_cpus in dict.fromkeys([example.nr_cpus, AGREE_NR_CPUS]):
+        for scenario in scenarios:
+            out += [dataclasses.replace(case, name=f"{case.name}-n{nr_cpus}")
+                    for case in generate.generate(count, seed, scenario, nr_cpus)]
     return out
 
 
@@ -83,8 +89,7 @@ def tally(snap: Snapshot, entry: triage.TriageEntry, batch: Sequence[Case],
     rendered = shims.render(snap)
     sanitize = entry.kernel == "sanitizer"
     out = Tally()
-    for scenario, group in _by_scenario(rendered, batch).items():
-        nr_cpus = group[0].nr_cpus
+    for (scenario, nr_cpus), group in _by_scenario(rendered, batch).items():
         for shim, part in agree.shims_for(snap, rendered, scenario, group, nr_cpus, sanitize):
             for judged in agree.agree(shim, rendered.api.generation, snap.label, part, entries,
                                       limits):
@@ -102,15 +107,17 @@ def _count(out: Tally, judged: agree.Judged, entry_id: str) -> None:
                         for item in judged.labelled if item.entry is None}
 
 
-def _by_scenario(rendered: shims.Rendered, batch: Iterable[Case]) -> dict[str, list[Case]]:
-    """Cases by the scenario they boot on: a scenario the revision dropped
-    runs on its successor, as agree and run do (lpage on embed)."""
+def _by_scenario(rendered: shims.Rendered,
+                 batch: Iterable[Case]) -> dict[tuple[str, int], list[Case]]:
+    """Cases by the scenario they boot on and NR_CPUS: a scenario the
+    revision dropped runs on its successor, as agree and run do (lpage on
+    embed)."""
     have, successors = rendered.extraction.scenarios, rendered.api.spec.successors
-    groups: dict[str, list[Case]] = {}
+    groups: dict[tuple[str, int], list[Case]] = {}
     for case in batch:
         if case.scenario not in have and successors.get(case.scenario) in have:
             case = dataclasses.replace(case, scenario=successors[case.scenario])
-        groups.setdefault(case.scenario, []).append(case)
+        groups.setdefault((case.scenario, case.nr_cpus), []).append(case)
     return groups
 
 

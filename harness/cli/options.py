@@ -299,7 +299,7 @@ def _add_triage(sub: Subparsers) -> None:
     p.add_argument("--tree", type=Path, required=True,
                    help="kernel git tree holding the fixes (work tree or bare git dir)")
     p.add_argument("--entry", action="append", help="only this entry (repeatable)")
-    p.add_argument("--count", type=int, default=60,
+    p.add_argument("--count", type=int, default=80,
                    help="generated cases per scenario the entry names, besides its example")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--triage", type=Path, help="triage file (default: cases/triage.toml)")

@@ -229,7 +229,7 @@ class TriageRequest:
     tree: Path
     build: BuildOptions
     entries: tuple[str, ...] = ()  # none: every entry with a fix to replay
-    count: int = 60
+    count: int = 80
     seed: int = 1
     triage: Path | None = None
 
