@@ -146,6 +146,14 @@ def test_a_good_entry_loads(tmp_path: Path) -> None:
     (('wrong = "kernel"', 'wrong = "kernel"\nwhen = { moon = "full" }'), "condition 'moon'"),
     (('wrong = "kernel"', 'wrong = "kernel"\nrelation = "kernel ~ model"'), "relation"),
     (("[[entry]]", "[[entry]"), "not valid TOML"),
+    (('wrong = "kernel"', 'wrong = "kernel"\nfixed_by = "fb59e72e7e1"'),
+     r"\(x\): fixed_by = 'fb59e72e7e1': write a commit id prefix and its subject"),
+    (('wrong = "kernel"', 'wrong = "kernel"\nintroduced_by = \'xyz1234 "s"\''),
+     r"\(x\): introduced_by = .*write a commit id prefix"),
+    (('wrong = "kernel"', 'wrong = "kernel"\nfix_check = "gone"'),
+     r"\(x\): fix_check must say in words why"),
+    (('wrong = "kernel"', 'wrong = "kernel"\nfix_base = "a530b795861"'),
+     r"\(x\): fix_base = 'a530b795861': give a commit id prefix, with fixed_by"),
 ])
 def test_bad_entries_are_refused_with_one_line(tmp_path: Path, change: tuple[str, str],
                                                message: str) -> None:
@@ -153,6 +161,24 @@ def test_bad_entries_are_refused_with_one_line(tmp_path: Path, change: tuple[str
     with pytest.raises(UserError, match=message) as err:
         triage.load_triage(path)
     assert "\n" not in str(err.value)
+
+
+def test_fix_fields_load_typed(tmp_path: Path) -> None:
+    body = GOOD.replace('wrong = "kernel"', 'wrong = "kernel"\n'
+                        'introduced_by = \'fd1e8a1fe2b "percpu: introduce it"\'\n'
+                        'fixed_by = \'fb59e72e7e1 "percpu: clear it"\'\nfix_base = "ffe0d5a5754"')
+    (entry,) = triage.load_triage(write_triage(tmp_path, body))
+    assert entry.fixed_by == triage.Commit("fb59e72e7e1", "percpu: clear it")
+    assert str(entry.introduced_by) == 'fd1e8a1fe2b "percpu: introduce it"'
+    assert entry.fix_base == "ffe0d5a5754" and entry.checkable
+
+
+def test_every_project_entry_says_how_it_lapses() -> None:
+    """The project's entries name the fix the check replays, or say why none can be."""
+    for entry in triage.load_triage():
+        assert entry.fixed_by or entry.fix_check, entry.id
+        if entry.wrong == "model":
+            assert entry.fix_check, entry.id
 
 
 def test_duplicate_ids_are_refused(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from harness.cli import (
     run,
     show,
     timeline,
+    triage,
 )
 from harness.core.errors import UserError
 
@@ -47,6 +48,8 @@ def execute(request: requests.Request) -> int:
             return boot.boot_main(request)
         case requests.OracleRequest():
             return boot.oracle_main(request)
+        case requests.TriageRequest():
+            return triage.main(request)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,6 +30,7 @@ from harness.cli.requests import (
     ShowRequest,
     SourceOptions,
     TimelineRequest,
+    TriageRequest,
 )
 from harness.core import case_kinds, cases
 from harness.core.errors import UserError
@@ -133,6 +134,9 @@ def _boot(ns: argparse.Namespace) -> BootRequest:
 def _oracle(ns: argparse.Namespace) -> OracleRequest:
     return OracleRequest(tuple(ns.sources), ns.count, ns.seed, ns.max_cpus, ns.timeout, ns.out,
                          ns.json)
+def _triage(ns: argparse.Namespace) -> TriageRequest:
+    return TriageRequest(ns.tree, _build(ns), entries=tuple(ns.entry or ()), count=ns.count,
+                         seed=ns.seed, triage=ns.triage)
 
 
 def parse(argv: Sequence[str] | None = None) -> Request:
@@ -352,6 +356,20 @@ def _add_oracle(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("percpu-diff-oracle"),
                    help="a directory per boot (serial log, case, shim result), results.jsonl")
     p.add_argument("--json", type=Path, help="write the summary and every result here too")
+def _add_triage(sub: Subparsers) -> None:
+    p = _command(sub, "triage", "check the triage entries against the kernel's history",
+                 _triage)
+    p.add_argument("--check-fixes", action="store_true", required=True,
+                   help="replay each entry's fixed_by on its revision: the entry must then "
+                        "explain no case, and nothing new may be unexplained")
+    p.add_argument("--tree", type=Path, required=True,
+                   help="kernel git tree holding the fixes (work tree or bare git dir)")
+    p.add_argument("--entry", action="append", help="only this entry (repeatable)")
+    p.add_argument("--count", type=int, default=80,
+                   help="generated cases per scenario the entry names, besides its example")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--triage", type=Path, help="triage file (default: cases/triage.toml)")
+    _add_build_options(p)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -361,6 +379,6 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True)
     for add in (_add_show, _add_agree, _add_dump, _add_run, _add_repro, _add_inspect,
-                _add_timeline, _add_bisect, _add_boot, _add_oracle):
+                _add_timeline, _add_bisect, _add_boot, _add_oracle, _add_triage):
         add(sub)
     return top

@@ -247,6 +247,18 @@ class OracleRequest:
     json: Path | None = None
 
 
+@dataclass(frozen=True)
+class TriageRequest:
+    """`triage --check-fixes`: replay each entry's upstream fix on its revision."""
+
+    tree: Path
+    build: BuildOptions
+    entries: tuple[str, ...] = ()  # none: every entry with a fix to replay
+    count: int = 80
+    seed: int = 1
+    triage: Path | None = None
+
+
 Request = (ShowRequest | AgreeRequest | DumpRequest | RunRequest | ReproRequest
            | ExtractRequest | BuildRequest | TimelineRequest | BisectRequest
-           | BootRequest | OracleRequest)
+           | BootRequest | OracleRequest | TriageRequest)

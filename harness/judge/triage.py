@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from harness.core import attempts, generation
 from harness.core.arch_sizes import (
@@ -288,6 +290,23 @@ PREDICATES: Mapping[str, Callable[[Subject], object]] = {
 
 
 @dataclass(frozen=True)
+class Commit:
+    """An upstream commit an entry names: an id prefix and its subject."""
+
+    id: str
+    subject: str
+
+    def __str__(self) -> str:
+        return f'{self.id} "{self.subject}"'
+
+
+# `<hex prefix> "subject"`: the prefix alone could be mistyped unnoticed,
+# the subject lets a reader check it against any tree.
+_COMMIT_RE = re.compile(r'([0-9a-f]{7,40}) "(.+)"')
+_REV_RE = re.compile(r"[0-9a-f]{7,40}")
+
+
+@dataclass(frozen=True)
 class TriageEntry:
     id: str
     generations: tuple[GenerationName, ...]
@@ -303,6 +322,19 @@ class TriageEntry:
     relation: str | None = None
     when: Mapping[str, JsonValue] | None = None
     consequences: bool = False
+    # Where upstream brought the bug in and took it out; fix_check says why
+    # the fix cannot be replayed on a stored tree (still there, not stored,
+    # model-side), fix_base which revision to replay it on when the fix's
+    # parent is not one the entry covers.
+    introduced_by: Commit | None = None
+    fixed_by: Commit | None = None
+    fix_check: str | None = None
+    fix_base: str | None = None
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the fix check replays this entry's fix."""
+        return self.fixed_by is not None and self.fix_check is None
 
     def matches(self, diff: Difference, subject: Subject, generation: GenerationName,
                 source: str) -> bool:
@@ -370,7 +402,8 @@ def _cut_short(diff: Difference) -> bool:
 
 
 _KEYS = {"id", "generation", "fields", "wrong", "reason", "example", "scenarios", "revisions",
-         "kernel", "model", "relation", "when", "consequences"}
+         "kernel", "model", "relation", "when", "consequences", "introduced_by", "fixed_by",
+         "fix_check", "fix_base"}
 
 
 def load_triage(path: Path | None = None) -> list[TriageEntry]:
@@ -436,7 +469,46 @@ def _entry(raw: Mapping[str, JsonValue], n: int, path: Path) -> TriageEntry:
         relation=relation,
         when=dict(when),
         consequences=bool(raw.get("consequences", False)),
+        **_lapse_fields(raw, f"{where} ({raw['id']})"),
     )
+
+
+class _LapseFields(TypedDict):
+    introduced_by: Commit | None
+    fixed_by: Commit | None
+    fix_check: str | None
+    fix_base: str | None
+
+
+def _lapse_fields(raw: Mapping[str, JsonValue], where: str) -> _LapseFields:
+    """introduced_by, fixed_by, fix_check and fix_base, checked.  All are
+    optional here, so a user's own triage file needs none of them; the
+    project's file gives fixed_by or fix_check on every entry (its test)."""
+    fix_check, fix_base = raw.get("fix_check"), raw.get("fix_base")
+    if fix_check is not None and (not isinstance(fix_check, str)
+                                  or len(fix_check.split()) < 4):
+        raise UserError(f"{where}: fix_check must say in words why the fix cannot be "
+                        "replayed (still present, not in a stored tree, model-side)")
+    fixed_by = _commit(raw.get("fixed_by"), "fixed_by", where)
+    if fix_base is not None and (not isinstance(fix_base, str) or not _REV_RE.fullmatch(fix_base)
+                                 or fixed_by is None):
+        raise UserError(f"{where}: fix_base = {fix_base!r}: give a commit id prefix, with "
+                        "fixed_by")
+    return {"introduced_by": _commit(raw.get("introduced_by"), "introduced_by", where),
+            "fixed_by": fixed_by,
+            "fix_check": " ".join(fix_check.split()) if isinstance(fix_check, str) else None,
+            "fix_base": fix_base}
+
+
+def _commit(value: JsonValue, key: str, where: str) -> Commit | None:
+    if value is None:
+        return None
+    match = _COMMIT_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise UserError(f"{where}: {key} = {value!r}: write a commit id prefix and its "
+                        'subject, e.g. \'fb59e72e7e1 "percpu: make pcpu_build_alloc_info() '
+                        'clear static buffers"\'')
+    return Commit(match.group(1), match.group(2))
 
 
 def _generations(value: JsonValue, where: str) -> tuple[GenerationName, ...]:
