@@ -16,6 +16,7 @@ from harness.cli import sources
 from harness.cli.requests import BootRequest, OracleRequest
 from harness.compile import shims
 from harness.core.errors import UserError
+from harness.judge import compare
 from harness.sources import debian, images, snapshot
 
 
@@ -76,7 +77,11 @@ def oracle_main(request: OracleRequest) -> int:
         def say(index: int, total: int, case: oracle.OracleCase, label: str = label,
                 counts: Counter[str] = counts) -> None:
             counts[case.verdict] += 1
-            first = case.differences[0].describe() if case.differences else case.reason
+            first = case.reason
+            if case.differences:
+                diff = case.differences[0]
+                first = (f"{diff.field}: real {compare.short(diff.kernel)}, shim "
+                         f"{compare.short(diff.model)}")
             err.print(f"[{index + 1}/{total}] {label} {case.name} {case.verdict} "
                       f"({case.seconds:.1f} s) {case.machine.describe()}"
                       + (f": {first}" if first else ""), markup=False, highlight=False)
