@@ -35,6 +35,20 @@ needs_apt = pytest.mark.skipif(shutil.which("apt-get") is None,
                                reason="debian: sources need Debian's apt-get")
 
 
+# ------------------------------------------------------------ the glue
+
+def test_the_slot_lists_are_found_by_what_the_source_declares() -> None:
+    def found(*names: str) -> tuple[str, str] | None:
+        return shims._slot_lists(frozenset(names))
+
+    assert found("pcpu_slot", "pcpu_nr_slots") == ("pcpu_slot", "pcpu_nr_slots")
+    # 5.9 - 5.13: one run of slots per chunk type, the first chunk's the root's
+    assert found("pcpu_chunk_lists", "pcpu_nr_slots", "PCPU_NR_CHUNK_TYPES") == \
+        ("pcpu_chunk_lists", "pcpu_nr_slots * PCPU_NR_CHUNK_TYPES")
+    assert found("pcpu_chunk_lists", "pcpu_nr_slots") == ("pcpu_chunk_lists", "pcpu_nr_slots")
+    assert found("pcpu_nr_slots") is None and found("pcpu_slot") is None
+
+
 # ------------------------------------------------------------ the models
 
 @pytest.mark.parametrize(("largest_free", "slot"), [
