@@ -21,7 +21,9 @@ documentation of the revisions that have it:
   chunks"; 5.14 on the comment lists "sidelined_slot - isolated,
   depopulated chunks", "free_slot - fully free chunks" and
   "to_depopulate_slot - isolated, chunks to depopulate" after the active
-  slots; a revision has the slots it defines;
+  slots; a revision has the slots it defines, and reports each slot that
+  has a variable of its own (the free one from 5.14 on, "percpu: use
+  pcpu_free_slot instead of pcpu_nr_slots - 1");
 * 5.9 - 5.13 count empty populated pages per chunk type
   (pcpu_nr_empty_pop_pages[PCPU_NR_CHUNK_TYPES]); with CONFIG_MEMCG_KMEM
   off, as the shim builds, the only type is the root one;
@@ -67,6 +69,7 @@ class Era:
     chunk_isolated: bool = True
     slot_to_depopulate: bool = True
     slot_sidelined: bool = True
+    slot_free_variable: bool = True
     empty_pop_pages_by_type: bool = False
     counts_populated: bool = True
     fc_callbacks: bool = False
@@ -77,6 +80,20 @@ class Era:
     def slots_after_active(self) -> int:
         """Chunk slots after those of the sizes a chunk's free area can have."""
         return 1 + int(self.slot_sidelined) + int(self.slot_to_depopulate)
+
+    def slot_variables(self, active: int) -> dict[str, int]:
+        """The slots after the `active` ones, in the comment's order
+        (sidelined, free, to_depopulate), as the variables a revision has."""
+        after = ["sidelined_slot"] if self.slot_sidelined else []
+        after += ["free_slot"] + (["to_depopulate_slot"] if self.slot_to_depopulate else [])
+        named = {name: active + i for i, name in enumerate(after)}
+        if not self.slot_free_variable:
+            del named["free_slot"]
+        return named
+
+    def free_slot(self, active: int) -> int:
+        """The slot of fully free chunks."""
+        return active + int(self.slot_sidelined)
 
     def banner_at(self, region: str) -> str:
         """What the allocators' banners print between "pages/cpu" and the sizes."""

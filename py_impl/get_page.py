@@ -184,6 +184,8 @@ def _state(api: Api, full: State, immutable: bool) -> State:
     for name in chunks:
         chunk = full[name]  # type: ignore[literal-required]
         state[name] = None if chunk is None else _chunk(api, chunk, immutable)  # type: ignore[literal-required]
+        # Which slot list holds it: the glue finds a chunk by its variable.
+        state[f"{name}_slot"] = full[f"{name}_slot"]  # type: ignore[literal-required]
     return state
 
 

@@ -54,7 +54,13 @@ and the model says so here:
 * slot numbering: the comment says "1-31 bytes share the same slot", which
   does not fix absolute numbers (and is not exact: 1-15 and 16-31 differ);
   the numbering and the three slots after the active ones (sidelined, free,
-  to_depopulate) come from the code and its comment there;
+  to_depopulate) come from the code and its comment there; the kernel-doc
+  of pcpu_setup_first_chunk() says the dynamic chunk "is circulated in the
+  chunk slots", pcpu_chunk_relocate()'s that "the reserved chunk is never
+  put on chunk slots", and that a chunk too full for the smallest
+  allocation sits on slot 0 was read for its intent;
+* pcpu_chunk_struct_size is a struct's size under the build's
+  configuration: the model leaves it out and nothing compares it;
 * pcpu_nr_populated counts the first chunk's static + reserved + dynamic
   pages once ("include all regions of the first chunk");
 * the bookkeeping the brief asks the model to mirror: which memblock calls
@@ -103,6 +109,7 @@ from py_impl.bitmap_eras import (
     era_of,
     virt_alloc_panic,
 )
+from py_impl.first_chunk import chunk_slot
 from py_impl.layout import AreaSizes, padded, plan_units
 from py_impl.machine import (
     EINVAL,
@@ -618,6 +625,23 @@ def first_chunk_state(record: ModernRecord, info: AllocInfo, units: UnitMap,
     }
     if not era.counts_populated:
         del state["nr_populated"]
+    state.update(slot_state(era, unit_pages * page, first_chunk))
+    return state
+
+
+def slot_state(era: Era, unit_size: int, first_chunk: ChunkState) -> State:
+    """The slots after the active ones, and the slot list each first-setup
+    chunk is on: the first chunk "is circulated in the chunk slots" by its
+    largest free area, here its whole region (hints count whole
+    PCPU_MIN_ALLOC_SIZE bits); "the reserved chunk is never put on chunk
+    slots"."""
+    active = size_to_slot(unit_size) + 1
+    state: State = {}
+    for name, slot in era.slot_variables(active).items():
+        state[name] = slot  # type: ignore[literal-required]  # a State key by name
+    largest_free = first_chunk.free_bytes // PCPU_MIN_ALLOC_SIZE * PCPU_MIN_ALLOC_SIZE
+    state["first_chunk_slot"] = chunk_slot(largest_free, unit_size, era.free_slot(active))
+    state["reserved_chunk_slot"] = None
     return state
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.core.generation import GenerationName
+from harness.core.generation import SLOT_LISTS_FACT, GenerationName
 from harness.core.result import (
     ArchInfo,
     Attempt,
@@ -74,6 +74,9 @@ def result_json(generation: GenerationName, boot: Boot, bug: ModelBug | None) ->
         }
     if boot.modern_state is not None:
         out["state"] = boot.modern_state
+    state = out.get("state")
+    if state and not boot.constants.get(SLOT_LISTS_FACT, 1):
+        out["state"] = _without_slots(state)
     if boot.static_copies is not None:
         out["static_copies"] = boot.static_copies
     if boot.attempts is not None:
@@ -85,6 +88,13 @@ def result_json(generation: GenerationName, boot: Boot, bug: ModelBug | None) ->
     out["possible"] = list(case.possible)
     out["source"] = f"model:{generation}"
     return out
+
+
+def _without_slots(state: State) -> State:
+    """The state of a revision that keeps no chunk slot lists the glue can
+    read (harness/core/generation.py slot_lists()): no chunk's slot."""
+    return {key: value for key, value in state.items()  # type: ignore[return-value]
+            if key not in ("first_chunk_slot", "reserved_chunk_slot")}
 
 
 def _outcome(bug: ModelBug | None) -> Outcome:

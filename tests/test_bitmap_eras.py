@@ -27,7 +27,7 @@ FIRST_CHUNK = "static void *pcpu_alloc_first_chunk(unsigned long at, int bytes) 
 CHUNK_TODAY = "struct pcpu_chunk { int free_bytes; bool isolated; int nr_pages; };\n"
 CHUNK_HINTS = ("struct pcpu_chunk { int free_bytes; int contig_bits; int contig_bits_start;\n"
                "\tint first_bit; int nr_pages; };\n")
-SLOTS = "int pcpu_sidelined_slot;\nint pcpu_to_depopulate_slot;\n"
+SLOTS = "int pcpu_sidelined_slot;\nstatic int pcpu_free_slot;\nint pcpu_to_depopulate_slot;\n"
 POPULATED = "int pcpu_nr_populated;\n"
 TYPES = "enum fx_kind { FX_ROOT, PCPU_NR_CHUNK_TYPES };\n"
 EMBED_TODAY = ("int pcpu_embed_first_chunk(size_t reserved_size, size_t dyn_size,\n"
@@ -79,7 +79,8 @@ def test_an_older_allocator_reports_no_facts_to_either_generation() -> None:
 def test_todays_revision_has_todays_rules() -> None:
     assert facts(TODAY) == {
         "bitmap_chunks": 1, "chunk_hint_fields": 0, "chunk_isolated": 1,
-        "slot_to_depopulate": 1, "slot_sidelined": 1, "empty_pop_pages_by_type": 0,
+        "slot_to_depopulate": 1, "slot_sidelined": 1, "slot_free_variable": 1,
+        "empty_pop_pages_by_type": 0,
         "counts_populated": 1, "fc_callbacks": 0, "banner_base": 0, "virt_alloc": 0,
     }
 
@@ -87,7 +88,8 @@ def test_todays_revision_has_todays_rules() -> None:
 def test_the_oldest_bitmap_revision_has_the_oldest_rules() -> None:
     assert facts(OLDEST) == {
         "bitmap_chunks": 1, "chunk_hint_fields": 1, "chunk_isolated": 0,
-        "slot_to_depopulate": 0, "slot_sidelined": 0, "empty_pop_pages_by_type": 0,
+        "slot_to_depopulate": 0, "slot_sidelined": 0, "slot_free_variable": 0,
+        "empty_pop_pages_by_type": 0,
         "counts_populated": 0, "fc_callbacks": 1, "banner_base": 1, "virt_alloc": 1,
     }
 
@@ -95,6 +97,7 @@ def test_the_oldest_bitmap_revision_has_the_oldest_rules() -> None:
 @pytest.mark.parametrize(("evidence", "fact"), [
     ("int pcpu_sidelined_slot;\n", "slot_sidelined"),
     ("int pcpu_to_depopulate_slot;\n", "slot_to_depopulate"),
+    ("static int pcpu_free_slot;\n", "slot_free_variable"),
     (POPULATED, "counts_populated"),
     (TYPES, "empty_pop_pages_by_type"),
 ])
@@ -131,6 +134,9 @@ def test_the_oldest_rules_shape_the_state() -> None:
     today = model("modern")["state"]
     old = model("modern", facts(OLDEST))["state"]
     assert old["nr_slots"] == today["nr_slots"] - 2  # no sidelined, no to_depopulate slot
+    # the free slot is the last and has no variable; the first chunk's is the same
+    assert not {"sidelined_slot", "free_slot", "to_depopulate_slot"} & set(old)
+    assert old["first_chunk_slot"] == today["first_chunk_slot"]
     assert "nr_populated" not in old
     chunk = old["first_chunk"]
     assert "isolated" not in chunk

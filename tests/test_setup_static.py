@@ -71,7 +71,8 @@ def test_the_page_scenario_boots(make_shim: ShimFactory, make_case: CaseFactory)
     assert result["state"]["chunk_size"] == 5 * 32 * 4096
     assert result["static_copies"]["bad_cpus"] == []
     assert result["bootmem"]["fc_allocs"] == 3 * 17
-    assert result["constants"] == {"PCPU_MIN_UNIT_PAGES_SHIFT": 4, "unit_power_of_two": 1}
+    assert result["constants"] == {"PCPU_MIN_UNIT_PAGES_SHIFT": 4, "unit_power_of_two": 1,
+                                   "chunk_slot_lists": 0}
 
 
 def test_other_scenarios_are_not_there(make_shim: ShimFactory, make_case: CaseFactory) -> None:

@@ -47,6 +47,8 @@ BITMAP_FIELDS = {("pcpu_chunk", "populated"): "pcpu_unit_pages"}
 # as its spec says, and the rest are scalars.
 CHUNK_STATE = ("pcpu_first_chunk", "pcpu_reserved_chunk")
 UNIT_MAP_STATE = "pcpu_unit_map"
+# 5.9 - 5.13 keep one run of pcpu_nr_slots slot lists per chunk type.
+CHUNK_TYPES = "PCPU_NR_CHUNK_TYPES"
 # The setup function is emitted under this prefix; the glue's wrapper takes its name.
 REAL_PREFIX = "shim_real_"
 ARCHES = ("generic", *kernel_files.ARCH_FILES)
@@ -280,12 +282,23 @@ def _glue_plan(api: detect.ApiInfo, extraction: closure.Extraction,
         "fixed_array_state_vars": fixed,
         "array_state_vars": [(v, n) for v, n in spec.array_state.items() if v in defined],
         "chunk_vars": [v for v in CHUNK_STATE if v in defined and v in spec.state_variables],
+        "slot_lists": _slot_lists(defined),
         "static_check": _static_check(defined),
         "scenarios": extraction.scenarios,
         "constants": [name for name in spec.constants if name in defined],
         "facts": sorted(facts.items()),
         "call": call_by_prefix, "by_prefix": by_prefix,
     }
+
+
+def _slot_lists(defined: frozenset[str]) -> tuple[str, str] | None:
+    """The revision's array of chunk slot lists and the C expression
+    counting its lists, None where it has none the glue can read."""
+    lists = generation.slot_lists(defined.__contains__)
+    if lists is None:
+        return None
+    count = generation.SLOT_COUNT
+    return lists, f"{count} * {CHUNK_TYPES}" if CHUNK_TYPES in defined else count
 
 
 def _fixed_arrays(extraction: closure.Extraction, variables: list[str]) -> list[str]:

@@ -38,6 +38,24 @@ Detects = Callable[[str, tuple[str, ...]], bool]
 
 SPEC_PACKAGE = "harness.core.generations"
 
+# The arrays of chunk slot lists, by the name a revision declares them
+# under: pcpu_slot[] from 2009, pcpu_chunk_lists[] from 5.9 on (until 5.14
+# one run of pcpu_nr_slots lists per chunk type); chunks are kept on them
+# by free size.  Every kernel since 2009 has one; the glue reports which
+# list holds each chunk, and the fact tells a model whether the revision
+# has lists to report (an invented fixture kernel may not).
+SLOT_LISTS = ("pcpu_chunk_lists", "pcpu_slot")
+SLOT_COUNT = "pcpu_nr_slots"
+SLOT_LISTS_FACT = "chunk_slot_lists"
+
+
+def slot_lists(defines: Callable[[str], bool]) -> str | None:
+    """The name of a revision's array of chunk slot lists, None if it has
+    none (or no count of them)."""
+    if not defines(SLOT_COUNT):
+        return None
+    return next((name for name in SLOT_LISTS if defines(name)), None)
+
 
 class SpecError(Exception):
     """A generation spec contradicts itself or the harness (a bug in the spec)."""

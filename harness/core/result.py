@@ -151,6 +151,14 @@ class State(TypedDict, total=False):
     unit_size: int
     chunk_size: int
     nr_slots: int
+    # 5.14 on: the slots after the active ones (isolated and depopulated,
+    # fully free, isolated and to be depopulated)
+    sidelined_slot: int
+    free_slot: int
+    to_depopulate_slot: int
+    # The size a chunk struct is allocated with (reported, not compared:
+    # a struct's size is the ABI's and the configuration's)
+    chunk_struct_size: int
     atom_size: int
     nr_groups: int
     group_offsets: list[int]
@@ -163,6 +171,11 @@ class State(TypedDict, total=False):
     base_addr: Pointer
     first_chunk: Chunk | None
     reserved_chunk: Chunk | None
+    # The index of the chunk slot list (pcpu_slot[], later
+    # pcpu_chunk_lists[]) holding each chunk; None when the chunk is on no
+    # list or there is none.  Not pcpu_ variables: read off the lists.
+    first_chunk_slot: int | None
+    reserved_chunk_slot: int | None
 
 
 class StaticCopies(TypedDict, total=False):

@@ -19,7 +19,12 @@ from pycparser import c_ast, c_parser
 
 from harness.core import generation
 from harness.core.errors import UserError
-from harness.core.generation import GenerationName, GenerationSpec
+from harness.core.generation import (
+    SLOT_LISTS_FACT,
+    GenerationName,
+    GenerationSpec,
+    slot_lists,
+)
 from harness.extract import ctext
 
 FieldKind = Literal["scalar", "pointer", "array", "flexible_array", "struct", "function_pointer"]
@@ -160,10 +165,11 @@ class SourceView:
 
 
 def facts(api: ApiInfo, *files: ctext.SourceFile) -> dict[str, int]:
-    """What the generation's spec says its model needs to know of this revision."""
-    if api.spec.facts is None:
-        return {}
-    return dict(api.spec.facts(SourceView(*files)))
+    """What the generation's spec says its model needs to know of this
+    revision, and whether it keeps chunks on slot lists the glue reports."""
+    view = SourceView(*files)
+    lists = {SLOT_LISTS_FACT: int(slot_lists(view.defines) is not None)}
+    return {**(api.spec.facts(view) if api.spec.facts is not None else {}), **lists}
 
 
 def _generation_of(setup: Prototype) -> GenerationSpec:

@@ -40,6 +40,9 @@ def bitmap_facts(source: RevisionView) -> Mapping[str, int]:
         "chunk_hint_fields": int("contig_bits" in chunk_fields),
         # 5.14 on: "percpu: implement partial chunk depopulation"
         "chunk_isolated": int("isolated" in chunk_fields),
+        # the slot for empty chunks kept in a variable of its own (5.14 on;
+        # until then it is the last one)
+        "slot_free_variable": int(source.defines("pcpu_free_slot")),
         # slots after the free one (5.14 on)
         "slot_to_depopulate": int(source.defines("pcpu_to_depopulate_slot")),
         "slot_sidelined": int(source.defines("pcpu_sidelined_slot")),

@@ -39,6 +39,10 @@ STATE_VARIABLES = (
     "pcpu_unit_offsets",
     "pcpu_nr_empty_pop_pages",
     "pcpu_nr_populated",
+    # 5.14 on, the bitmap allocator's slots after the active ones
+    "pcpu_sidelined_slot",
+    "pcpu_free_slot",
+    "pcpu_to_depopulate_slot",
 )
 # The arrays among them, and what counts each.
 ARRAY_STATE = {

@@ -33,6 +33,7 @@ STATE_VARIABLES = (
     "pcpu_unit_size",
     "pcpu_chunk_size",
     "pcpu_nr_slots",
+    "pcpu_chunk_struct_size",
     "pcpu_first_chunk",
     "pcpu_reserved_chunk",
     "pcpu_reserved_chunk_limit",
