@@ -200,3 +200,14 @@ def test_a_version_with_no_image_is_one_line(capsys: pytest.CaptureFixture[str])
     assert main(["boot", "debian:6.1=0.0.1-1"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no linux-image-*-amd64 package of version 0.0.1-1" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("machine", [
+    oracle.FIXED[1], oracle.FIXED[3], oracle.FIXED[4], Machine(2, 3, params=("numa=off",)),
+    Machine(2, 2, ((0,), (1,)), (256, 256), ((10, 21), (21, 10)))])
+def test_a_reproducer_makes_the_same_machine(machine: Machine) -> None:
+    from harness.cli import options
+    from harness.cli.requests import BootRequest
+
+    request = options.parse(["boot", "debian:6.1", *machine.boot_options()])
+    assert isinstance(request, BootRequest) and request.machine == machine

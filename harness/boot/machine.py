@@ -66,6 +66,18 @@ class Machine:
                 for i, (cpus, mb) in enumerate(zip(self.node_cpus, self.node_mb, strict=True)))
         return text + "".join(f" {p}" for p in self.params)
 
+    def boot_options(self) -> list[str]:
+        """The options of `percpu-diff boot` that make this machine."""
+        out = ["--cpus", str(self.cpus), "--maxcpus", str(self.maxcpus)]
+        for cpus, mb in zip(self.node_cpus, self.node_mb, strict=False):
+            # one word: argparse would read "-@256" as an option
+            out.append(f"--node={_cpu_list(cpus) or '-'}@{mb}")
+        if self.distance:
+            out += ["--node-distance", ";".join(",".join(map(str, row)) for row in self.distance)]
+        for param in self.params:
+            out += ["--param", param]
+        return out
+
     def qemu_args(self) -> list[str]:
         """The machine part of QEMU's command line (no kernel, no devices)."""
         args = ["-smp", f"{self.cpus},maxcpus={self.maxcpus}"]

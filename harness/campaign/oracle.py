@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -59,9 +60,20 @@ class OracleCase:
     differences: list[compare.Difference] = field(default_factory=list)
     case: Case | None = None
     serial: str = ""  # the kept serial log
+    source: str = ""
+
+    def reproduce(self) -> list[str]:
+        """The commands that show this boot again: the real one, and the shim's."""
+        real = ["percpu-diff", "boot", self.source, *self.machine.boot_options()]
+        out = [shlex.join(real)]
+        if self.case is not None:
+            case_file = Path(self.serial).parent / "case.toml"
+            out.append(shlex.join(["percpu-diff", "show", self.source, "--case", str(case_file)]))
+        return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "machine": asdict(self.machine),
+        return {"name": self.name, "machine": asdict(self.machine), "source": self.source,
+                "reproduce": self.reproduce(),
                 "describe": self.machine.describe(), "verdict": self.verdict,
                 "seconds": round(self.seconds, 2), "reason": self.reason, "serial": self.serial,
                 "differences": [{"field": d.field, "real": d.kernel, "shim": d.model}
@@ -146,7 +158,8 @@ def check(kernel: Kernel, machine: Machine, name: str, where: Path,
     """Boot the machine, run what it saw in the shim, compare."""
     serial = qemu.boot(kernel.image.vmlinux, machine, reading.requests(), where, timeout_s)
     boot = reading.read(serial.text, serial.timed_out)
-    done = OracleCase(name, machine, "inconclusive", serial.seconds, serial=str(serial.path))
+    done = OracleCase(name, machine, "inconclusive", serial.seconds, serial=str(serial.path),
+                      source=kernel.snapshot.label)
     if boot.outcome != "ok":
         done.reason = f"{boot.outcome}: {boot.message}"
         return done

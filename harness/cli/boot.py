@@ -87,8 +87,11 @@ def oracle_main(request: OracleRequest) -> int:
                       + (f": {first}" if first else ""), markup=False, highlight=False)
 
         where = request.out / label.replace("/", "_").replace(":", "_")
-        everything += [c.to_json() | {"source": label}
-                       for c in oracle.run(kernel, todo, where, request.timeout_s, say)]
+        everything += [c.to_json() for c in oracle.run(kernel, todo, where, request.timeout_s, say)]
+    for result in everything:
+        if result["verdict"] != "agree":
+            out.print(f"{result['source']} {result['name']} {result['verdict']}: "
+                      + "; ".join(result["reproduce"]), markup=False, highlight=False)
     for label, counts in summary.items():
         out.print(f"{label}: {sum(counts.values())} boots: agree {counts['agree']}, "
                   f"differ {counts['differ']}, inconclusive {counts['inconclusive']}",
