@@ -108,16 +108,36 @@ class Bootmem:
     address"; "The goal is dropped if it can not be satisfied and the
     allocation will fall back to memory below @goal".  Placed first fit
     from the goal up, else first fit below it; memory given back is free
-    again.
+    again.  __alloc_bootmem_node()'s: "Allocation may fall back to any node
+    in the system if the specified node can not hold the requested
+    memory".  The nodes hold consecutive ranges in node order from 0; a
+    block lies within one node.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, node_sizes: Sequence[int] | None = None) -> None:
         self.size = size
         self.used: list[tuple[int, int]] = []  # sorted, disjoint [start, end)
+        self.nodes: list[tuple[int, int]] = []
+        at = 0
+        for bytes_on_node in node_sizes if node_sizes is not None else (size,):
+            self.nodes.append((at, at + bytes_on_node))
+            at += bytes_on_node
 
-    def alloc(self, size: int, align: int, goal: int) -> int | None:
+    def _ranges(self, goal: int, node: int | None) -> list[tuple[int, int]]:
+        """Where to look, in order: the node asked for (from the goal when
+        it lies inside), then every node from the goal up, then from 0."""
+        out: list[tuple[int, int]] = []
+        if node is not None and 0 <= node < len(self.nodes):
+            start, end = self.nodes[node]
+            out.append((goal if start < goal < end else start, end))
+        out += [(max(start, goal), end) for start, end in self.nodes if end > goal]
+        if goal:
+            out += self.nodes
+        return out
+
+    def alloc(self, size: int, align: int, goal: int, node: int | None = None) -> int | None:
         """The address of `size` bytes aligned to `align`, or None."""
-        for low, high in ((goal, self.size), (0, min(goal, self.size))):
+        for low, high in self._ranges(goal, node):
             place = self._fit(low, high, size, align)
             if place is not None:
                 self.used.append((place, place + size))
@@ -195,12 +215,13 @@ class ArchRecord(BootRecord):
         return self.machine.case.nodes() if self.numa else 1
 
     def alloc_bootmem(self, size: int, align: int = SMP_CACHE_BYTES,
-                      goal: int = MAX_DMA_ADDRESS) -> int:
-        """alloc_bootmem() and friends: an address, or panic when memory has
-        run out (0 when the machine's memory is not modelled)."""
+                      goal: int = MAX_DMA_ADDRESS, node: int | None = None) -> int:
+        """alloc_bootmem() and friends (for `node`, None: any): an address,
+        or panic when memory has run out (0 when the machine's memory is not
+        modelled)."""
         if self.memory is None:
             return 0
-        place = self.memory.alloc(size, align, goal)
+        place = self.memory.alloc(size, align, goal, node)
         if place is None:
             raise ModelPanic(f"out of memory: {size} bytes of bootmem")
         return place
@@ -219,7 +240,9 @@ class ArchRecord(BootRecord):
         if self.may_fail:
             place = 0 if self.bootmem_may_fail() else None
         else:
-            place = self.alloc_bootmem(size, size)
+            node = self.cpu_node(cpu)
+            place = self.alloc_bootmem(size, size, node=node if self.node_has_memory(node)
+                                       else None)
         if not self.numa:
             return place
         node = self.cpu_node(cpu)
@@ -567,7 +590,7 @@ def sparc64(boot: Boot, generation: GenerationName) -> int:
     """
     case = boot.record.machine.case
     record = arch_record(boot, case, may_fail=False)
-    record.memory = Bootmem(case.bootmem_size)
+    record.memory = Bootmem(case.bootmem_size, case.memory_of_nodes() if case.numa else None)
     machine = record.machine
     Attempts(boot)  # no choice of allocator: none tried
     # mm/percpu.c reads percpu_alloc= on every arch; sparc64 has none of

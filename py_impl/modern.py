@@ -256,8 +256,10 @@ def modern_record(boot: Boot) -> ModernRecord:
         return boot.record
     machine = boot.record.machine
     case = machine.case
-    record = ModernRecord(machine, memblock=Memblock(case.bootmem_size, case.fail_bootmem),
-                          era=era_of(boot))
+    # A kernel without NUMA has one node holding all the memory.
+    memory = Memblock(case.bootmem_size, case.fail_bootmem,
+                      case.memory_of_nodes() if case.numa else None)
+    record = ModernRecord(machine, memblock=memory, era=era_of(boot))
     boot.record = record
     return record
 
@@ -277,7 +279,7 @@ def pcpu_fc_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
     numa = record.case_numa
     node = record.machine.node_of(cpu) if numa else 0
     directed = numa and record.node_has_memory(node)
-    runs = memblock.alloc_run(count, size, align, MAX_DMA_ADDRESS)
+    runs = memblock.alloc_run(count, size, align, MAX_DMA_ADDRESS, node if directed else None)
     got = sum(n for _, n in runs)
     record.count_fc_alloc(cpu, size, got)
     if directed and got:
