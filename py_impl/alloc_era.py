@@ -23,16 +23,28 @@ fd1e8a1fe2b5.  From the kernel-doc, variable comments and commit messages:
   the group's first cpu, "Allocations are always whole multiples of
   @atom_size aligned to @atom_size", and "the leftover is returned using
   @free_fn": every empty unit whole, every used unit's tail; the groups then
-  lie where the arch's allocator put them: the shim's bootmem places them
-  back to back upwards, the layout pcpu_build_alloc_info() promises, and
-  where the revision's own pcpu_dfl_fc_alloc() takes from memblock (3.13
-  on), or the x86 flow's pcpu_alloc_bootmem() does (an x86 whose Kconfig
-  turns on CONFIG_NO_BOOTMEM, 2.6.35 - 4.19: mm/nobootmem.c's bootmem
-  interface over memblock), memblock's documented top-down placement puts
-  each below the one before, back to back downwards;
+  lie where the allocator put them, "base address is now known, determine
+  group base offsets": each group's distance from the lowest.  The generic
+  scenarios' callbacks ask for no node: the shim's bootmem places the
+  groups back to back upwards, memblock (the revision's own
+  pcpu_dfl_fc_alloc(), 3.13 on) each below the one before.  The x86 flow's
+  pcpu_alloc_bootmem() asks for the group's node ("NUMA friendly"), and
+  its addresses are modelled (py_impl/arch_flows.py SharedMemory): in the
+  node, first fit from the goal (bootmem's __alloc_bootmem_node()), or
+  top-down (an x86 whose Kconfig turns on CONFIG_NO_BOOTMEM, 2.6.35 -
+  4.19: mm/nobootmem.c's bootmem interface over memblock), each falling
+  back to any node as the allocator's kernel-doc says;
 * "percpu: make embedding first chunk allocator check vmalloc space size":
   a spread of the groups beyond 75% of the vmalloc space is warned about
-  and fails the call with -EINVAL (the shim configures the page fallback);
+  and fails the call with -EINVAL (the shim configures the page fallback;
+  the spread is the highest base offset plus a unit, and a failed check
+  gives back nothing more);
+* the unused parts are given back group by group as each is allocated,
+  until (3.x) they "Copy data and free unused parts.  This should happen
+  after all allocations are complete; otherwise, we may end up with
+  overlapping groups"; later (4.9) the spread is the highest group's end,
+  checked before anything is given back, and a failed check gives every
+  group back whole;
 * "percpu: fix chunk range calculation": pcpu_low/high_unit_cpu, "cpus with
   the lowest and highest unit addresses", replace pcpu_first/last_unit_cpu
   ("... unit numbers");
@@ -89,6 +101,8 @@ class Era:
     embed_per_group: bool = False
     top_down: bool = False
     embed_checks_vmalloc: bool = False
+    embed_frees_after_allocating: bool = False
+    embed_spread_of_highest_group: bool = False
     dyn_size_is_minimum: bool = False
     early_dyn_size: int = 0
     dynamic_reserve: int = 20 << 10
@@ -122,6 +136,8 @@ class Era:
             # callback's, or an x86 flow's on an x86 without bootmem
             top_down=fact("boot_allocator_top_down") or fact(X86_NO_BOOTMEM),
             embed_checks_vmalloc=fact("embed_checks_vmalloc_space"),
+            embed_frees_after_allocating=fact("embed_frees_after_allocating"),
+            embed_spread_of_highest_group=fact("embed_spread_of_highest_group"),
             dyn_size_is_minimum=fact("dyn_size_is_minimum"),
             early_dyn_size=constants.get("PERCPU_DYNAMIC_EARLY_SIZE", 0),
             dynamic_reserve=constants.get("PERCPU_DYNAMIC_RESERVE", 20 << 10),

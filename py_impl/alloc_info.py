@@ -29,6 +29,9 @@ from harness.core.arch_sizes import page_align
 from harness.core.result import AllocInfo as AllocInfoJson
 from harness.core.topology import group_cpus
 from py_impl.alloc_era import (
+    ALLOC_INFO_HEAD,
+    CPU_MAP_ENTRY,
+    GROUP_INFO,
     Era,
     Layout,
     bootmem_offsets,
@@ -100,7 +103,9 @@ class AllocInfo:
 def alloc_alloc_info(record: BootRecord, nr_groups: int, nr_units: int) -> AllocInfo | None:
     """pcpu_alloc_alloc_info(): room for the groups and units, group 0's map
     all NR_CPUS; None when bootmem cannot supply it."""
-    if not record.bootmem_may_fail():
+    head = -(-(ALLOC_INFO_HEAD + GROUP_INFO * nr_groups) // CPU_MAP_ENTRY) * CPU_MAP_ENTRY
+    if not record.percpu_alloc(page_align(head + CPU_MAP_ENTRY * nr_units,
+                                          record.machine.page_size)):
         return None
     groups = [GroupInfo() for _ in range(nr_groups)]
     if groups:
@@ -268,8 +273,10 @@ def embed(boot: Boot) -> int:
                                       info.atom_size, machine.page_size, record.fc_goal))
             for group, offset in zip(info.groups, placed, strict=True):
                 group.base_offset = offset
-            failed = embed_groups(record, era, layout_of(info, machine), info.sizes,
-                                  case.vmalloc_size)
+            failed, offsets = embed_groups(record, era, layout_of(info, machine), info.sizes,
+                                           case.vmalloc_size)
+            for group, offset in zip(info.groups, offsets, strict=True):
+                group.base_offset = offset
             if failed:
                 return failed
         elif not embed_chunk(record, info.sizes, info.unit_size, machine.nr_possible):

@@ -44,6 +44,7 @@ copy starts relative to the chunk's base ("arch").
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -74,6 +75,7 @@ from py_impl.machine import (
     Machine,
     ModelPanic,
 )
+from py_impl.memblock import Memblock
 from py_impl.result import Boot
 from py_impl.words import Words
 
@@ -100,6 +102,21 @@ MAX_DMA_ADDRESS = 16 << 20
 SMP_CACHE_BYTES = 64
 
 
+def bootmem_search(nodes: Sequence[tuple[int, int]], goal: int, node: int | None
+                   ) -> list[tuple[int, int]]:
+    """Where bootmem looks for a block, in order (Bootmem's contract): the
+    node asked for (from the goal when it lies inside), then every node
+    from the goal up, then every node from 0."""
+    out: list[tuple[int, int]] = []
+    if node is not None and 0 <= node < len(nodes):
+        start, end = nodes[node]
+        out.append((goal if start < goal < end else start, end))
+    out += [(max(start, goal), end) for start, end in nodes if end > goal]
+    if goal:
+        out += nodes
+    return out
+
+
 class Bootmem:
     """The machine's boot memory, for a flow whose allocations panic when
     it runs out (sparc64: a 4M chunk per cpu is a lot to ask).
@@ -108,16 +125,24 @@ class Bootmem:
     address"; "The goal is dropped if it can not be satisfied and the
     allocation will fall back to memory below @goal".  Placed first fit
     from the goal up, else first fit below it; memory given back is free
-    again.
+    again.  __alloc_bootmem_node()'s: "Allocation may fall back to any node
+    in the system if the specified node can not hold the requested
+    memory".  The nodes hold consecutive ranges in node order from 0; a
+    block lies within one node.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, node_sizes: Sequence[int] | None = None) -> None:
         self.size = size
         self.used: list[tuple[int, int]] = []  # sorted, disjoint [start, end)
+        self.nodes: list[tuple[int, int]] = []
+        at = 0
+        for bytes_on_node in node_sizes if node_sizes is not None else (size,):
+            self.nodes.append((at, at + bytes_on_node))
+            at += bytes_on_node
 
-    def alloc(self, size: int, align: int, goal: int) -> int | None:
+    def alloc(self, size: int, align: int, goal: int, node: int | None = None) -> int | None:
         """The address of `size` bytes aligned to `align`, or None."""
-        for low, high in ((goal, self.size), (0, min(goal, self.size))):
+        for low, high in bootmem_search(self.nodes, goal, node):
             place = self._fit(low, high, size, align)
             if place is not None:
                 self.used.append((place, place + size))
@@ -149,6 +174,42 @@ class Bootmem:
         return place if place + size <= high else None
 
 
+class SharedMemory(Memblock):
+    """The machine's memory under an x86 flow of the alloc_info generation,
+    where two boot allocators give out the same memory: bootmem's first fit
+    (Bootmem's contract, bootmem_search()) and memblock's top-down search
+    (Memblock's).  mm/percpu.c's own calls take bootmem's until it calls
+    memblock itself (3.13 on); the arch's pcpu_alloc_bootmem() takes
+    bootmem's, or memblock's on an x86 without bootmem (mm/nobootmem.c's
+    bootmem interface: memblock's "highest free range at or above the
+    goal", the node's first).  Frees are exact: everything percpu gives
+    back here is whole pages."""
+
+    def first_fit(self, size: int, align: int, goal: int, node: int | None) -> int | None:
+        for low, high in bootmem_search(self.nodes, goal, node):
+            place = self._lowest_fit(low, high, size, align)
+            if place is not None:
+                self._hold(place, place + size)
+                return place
+        return None
+
+    def _lowest_fit(self, low: int, high: int, size: int, align: int) -> int | None:
+        def aligned(at: int) -> int:
+            return -(-at // align) * align
+        place = aligned(low)
+        i = bisect.bisect_right(self._ends, place)
+        while i < len(self._starts) and self._starts[i] < place + size:
+            place = max(place, aligned(self._ends[i]))
+            i += 1
+        return place if place + size <= high else None
+
+    def place(self, size: int, align: int, goal: int, node: int | None, top_down: bool
+              ) -> int | None:
+        if top_down:
+            return self.alloc(size, align, goal, counted=False, node=node)
+        return self.first_fit(size, align, goal, node)
+
+
 # ------------------------------------------------------------ the machine
 
 @dataclass
@@ -175,6 +236,36 @@ class ArchRecord(BootRecord):
     # The shim's bootmem notes a node-directed call whether it succeeds or
     # not, its memblock (an x86 without bootmem) only a block it handed out.
     nodes_on_success: bool = False
+    # The machine's memory as percpu's allocations and the arch's place it
+    # (None: addresses not modelled), and which of them search top-down.
+    shared: SharedMemory | None = None
+    percpu_top_down: bool = False
+    arch_top_down: bool = False
+
+    @property
+    def places_memory(self) -> bool:  # type: ignore[override]
+        return self.shared is not None
+
+    def percpu_alloc(self, size: int) -> bool:
+        """alloc_bootmem_nopanic() (memblock_virt_alloc_nopanic() from 3.13):
+        SMP_CACHE_BYTES aligned, from __pa(MAX_DMA_ADDRESS) or top-down."""
+        if not self.bootmem_may_fail():
+            return False
+        if self.shared is None:
+            return True
+        return self.shared.place(size, SMP_CACHE_BYTES, MAX_DMA_ADDRESS, None,
+                                 self.percpu_top_down) is not None
+
+    def fc_place(self, cpu: int, size: int, align: int) -> int | None:
+        place = self.place_for_cpu(cpu, size, align)
+        if place is not None:
+            self.count_fc_alloc(cpu, size)
+        return place
+
+    def fc_free_at(self, place: int, size: int) -> None:
+        self.fc_free(size)
+        if self.shared is not None:
+            self.shared.free(place, size)
 
     @property
     def numa(self) -> bool:
@@ -195,12 +286,13 @@ class ArchRecord(BootRecord):
         return self.machine.case.nodes() if self.numa else 1
 
     def alloc_bootmem(self, size: int, align: int = SMP_CACHE_BYTES,
-                      goal: int = MAX_DMA_ADDRESS) -> int:
-        """alloc_bootmem() and friends: an address, or panic when memory has
-        run out (0 when the machine's memory is not modelled)."""
+                      goal: int = MAX_DMA_ADDRESS, node: int | None = None) -> int:
+        """alloc_bootmem() and friends (for `node`, None: any): an address,
+        or panic when memory has run out (0 when the machine's memory is not
+        modelled)."""
         if self.memory is None:
             return 0
-        place = self.memory.alloc(size, align, goal)
+        place = self.memory.alloc(size, align, goal, node)
         if place is None:
             raise ModelPanic(f"out of memory: {size} bytes of bootmem")
         return place
@@ -210,16 +302,28 @@ class ArchRecord(BootRecord):
             self.memory.free(start, size)
 
     def alloc_for_cpu(self, cpu: int, size: int) -> bool:
-        """pcpu_alloc_bootmem(cpu, size, align), align being size."""
-        return self.place_for_cpu(cpu, size) is not None
+        """pcpu_alloc_bootmem(cpu, size, align), align being size; not
+        placed in the shared memory: the page allocator's pages, which come
+        this way, are never looked at by address, and follow every
+        placement that is."""
+        return self.place_for_cpu(cpu, size, placed=False) is not None
 
-    def place_for_cpu(self, cpu: int, size: int) -> int | None:
-        """pcpu_alloc_bootmem(): the address, None when the allocation failed."""
+    def place_for_cpu(self, cpu: int, size: int, align: int | None = None,
+                      placed: bool = True) -> int | None:
+        """pcpu_alloc_bootmem() (aligned to `size` unless told): the
+        address, None when the allocation failed."""
         place: int | None
-        if self.may_fail:
-            place = 0 if self.bootmem_may_fail() else None
+        node = self.cpu_node(cpu)
+        wanted = node if self.numa and self.node_has_memory(node) else None
+        if not self.may_fail:
+            place = self.alloc_bootmem(size, size, node=wanted)
+        elif not self.bootmem_may_fail():
+            place = None
+        elif self.shared is None or not placed:
+            place = 0
         else:
-            place = self.alloc_bootmem(size, size)
+            place = self.shared.place(size, align or size, self.fc_goal, wanted,
+                                      self.arch_top_down)
         if not self.numa:
             return place
         node = self.cpu_node(cpu)
@@ -243,11 +347,14 @@ class ArchRecord(BootRecord):
         for done in range(count):
             if not self.alloc_for_cpu(cpu, size):
                 return done
-            self.fc_allocs += 1
-            self.fc_alloc_bytes += size
-            # An empty slot's cpu (NR_CPUS) has no node; the shim charges node 0.
-            self.fc_alloc_bytes_by_node[self.machine.nodes.get(cpu, 0)] += size
+            self.count_fc_alloc(cpu, size)
         return count
+
+    def count_fc_alloc(self, cpu: int, size: int) -> None:
+        self.fc_allocs += 1
+        self.fc_alloc_bytes += size
+        # An empty slot's cpu (NR_CPUS) has no node; the shim charges node 0.
+        self.fc_alloc_bytes_by_node[self.machine.nodes.get(cpu, 0)] += size
 
     def bootmem_json(self) -> result.Bootmem:
         out = super().bootmem_json()
@@ -567,7 +674,7 @@ def sparc64(boot: Boot, generation: GenerationName) -> int:
     """
     case = boot.record.machine.case
     record = arch_record(boot, case, may_fail=False)
-    record.memory = Bootmem(case.bootmem_size)
+    record.memory = Bootmem(case.bootmem_size, case.memory_of_nodes() if case.numa else None)
     machine = record.machine
     Attempts(boot)  # no choice of allocator: none tried
     # mm/percpu.c reads percpu_alloc= on every arch; sparc64 has none of

@@ -78,7 +78,8 @@ class ArchNuma:
             dyn_size=headers.dynamic_reserve, atom_size=case.page_size,
             distance=firmware_distances(case))
         boot.record = BootRecord(Machine(self.arch_case))
-        modern.modern_record(boot)
+        record = modern.modern_record(boot)
+        record.arch_fc_alloc_by_node = bool(self.facts.get(OWN_FC_ALLOC))
         boot.reports_return = False
         self.attempts = Attempts(boot)
 

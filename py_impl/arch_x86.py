@@ -50,7 +50,8 @@ from harness.core.cases import Case
 from harness.core.generation import GenerationName
 from harness.core.result import ArchInfo
 from py_impl import alloc_info, arch_flows, modern
-from py_impl.arch_flows import AUTO, EMBED, PAGE, Attempts, arch_record
+from py_impl.alloc_era import X86_NO_BOOTMEM
+from py_impl.arch_flows import AUTO, EMBED, PAGE, Attempts, SharedMemory, arch_record
 from py_impl.machine import EINVAL, KERN_INFO, KERN_WARNING, BootRecord, Machine, ModelPanic
 from py_impl.result import Boot
 
@@ -107,7 +108,13 @@ class TodayX86:
                                                            padded_address=True)
             boot.reports_return = False
         else:
-            arch_record(boot, self.arch_case, may_fail=True)
+            arch = arch_record(boot, self.arch_case, may_fail=True)
+            # pcpu_alloc_bootmem() places each group in its node's memory,
+            # and embed's base offsets and spread are those addresses'.
+            arch.shared = SharedMemory(case.bootmem_size, -1,
+                                       case.memory_of_nodes() if case.numa else None)
+            arch.percpu_top_down = bool(facts.get("boot_allocator_top_down"))
+            arch.arch_top_down = bool(facts.get(X86_NO_BOOTMEM))
         self.attempts = Attempts(boot)
 
     @property

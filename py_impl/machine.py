@@ -149,6 +149,25 @@ class BootRecord:
         self.fc_frees += 1
         self.fc_free_bytes += size
 
+    # Where the machine's memory is modelled (an arch flow's record), the
+    # calls below place and give back real addresses; here they only count.
+    places_memory = False
+
+    def percpu_alloc(self, size: int) -> bool:
+        """One of mm/percpu.c's own bootmem allocations that may fail."""
+        del size
+        return self.bootmem_may_fail()
+
+    def fc_place(self, cpu: int, size: int, align: int) -> int | None:
+        """The first-chunk allocator asked for `size` at `align` near `cpu`:
+        the address (0 where memory is not modelled), None on failure."""
+        del align
+        return 0 if self.fc_alloc(cpu, size) else None
+
+    def fc_free_at(self, place: int, size: int) -> None:
+        del place
+        self.fc_free(size)
+
     def register_vm(self, size: int, align: int) -> None:
         self.vm_areas.append((size, align))
 

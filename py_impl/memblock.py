@@ -5,6 +5,13 @@ top-down, memory is zeroed, a failed allocation returns NULL (or panics,
 for the forms that do it themselves), memblock_free() gives back exactly
 the bytes named.  Which calls the case makes fail is the case's:
 fail_bootmem counts the calls that may fail.
+
+Memory belongs to nodes.  memblock_alloc_try_nid()'s kernel-doc: @nid is
+the "nid of the free area to find, %NUMA_NO_NODE for any node"; "If the
+specified node can not hold the requested memory ... the allocation falls
+back to any node in the system"; "The @min_addr limit is dropped if it can
+not be satisfied".  The machine's nodes hold consecutive ranges of memory
+in node order from address 0 (the case's node_memory).
 """
 
 from __future__ import annotations
@@ -21,31 +28,61 @@ class Memblock:
     it fits; every call counts towards the one the case makes fail.
     """
 
-    def __init__(self, size: int, fail_at: int) -> None:
+    def __init__(self, size: int, fail_at: int, node_sizes: Sequence[int] | None = None) -> None:
         self.size = size
         self.fail_at = fail_at
+        # Each node's [start, end), node 0 lowest; one node holding it all
+        # when the kernel has no NUMA.
+        self.nodes: list[tuple[int, int]] = []
+        at = 0
+        for bytes_on_node in node_sizes if node_sizes is not None else (size,):
+            self.nodes.append((at, at + bytes_on_node))
+            at += bytes_on_node
         self.calls = 0
         self.bad_frees = 0
         self._starts: list[int] = []  # held ranges, sorted, disjoint, merged
         self._ends: list[int] = []
 
-    def _fit(self, size: int, align: int, floor: int) -> tuple[int, int] | None:
-        """(place, bottom of its free range clamped to floor), highest first."""
-        for i in range(len(self._starts), -1, -1):
-            low = self._ends[i - 1] if i else 0
-            high = self._starts[i] if i < len(self._starts) else self.size
-            bottom = max(low, floor)
-            if high - bottom < size:
-                continue
-            place = (high - size) & ~(align - 1)
-            if place >= bottom:
-                return place, bottom
+    def _fit(self, size: int, align: int, floor: int, memory: tuple[int, int]
+             ) -> tuple[int, int] | None:
+        """(place, bottom of its free range clamped to floor and to the
+        node), the highest place of the node's memory first."""
+        start, end = memory
+        for i in range(bisect.bisect_left(self._starts, end), -1, -1):
+            free_from = self._ends[i - 1] if i else 0
+            high = min(self._starts[i] if i < len(self._starts) else self.size, end)
+            bottom = max(free_from, start, floor)
+            if high - bottom >= size:
+                place = (high - size) & ~(align - 1)
+                if place >= bottom:
+                    return place, bottom
+            if free_from <= start:
+                break  # the free ranges below lie under the node
         return None
 
-    def _find(self, size: int, align: int, floor: int) -> tuple[int, int] | None:
+    def _in_node(self, size: int, align: int, floor: int, node: int | None
+                 ) -> tuple[int, int] | None:
+        """In `node`'s memory, or for None in any node's, the highest first."""
+        if node is not None:
+            if not 0 <= node < len(self.nodes):
+                return None
+            return self._fit(size, align, floor, self.nodes[node])
+        for memory in reversed(self.nodes):
+            found = self._fit(size, align, floor, memory)
+            if found is not None:
+                return found
+        return None
+
+    def _find(self, size: int, align: int, floor: int, node: int | None = None
+              ) -> tuple[int, int] | None:
         if size <= 0:
             return None
-        return self._fit(size, align, floor) or (self._fit(size, align, 0) if floor else None)
+        for limit in (floor, 0) if floor else (0,):
+            for where in (node, None) if node is not None else (None,):
+                found = self._in_node(size, align, limit, where)
+                if found is not None:
+                    return found
+        return None
 
     def _hold(self, start: int, end: int) -> None:
         i = bisect.bisect_left(self._ends, start)
@@ -65,23 +102,24 @@ class Memblock:
             i += 1
         return total
 
-    def alloc(self, size: int, align: int, floor: int = 0, counted: bool = True) -> int | None:
-        """One memblock_alloc*() call: the address, or None.  An allocation
-        that panics itself (memblock_virt_alloc()) is not `counted` among
-        those the case can make fail."""
+    def alloc(self, size: int, align: int, floor: int = 0, counted: bool = True,
+              node: int | None = None) -> int | None:
+        """One memblock_alloc*() call, for `node` (None: any): the address,
+        or None.  An allocation that panics itself (memblock_virt_alloc())
+        is not `counted` among those the case can make fail."""
         if counted:
             index = self.calls
             self.calls += 1
             if index == self.fail_at:
                 return None
-        found = self._find(size, align, floor)
+        found = self._find(size, align, floor, node)
         if found is None:
             return None
         self._hold(found[0], found[0] + size)
         return found[0]
 
-    def alloc_run(self, count: int, size: int, align: int, floor: int = 0
-                  ) -> list[tuple[int, int]]:
+    def alloc_run(self, count: int, size: int, align: int, floor: int = 0,
+                  node: int | None = None) -> list[tuple[int, int]]:
         """`count` calls of one size, stopping after the first that fails.
 
         Returns runs (address of the first block, blocks), each run's blocks
@@ -91,7 +129,7 @@ class Memblock:
         runs: list[tuple[int, int]] = []
         done = 0
         while done < count:
-            found = None if self.calls == self.fail_at else self._find(size, align, floor)
+            found = None if self.calls == self.fail_at else self._find(size, align, floor, node)
             if found is None:
                 self.calls += 1  # the failing call
                 break

@@ -217,6 +217,9 @@ class ModernRecord(BootRecord):
     # like mm/percpu.c's later pcpu_fc_alloc(); None: the era's default,
     # the shim's silent callbacks where the allocators take callbacks.
     arch_fc_alloc: FcAllocVoice | None = None
+    # The arch's own allocator asks memblock for the cpu's node and says
+    # nothing (arch_numa's until 5.17), where the callbacks ask for none.
+    arch_fc_alloc_by_node: bool = False
 
     @property
     def case_numa(self) -> bool:
@@ -256,8 +259,10 @@ def modern_record(boot: Boot) -> ModernRecord:
         return boot.record
     machine = boot.record.machine
     case = machine.case
-    record = ModernRecord(machine, memblock=Memblock(case.bootmem_size, case.fail_bootmem),
-                          era=era_of(boot))
+    # A kernel without NUMA has one node holding all the memory.
+    memory = Memblock(case.bootmem_size, case.fail_bootmem,
+                      case.memory_of_nodes() if case.numa else None)
+    record = ModernRecord(machine, memblock=memory, era=era_of(boot))
     boot.record = record
     return record
 
@@ -272,12 +277,14 @@ def pcpu_fc_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
     """
     voice = record.arch_fc_alloc or (None if record.era.fc_callbacks else MM_PERCPU_FC_ALLOC)
     if voice is None:
+        if record.arch_fc_alloc_by_node:
+            return node_alloc_run(record, cpu, size, align, count)
         return callback_alloc_run(record, cpu, size, align, count)
     memblock = record.memblock
     numa = record.case_numa
     node = record.machine.node_of(cpu) if numa else 0
     directed = numa and record.node_has_memory(node)
-    runs = memblock.alloc_run(count, size, align, MAX_DMA_ADDRESS)
+    runs = memblock.alloc_run(count, size, align, MAX_DMA_ADDRESS, node if directed else None)
     got = sum(n for _, n in runs)
     record.count_fc_alloc(cpu, size, got)
     if directed and got:
@@ -311,6 +318,17 @@ def callback_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
     got = sum(n for _, n in runs)
     record.callback_calls += got + (got < count)
     record.count_fc_alloc(cpu, size, got)
+    return runs
+
+
+def node_alloc_run(record: ModernRecord, cpu: int, size: int, align: int,
+                   count: int) -> list[tuple[int, int]]:
+    """`count` calls of an arch's allocator that asks memblock for the
+    cpu's node above __pa(MAX_DMA_ADDRESS), whether or not the node has
+    memory (memblock_alloc_try_nid() falls back to any node itself)."""
+    node = record.machine.node_of(cpu) if record.case_numa else None
+    runs = record.memblock.alloc_run(count, size, align, MAX_DMA_ADDRESS, node)
+    record.count_fc_alloc(cpu, size, sum(n for _, n in runs))
     return runs
 
 

@@ -9,6 +9,7 @@ reports them, with the constants.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ AREA_MAP = {  # 3.18's shape: every change of the generation
     "setup_returns_unit_size": 0, "unit_offsets_variable": 1, "chunk_size_variable": 0,
     "atom_size_variable": 1, "group_variables": 1, "unit_cpu_by_address": 1,
     "embed_allocates_per_group": 1, "embed_checks_vmalloc_space": 1,
+    "embed_frees_after_allocating": 1,
     "boot_allocator_top_down": 1, "dyn_size_is_minimum": 1, "chunk_base_addr": 1,
     "chunk_data": 1, "chunk_first_free": 1, "chunk_nr_populated": 1,
     "chunk_map_holds_offsets": 1, "nr_empty_pop_pages_variable": 1,
@@ -226,17 +228,35 @@ def test_era_entries_show_on_their_revisions_with_their_example() -> None:
     assert shown == {e.id for e in entries}
 
 
-def test_an_x86_flow_without_bootmem_places_its_groups_top_down() -> None:
-    # An x86 whose Kconfig turns on NO_BOOTMEM takes its first chunk from
-    # memblock even where mm/percpu.c's own callback is bootmem's.
+def test_an_x86_flow_places_each_group_in_its_nodes_memory() -> None:
+    # pcpu_alloc_bootmem() asks for the group's node: bootmem's first fit
+    # from __pa(MAX_DMA_ADDRESS) (past percpu's alloc_info and areas array
+    # held there) or, on an x86 whose Kconfig turns on NO_BOOTMEM, the top
+    # of the node (memblock, even where mm/percpu.c's own calls are
+    # bootmem's).
     case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
                 distance=((10, 20), (20, 10)), static_size=40960)
+    node0, node1 = case.memory_of_nodes()
     bootmem = AREA_MAP | {"boot_allocator_top_down": 0, "x86_embeds_first": 1}
     up = boot(case, bootmem)["state"]
     down = boot(case, bootmem | {"x86_no_bootmem": 1})["state"]
-    size = down["group_sizes"][0]
-    assert up["group_offsets"] == [0, size]
-    assert down["group_offsets"] == [size, 0]
+    assert up["group_offsets"] == [0, node0 - (DMA_GOAL + (2 << 20))]
+    assert down["group_offsets"] == [0, node1]
+    assert (down["low_unit_cpu"], down["high_unit_cpu"]) == (0, 3)
+
+
+def test_an_x86_group_spread_beyond_the_vmalloc_area_falls_back_to_pages() -> None:
+    case = Case("x", "x86", 8, (0, 1, 2, 3), cpu_node=(0, 0, 1, 1), numa=True,
+                distance=((10, 20), (20, 10)), static_size=40960,
+                node_memory=(64 << 20, 64 << 20), bootmem_size=128 << 20,
+                vmalloc_size=80 << 20)
+    facts = AREA_MAP | {"boot_allocator_top_down": 0, "x86_embeds_first": 1,
+                        "x86_no_bootmem": 1}
+    result = boot(case, facts)
+    # the groups lie 64M apart: 64M and a unit (1M) is beyond 3/4 of 80M
+    assert "max_distance=0x4100000 too large for vmalloc space 0x5000000" in result["log"]
+    assert [a["allocator"] for a in result["attempts"]] == ["embed", "page"]
+    assert boot(replace(case, vmalloc_size=96 << 20), facts)["attempts"][0]["return"] == 0
 
 
 def test_the_x86_files_pr_fmt_prefixes_its_allocators_messages() -> None:

@@ -81,7 +81,7 @@ def read_shim_line(line: str) -> dict[str, object]:
             k = int(len(numbers) ** 0.5)
             assert k * k == len(numbers)
             out[key] = tuple(numbers[i * k:(i + 1) * k] for i in range(k))
-        elif key in ("possible", "cpu_node", "offline_nodes"):
+        elif key in ("possible", "cpu_node", "offline_nodes", "node_memory"):
             out[key] = numbers
         elif key in ("pse", "numa"):
             out[key] = text != "0"
@@ -99,6 +99,8 @@ def test_shim_line_round_trip(generated: list[Case]) -> None:
         want["name"] = re.sub(r"\s", "_", case.name)
         want["cpu_node"] = tuple(case.node_of(c) for c in case.possible)
         want["distance"] = case.distance or ((cases.LOCAL_DISTANCE,),)
+        want["node_memory"] = case.memory_of_nodes()
+        assert sum(case.memory_of_nodes()) == case.bootmem_size
         assert got == {row.spec.shim_key or row.name: want[row.name] for row in SHIM_FIELDS}
 
 

@@ -108,7 +108,10 @@ def test_every_case_is_valid_and_within_bounds(generated: dict[str, list[Case]])
                 assert c.atom_size == 4096
             if not failing(c):
                 assert c.bootmem_size == Case.bootmem_size
-                assert c.vmalloc_size == Case.vmalloc_size
+            if c.node_memory is not None:
+                assert sum(c.node_memory) == c.bootmem_size and "node memory" in c.description
+            if c.vmalloc_size != Case.vmalloc_size:
+                assert "vmalloc" in c.description
 
 
 @pytest.mark.parametrize("nr_cpus", [1, 2, 3, 4, 8])
@@ -145,6 +148,9 @@ FEATURES: list[tuple[str, Callable[[Case], bool], float, float]] = [
     ("dyn not a page multiple", lambda c: c.dyn_size > 0 and c.dyn_size % 4096 != 0,
      0.10, 0.25),
     ("failure injection", failing, 0.008, 0.04),
+    # the memory knobs, drawn for every flow
+    ("uneven node memory", lambda c: c.node_memory is not None, 0.04, 0.25),
+    ("tight vmalloc", lambda c: "(tight for" in c.description, 0.03, 0.15),
 ]
 
 
@@ -364,7 +370,7 @@ def test_arch_descriptions_match_the_cases(arch_generated: dict[str, list[Case]]
         assert ("unaligned" in d) == (c.static_size % c.page_size != 0), c
         assert ("no pse" in d) == (not c.pse), c
         assert ("vmalloc" in d) == vmalloc_small(c), c
-        if vmalloc_small(c):
+        if vmalloc_small(c) and c.scenario == "x86":
             assert ("over 20%" in d) == lpage_declines(c), c
         if c.scenario == "x86":
             assert (f"percpu_alloc={c.percpu_alloc}" in d if c.percpu_alloc

@@ -14,7 +14,9 @@ map_kernel_range_noflush() returns): no version numbers anywhere.
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,9 @@ BOOTMEM = kernel("api_bootmem")
 MEMBLOCK_VIRT = kernel("api_memblock_virt")
 MEMBLOCK_PHYS = kernel("api_memblock_phys")
 MEMBLOCK_PTR = kernel("api_memblock_ptr")
+NODES = kernel("api_nodes")
 PAGE = 4096
+MB = 1 << 20
 
 
 def boot(make_shim: ShimFactory, make_case: CaseFactory, path: Path, scenario: str = "embed",
@@ -192,6 +196,86 @@ def test_vmap_with_a_gfp_mask_needs_the_page_tables(
         make_shim: ShimFactory, make_case: CaseFactory) -> None:
     lines = fx_lines(boot(make_shim, make_case, MEMBLOCK_PTR, "page"))
     assert lines == ["vmap before -12", "vmap after 0"]
+
+
+# --- memory per node: memblock_alloc_try_nid(), __alloc_bootmem_node*() -----------------
+
+# Node 0 and 1 32M each, node 2 64K, node 3 offline (no memory): node 0 at
+# [0, 32M), node 1 at [32M, 64M), node 2 at [64M, 64M + 64K).
+NODE_MEMORY = (32 * MB, 32 * MB, 64 << 10, 0)
+
+
+def nodes_boot(make_shim: ShimFactory, make_case: CaseFactory,
+               node_memory: tuple[int, ...] | None = NODE_MEMORY,
+               bootmem_size: int = 64 * MB + (64 << 10)) -> dict[str, int]:
+    shim = shims.build(shims.render(dir_snapshot(NODES)), shims.BuildConfig(8, numa=True))
+    case = make_case("nodes", numa=True, cpu_node=(0, 1, 2), offline_nodes=(3,),
+                     distance=((10, 20, 20, 20), (20, 10, 20, 20), (20, 20, 10, 20),
+                               (20, 20, 20, 10)),
+                     node_memory=node_memory, bootmem_size=bootmem_size)
+    result = server.run_one(shim, case)
+    assert result["outcome"]["kind"] == "ok", result["outcome"]
+    return {what: int(at, 16) for what, _, at in
+            (line.rpartition(" ") for line in fx_lines(result)) if what != "reused 1 zeroed"}
+
+
+def test_memblock_places_a_node_directed_block_at_the_top_of_its_node(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    at = nodes_boot(make_shim, make_case)
+    assert at["mb node0"] == 32 * MB - PAGE
+    assert at["mb node1"] == 64 * MB - PAGE
+    assert at["mb node2"] == 64 * MB + (64 << 10) - PAGE
+    # NUMA_NO_NODE: the top of all memory, node by node
+    assert at["mb any"] == 64 * MB + (64 << 10) - 3 * PAGE
+
+
+def test_memblock_falls_back_to_any_node_when_the_node_is_full_or_has_no_memory(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    at = nodes_boot(make_shim, make_case)
+    # 32 pages do not fit node 2's 64K less a page: the highest node that
+    # holds them, below what node 1 gave out
+    assert at["mb node2 too big"] == 64 * MB - PAGE - 32 * PAGE
+    # node 3 is offline, with no memory: the top of memory, node 2's rest
+    assert at["mb node3 offline"] == 64 * MB + (64 << 10) - 2 * PAGE
+
+
+def test_memblock_node_blocks_are_aligned_and_zeroed_after_a_free(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    at = nodes_boot(make_shim, make_case)
+    assert at["mb aligned"] % (1 << 16) == 0 and 32 * MB <= at["mb aligned"] < 64 * MB
+    assert at["mb node1 again"] == at["mb node1"]
+
+
+def test_bootmem_places_a_node_directed_block_first_fit_in_its_node(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    at = nodes_boot(make_shim, make_case)
+    # the goal (16M) lies below node 1: from the node's start
+    assert at["bm node1"] == 32 * MB
+    # the goal lies inside node 0: from the goal
+    assert at["bm node0 goal"] == 16 * MB
+    # too big for node 2: every node from the goal up, node 0 first
+    assert at["bm node2 too big"] == 16 * MB + PAGE
+
+
+def test_default_node_memory_is_equal_shares_of_the_online_nodes(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    at = nodes_boot(make_shim, make_case, node_memory=None, bootmem_size=96 * MB)
+    # three online nodes of 32M each; offline node 3 has none
+    assert (at["mb node0"], at["mb node1"], at["mb node2"]) == (
+        32 * MB - PAGE, 64 * MB - PAGE, 96 * MB - PAGE)
+
+
+def test_the_shim_refuses_node_memory_that_is_not_the_machines(
+        make_shim: ShimFactory, make_case: CaseFactory) -> None:
+    shim = shims.build(shims.render(dir_snapshot(NODES)), shims.BuildConfig(8, numa=True))
+    case = make_case("nodes", numa=True, cpu_node=(0, 0, 0), distance=((10, 20), (20, 10)),
+                     node_memory=(MB, MB), bootmem_size=2 * MB)
+    line = case.shim_line().replace(f"node_memory={MB},{MB}", f"node_memory={MB},{2 * MB}")
+    out = subprocess.run([str(shim.path)], input=line + "\n", capture_output=True, text=True,
+                         timeout=60).stdout
+    assert json.loads(out.splitlines()[0])["outcome"] == {
+        "kind": "invalid", "message": f"node_memory adds up to {3 * MB}, not bootmem_size "
+                                      f"{2 * MB}"}
 
 
 # --- what harness/extract/stubs.py reads ---------------------------------------------

@@ -663,13 +663,68 @@ def build_arch_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
         word = percpu_alloc(d)
         case = replace(case, percpu_alloc=word)
         knobs.append(f"percpu_alloc={word}" if word else "no percpu_alloc")
-    # sparc64 makes one nopanic allocation (its alloc_info): the first.  The
-    # other flows' first is the alloc_info of the first allocator tried, whose
-    # failure path (x86: "failed to build unit_map") coverage found no case
-    # reaching at k = 0 drawn one time in 50.
-    fail, fail_label = fail_bootmem(d, 50 if scenario == "sparc64" else 25)
-    return replace(case, fail_bootmem=fail,
-                   description=", ".join(knobs) + extra + fail_label).validate()
+    # sparc64 makes one nopanic allocation (its alloc_info): the first.
+    fail, fail_label = fail_bootmem(d, 50 if scenario == "sparc64" else 0)
+    case = replace(case, fail_bootmem=fail, description=", ".join(knobs) + extra + fail_label)
+    return memory_knobs(d, case).validate()
+
+
+def node_memory(d: Draw, case: Case) -> tuple[tuple[int, ...] | None, str]:
+    """How the machine's memory sits on its nodes: mostly equal shares (the
+    default), else uneven, with an online node that has none, or with one
+    node so small that node-directed allocations spill to other nodes.
+    Drawn for every flow; only a CONFIG_NUMA build sees the nodes."""
+    nodes = case.nodes()
+    online = [n for n in range(nodes) if n not in case.offline_nodes]
+    if len(online) < 2 or not d.boolean(0.3):
+        return None, ""
+    how = d.weighted(((40, "uneven"), (30, "memoryless"), (30, "tiny")))
+    total = case.bootmem_size // PAGE
+    weights = [d.integers(1, 8) if n in online else 0 for n in range(nodes)]
+    if how != "uneven":
+        small = d.choice(online)
+        weights[small] = 0
+    # A tiny node has a few MB: enough for some units, not for every cpu's.
+    tiny = min(d.integers(1, 64) * (MB // PAGE), total // 4) if how == "tiny" else 0
+    pages = [(total - tiny) * w // sum(weights) for w in weights]
+    if how == "tiny":
+        pages[small] = tiny
+    sizes = [p * PAGE for p in pages]
+    rest = next(n for n in reversed(online) if weights[n])
+    sizes[rest] += case.bootmem_size - sum(sizes)
+    return tuple(sizes), f", node memory {how} ({','.join(str(b >> 20) for b in sizes)}M)"
+
+
+def vmalloc_tight(d: Draw, case: Case) -> tuple[int, str]:
+    """Now and then a vmalloc area about as small as the first chunk's
+    units, either side of the embed allocator's check (the groups' span
+    must stay within three quarters of VMALLOC_TOTAL)."""
+    if not d.boolean(0.15):
+        return case.vmalloc_size, ""
+    dyn = max(case.dyn_size, PERCPU_DYNAMIC_RESERVE)
+    unit = max(page_align(case.static_size + case.reserved_size + dyn, case.page_size),
+               PCPU_MIN_UNIT_SIZE)
+    unit = page_align(unit, case.atom_size) if case.scenario != "page" else unit
+    span = len(case.possible) * unit
+    edge = span * 4 // 3
+    size = max(PAGE, d.integers(edge // 2, edge * 2))
+    if d.boolean(0.5):
+        size -= size % PAGE
+    side = "tight" if size * 3 // 4 < span else "roomy"
+    return max(size, PAGE), f", vmalloc {size} ({side} for {span >> 10}K of units)"
+
+
+def memory_knobs(d: Draw, case: Case) -> Case:
+    """The machine's memory per node and, for the flows that embed
+    (mm/percpu.c's own, GENERIC_ARCH_NUMA's), the vmalloc area: drawn after
+    everything else, so that adding them left every other field of a seed's
+    cases as it was."""
+    memory, memory_label = node_memory(d, case)
+    # x86 draws its own around its 20% rule; sparc64 maps a chunk per cpu.
+    vmalloc, vmalloc_label = (case.vmalloc_size, "") if case.scenario in ("x86", "sparc64") \
+        else vmalloc_tight(d, case)
+    return replace(case, node_memory=memory, vmalloc_size=vmalloc,
+                   description=case.description + memory_label + vmalloc_label)
 
 
 # ------------------------------------------------------------------- cases
@@ -688,7 +743,7 @@ def build_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
     atom_label = ""
     if scenario == "lpage":
         atom_label = f", atom {atom >> 20}M" if atom >= MB else f", atom {atom >> 10}K"
-    return Case(
+    return memory_knobs(d, Case(
         name=name,
         scenario=scenario,
         nr_cpus=nr_cpus,
@@ -703,7 +758,7 @@ def build_case(d: Draw, name: str, scenario: str, nr_cpus: int) -> Case:
         fail_bootmem=fail_bm,
         description=f"{mask_label}, {numa_label}, {static_label}, {reserved_label}, "
                     f"{dyn_label}{atom_label}{fail_label}",
-    ).validate()
+    )).validate()
 
 
 # Scenario lists a caller picks from: mm/percpu.c's own first-chunk paths

@@ -277,12 +277,22 @@ def _nodes_used(case: Case) -> set[int]:
     return set(case.cpu_node) if case.cpu_node is not None else {0}
 
 
+def _with_memory(case: Case, sizes: Sequence[int] | None) -> Case:
+    """`case` with nodes that now hold `sizes` when it gave each node's
+    memory (None: keep it): the memory gone with a node leaves the machine."""
+    if case.node_memory is None or sizes is None:
+        return case
+    return replace(case, node_memory=tuple(sizes), bootmem_size=sum(sizes))
+
+
 def _keep_nodes(case: Case, matrix: Matrix, keep: Sequence[int]) -> Case:
     index = {node: new for new, node in enumerate(keep)}
     nodes = case.cpu_node
-    return replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
+    memory = case.node_memory
+    kept = replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
                    cpu_node=None if nodes is None else tuple(index[n] for n in nodes),
                    offline_nodes=tuple(index[n] for n in case.offline_nodes if n in index))
+    return _with_memory(kept, memory and [memory[n] for n in keep])
 
 
 def _merge(case: Case, matrix: Matrix, into: int, gone: int) -> Case:
@@ -294,9 +304,15 @@ def _merge(case: Case, matrix: Matrix, into: int, gone: int) -> Case:
     keep = [n for n in range(len(matrix)) if n != gone]
     # The merged node is online or not as `into` was.
     offline = tuple(renamed(n) for n in case.offline_nodes if n != gone)
-    return replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
-                   cpu_node=None if nodes is None else tuple(renamed(n) for n in nodes),
-                   offline_nodes=offline)
+    memory = list(case.node_memory or ())
+    if memory:
+        memory[into] += memory.pop(gone)
+        if into in case.offline_nodes:
+            memory[into] = 0
+    merged = replace(case, distance=tuple(tuple(matrix[i][j] for j in keep) for i in keep),
+                     cpu_node=None if nodes is None else tuple(renamed(n) for n in nodes),
+                     offline_nodes=offline)
+    return _with_memory(merged, memory or None)
 
 
 def _matrix(k: int, cell: Callable[[int, int], int]) -> Matrix:
@@ -306,7 +322,8 @@ def _matrix(k: int, cell: Callable[[int, int], int]) -> Matrix:
 def simpler_topology(case: Case) -> Iterator[Case]:
     if case.cpu_node is not None or case.distance is not None:
         # One node, with memory: offline nodes go with the others.
-        yield replace(case, cpu_node=None, distance=None, offline_nodes=())
+        yield _with_memory(replace(case, cpu_node=None, distance=None, offline_nodes=()),
+                           case.node_memory and [case.bootmem_size])
     m = case.distance
     if m is None:
         return
@@ -374,6 +391,8 @@ def canonical_sizes(case: Case) -> Iterator[Case]:
 
 
 def default_memory(case: Case) -> Iterator[Case]:
+    # node_memory adds up to bootmem_size: both at once first.
+    yield _plain(case, _MEMORY)
     for row in _MEMORY:
         yield _plain(case, [row])
 

@@ -268,6 +268,17 @@ class NodeSet(NodeList):
         return len(set(value) ^ set(plain))
 
 
+class SizeList(NodeList):
+    """Bytes per node, in node order: "1G,1G,0" on the command line, a list
+    of sizes (numbers or "1G") in TOML."""
+
+    def from_option(self, value: OptionValue, flag: str) -> tuple[int, ...]:
+        return tuple(parse_size(part, flag) for part in str(value).split(","))
+
+    def from_toml(self, value: Any, key: str, case: str) -> tuple[int, ...]:
+        return tuple(parse_size(part, key) for part in value)
+
+
 Matrix = tuple[tuple[int, ...], ...]
 
 

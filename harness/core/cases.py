@@ -30,6 +30,7 @@ from harness.core.case_kinds import (
     NodeSet,
     OptionValue,
     Size,
+    SizeList,
     Switch,
     Table,
     Text,
@@ -99,6 +100,7 @@ def knob(default: T, spec: FieldSpec) -> T:
 
 TEXT, WORD, INTEGER, SIZE, AUTO_SIZE = Text(), Word(), Integer(), Size(), AutoSize()
 CPU_LIST, NODE_LIST, NODE_SET, DISTANCE = CpuList(), NodeList(), NodeSet(), Distance()
+SIZE_LIST = SizeList()
 SWITCH, TABLE = Switch(), Table()
 
 
@@ -158,6 +160,15 @@ class Case:
     offline_nodes: tuple[int, ...] = knob((), FieldSpec(
         NODE_SET, "--offline-nodes", "arch flows: nodes with no memory, e.g. 1,3",
         shrink="arch knob"))
+    # Bytes of memory of each node, in node order, laid out from address 0
+    # up (node 0 lowest, as QEMU's `-numa node,memdev=` places them) and
+    # adding up to bootmem_size; None: equal shares of the online nodes.
+    # Only a CONFIG_NUMA build sees more than one node.
+    node_memory: tuple[int, ...] | None = knob(None, FieldSpec(
+        SIZE_LIST, "--node-memory",
+        "bytes of memory per node in node order, e.g. 1G,1G,0 (default: equal shares of "
+        "bootmem_size among the online nodes)", section="topology", option_last=True,
+        shrink="memory", resolve=lambda case: case.memory_of_nodes()))
     description: str = knob("", FieldSpec(
         TEXT, heads_file=True, on_shim_line=False, booted=False))
     expect: Mapping[str, str] = field(default_factory=dict, metadata={_SPEC: FieldSpec(
@@ -214,7 +225,35 @@ class Case:
             out.append(f"percpu_alloc '{self.percpu_alloc}' must be one word, like lpage")
         if any(not 0 <= n < nodes for n in self.offline_nodes):
             out.append(f"offline_nodes names a node outside 0..{nodes - 1}")
+        out.extend(self._node_memory_problems(nodes))
         return out
+
+    def _node_memory_problems(self, nodes: int) -> list[str]:
+        if self.node_memory is None:
+            return []
+        if len(self.node_memory) != nodes:
+            return [f"node_memory needs one size per node ({nodes})"]
+        if any(size < 0 for size in self.node_memory):
+            return ["node_memory sizes must not be negative"]
+        if any(self.node_memory[n] for n in self.offline_nodes if n < nodes):
+            return ["node_memory gives an offline node memory"]
+        if sum(self.node_memory) != self.bootmem_size:
+            return [f"node_memory adds up to {sum(self.node_memory)}, not bootmem_size "
+                    f"{self.bootmem_size}"]
+        return []
+
+    def memory_of_nodes(self) -> tuple[int, ...]:
+        """Bytes of memory of each node: node_memory, or bootmem_size shared
+        equally (in whole pages, the last online node taking the rest) among
+        the online nodes; all on node 0 when every node is offline."""
+        if self.node_memory is not None:
+            return self.node_memory
+        nodes = self.nodes()
+        online = [n for n in range(nodes) if n not in self.offline_nodes] or [0]
+        share = self.bootmem_size // len(online) // self.page_size * self.page_size
+        sizes = [share if n in online else 0 for n in range(nodes)]
+        sizes[online[-1]] += self.bootmem_size - share * len(online)
+        return tuple(sizes)
 
     @property
     def arch(self) -> str:
@@ -372,6 +411,9 @@ def case_from_options(file_case: Case | None, given: Mapping[str, OptionValue]) 
     scenario = changes.get("scenario", base.scenario)
     if scenario in ARCH_SCENARIOS and "page_size" not in given:
         changes["page_size"] = ARCH_PAGE_SIZE[scenario]
+    if "node_memory" in changes and changes["node_memory"] is not None:
+        # bootmem_size has no option: the nodes given are all the memory.
+        changes["bootmem_size"] = sum(changes["node_memory"])
     if "nr_cpus" not in changes and file_case is None:
         # NR_CPUS must cover the highest possible cpu; 64 otherwise.
         possible = changes.get("possible", base.possible)

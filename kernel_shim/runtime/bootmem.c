@@ -3,7 +3,9 @@
  * exactly, so that partial frees, frees of memory never held and what the
  * first chunk still holds at the end can all be reported.  The bootmem
  * interface (__alloc_bootmem(), free_bootmem()) is here; memblock.c works
- * on the same ranges.  Under ASan a red zone follows each block and freed
+ * on the same ranges.  The arena is the machine's memory, laid out node
+ * by node (lay_out_nodes()), and both allocators place node-directed
+ * blocks in their node's memory as the kernel's do.  Under ASan a red zone follows each block and freed
  * memory is poisoned.
  */
 #include "internal.h"
@@ -191,8 +193,69 @@ static void zero_block(unsigned long start, unsigned long end)
 	memset(shim_arena_base + last, 0, end - last);
 }
 
-void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
-			 bool may_fail, const char *caller)
+/*
+ * The machine's memory node by node, from address 0 up in node order, as
+ * the case gives it (node_memory, which adds up to bootmem_size): the
+ * layout QEMU's `-numa node,memdev=` gives a guest, and the order the
+ * kernel's bootmem_data list and memblock's regions keep.  A kernel built
+ * without CONFIG_NUMA has one node, 0, holding all of it.
+ */
+static void lay_out_nodes(void)
+{
+#ifdef SHIM_CONFIG_NUMA
+	unsigned long at = 0;
+
+	bm.nr_mem_nodes = shim_case.nr_node_memory;
+	for (int n = 0; n < bm.nr_mem_nodes; n++) {
+		bm.node_mem[n].start = at;
+		at += shim_case.node_memory[n];
+		bm.node_mem[n].end = at;
+	}
+#else
+	bm.nr_mem_nodes = 1;
+	bm.node_mem[0].start = 0;
+	bm.node_mem[0].end = bm.limit;
+#endif
+}
+
+/* alloc_bootmem_core() on node @nid: first fit from the goal when the goal
+ * lies inside the node, from the node's start otherwise, up to its end. */
+static bool bootmem_fit_node(int nid, unsigned long goal, unsigned long size, unsigned long align,
+			     unsigned long *found)
+{
+	struct range mem = bm.node_mem[nid];
+	unsigned long from = goal > mem.start && goal < mem.end ? goal : mem.start;
+
+	return mem.end > mem.start && bootmem_fit(from, mem.end, size, align, found);
+}
+
+/*
+ * Where bootmem places a block (mm/bootmem.c, 2009 - 3.x): a node-directed
+ * call (__alloc_bootmem_node*()) tries its node first; then
+ * ___alloc_bootmem_nopanic() walks every node in address order, skipping
+ * those wholly below the goal, and walks them all again from 0 when the
+ * goal cannot be met.  A block never spans two nodes.
+ */
+static bool bootmem_place(int nid, unsigned long size, unsigned long align, unsigned long goal,
+			  unsigned long *found)
+{
+	if (nid >= 0 && nid < bm.nr_mem_nodes && bootmem_fit_node(nid, goal, size, align, found))
+		return true;
+	for (;;) {
+		for (int n = 0; n < bm.nr_mem_nodes; n++) {
+			if (goal && bm.node_mem[n].end <= goal)
+				continue;
+			if (bootmem_fit_node(n, goal, size, align, found))
+				return true;
+		}
+		if (!goal)
+			return false;
+		goal = 0;
+	}
+}
+
+static void *bootmem_alloc_nid(int nid, unsigned long size, unsigned long align,
+			       unsigned long goal, bool may_fail, const char *caller)
 {
 	unsigned long start, end, redzone_end;
 	size_t next;
@@ -209,9 +272,7 @@ void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long 
 	if (align & (align - 1))
 		shim_panic(__FILE__, __LINE__, "%s: bootmem alignment %lu is not a power of two",
 			   caller, align);
-	/* __alloc_bootmem(): at or above the goal first, then anywhere. */
-	if (!bootmem_fit(goal, bm.limit, size, align, &start) &&
-	    !(goal && bootmem_fit(0, bm.limit, size, align, &start)))
+	if (!bootmem_place(nid, size, align, goal, &start))
 		goto fail;
 	end = start + size;
 	SHIM_UNPOISON(shim_arena_base + start, size);
@@ -235,15 +296,22 @@ fail:
 		   caller, size);
 }
 
+void *shim_bootmem_alloc(unsigned long size, unsigned long align, unsigned long goal,
+			 bool may_fail, const char *caller)
+{
+	return bootmem_alloc_nid(-1, size, align, goal, may_fail, caller);
+}
+
 void *shim_bootmem_alloc_node(struct pglist_data *pgdat, unsigned long size, unsigned long align,
 			      unsigned long goal, bool may_fail, const char *caller)
 {
-	void *p = shim_bootmem_alloc(size, align, goal, may_fail, caller);
+	int nid = pgdat ? pgdat->node_id : -1;
+	void *p = bootmem_alloc_nid(nid, size, align, goal, may_fail, caller);
 
-	/* One memory pool: the node is recorded, so locality can be checked. */
+	/* the node asked for is recorded too, so locality can be checked */
 	bm.node_directed = true;
-	if (p && pgdat && pgdat->node_id >= 0 && pgdat->node_id < SHIM_MAX_NODES)
-		bm.node_bytes[pgdat->node_id] += size;
+	if (p && nid >= 0 && nid < SHIM_MAX_NODES)
+		bm.node_bytes[nid] += size;
 	return p;
 }
 

@@ -116,6 +116,41 @@ static const char *parse_distance(struct case_parse *p, const char *v)
 	return NULL;
 }
 
+/* Bytes of memory per node, in node order (lay_out_nodes() places them). */
+static const char *parse_node_memory(struct case_parse *p, const char *v)
+{
+	int n = parse_list(v, list_buf, SHIM_MAX_NODES);
+
+	if (n <= 0)
+		return case_error("node_memory: need 1..%d sizes", SHIM_MAX_NODES);
+	for (int i = 0; i < n; i++) {
+		if (list_buf[i] < 0)
+			return case_error("node_memory: node %d has a negative size", i);
+		p->c->node_memory[i] = (unsigned long)list_buf[i];
+	}
+	p->c->nr_node_memory = n;
+	return NULL;
+}
+
+/* The nodes' memory must be the machine's: one size per node of the
+ * distance matrix, bootmem_size in all.  (An offline node may hold memory
+ * only where every node is offline: the harness then puts it all on node
+ * 0, which nothing node-directed asks for.) */
+static const char *check_node_memory(const struct shim_case *c)
+{
+	unsigned long total = 0;
+
+	if (c->nr_node_memory != c->nr_nodes)
+		return case_error("node_memory has %d sizes for %d nodes", c->nr_node_memory,
+				  c->nr_nodes);
+	for (int n = 0; n < c->nr_node_memory; n++)
+		total += c->node_memory[n];
+	if (total != c->bootmem_size)
+		return case_error("node_memory adds up to %lu, not bootmem_size %lu", total,
+				  c->bootmem_size);
+	return NULL;
+}
+
 enum field_type { FT_TEXT, FT_ULONG, FT_LONG, FT_FLAG, FT_OWN };
 
 /* One field of the protocol: how its value is read and where it goes.
@@ -155,6 +190,7 @@ static const struct case_field case_fields[] = {
 	{ "atom_size",		ULONG(atom_size) },
 	{ "bootmem_size",	ULONG(bootmem_size) },
 	{ "vmalloc_size",	ULONG(vmalloc_size) },
+	{ "node_memory",	OWN(parse_node_memory) },
 	{ "fail_fc_alloc",	LONG(fail_fc_alloc) },	/* -1: none */
 	{ "fail_bootmem",	LONG(fail_bootmem) },	/* -1: none */
 	{ "pse",		FLAG(pse) },
@@ -249,7 +285,7 @@ static const char *check_limits(const struct shim_case *c)
 				  c->numa, c->numa ? "without" : "with");
 	if (!c->atom_size || (c->atom_size & (c->atom_size - 1)))
 		return case_error("atom_size must be a power of two");
-	return NULL;
+	return check_node_memory(c);
 }
 
 /* "key=value key=value ...": returns NULL or a message naming the problem. */

@@ -57,6 +57,7 @@ static void boot_case(void)
 	shim_nr_cpu_ids = last + 1;
 	memset(&bm, 0, sizeof(bm));
 	bm.limit = shim_case.bootmem_size;
+	lay_out_nodes();
 
 	shim_per_cpu_start = STATIC_ADDR;
 	shim_per_cpu_end = shim_per_cpu_start + shim_case.static_size;

@@ -93,6 +93,10 @@ struct range { unsigned long start, end; };
 
 struct bootmem_state {
 	unsigned long limit;		/* simulated memory size */
+	/* each node's memory, in address order (node 0 lowest), covering
+	 * [0, limit); a node without memory has an empty range */
+	struct range node_mem[SHIM_MAX_NODES];
+	int nr_mem_nodes;
 	struct range *held;		/* sorted, disjoint, merged */
 	size_t nr_held, cap_held;
 	unsigned long allocated, freed, bad_free_bytes;
@@ -137,6 +141,7 @@ static unsigned long held_overlap(unsigned long start, unsigned long end);
 static void held_release(size_t i, unsigned long phys, unsigned long end);
 static void note_bad_free(unsigned long phys, unsigned long size, unsigned long held);
 static void zero_block(unsigned long start, unsigned long end);
+static void lay_out_nodes(void);
 
 /* trace.c, notes.c: the result sections written when the boot ends */
 static void emit_trace(void);

@@ -1,34 +1,79 @@
 /*
- * memblock, the boot allocator of newer kernels, on the same arena and
- * held ranges as bootmem.c, so that both allocators' traffic is reported
- * alike.  It differs where the kernel's differs: top-down placement,
- * zeroed memory, and frees of exactly the bytes named.
+ * memblock, the boot allocator of newer kernels, on the same arena, node
+ * layout and held ranges as bootmem.c, so that both allocators' traffic is
+ * reported alike.  It differs where the kernel's differs: top-down
+ * placement within a node, zeroed memory, and frees of exactly the bytes
+ * named.  Every call that may fail counts towards fail_bootmem; the
+ * panicking memblock_virt_alloc() of 3.13 - 4.19 is not one.  Not
+ * simulated: memblock never handing out the first page
+ * (memblock_find_in_range_node() raises the lower limit to PAGE_SIZE),
+ * memory mirroring, current_limit, kmemleak, bottom-up mode.
  */
 #include "internal.h"
 
 /*
- * memblock_alloc*(): the highest free range at or above min_addr that fits
- * (memblock allocates top-down), zeroed; NULL when nothing fits, which the
- * callers check.  Every such call may fail, so fail_bootmem counts them
- * all; the panicking memblock_virt_alloc() of 3.13 - 4.19 is not one.
+ * The highest place for [size] at @align in free memory of @mem at or above
+ * @min_addr: memblock's top-down search (__memblock_find_range_top_down()
+ * over the free ranges of one node's memory).
  */
-static bool memblock_fit(unsigned long min_addr, unsigned long size, unsigned long align,
-			 unsigned long *found)
+static bool memblock_fit_in(struct range mem, unsigned long min_addr, unsigned long size,
+			    unsigned long align, unsigned long *found)
 {
-	for (size_t i = bm.nr_held + 1; i-- > 0;) {
+	unsigned long lo = mem.start > min_addr ? mem.start : min_addr;
+
+	if (mem.end <= lo || mem.end - lo < size)
+		return false;
+	for (size_t i = held_first_ending_after(mem.end) + 1; i-- > 0;) {
 		unsigned long gap_start = i ? bm.held[i - 1].end : 0;
-		unsigned long gap_end = i < bm.nr_held ? bm.held[i].start : bm.limit;
+		unsigned long gap_end = i < bm.nr_held && bm.held[i].start < mem.end ?
+					bm.held[i].start : mem.end;
 		unsigned long start;
 
-		if (gap_end < size || gap_end <= min_addr)
-			continue;
-		start = (gap_end - size) & ~(align - 1);
-		if (start >= gap_start && start >= min_addr) {
-			*found = start;
-			return true;
+		if (gap_end >= size) {
+			start = (gap_end - size) & ~(align - 1);
+			if (start >= gap_start && start >= lo) {
+				*found = start;
+				return true;
+			}
 		}
+		if (gap_start <= lo)	/* the gaps below lie outside */
+			break;
 	}
 	return false;
+}
+
+/* memblock_find_in_range_node(): in @nid's memory, or for NUMA_NO_NODE in
+ * all of it from the top, node by node (regions of two nodes never merge). */
+static bool memblock_find(int nid, unsigned long min_addr, unsigned long size,
+			  unsigned long align, unsigned long *found)
+{
+	if (nid >= 0)
+		return nid < bm.nr_mem_nodes &&
+		       memblock_fit_in(bm.node_mem[nid], min_addr, size, align, found);
+	for (int n = bm.nr_mem_nodes; n-- > 0;)
+		if (memblock_fit_in(bm.node_mem[n], min_addr, size, align, found))
+			return true;
+	return false;
+}
+
+/*
+ * memblock_alloc_range_nid() (and memblock_virt_alloc_internal(), 3.13 -
+ * 4.19, and nobootmem.c's ___alloc_bootmem_node_nopanic()): the node asked
+ * for, then any node (no caller the shim builds asks for exact_nid), both
+ * at or above min_addr; then both again without the lower limit, as
+ * memblock_alloc_internal() retries.
+ */
+static bool memblock_place(int nid, unsigned long min_addr, unsigned long size,
+			   unsigned long align, unsigned long *found)
+{
+	for (;;) {
+		if (memblock_find(nid, min_addr, size, align, found) ||
+		    (nid >= 0 && memblock_find(-1, min_addr, size, align, found)))
+			return true;
+		if (!min_addr)
+			return false;
+		min_addr = 0;
+	}
 }
 
 /* The allocation itself: highest fit, zeroed, NULL when nothing fits. */
@@ -43,9 +88,7 @@ static void *memblock_alloc_core(unsigned long size, unsigned long align, unsign
 	if (align & (align - 1))
 		shim_panic(__FILE__, __LINE__, "%s: memblock alignment %lu is not a power of two",
 			   caller, align);
-	/* memblock_alloc_range_nid(): min_addr is a hint; below it is tried next */
-	if (size == 0 || (!memblock_fit(min_addr, size, align, &start) &&
-			  !(min_addr && memblock_fit(0, size, align, &start))))
+	if (size == 0 || !memblock_place(nid, min_addr, size, align, &start))
 		return NULL;
 	SHIM_UNPOISON(shim_arena_base + start, size);
 	zero_block(start, start + size);

@@ -79,8 +79,21 @@ def _facts(source: RevisionView) -> Mapping[str, int]:
         "dyn_size_is_minimum": int(any(name.startswith("dyn") and ctype == "size_t"
                                        for ctype, name in embed)),
         # "percpu: make embedding first chunk allocator check vmalloc space size"
-        "embed_checks_vmalloc_space": int(source.uses("pcpu_embed_first_chunk",
-                                                      "VMALLOC_END")),
+        # (VMALLOC_END - VMALLOC_START until 3.x, VMALLOC_TOTAL after)
+        "embed_checks_vmalloc_space": int(source.uses("pcpu_embed_first_chunk", "VMALLOC_END")
+                                          or source.uses("pcpu_embed_first_chunk",
+                                                         "VMALLOC_TOTAL")),
+        # "Copy data and free unused parts.  This should happen after all
+        # allocations are complete; otherwise, we may end up with
+        # overlapping groups" (before: group by group): a second walk of
+        # the groups takes each one's area back from the array
+        "embed_frees_after_allocating": int(source.says("pcpu_embed_first_chunk",
+                                                        "ptr = areas[group];")),
+        # the spread is the highest group's end (before: the highest base
+        # offset plus one unit), checked before anything is given back, and
+        # a failed check gives every group back whole
+        "embed_spread_of_highest_group": int(source.uses("pcpu_embed_first_chunk",
+                                                         "highest_group")),
         # the arch's boot allocator the shim stands in for: memblock (top
         # down, as the file's own pcpu_dfl_fc_alloc() calls it) or bootmem
         "boot_allocator_top_down": int(any(source.uses("pcpu_dfl_fc_alloc", name)

@@ -26,6 +26,10 @@ struct shim_case {
 	int pse;			/* x86: the cpu has PSE (large pages) */
 	int numa;			/* the kernel is built with NUMA: must match the build */
 	int node_offline[SHIM_MAX_NODES];	/* node_online() is false, NODE_DATA() NULL */
+	/* bytes of memory of each node, laid out in node order from address
+	 * 0 and adding up to bootmem_size (NUMA builds; one node otherwise) */
+	unsigned long node_memory[SHIM_MAX_NODES];
+	int nr_node_memory;
 };
 
 extern struct shim_case shim_case;
