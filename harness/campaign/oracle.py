@@ -138,8 +138,12 @@ def case_for(boot: reading.RealBoot, image: KernelImage, machine: Machine, name:
 
 
 def _with_memory(case: Case, machine: Machine) -> Case:
-    """The machine's memory (the shim's memblock is one range, placed
-    top-down; per-node ranges are the memblock branch's work)."""
+    """The machine's memory: QEMU's nodes as the kernel saw them, else one
+    share per node (numa=fake splits memory the shim does not know how)."""
+    if machine.node_cpus and case.nodes() == len(machine.node_mb) and \
+            not any(machine.node_mb[n] for n in case.offline_nodes):
+        sizes = tuple(mb << 20 for mb in machine.node_mb)
+        return replace(case, bootmem_size=sum(sizes), node_memory=sizes)
     total = sum(machine.node_mb) if machine.node_cpus else machine.memory_mb
     return replace(case, bootmem_size=total << 20)
 
