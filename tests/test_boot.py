@@ -211,3 +211,20 @@ def test_a_reproducer_makes_the_same_machine(machine: Machine) -> None:
 
     request = options.parse(["boot", "debian:6.1", *machine.boot_options()])
     assert isinstance(request, BootRequest) and request.machine == machine
+
+
+def test_nodes_are_renamed_by_where_their_memory_lies(tmp_path: Path) -> None:
+    # The kernel names nodes in SRAT order; here its node 1 holds the low memory.
+    ranges = ("[    0.0]   node   1: [mem 0x0000000000001000-0x000000001fffffff]\n"
+              "[    0.0]   node   0: [mem 0x0000000020000000-0x000000003fffffff]\n")
+    boot = reading.read(ranges + NUMA_LOG, timed_out=False)
+    assert boot.node_ranges == {1: [(0x1000, 0x20000000)], 0: [(0x20000000, 0x40000000)]}
+    source = tmp_path / "v.c"
+    source.write_text('__attribute__((section(".data..percpu"))) char area[4096] = {1};\n')
+    subprocess.run(["cc", "-c", "-o", str(tmp_path / "v"), str(source)], check=True)
+    image = images.KernelImage("p", "1", tmp_path / "v", {"CONFIG_NR_CPUS": "64",
+                                                          "CONFIG_NUMA": "y"})
+    case = oracle.case_for(boot, image, Machine(4, 6), "c")
+    assert case.cpu_node == (1, 1, 1, 0, 1, 0)
+    assert case.node_memory == (0x20000000 - 0x1000, 0x20000000)
+    assert "kernel nodes 0->1 1->0" in case.description

@@ -41,6 +41,7 @@ _FILES = ("/sys/devices/system/cpu/possible", "/sys/devices/system/node/online",
 _VMALLOC_START = 0xFFFFC90000000000
 _CHUNK_SPAN = 512  # a chunk's list_head lies within its first bytes
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+_NODE_RANGE = re.compile(r"^\s+node\s+(\d+): \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]$")
 _PCPU_LINE = ("percpu:", "pcpu-alloc:", "pcpu-lpage:")
 
 
@@ -61,6 +62,10 @@ class RealBoot:
     cpu_node: list[int] = field(default_factory=list)  # of each possible cpu
     distance: list[list[int]] = field(default_factory=list)  # between online nodes
     online_nodes: list[int] = field(default_factory=list)
+    # Each node's memory, from the boot log's "Early memory node ranges"
+    # (end exclusive): the kernel numbers nodes in the order the firmware's
+    # SRAT names them, not in the order of their memory.
+    node_ranges: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     base_region: str | None = None  # "phys" (direct map) or "vmalloc"
     first_chunk_listed: bool | None = None  # on one of the chunk slot lists
     missing: list[str] = field(default_factory=list)  # what the probe could not read
@@ -73,6 +78,9 @@ def read(serial: str, timed_out: bool) -> RealBoot:
                if len(parts) > 2}
     boot = RealBoot(_outcome(lines, answers, timed_out))
     boot.lines = [ln for ln in lines if ln.startswith(_PCPU_LINE)]
+    for match in filter(None, map(_NODE_RANGE.match, lines)):
+        boot.node_ranges.setdefault(int(match.group(1)), []).append(
+            (int(match.group(2), 16), int(match.group(3), 16) + 1))
     if boot.outcome != "ok":
         boot.message = _panic_message(lines) or ("no answer from the probe" if not timed_out
                                                   else "timed out")

@@ -24,7 +24,7 @@ import json
 import random
 import shlex
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -120,32 +120,33 @@ def case_for(boot: reading.RealBoot, image: KernelImage, machine: Machine, name:
     if static is None:
         raise UserError(f"{image.package}'s vmlinux has no .data..percpu section: pin another "
                         "version")
-    nodes = max([*boot.online_nodes, *boot.cpu_node, 0]) + 1
+    nodes = max([*boot.online_nodes, *boot.cpu_node, *boot.node_ranges, 0]) + 1
+    # The shim lays nodes out from address 0 in node order; the kernel
+    # numbers them as the SRAT names them.  Renaming the nodes by where
+    # their memory starts changes nothing mm/percpu.c sees but the names.
+    starts = {n: min(start for start, _ in ranges) for n, ranges in boot.node_ranges.items()}
+    order = sorted(range(nodes), key=lambda n: (n not in starts, starts.get(n, 0), n))
+    rename = {old: new for new, old in enumerate(order)}
     distance = [[10 if a == b else 20 for b in range(nodes)] for a in range(nodes)]
     for row, node in zip(boot.distance, boot.online_nodes, strict=False):
         for col, other in enumerate(boot.online_nodes):
             if col < len(row):
-                distance[node][other] = row[col]
+                distance[rename[node]][rename[other]] = row[col]
     alloc = next((p.split("=", 1)[1] for p in machine.params if p.startswith("percpu_alloc=")),
                  "")
-    case = Case(name=name, scenario="x86", nr_cpus=int(image.option("CONFIG_NR_CPUS")),
-                possible=tuple(boot.possible), cpu_node=tuple(boot.cpu_node),
+    sizes = tuple(sum(end - start for start, end in boot.node_ranges.get(old, []))
+                  for old in order)
+    renamed = "" if order == sorted(order) else \
+        " (kernel nodes " + " ".join(f"{old}->{new}" for old, new in rename.items()) + ")"
+    return Case(name=name, scenario="x86", nr_cpus=int(image.option("CONFIG_NR_CPUS")),
+                possible=tuple(boot.possible), cpu_node=tuple(rename[n] for n in boot.cpu_node),
                 distance=tuple(tuple(row) for row in distance), static_size=static,
                 numa=image.option("CONFIG_NUMA") == "y", percpu_alloc=alloc,
-                offline_nodes=tuple(n for n in range(nodes) if n not in boot.online_nodes),
-                description=f"oracle: {machine.describe()}")
-    return _with_memory(case, machine).validate()
-
-
-def _with_memory(case: Case, machine: Machine) -> Case:
-    """The machine's memory: QEMU's nodes as the kernel saw them, else one
-    share per node (numa=fake splits memory the shim does not know how)."""
-    if machine.node_cpus and case.nodes() == len(machine.node_mb) and \
-            not any(machine.node_mb[n] for n in case.offline_nodes):
-        sizes = tuple(mb << 20 for mb in machine.node_mb)
-        return replace(case, bootmem_size=sum(sizes), node_memory=sizes)
-    total = sum(machine.node_mb) if machine.node_cpus else machine.memory_mb
-    return replace(case, bootmem_size=total << 20)
+                offline_nodes=tuple(rename[n] for n in range(nodes)
+                                    if n not in boot.online_nodes),
+                bootmem_size=sum(sizes) or machine.memory_mb << 20,
+                node_memory=sizes if sum(sizes) else None,
+                description=f"oracle: {machine.describe()}{renamed}").validate()
 
 
 @dataclass(frozen=True)
