@@ -220,7 +220,7 @@ def test_nodes_are_renamed_by_where_their_memory_lies(tmp_path: Path) -> None:
     boot = reading.read(ranges + NUMA_LOG, timed_out=False)
     assert boot.node_ranges == {1: [(0x1000, 0x20000000)], 0: [(0x20000000, 0x40000000)]}
     source = tmp_path / "v.c"
-    source.write_text('__attribute__((section(".data..percpu"))) char area[4096] = {1};\n')
+    source.write_text('__attribute__((section(".data..percpu"))) char area[40960] = {1};\n')
     subprocess.run(["cc", "-c", "-o", str(tmp_path / "v"), str(source)], check=True)
     image = images.KernelImage("p", "1", tmp_path / "v", {"CONFIG_NR_CPUS": "64",
                                                           "CONFIG_NUMA": "y"})
