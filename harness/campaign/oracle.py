@@ -137,7 +137,7 @@ def case_for(boot: reading.RealBoot, image: KernelImage, machine: Machine, name:
     sizes = tuple(sum(end - start for start, end in boot.node_ranges.get(old, []))
                   for old in order)
     renamed = "" if order == sorted(order) else \
-        " (kernel nodes " + " ".join(f"{old}->{new}" for old, new in rename.items()) + ")"
+        " (kernel nodes " + " ".join(f"{old}->{new}" for old, new in sorted(rename.items())) + ")"
     return Case(name=name, scenario="x86", nr_cpus=int(image.option("CONFIG_NR_CPUS")),
                 possible=tuple(boot.possible), cpu_node=tuple(rename[n] for n in boot.cpu_node),
                 distance=tuple(tuple(row) for row in distance), static_size=static,
