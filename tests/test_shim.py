@@ -35,6 +35,9 @@ LPAGE = 2 << 20
 UNIT_SIZE = 128 << 10  # the fixtures' unit for 40K static + 8K reserved + 20K dynamic
 SCRATCH = magic("FX_SCRATCH_PAGES") * 4096
 FAST = server.Limits(timeout_ms=600)
+# A sanitizer report is symbolized before the child ends; on a busy machine
+# that alone can outlast FAST, cutting the report before its file:line.
+SANITIZED = server.Limits(timeout_ms=30_000)
 
 
 def scenario_case(make_case: CaseFactory, scenario: str, **fields: Any) -> Any:
@@ -265,7 +268,7 @@ def test_sanitizer_catches_what_the_plain_build_misses(
     plain = list(server.run_cases(make_shim(UNIT_MAP), batch, FAST))
     assert [r["outcome"]["kind"] for r in plain] == ["ok", "ok", "ok"]
 
-    sanitized = list(server.run_cases(make_shim(UNIT_MAP, sanitize=True), batch, FAST))
+    sanitized = list(server.run_cases(make_shim(UNIT_MAP, sanitize=True), batch, SANITIZED))
     assert [r["outcome"]["kind"] for r in sanitized] == ["ok", "sanitizer", "ok"]
     oob = sanitized[1]["outcome"]
     assert oob["sanitizer"] == "AddressSanitizer"
@@ -281,7 +284,7 @@ def test_sanitizer_catches_what_the_plain_build_misses(
 
 def test_back_to_back_sanitizer_reports(make_shim: ShimFactory, make_case: CaseFactory) -> None:
     oob = embed_case(make_case, "FX_STATIC_OOB")
-    results = list(server.run_cases(make_shim(UNIT_MAP, sanitize=True), [oob, oob], FAST))
+    results = list(server.run_cases(make_shim(UNIT_MAP, sanitize=True), [oob, oob], SANITIZED))
     assert [r["outcome"]["kind"] for r in results] == ["sanitizer", "sanitizer"]
 
 
