@@ -24,7 +24,9 @@ from harness.sources.snapshot import (
     REQUIRED_PATHS,
     Snapshot,
     SourceSpec,
+    is_ancestor,
     load_snapshot,
+    resolve_commit,
 )
 
 SNAPSHOT_PATHS = (*REQUIRED_PATHS, *OPTIONAL_PATHS)
@@ -107,27 +109,11 @@ def choose_base(tree: Path, fix: str, revisions: tuple[str, ...], fix_base: str 
     descends from."""
     if fix_base:
         return fix_base
-    parent = _git(tree, "rev-parse", "--verify", f"{fix}^{{commit}}^")
+    parent = resolve_commit(tree, f"{fix}^")
     if not revisions or any(parent.startswith(rev) for rev in revisions):
         return parent
     for rev in reversed(revisions):
-        ancestor = subprocess.run([*_git_at(tree), "merge-base", "--is-ancestor", rev, fix],
-                                  capture_output=True, check=False)
-        if ancestor.returncode == 0:
+        if is_ancestor(tree, rev, fix):
             return rev
     raise UserError(f"no revision of the entry is an ancestor of {fix[:12]}: give it a "
                     "fix_base")
-
-
-def _git_at(tree: Path) -> list[str]:
-    """git pointed at the tree: a work tree's repository, or a bare git dir."""
-    return ["git", "-C", str(tree)] if (tree / ".git").exists() else \
-        ["git", "--git-dir", str(tree)]
-
-
-def _git(tree: Path, *args: str) -> str:
-    result = subprocess.run([*_git_at(tree), *args], capture_output=True, check=False)
-    if result.returncode != 0:
-        raise UserError(f"git cannot answer {' '.join(args)} in {tree}: "
-                        f"{result.stderr.decode().strip().splitlines()[:1]}")
-    return result.stdout.decode().strip()

@@ -69,8 +69,10 @@ __all__ = [
     "PatchLoss",
     "Snapshot",
     "SourceSpec",
+    "is_ancestor",
     "load_snapshot",
     "parse_source_arg",
+    "resolve_commit",
 ]
 
 REQUIRED_PATHS = ("mm/percpu.c", "include/linux/percpu.h")
@@ -543,6 +545,17 @@ def percpu_commits(tree: Path, rev_range: str) -> list[str]:
         raise UserError(f"no commit in {rev_range} touches {', '.join(PERCPU_PATHS)}: widen the "
                         "range, or compare the two ends with percpu-diff run")
     return [first, *commits]
+
+
+def resolve_commit(tree: Path, rev: str) -> str:
+    """Full hash of the commit `rev` names in the tree (read only)."""
+    return _GitRepo.open(tree).resolve(rev)
+
+
+def is_ancestor(tree: Path, ancestor: str, commit: str) -> bool:
+    """Whether `ancestor` is an ancestor of `commit` in the tree (read only)."""
+    return _GitRepo.open(tree)._git("merge-base", "--is-ancestor", ancestor,
+                                    commit).returncode == 0
 
 
 def source_arg(spec: SourceSpec, label: str) -> str:
