@@ -319,7 +319,7 @@ def _fetch_into_cache(
     work = _make_work_dir(cache, f".tmp-{package}_{version}-")
     try:
         say(f"downloading {package} {version} ({size / 1e6:.0f} MB)")
-        deb = apt.download(spec, version, work / "download")
+        deb = apt.download(package, version, work / "download")
         actual = _file_sha256(deb)
         if actual != deb_sha256:
             raise UserError(
@@ -525,7 +525,7 @@ class _Apt:
         section = out.split("Package files:", 1)[-1].split("Pinned packages:", 1)[0]
         return any(line.rstrip().endswith(" Packages") for line in section.splitlines())
 
-    def download(self, spec: DebianSpec, version: str, where: Path) -> Path:
+    def download(self, package: str, version: str, where: Path) -> Path:
         where.mkdir()
         options = []
         if os.geteuid() == 0:
@@ -533,12 +533,12 @@ class _Apt:
             # private directory; root may as well download as itself.
             options = ["-o", "APT::Sandbox::User=root"]
         result = self.run(
-            "apt-get", "download", "-q", *options, f"{spec.package}={version}", cwd=where
+            "apt-get", "download", "-q", *options, f"{package}={version}", cwd=where
         )
         debs = list(where.glob("*.deb"))
         if result.returncode != 0 or len(debs) != 1:
             raise UserError(
-                f"cannot download {spec.package} {version} ({_apt_error(result)}): check the "
+                f"cannot download {package} {version} ({_apt_error(result)}): check the "
                 "network, or run 'apt-get update'"
             )
         return debs[0]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import lzma
-import os
 import re
 import shutil
 import subprocess
@@ -30,7 +29,6 @@ from harness.sources.debian import (
     DebianSpec,
     Progress,
     _Apt,
-    _apt_error,
     _discard,
     _file_sha256,
     _make_work_dir,
@@ -121,20 +119,13 @@ def _fetch(apt: _Apt, package: str, version: str, sha256: str, cache: Path,
     work = _make_work_dir(cache, f".tmp-{package}_{version}-")
     try:
         say(f"downloading {package} {version}")
-        where = work / "download"
-        where.mkdir()
-        options = ["-o", "APT::Sandbox::User=root"] if _is_root() else []
-        result = apt.run("apt-get", "download", "-q", *options, f"{package}={version}", cwd=where)
-        debs = list(where.glob("*.deb"))
-        if result.returncode != 0 or len(debs) != 1:
-            raise UserError(f"cannot download {package} {version} ({_apt_error(result)}): "
-                            "check the network, or run 'apt-get update'")
-        if _file_sha256(debs[0]) != sha256:
+        deb = apt.download(package, version, work / "download")
+        if _file_sha256(deb) != sha256:
             raise UserError(f"the downloaded {package} {version} does not have apt's SHA256: "
                             "run 'apt-get update' and try again")
         tree = work / "image"
         tree.mkdir()
-        bzimage, config = _unpack_deb(debs[0])
+        bzimage, config = _unpack_deb(deb)
         (tree / "vmlinux").write_bytes(_vmlinux_of(bzimage, package))
         (tree / "config").write_bytes(config)
         manifest = {"package": package, "version": version, "deb_sha256": sha256,
@@ -154,10 +145,6 @@ def _fetch(apt: _Apt, package: str, version: str, sha256: str, cache: Path,
                         "space or set PERCPU_DIFF_CACHE to a writable directory") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _is_root() -> bool:
-    return os.geteuid() == 0
 
 
 def _unpack_deb(deb: Path) -> tuple[bytes, bytes]:
