@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.core.case_kinds import format_cpu_list
 from harness.core.errors import UserError
 
 MAX_CPUS = 255
@@ -62,7 +63,7 @@ class Machine:
         text = f"{self.cpus}/{self.maxcpus} cpus"
         if self.node_cpus:
             text += ", nodes " + " ".join(
-                f"{i}:{_cpu_list(cpus) or '-'}@{mb}M"
+                f"{i}:{format_cpu_list(cpus) or '-'}@{mb}M"
                 for i, (cpus, mb) in enumerate(zip(self.node_cpus, self.node_mb, strict=True)))
         return text + "".join(f" {p}" for p in self.params)
 
@@ -71,7 +72,7 @@ class Machine:
         out = ["--cpus", str(self.cpus), "--maxcpus", str(self.maxcpus)]
         for cpus, mb in zip(self.node_cpus, self.node_mb, strict=False):
             # one word: argparse would read "-@256" as an option
-            out.append(f"--node={_cpu_list(cpus) or '-'}@{mb}")
+            out.append(f"--node={format_cpu_list(cpus) or '-'}@{mb}")
         if self.distance:
             out += ["--node-distance", ";".join(",".join(map(str, row)) for row in self.distance)]
         for param in self.params:
@@ -95,7 +96,3 @@ class Machine:
                 if a != b:
                     args += ["-numa", f"dist,src={a},dst={b},val={value}"]
         return args
-
-
-def _cpu_list(cpus: tuple[int, ...]) -> str:
-    return ",".join(str(c) for c in cpus)

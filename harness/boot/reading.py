@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from harness.core.case_kinds import parse_cpu_list
+from harness.core.errors import UserError
 from harness.core.result import BootResult, Outcome, State
 
 _MAX_NODES = 16
@@ -120,8 +122,8 @@ def _decode(boot: RealBoot, answers: dict[str, str]) -> None:
         got[name] = values
         if key is not None:
             boot.state[key] = values if kind == "arr" else values[0]  # type: ignore[literal-required]
-    boot.possible = _cpu_list(answers.get("file /sys/devices/system/cpu/possible", ""))
-    boot.online_nodes = _cpu_list(answers.get("file /sys/devices/system/node/online", ""))
+    boot.possible = _sysfs_list(answers.get("file /sys/devices/system/cpu/possible", ""))
+    boot.online_nodes = _sysfs_list(answers.get("file /sys/devices/system/node/online", ""))
     boot.distance = [[int(v) for v in answers.get(
         f"file /sys/devices/system/node/node{n}/distance", "").split()]
         for n in boot.online_nodes]
@@ -146,14 +148,13 @@ def _slot_of(lists: str, chunk: int) -> int | None:
     return None
 
 
-def _cpu_list(text: str) -> list[int]:
-    out: list[int] = []
-    for part in filter(None, text.strip().split(",")):
-        first, _, last = part.partition("-")
-        if not (first.isdigit() and (not last or last.isdigit())):
-            return []
-        out += range(int(first), int(last or first) + 1)
-    return out
+def _sysfs_list(text: str) -> list[int]:
+    """A sysfs cpulist ("0-3,8"); empty when the probe did not read one."""
+    try:
+        return list(parse_cpu_list(text))
+    except UserError:
+        return []
+
 
 
 def as_result(boot: RealBoot, name: str, source: str, nr_cpus: int) -> BootResult:
