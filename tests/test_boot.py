@@ -228,3 +228,14 @@ def test_nodes_are_renamed_by_where_their_memory_lies(tmp_path: Path) -> None:
     assert case.cpu_node == (1, 1, 1, 0, 1, 0)
     assert case.node_memory == (0x20000000 - 0x1000, 0x20000000)
     assert "kernel nodes 0->1 1->0" in case.description
+
+
+def test_an_oracle_directory_with_results_is_not_written_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERCPU_DIFF_QEMU", shutil.which("true") or "/bin/true")
+    (tmp_path / "debian_6.1=1").mkdir()
+    (tmp_path / "debian_6.1=1" / "results.jsonl").write_text("{}\n")
+    assert main(["oracle", "debian:6.1", "--out", str(tmp_path)]) == 2
+    assert "already holds oracle results" in capsys.readouterr().err
+    assert (tmp_path / "debian_6.1=1" / "results.jsonl").read_text() == "{}\n"

@@ -63,7 +63,7 @@ def oracle_main(request: OracleRequest) -> int:
     qemu.qemu_binary()
     if not 1 <= request.max_cpus <= 255:
         raise UserError(f"--max-cpus {request.max_cpus}: QEMU's pc machine has 1 to 255 cpus")
-    if (request.out / "results.jsonl").exists():
+    if any(request.out.glob("*/results.jsonl")):
         raise UserError(f"{request.out} already holds oracle results: name a new --out, or "
                         "remove it")
     kernels = [_kernel(source, err) for source in request.sources]
