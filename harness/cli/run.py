@@ -97,9 +97,10 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Co
     """Every case's record, those of an earlier run resumed included; None if interrupted."""
     records = rundir.start(the_plan, resume, options)
     if rundir.retried:
-        err.print(f"running again {len(rundir.retried)} cases that did not finish last time "
-                  f"(timeout or harness failure): {', '.join(rundir.retried[:5])}"
-                  f"{', ...' if len(rundir.retried) > 5 else ''}", markup=False)
+        again = [c.name for c in the_plan.cases if c.name in set(rundir.retried)]
+        err.print(f"running again {len(again)} cases that did not finish last time "
+                  f"(timeout or harness failure): {', '.join(again[:5])}"
+                  f"{', ...' if len(again) > 5 else ''}", markup=False, soft_wrap=True)
     gcov_root = _gcov_root(rundir) if the_plan.coverage else None
     if gcov_root is not None and not resume:
         # a fresh run counts its own cases only
