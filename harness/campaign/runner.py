@@ -345,8 +345,10 @@ class RunDir:
                             "another --out")
         for key, ours in plan.identity().items():
             if theirs.get(key) != ours:
+                their_options = meta.get("options")
                 difference = _difference(key, ours, theirs.get(key), options,
-                                         meta.get("options") or {})
+                                         their_options if isinstance(their_options, dict)
+                                         else {})
                 raise UserError(f"{self.path} holds a different run: {difference}: resume it "
                                 "with the same options, or pick another --out")
 
