@@ -10,20 +10,28 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import fcntl
 import hashlib
 import json
+import os
 import queue
+import re
+import shlex
+import socket
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import BinaryIO, NotRequired, TypedDict
 
 from harness.campaign import agree
 from harness.compile import shims
-from harness.core import attempts, cases, generation
+from harness.core import attempts, cases, files, generation
 from harness.core.errors import UserError
 from harness.core.fields import Fields
 from harness.core.generation import GenerationName, GenerationSpec
@@ -97,18 +105,48 @@ class Plan:
     # Coverage shims; their counters go under execute()'s gcov_root.
     coverage: bool = False
 
+    def identity(self) -> dict[str, object]:
+        """Everything a case's record depends on, by what a user knows it
+        as: a resumed run must have all of it the same."""
+        return {
+            "sources": [f"{s.name} {s.label} ({s.rendered.api.generation})" for s in self.sides],
+            # a --dir's files or a --patch's lines can change under the same label
+            "code": [_digest(s.rendered.tu_text, s.rendered.header_text,
+                             s.rendered.internal_text or "") for s in self.sides],
+            "cases": _digest(*(cases.case_to_toml(c) for c in self.cases)),
+            "declared": _digest(json.dumps(self.declared, default=_plain, sort_keys=True)),
+            "triage": _digest(json.dumps(self.entries, default=_plain, sort_keys=True)),
+            "sanitize": self.sanitize,
+            "coverage": self.coverage,
+            # a case that timed out at 1 ms would pass at 5 s: the limits are part of the run
+            **dataclasses.asdict(self.limits),
+        }
+
     def fingerprint(self) -> str:
         """What a resumed run must share with the one it continues."""
-        text = json.dumps({
-            "sides": [(s.name, s.label, s.rendered.api.generation) for s in self.sides],
-            "cases": [cases.case_to_toml(c) for c in self.cases],
-            "declared": [d.id for d in self.declared],
-            "triage": [e.id for e in self.entries],
-            "sanitize": self.sanitize,
-            # only where set, so that the runs before coverage resume as they were
-            **({"coverage": True} if self.coverage else {}),
-        }, sort_keys=True)
+        text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _plain(value: object) -> object:
+    """Rules as JSON: their parsed expressions and patterns by their text,
+    never by a repr that holds an address."""
+    if isinstance(value, re.Pattern):
+        return value.pattern
+    if isinstance(value, ast.AST):
+        return ast.dump(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return repr(value)
 
 
 @dataclass(frozen=True)
@@ -199,50 +237,202 @@ def evaluate(case: cases.Case, kernels: Mapping[str, BootResult], plan: Plan) ->
                       tuple(findings), paths)
 
 
+# The identity keys a user sets with one option, by that option.
+_OPTION_OF = {"sanitize": "--sanitize", "coverage": "--coverage"}
+# Request options that make an identity key: named when they differ.
+_OPTIONS_BEHIND = {
+    "cases": ("--seed", "--cases", "--nr-cpus", "--scenario", "--case", "--no-corpus",
+              "--matrix"),
+    "declared": ("--declared",), "triage": ("--triage",)}
+# What changed when the options are the same but a key is not.
+_CHANGED_FILES = {"code": "the sources' files (a --dir or a --patch)",
+                  "cases": "the cases' files (a --case file or cases/)",
+                  "declared": "the declared changes' file", "triage": "the triage file"}
+
+
 class RunDir:
-    """results.jsonl plus the fingerprint of the plan that wrote it."""
+    """results.jsonl plus run.json, the identity of the run that wrote it;
+    run.lock, held by the run that owns the directory."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.results = path / "results.jsonl"
         self.meta = path / "run.json"
+        self.lock_file = path / "run.lock"
+        self._lock: BinaryIO | None = None
+        # Cases whose earlier record was inconclusive: run again.
+        self.retried: list[str] = []
 
-    def start(self, plan: Plan, resume: bool) -> dict[str, CaseRecord]:
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def start(self, plan: Plan, resume: bool,
+              options: Mapping[str, object] | None = None) -> dict[str, CaseRecord]:
+        """Own the directory and give the records a run keeps: none for a
+        fresh run; on resume, the earlier run's final ones (a timeout or a
+        harness failure is not final: the case runs again).  `options`:
+        the command line's, to name the one that differs."""
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"--out {self.path} is a file, not a directory: pick another --out")
+        if resume and not self.path.is_dir():
+            raise UserError(f"nothing to resume in {self.path}: no run.json there")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create {self.path} ({err.strerror}): "
+                            "pick another --out") from None
+        self.lock()  # before anything is read: what is read stays true while we run
         if resume:
-            if not self.meta.is_file():
-                raise UserError(f"nothing to resume in {self.path}: no run.json there")
-            meta = json.loads(self.meta.read_text())
-            if meta.get("fingerprint") != plan.fingerprint():
-                raise UserError(f"{self.path} holds a different run (other sources, cases, "
-                                "seed or rules): resume it with the same options, or pick "
-                                "another --out")
-            return self.load()
+            self._check_same_run(plan, options or {})
+            done = self.load()
+            self.retried = [name for name, r in done.items() if inconclusive(r)]
+            return {name: r for name, r in done.items() if not inconclusive(r)}
         if self.results.exists() and self.results.stat().st_size:
             raise UserError(f"{self.path} already holds results: use --resume to finish "
                             "that run, or another --out")
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.meta.write_text(json.dumps({"fingerprint": plan.fingerprint(),
-                                         "sides": [s.label for s in plan.sides],
-                                         "cases": len(plan.cases)}) + "\n")
+        files.write_atomic(self.meta, json.dumps({
+            "fingerprint": plan.fingerprint(), "sides": [s.label for s in plan.sides],
+            "cases": len(plan.cases), "identity": plan.identity(),
+            "options": dict(options or {})}) + "\n")
         self.results.write_text("")
         return {}
 
+    def lock(self) -> None:
+        """Hold run.lock (flock: the kernel lets go when the holder dies,
+        so a killed run never blocks the next), or refuse naming its holder."""
+        if self._lock is not None:
+            return
+        try:
+            sink = self.lock_file.open("a+b")
+        except OSError as err:
+            raise UserError(f"cannot write in {self.path} ({err.strerror}): "
+                            "pick another --out") from None
+        try:
+            fcntl.flock(sink.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _holder(self.lock_file)
+            sink.close()
+            raise UserError(f"{self.path} is in use by another run ({holder}): wait for it "
+                            "to end, or pick another --out") from None
+        sink.truncate(0)
+        sink.write(json.dumps(_this_process()).encode() + b"\n")
+        sink.flush()
+        self._lock = sink
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _check_same_run(self, plan: Plan, options: Mapping[str, object]) -> None:
+        if not self.meta.is_file():
+            raise UserError(f"nothing to resume in {self.path}: no run.json there")
+        try:
+            meta = json.loads(self.meta.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError too
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise UserError(f"{self.meta} is damaged ({reason}): that run cannot be resumed; "
+                            "start again in another --out") from None
+        theirs = meta.get("identity")
+        if not isinstance(theirs, dict):
+            raise UserError(f"{self.path} holds a different run: written by an older "
+                            "percpu-diff, which did not record its limits; start again in "
+                            "another --out")
+        for key, ours in plan.identity().items():
+            if theirs.get(key) != ours:
+                their_options = meta.get("options")
+                difference = _difference(key, ours, theirs.get(key), options,
+                                         their_options if isinstance(their_options, dict)
+                                         else {})
+                raise UserError(f"{self.path} holds a different run: {difference}: resume it "
+                                "with the same options, or pick another --out")
+
     def load(self) -> dict[str, CaseRecord]:
+        """The records on disk; a line torn by a kill is dropped from the
+        file too, so that the next record starts a line of its own."""
         done: dict[str, CaseRecord] = {}
         if not self.results.exists():
             return done
-        for line in self.results.read_text().splitlines():
-            try:
-                record = CaseRecord.from_json(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # the line being written when the run died
-            done[record.case] = record
+        data = self.results.read_bytes()
+        complete = data[:data.rfind(b"\n") + 1]
+        if len(complete) < len(data):
+            if _record(data[len(complete):]) is not None:
+                with self.results.open("ab") as sink:  # whole, but for its newline
+                    sink.write(b"\n")
+                complete = data + b"\n"
+            else:
+                os.truncate(self.results, len(complete))
+        for line in complete.splitlines():
+            record = _record(line)
+            if record is not None:  # else a line torn by an older version
+                done[record.case] = record
         return done
 
     def append(self, record: CaseRecord) -> None:
         with self.results.open("a") as sink:
             sink.write(json.dumps(record.to_json()) + "\n")
             sink.flush()
+
+
+def inconclusive(record: CaseRecord) -> bool:
+    """A record that says the simulation broke or ran out of time, not what the code does."""
+    return any(kind in INCONCLUSIVE_OUTCOMES for kind in record.outcomes.values())
+
+
+def _record(line: bytes) -> CaseRecord | None:
+    try:
+        return CaseRecord.from_json(json.loads(line))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _this_process() -> dict[str, object]:
+    command = " ".join(["percpu-diff", *map(shlex.quote, sys.argv[1:])])
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "command": re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m[0])[1:-1], command)}
+
+
+def _holder(lock_file: Path) -> str:
+    """Who holds run.lock, in words: the holder writes itself there just
+    after it takes the lock, so give it a moment."""
+    for _ in range(40):
+        try:
+            holder = json.loads(lock_file.read_text())
+            return (f"pid {holder['pid']} on {holder['host']}, started {holder['started']}: "
+                    f"{holder['command']}")
+        except (OSError, ValueError, KeyError, TypeError):
+            time.sleep(0.05)
+    return "holder unknown"
+
+
+def _difference(key: str, ours: object, theirs: object, options: Mapping[str, object],
+                their_options: Mapping[str, object]) -> str:
+    """The option (or else the input) that makes this run differ from the
+    run in the directory, with both values."""
+    for option in _OPTIONS_BEHIND.get(key, ()):
+        if option in options and options.get(option) != their_options.get(option):
+            return (f"{option} differs (this run {_shown(options.get(option))}, "
+                    f"that run {_shown(their_options.get(option))})")
+    if key == "sources":
+        return (f"other sources (this run {_shown(ours)}, that run {_shown(theirs)})")
+    if key in _CHANGED_FILES:
+        return f"{_CHANGED_FILES[key]} changed since that run"
+    option = _OPTION_OF.get(key, "--" + key.replace("_", "-"))
+    return f"{option} differs (this run {_shown(ours)}, that run {_shown(theirs)})"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
 
 
 ShimKey = tuple[int, int, str, bool]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from harness.campaign import agree, coverage, generate
 from harness.cli import sources
 from harness.cli.requests import AgreeRequest
 from harness.compile import shims
-from harness.core import cases
+from harness.core import cases, scratch
 from harness.core.errors import UserError
 from harness.core.verdict import Verdict
 from harness.judge import triage
@@ -33,7 +32,7 @@ def main(request: AgreeRequest) -> int:
     snap = sources.load(specs[0], err)
     rendered = shims.render(snap)
     generation = rendered.api.generation
-    gcov_root = Path(tempfile.mkdtemp(prefix="percpu-diff-agree-gcov-")) \
+    gcov_root = scratch.make("agree-gcov") \
         if request.build.coverage else None
     try:
         summaries = _judge(request, snap, rendered, entries, err, gcov_root)

@@ -20,6 +20,7 @@ from harness.cli import (
     timeline,
     triage,
 )
+from harness.core import scratch
 from harness.core.errors import UserError
 
 
@@ -53,6 +54,8 @@ def execute(request: requests.Request) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # what a killed run left in /tmp, before this one adds its own
+    scratch.clean_stale()
     try:
         return execute(options.parse(argv))
     except UserError as err:

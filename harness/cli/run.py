@@ -14,7 +14,7 @@ from rich.console import Console
 from harness.campaign import coverage, plan, reproduce, runner
 from harness.cli import sources
 from harness.cli.requests import RunRequest
-from harness.core import cases
+from harness.core import cases, files
 from harness.core.verdict import Verdict
 from harness.report import console, coverage_report, run_report
 
@@ -24,6 +24,7 @@ DEFAULT_SOURCES = ("debian:6.1", "debian:6.12")
 
 def main(request: RunRequest) -> int:
     out, err = Console(), Console(stderr=True)
+    _check_outputs(request)
     menu = plan.nr_cpus_menu(request.nr_cpus)
     if not request.sources.given():
         # The embedded default: real kernel code on any Debian machine, no tree.
@@ -38,10 +39,19 @@ def main(request: RunRequest) -> int:
         sides, chosen.all, declared=request.declared, patch_files=request.sources.patches,
         triage_file=request.triage, sanitize=request.build.sanitize,
         limits=request.build.limits(), jobs=request.jobs, coverage=request.build.coverage)
-    rundir = runner.RunDir(request.out)
-    records = _execute(the_plan, rundir, request.resume, err)
-    if records is None:
-        return 130
+    # The directory is this run's from before its state is read until the
+    # last report is written.
+    with runner.RunDir(request.out) as rundir:
+        records = _execute(the_plan, rundir, request.resume, err, _identity_options(request))
+        if records is None:
+            return 130
+        return _finish(request, the_plan, chosen, rundir, records, out, err)
+
+
+def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
+            rundir: runner.RunDir, records: dict[str, runner.CaseRecord], out: Console,
+            err: Console) -> int:
+    """Coverage, reproducers and the reports: the exit status."""
     covered = coverage.run_coverage(the_plan, _gcov_root(rundir)) if the_plan.coverage else []
     summary, ordered = runner.summarize(the_plan, records)
     reproducers = reproduce.find_reproducers(
@@ -60,10 +70,37 @@ def main(request: RunRequest) -> int:
     return 2 if totals["failed"] else 0
 
 
-def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool,
-             err: Console) -> dict[str, runner.CaseRecord] | None:
+def _check_outputs(request: RunRequest) -> None:
+    """Every path the run will write, checked before any work: a report
+    that cannot be written is found now, not after the run."""
+    files.check_directory(request.out, "--out")
+    for option, path in (("--json", request.json), ("--junit", request.junit),
+                         ("--email", Path(request.email) if request.email not in (None, "-")
+                          else None)):
+        if path is not None:
+            files.check_writable(path, option)
+
+
+def _identity_options(request: RunRequest) -> dict[str, object]:
+    """The options that choose the cases and rules, as given: a resume
+    that differs names the one that does."""
+    return {"--seed": request.seed, "--cases": request.cases,
+            "--nr-cpus": list(request.nr_cpus), "--scenario": list(request.scenarios),
+            "--case": [str(p) for p in request.case_files], "--no-corpus": not request.corpus,
+            "--matrix": request.matrix,
+            "--declared": str(request.declared) if request.declared else None,
+            "--triage": str(request.triage) if request.triage else None}
+
+
+def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Console,
+             options: dict[str, object]) -> dict[str, runner.CaseRecord] | None:
     """Every case's record, those of an earlier run resumed included; None if interrupted."""
-    records = rundir.start(the_plan, resume)
+    records = rundir.start(the_plan, resume, options)
+    if rundir.retried:
+        again = [c.name for c in the_plan.cases if c.name in set(rundir.retried)]
+        err.print(f"running again {len(again)} cases that did not finish last time "
+                  f"(timeout or harness failure): {', '.join(again[:5])}"
+                  f"{', ...' if len(again) > 5 else ''}", markup=False, soft_wrap=True)
     gcov_root = _gcov_root(rundir) if the_plan.coverage else None
     if gcov_root is not None and not resume:
         # a fresh run counts its own cases only

@@ -5,9 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rich.console import Console
 
@@ -16,7 +14,7 @@ from harness.campaign import agree, coverage, plan
 from harness.cli import sources
 from harness.cli.requests import ShowRequest
 from harness.compile import shims
-from harness.core import case_kinds, cases
+from harness.core import case_kinds, cases, scratch
 from harness.core.errors import UserError
 from harness.core.generation import GenerationName
 from harness.core.result import BootResult
@@ -89,7 +87,7 @@ def _boot(shim: shims.Shim, case: cases.Case, request: ShowRequest, side: str,
     """One boot; with --coverage, what of the kernel code it ran into `shown`."""
     if not request.build.coverage:
         return server.run_one(shim, case, request.build.limits())
-    gcov_dir = Path(tempfile.mkdtemp(prefix="percpu-diff-show-gcov-"))
+    gcov_dir = scratch.make("show-gcov")
     try:
         # every result read, so the server has ended before gcov reads its counters
         (booted,) = server.run_cases(shim, [case], request.build.limits(), gcov_dir)

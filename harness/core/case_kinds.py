@@ -9,10 +9,11 @@ to name its kind.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
+
+import tomli_w
 
 from harness.core.errors import UserError
 
@@ -75,6 +76,12 @@ def parse_size(value: Any, name: str) -> int:
     raise UserError(f"{name}: '{value}' is not a size (use bytes, 64K, 2M or auto)")
 
 
+def toml_string(text: str) -> str:
+    """`text` as a TOML basic string, by a TOML writer: quotes, backslashes
+    and control characters escaped, so that the file reads back as written."""
+    return tomli_w.dumps({"v": text}).removeprefix("v = ").removesuffix("\n")
+
+
 def _commas(values: Sequence[int]) -> str:
     return ",".join(map(str, values))
 
@@ -122,7 +129,7 @@ class Text(Kind[str]):
         return str(value)
 
     def toml(self, value: str) -> str:
-        return f'"{value}"'
+        return toml_string(value)
 
 
 class CaseName(Text):
@@ -142,7 +149,7 @@ class Word(Kind[str]):
         return str(value)
 
     def toml(self, value: str) -> str:
-        return f'"{value}"'
+        return toml_string(value)
 
     def option(self, value: str) -> str:
         return value
@@ -310,7 +317,6 @@ class Table(Kind[Mapping[str, str]]):
         return {str(k): str(v) for k, v in value.items()}
 
     def toml_lines(self, value: Mapping[str, str]) -> list[str]:
-        # A key with more than bare-key characters ("unit_map@a530b795861",
-        # "modern@5.4") is quoted, or TOML would read it as something else.
-        return [f'{key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)} = '
-                f'{json.dumps(text)}' for key, text in value.items()]
+        # The TOML writer quotes a key with more than bare-key characters
+        # ("unit_map@a530b795861", "modern@5.4") and escapes the values.
+        return tomli_w.dumps({str(key): str(text) for key, text in value.items()}).splitlines()

@@ -9,7 +9,9 @@ uninterrupted one would.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from rich.table import Table
 from harness.campaign import runner
 from harness.campaign.coverage import SideCoverage
 from harness.campaign.reproduce import Reproducer
-from harness.core import cases
+from harness.core import cases, files
 from harness.core.paths import TEMPLATES
 from harness.core.verdict import Comparison, FindingKind, Verdict
 from harness.judge import classify, compare
@@ -160,15 +162,41 @@ def _environment(autoescape: bool) -> jinja2.Environment:
 
 def junit_xml(info: RunInfo, summary: runner.Summary,
               records: Sequence[runner.CaseRecord]) -> str:
-    rows = [{
-        "case": r.case, "scenario": r.scenario, "nr_cpus": r.nr_cpus, "verdict": r.verdict,
-        "outcomes": ", ".join(f"{k} {v}" for k, v in r.outcomes.items()),
-        "unexpected": [f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
-                       f"{compare.short(f.right)}" for f in r.findings
-                       if f.label is Verdict.UNEXPECTED],
-    } for r in records]
-    return _environment(True).get_template("junit.xml.j2").render(
-        summary=summary.to_json(), sides=info.sides, records=rows)
+    """The run as JUnit XML, built by ElementTree, which escapes markup;
+    text XML 1.0 cannot carry at all (most control characters) is
+    written as a visible escape."""
+    totals = summary.to_json()
+    counts = {"tests": str(totals["cases"]), "failures": str(totals["unexpected"]),
+              "errors": str(totals["failed"])}
+    suites = ET.Element("testsuites", {"name": "percpu-diff", **counts})
+    suite = ET.SubElement(suites, "testsuite", {"name": _xml_text(" -> ".join(info.sides)),
+                                                **counts})
+    for r in records:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": _xml_text(f"{r.scenario}.nr_cpus_{r.nr_cpus}"),
+            "name": _xml_text(r.case)})
+        if r.verdict == Verdict.UNEXPECTED:
+            unexpected = [f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
+                          f"{compare.short(f.right)}" for f in r.findings
+                          if f.label is Verdict.UNEXPECTED]
+            failure = ET.SubElement(case, "failure", {
+                "message": f"{len(unexpected)} unexpected difference(s)"})
+            failure.text = _xml_text("".join(line + "\n" for line in unexpected))
+        elif r.verdict == Verdict.FAILED:
+            outcomes = ", ".join(f"{k} {v}" for k, v in r.outcomes.items())
+            ET.SubElement(case, "error", {
+                "message": _xml_text(f"the shim did not finish: {outcomes}")})
+    ET.indent(suites, space="  ")
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# Characters XML 1.0 has no way to write, not even as a character reference.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                        else f"\\u{ord(m[0]):04x}", text)
 
 
 def _wrap_command(command: str, width: int = 70) -> list[str]:
@@ -230,7 +258,6 @@ def email_text(info: RunInfo, summary: runner.Summary,
 
 
 def write(path: Path, text: str) -> None:
-    """Write whole or not at all: a report is never left half-written."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    """Write whole or not at all: a report is never left half-written,
+    nor its temporary file behind."""
+    files.write_atomic(path, text)

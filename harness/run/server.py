@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from harness.compile.shims import Shim
 from harness.core import attempts
+from harness.core import scratch as scratch_dirs
 from harness.core.cases import Case
 from harness.core.errors import UserError
 from harness.core.result import BootResult, parse_result
@@ -82,7 +82,7 @@ def run_cases(
     scratch = None
     if shim.config.coverage:
         if gcov_dir is None:
-            scratch = gcov_dir = Path(tempfile.mkdtemp(prefix="percpu-diff-gcov-"))
+            scratch = gcov_dir = scratch_dirs.make("gcov")
         env.update(gcov_env(shim, gcov_dir))
     proc = subprocess.Popen(
         [str(shim.path), f"--timeout-ms={limits.timeout_ms}", f"--mem-mb={limits.mem_mb}"],

@@ -13,10 +13,10 @@ read); nothing of the fix is kept beyond the snapshot in memory.
 from __future__ import annotations
 
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core import scratch
 from harness.core.errors import UserError
 from harness.core.kernel_files import PERCPU_C
 from harness.sources.snapshot import (
@@ -91,11 +91,11 @@ def replay_fix(tree: Path, base: Snapshot, fix: str) -> Replayed:
 
 def _merge3(ours: str, base: str, theirs: str) -> str | None:
     """git merge-file on scratch copies; None where it conflicts."""
-    with tempfile.TemporaryDirectory(prefix="percpu-diff-fix-") as scratch:
+    with scratch.directory("fix") as work:
         names = []
         for name, text in (("ours", ours), ("base", base), ("theirs", theirs)):
-            (Path(scratch) / name).write_text(text)
-            names.append(str(Path(scratch) / name))
+            (work / name).write_text(text)
+            names.append(str(work / name))
         result = subprocess.run(["git", "merge-file", "-p", *names], capture_output=True,
                                 check=False)
     if result.returncode < 0 or result.returncode > 127:

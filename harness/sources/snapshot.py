@@ -38,12 +38,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from harness.core import scratch
 from harness.core.errors import UserError
 from harness.core.kernel_files import (
     ALLOCPERCPU_C,
@@ -358,13 +358,8 @@ def _read_patch(patch_file: Path) -> list[Patch]:
 
 
 def _make_scratch_dir() -> Path:
-    try:
-        return Path(tempfile.mkdtemp(prefix="percpu-diff-src-"))
-    except OSError as err:
-        raise UserError(
-            f"cannot create a scratch directory in {tempfile.gettempdir()} ({err.strerror}): "
-            "set TMPDIR to a writable directory"
-        ) from None
+    # Marked with its owner, so that one left by a killed run is cleaned at start-up.
+    return scratch.make("src")
 
 
 def _write_tree(root: Path, files: dict[str, str]) -> None:
