@@ -91,8 +91,9 @@ BAD_CASE_FILES = {
                          ["static_size = 99999999999999999999999 is out of range", "0..16G"]),
     "memory-beyond-shim": ('bootmem_size = "2T"', ['bootmem_size = "2T" is out of range',
                                                    "0..1023G"]),
-    "distance-not-a-byte": ("[topology]\ndistance = [[10, 300], [300, 10]]\ncpu_node = [0, 1]",
-                            ["row 1 item 2 (300) is out of range", "0..255"]),
+    "distance-beyond-int": ("[topology]\ndistance = [[10, 4294967316], [20, 10]]\n"
+                            "cpu_node = [0, 1]",
+                            ["row 1 item 2 (4294967316) is out of range", "0..2147483647"]),
     "name-newline": ('name = "a\\nb"', ['"a\\nb" has a control character']),
     "numa-string": ('numa = "yes"', ['numa = "yes" is a string', "true or false"]),
     "expect-not-text": ("[expect]\nunit_map = 5", ["[expect] = ", "a table of strings"]),

@@ -162,7 +162,7 @@ def _number(flag: str, least: int, most: int | None = None) -> Callable[[str], i
     0, which would remove the limit) is refused before anything runs."""
     def read(text: str) -> int:
         if not re.fullmatch(r"\s*-?[0-9]+\s*", text):
-            raise UserError(f"{flag} {case_kinds.shown(text, 24)} is not a whole number; "
+            raise UserError(f"{flag} {case_kinds.option_text(text[:24])} is not a whole number; "
                             f"expected {_span(least, most)}")
         number = int(text)
         if number < least or (most is not None and number > most):
@@ -183,7 +183,7 @@ def _seconds(flag: str) -> Callable[[str], float]:
         except ValueError:
             seconds = float("nan")
         if not seconds > 0 or seconds == float("inf"):
-            raise UserError(f"{flag} {case_kinds.shown(text, 24)} is not a time; expected "
+            raise UserError(f"{flag} {case_kinds.option_text(text[:24])} is not a time; expected "
                             "seconds > 0, e.g. 60")
         return seconds
     return read

@@ -66,6 +66,11 @@ def shown(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+def option_text(text: str) -> str:
+    """An option's text as a message quotes it: bare when it is plain."""
+    return text if re.fullmatch(r"[A-Za-z0-9_.,;:+-]+", text) else shown(text)
+
+
 def type_name(value: Any) -> str:
     """What TOML calls the value's type, for 'is a string' messages."""
     if isinstance(value, bool):

@@ -37,6 +37,7 @@ from harness.core.case_kinds import (
     Table,
     Text,
     Word,
+    option_text,
     shown,
     type_name,
 )
@@ -62,9 +63,12 @@ LOCAL_DISTANCE = 10
 # NR_CPUS as x86-64's MAXSMP allows it, and cpu ids below it;
 NR_CPUS_BOUNDS = Bounds(1, 8192)
 CPU_BOUNDS = Bounds(0, NR_CPUS_BOUNDS.hi - 1)
-# nodes as the shim holds them (SHIM_MAX_NODES); a distance is a SLIT byte;
+# nodes as the shim holds them (SHIM_MAX_NODES); a distance as the shim's
+# int holds it (firmware tables hold a byte, but arch_numa's
+# numa_set_distance() takes an int and refuses one that is not a byte,
+# which cases test);
 NODE_BOUNDS = Bounds(0, 63)
-DISTANCE_BOUNDS = Bounds(0, 255)
+DISTANCE_BOUNDS = Bounds(0, (1 << 31) - 1)
 # the static, reserved and dynamic areas and the atom within the 16 GiB the
 # shim reserves per unit for the static area (SHIM_STATIC_RESERVE): three of
 # them times every cpu stays far from wrapping an unsigned long;
@@ -365,7 +369,7 @@ class CaseField:
         try:
             return self.spec.kind.from_option(text, self.spec.bounds)
         except BadValue as err:
-            raise UserError(f"{self.spec.flag} {_option_text(text)} {err}; expected "
+            raise UserError(f"{self.spec.flag} {option_text(text)} {err}; expected "
                             f"{self.expects()}") from None
 
     def numbers(self, case: Case) -> list[int]:
@@ -419,10 +423,6 @@ _TOML_ORDER = (
 
 def shrink_group(group: ShrinkGroup) -> tuple[CaseField, ...]:
     return tuple(row for row in CASE_FIELDS if row.spec.shrink == group)
-
-
-def _option_text(text: str) -> str:
-    return text if re.fullmatch(r"[A-Za-z0-9_.,;:+-]+", text) else shown(text)
 
 
 def _bound_problems(case: Case) -> list[str]:
