@@ -177,6 +177,7 @@ def _span(least: int, most: int | None) -> str:
 
 
 def _seconds(flag: str) -> Callable[[str], float]:
+    """argparse's type for a time in seconds: more than 0 and finite, or one line."""
     def read(text: str) -> float:
         try:
             seconds = float(text)
@@ -190,6 +191,7 @@ def _seconds(flag: str) -> Callable[[str], float]:
 
 
 NR_CPUS = cases.NR_CPUS_BOUNDS
+
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="*", metavar="SOURCE",
