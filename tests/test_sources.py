@@ -485,12 +485,15 @@ def test_truncated_patch_applies_the_intact_part(kernel: ToyKernel) -> None:
 
 def test_patch_creating_an_unrequested_file(kernel: ToyKernel) -> None:
     new_file = "mm/toy-extra.c"
-    extra = commit_files(kernel.repo, "toy: add an extra file", {new_file: "int extra;\n"})
+    # It changes mm/percpu.c too: a patch that changes nothing the shim is
+    # built from is refused (test_faults_input).
+    extra = commit_files(kernel.repo, "toy: add an extra file", {
+        new_file: "int extra;\n", PERCPU_C: fixture_text("toy-v2-percpu.c") + "/* extra */\n"})
     patch = kernel.format_patch(f"{kernel.v2}..{extra}", "extra.patch")
 
     snap = load_snapshot(patch_spec(kernel, patch, base=kernel.v2))
 
-    assert snap.patched_files == [new_file]
+    assert snap.patched_files == [PERCPU_C, new_file]
     assert snap.read(new_file) == "int extra;\n"
     assert snap.scratch_dir is not None
     assert (snap.scratch_dir / new_file).read_text() == "int extra;\n"

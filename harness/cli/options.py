@@ -8,6 +8,7 @@ from the case-field table (cases.CASE_FIELDS).
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeAlias
@@ -50,7 +51,11 @@ def _dest(row: cases.CaseField) -> str:
 def _case(ns: argparse.Namespace) -> CaseOptions:
     given = {row.name: getattr(ns, _dest(row)) for row in cases.OPTION_FIELDS
              if row.given(getattr(ns, _dest(row)))}
-    return CaseOptions(ns.case, given)
+    options = CaseOptions(ns.case, given)
+    # The case file and the options are read now, so that a bad one is
+    # refused before any source is fetched or built.
+    options.case()
+    return options
 
 
 def _build(ns: argparse.Namespace) -> BuildOptions:
@@ -73,6 +78,8 @@ def _dump(ns: argparse.Namespace) -> DumpRequest:
 
 
 def _run(ns: argparse.Namespace) -> RunRequest:
+    for case_file in ns.case:
+        cases.load_case(case_file)  # refused now rather than after the sources load
     return RunRequest(
         _sources(ns), _build(ns), cases=ns.cases, seed=ns.seed,
         nr_cpus=tuple(ns.nr_cpus or ()), case_files=tuple(ns.case), corpus=not ns.no_corpus,
@@ -148,6 +155,44 @@ def parse(argv: Sequence[str] | None = None) -> Request:
 
 # ------------------------------------------------------------- the parser
 
+def _number(flag: str, least: int, most: int | None = None) -> Callable[[str], int]:
+    """argparse's type for a whole-number option: a value out of range is
+    one line (a UserError, which argparse does not catch), not a usage
+    message, and a count below `least` (a negative count, a time limit of
+    0, which would remove the limit) is refused before anything runs."""
+    def read(text: str) -> int:
+        if not re.fullmatch(r"\s*-?[0-9]+\s*", text):
+            raise UserError(f"{flag} {case_kinds.option_text(text[:24])} is not a whole number; "
+                            f"expected {_span(least, most)}")
+        number = int(text)
+        if number < least or (most is not None and number > most):
+            raise UserError(f"{flag} {number} is out of range; expected {_span(least, most)}")
+        return number
+    return read
+
+
+def _span(least: int, most: int | None) -> str:
+    return f"a whole number {least}..{most}" if most is not None \
+        else f"a whole number >= {least}"
+
+
+def _seconds(flag: str) -> Callable[[str], float]:
+    """argparse's type for a time in seconds: more than 0 and finite, or one line."""
+    def read(text: str) -> float:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = float("nan")
+        if not seconds > 0 or seconds == float("inf"):
+            raise UserError(f"{flag} {case_kinds.option_text(text[:24])} is not a time; expected "
+                            "seconds > 0, e.g. 60")
+        return seconds
+    return read
+
+
+NR_CPUS = cases.NR_CPUS_BOUNDS
+
+
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="*", metavar="SOURCE",
                    help="tree:PATH@REV, debian:X.Y[=VERSION], patch:PATH@BASE:FILE[,FILE], "
@@ -171,15 +216,15 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
         if isinstance(spec.kind, case_kinds.Switch):
             p.add_argument(spec.flag, action="store_true", help=spec.help)
         else:
-            p.add_argument(spec.flag, type=int if spec.kind.option_is_int else str,
-                           choices=spec.choices, help=spec.help)
+            p.add_argument(spec.flag, choices=spec.choices, help=spec.help)
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true", help="build with ASan+UBSan")
-    p.add_argument("--timeout-ms", type=int,
+    p.add_argument("--timeout-ms", type=_number("--timeout-ms", 1),
                    help="per-case time limit (default 5000, 20000 with --sanitize)")
-    p.add_argument("--mem-mb", type=int, default=2048, help="per-case heap limit")
+    p.add_argument("--mem-mb", type=_number("--mem-mb", 1), default=2048,
+                   help="per-case heap limit")
 
 
 def _add_coverage_option(p: argparse.ArgumentParser) -> None:
@@ -223,9 +268,10 @@ def _add_agree(sub: Subparsers) -> None:
     _add_coverage_option(p)
     p.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
                    help="repeatable; default: every generic scenario (arch flows on request)")
-    p.add_argument("--count", type=int, default=1000, help="cases per scenario")
+    p.add_argument("--count", type=_number("--count", 1), default=1000,
+                   help="cases per scenario")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--nr-cpus", type=int, default=64)
+    p.add_argument("--nr-cpus", type=_number("--nr-cpus", NR_CPUS.lo, NR_CPUS.hi), default=64)
     p.add_argument("--triage", type=Path,
                    help="triage file (default: cases/triage.toml of the project)")
     p.add_argument("--out", type=Path, help="JSON lines, one per case that is not in "
@@ -244,9 +290,11 @@ def _add_run(sub: Subparsers) -> None:
     _add_source_options(p)
     _add_build_options(p)
     _add_coverage_option(p)
-    p.add_argument("--cases", type=int, default=500, help="generated cases (default 500)")
+    p.add_argument("--cases", type=_number("--cases", 0), default=500,
+                   help="generated cases (default 500)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--nr-cpus", type=int, action="append",
+    p.add_argument("--nr-cpus", type=_number("--nr-cpus", NR_CPUS.lo, NR_CPUS.hi),
+                   action="append",
                    help="NR_CPUS of generated cases (repeatable; default: 2 to 4096)")
     p.add_argument("--case", type=Path, action="append", default=[],
                    help="a case TOML file to add (repeatable)")
@@ -261,13 +309,15 @@ def _add_run(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("percpu-diff-run"),
                    help="run directory: results.jsonl, report.json, repro-N.toml")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run")
-    p.add_argument("--jobs", type=int, help="shim servers per side (default: all cores)")
+    p.add_argument("--jobs", type=_number("--jobs", 1),
+                   help="shim servers per side (default: all cores)")
     p.add_argument("--json", type=Path, help="write the JSON report here too")
     p.add_argument("--junit", type=Path, help="write a JUnit XML report")
     p.add_argument("--email", nargs="?", const="-",
                    help="plain-text report for a review reply (to FILE, or stdout)")
-    p.add_argument("--shrink-budget", type=int, default=150, help="boots per reproducer")
-    p.add_argument("--max-reproducers", type=int, default=20)
+    p.add_argument("--shrink-budget", type=_number("--shrink-budget", 0), default=150,
+                   help="boots per reproducer")
+    p.add_argument("--max-reproducers", type=_number("--max-reproducers", 0), default=20)
 
 
 def _add_repro(sub: Subparsers) -> None:
@@ -277,7 +327,7 @@ def _add_repro(sub: Subparsers) -> None:
     _add_build_options(p)
     p.add_argument("--declared", type=Path)
     p.add_argument("--triage", type=Path)
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--jobs", type=_number("--jobs", 1), default=1)
     p.add_argument("--json", action="store_true")
 
 
@@ -288,7 +338,8 @@ def _add_inspect(sub: Subparsers) -> None:
     ext.add_argument("--scenario", choices=cases.SCENARIOS)
     bld = _command(sub, "build", "build (or find cached) shims for sources", _build_request)
     _add_source_options(bld)
-    bld.add_argument("--nr-cpus", type=int, action="append", help="repeatable")
+    bld.add_argument("--nr-cpus", type=_number("--nr-cpus", NR_CPUS.lo, NR_CPUS.hi),
+                     action="append", help="repeatable")
     bld.add_argument("--page-size", choices=("4K", "8K"), default="4K")
     bld.add_argument("--sanitize", action="store_true")
 
@@ -300,9 +351,11 @@ def _add_timeline(sub: Subparsers) -> None:
     _add_build_options(p)
     p.add_argument("--range", metavar="A..B",
                    help="with --tree: A, then every commit up to B touching the percpu files")
-    p.add_argument("--cases", type=int, default=200, help="generated cases (default 200)")
+    p.add_argument("--cases", type=_number("--cases", 0), default=200,
+                   help="generated cases (default 200)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--nr-cpus", type=int, action="append",
+    p.add_argument("--nr-cpus", type=_number("--nr-cpus", NR_CPUS.lo, NR_CPUS.hi),
+                   action="append",
                    help="NR_CPUS of generated cases (repeatable; default: 2 to 4096)")
     p.add_argument("--no-corpus", action="store_true", help="leave out the cases in cases/")
     p.add_argument("--scenario", action="append", choices=cases.SCENARIOS,
@@ -311,7 +364,8 @@ def _add_timeline(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("percpu-diff-timeline"),
                    help="timeline directory: a run directory per step, timeline.json")
     p.add_argument("--resume", action="store_true", help="finish an interrupted timeline")
-    p.add_argument("--jobs", type=int, help="shim servers per side (default: all cores)")
+    p.add_argument("--jobs", type=_number("--jobs", 1),
+                   help="shim servers per side (default: all cores)")
     p.add_argument("--json", type=Path, help="write timeline.json here too")
 
 
@@ -332,15 +386,18 @@ def _add_boot(sub: Subparsers) -> None:
     p = _command(sub, "boot", "boot Debian's own image of a source under QEMU and read the "
                  "first chunk out of the running kernel", _boot)
     p.add_argument("source", metavar="SOURCE", help="debian:X.Y[=VERSION]")
-    p.add_argument("--cpus", type=int, default=1, help="cpus present at boot (default 1)")
-    p.add_argument("--maxcpus", type=int, help="possible cpus (default: --cpus)")
+    p.add_argument("--cpus", type=_number("--cpus", 1), default=1,
+                   help="cpus present at boot (default 1)")
+    p.add_argument("--maxcpus", type=_number("--maxcpus", 1),
+                   help="possible cpus (default: --cpus)")
     p.add_argument("--node", action="append", metavar="CPUS@MB",
                    help="a NUMA node: its cpus and memory, e.g. 0-3@512 (repeatable, in order)")
     p.add_argument("--node-distance", metavar="D", help="node distances, e.g. 10,20;20,10")
     p.add_argument("--param", action="append", metavar="P",
                    help="kernel parameter: percpu_alloc=, possible_cpus=, nr_cpus=, numa= "
                    "(repeatable)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--timeout", type=_seconds("--timeout"), default=60.0,
+                   help="seconds (default 60)")
     p.add_argument("--out", type=Path, help="keep the boot (serial log, QEMU command) here")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -349,10 +406,13 @@ def _add_oracle(sub: Subparsers) -> None:
     p = _command(sub, "oracle", "real boots of Debian's images against the shim of their "
                  "source, every compared field", _oracle)
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="debian:X.Y[=VERSION]")
-    p.add_argument("--count", type=int, default=40, help="machines per source (default 40)")
+    p.add_argument("--count", type=_number("--count", 1), default=40,
+                   help="machines per source (default 40)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--max-cpus", type=int, default=64, help="largest machine (at most 255)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per boot (default 60)")
+    p.add_argument("--max-cpus", type=_number("--max-cpus", 1), default=64,
+                   help="largest machine (at most 255)")
+    p.add_argument("--timeout", type=_seconds("--timeout"), default=60.0,
+                   help="seconds per boot (default 60)")
     p.add_argument("--out", type=Path, default=Path("percpu-diff-oracle"),
                    help="a directory per boot (serial log, case, shim result), results.jsonl")
     p.add_argument("--json", type=Path, help="write the summary and every result here too")
@@ -365,7 +425,7 @@ def _add_triage(sub: Subparsers) -> None:
     p.add_argument("--tree", type=Path, required=True,
                    help="kernel git tree holding the fixes (work tree or bare git dir)")
     p.add_argument("--entry", action="append", help="only this entry (repeatable)")
-    p.add_argument("--count", type=int, default=80,
+    p.add_argument("--count", type=_number("--count", 0), default=80,
                    help="generated cases per scenario the entry names, besides its example")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--triage", type=Path, help="triage file (default: cases/triage.toml)")

@@ -21,6 +21,8 @@ from typing import Any, Literal, TypeVar
 from harness.core.case_kinds import AUTO as AUTO
 from harness.core.case_kinds import (
     AutoSize,
+    BadValue,
+    Bounds,
     CaseName,
     CpuList,
     Distance,
@@ -35,6 +37,9 @@ from harness.core.case_kinds import (
     Table,
     Text,
     Word,
+    option_text,
+    shown,
+    type_name,
 )
 from harness.core.errors import UserError
 
@@ -51,6 +56,29 @@ ARCH_MIN_STATIC = {"x86": 20480, "sparc64": 64, "arch_numa": 64}
 # GENERIC_ARCH_NUMA's, which needs NUMA).
 NUMA_ONLY_SCENARIOS = ("arch_numa",)
 LOCAL_DISTANCE = 10
+
+# What a case can hold, each field's numbers bounded by what the kernel and
+# the shim can represent (a case file or option outside them is refused
+# before anything runs, rather than booted as something else):
+# NR_CPUS as x86-64's MAXSMP allows it, and cpu ids below it;
+NR_CPUS_BOUNDS = Bounds(1, 8192)
+CPU_BOUNDS = Bounds(0, NR_CPUS_BOUNDS.hi - 1)
+# nodes as the shim holds them (SHIM_MAX_NODES); a distance as the shim's
+# int holds it (firmware tables hold a byte, but arch_numa's
+# numa_set_distance() takes an int and refuses one that is not a byte,
+# which cases test);
+NODE_BOUNDS = Bounds(0, 63)
+DISTANCE_BOUNDS = Bounds(0, (1 << 31) - 1)
+# the static, reserved and dynamic areas and the atom within the 16 GiB the
+# shim reserves per unit for the static area (SHIM_STATIC_RESERVE): three of
+# them times every cpu stays far from wrapping an unsigned long;
+AREA_BOUNDS = Bounds(0, 16 << 30, sizes=True)
+# memory within the shim's simulated 1 TiB less its red zone (REGION_RESERVE);
+MEMORY_BOUNDS = Bounds(0, 1023 << 30, sizes=True)
+# the vmalloc area within x86-64's 5-level virtual address space (128 PiB);
+VMALLOC_BOUNDS = Bounds(0, 1 << 57, sizes=True)
+# the index of an allocation to fail, -1 for none (the shim counts in a long).
+FAIL_BOUNDS = Bounds(-1, (1 << 31) - 1)
 
 T = TypeVar("T")
 # When a case file or a repro command carries a field: always, when it is
@@ -91,6 +119,8 @@ class FieldSpec:
     # only in them are the same attempt.
     booted: bool = True
     shrink: ShrinkGroup | None = None
+    # The numbers the field (each number of a list field) may hold.
+    bounds: Bounds | None = None
 
 
 def knob(default: T, spec: FieldSpec) -> T:
@@ -112,40 +142,44 @@ class Case:
         WORD, "--scenario", choices=SCENARIOS, toml="always", option="always"))
     nr_cpus: int = knob(64, FieldSpec(
         INTEGER, "--nr-cpus", "NR_CPUS to build with (default 64)", toml="always",
-        option="always", on_shim_line=False))
+        option="always", on_shim_line=False, bounds=NR_CPUS_BOUNDS))
     possible: tuple[int, ...] = knob((0,), FieldSpec(
         CPU_LIST, "--possible", "possible cpus, e.g. 0,2,4 or 0-7", toml="always",
-        option="always"))
+        option="always", bounds=CPU_BOUNDS))
     # Node of each possible cpu, in the order of `possible`; None: all on node 0.
     cpu_node: tuple[int, ...] | None = knob(None, FieldSpec(
         NODE_LIST, "--cpu-node", "node of each possible cpu, e.g. 0,0,1,1", section="topology",
-        resolve=lambda case: tuple(case.node_of(cpu) for cpu in case.possible)))
+        resolve=lambda case: tuple(case.node_of(cpu) for cpu in case.possible),
+        bounds=NODE_BOUNDS))
     # Node distance matrix; None: a single node at LOCAL_DISTANCE.
     distance: tuple[tuple[int, ...], ...] | None = knob(None, FieldSpec(
         DISTANCE, "--distance", "node distance matrix, e.g. 10,20;20,10", section="topology",
-        resolve=lambda case: ((LOCAL_DISTANCE,),)))
+        resolve=lambda case: ((LOCAL_DISTANCE,),), bounds=DISTANCE_BOUNDS))
     static_size: int = knob(40960, FieldSpec(
-        SIZE, "--static-size", toml="always", option="always"))
+        SIZE, "--static-size", toml="always", option="always", bounds=AREA_BOUNDS))
     reserved_size: int = knob(8192, FieldSpec(
-        SIZE, "--reserved-size", toml="always", option="always"))
+        SIZE, "--reserved-size", toml="always", option="always", bounds=AREA_BOUNDS))
     dyn_size: int = knob(AUTO, FieldSpec(
-        AUTO_SIZE, "--dyn-size", "bytes or auto", toml="always", option="always"))
+        AUTO_SIZE, "--dyn-size", "bytes or auto", toml="always", option="always",
+        bounds=AREA_BOUNDS))
     atom_size: int = knob(4096, FieldSpec(
         SIZE, "--atom-size", "allocation atom (lpage size), e.g. 2M", toml="always",
-        option=lambda case: case.scenario == "lpage" or case.atom_size != case.page_size))
+        option=lambda case: case.scenario == "lpage" or case.atom_size != case.page_size,
+        bounds=AREA_BOUNDS))
     page_size: int = knob(4096, FieldSpec(
-        SIZE, "--page-size", "4K (x86) or 8K (sparc64)", toml="always", on_shim_line=False))
-    bootmem_size: int = knob(64 << 30, FieldSpec(SIZE, shrink="memory"))
+        SIZE, "--page-size", "4K (x86) or 8K (sparc64)", toml="always", on_shim_line=False,
+        bounds=AREA_BOUNDS))
+    bootmem_size: int = knob(64 << 30, FieldSpec(SIZE, shrink="memory", bounds=MEMORY_BOUNDS))
     vmalloc_size: int = knob(32 << 40, FieldSpec(
         SIZE, "--vmalloc-size", "size of the vmalloc area, e.g. 128M", option_last=True,
-        shrink="memory"))
-    # Failure injection: -1 (or below), nothing fails.
+        shrink="memory", bounds=VMALLOC_BOUNDS))
+    # Failure injection: -1, nothing fails.
     fail_fc_alloc: int = knob(-1, FieldSpec(
         INTEGER, "--fail-fc-alloc", "make the Nth arch page allocation fail",
-        option=lambda case: case.fail_fc_alloc >= 0, shrink="failure"))
+        option=lambda case: case.fail_fc_alloc >= 0, shrink="failure", bounds=FAIL_BOUNDS))
     fail_bootmem: int = knob(-1, FieldSpec(
         INTEGER, "--fail-bootmem", "make the Nth bootmem allocation that may fail, fail",
-        option=lambda case: case.fail_bootmem >= 0, shrink="failure"))
+        option=lambda case: case.fail_bootmem >= 0, shrink="failure", bounds=FAIL_BOUNDS))
     # Arch knobs.  percpu_alloc: the percpu_alloc= boot parameter as typed
     # ("" when absent); pse: x86 cpus with large pages; numa: the kernel is
     # built with CONFIG_NUMA; offline_nodes: nodes with no memory online.
@@ -159,7 +193,7 @@ class Case:
         SWITCH, "--numa", "arch flows: build with CONFIG_NUMA", shrink="arch knob"))
     offline_nodes: tuple[int, ...] = knob((), FieldSpec(
         NODE_SET, "--offline-nodes", "arch flows: nodes with no memory, e.g. 1,3",
-        shrink="arch knob"))
+        shrink="arch knob", bounds=NODE_BOUNDS))
     # Bytes of memory of each node, in node order, laid out from address 0
     # up (node 0 lowest, as QEMU's `-numa node,memdev=` places them) and
     # adding up to bootmem_size; None: equal shares of the online nodes.
@@ -168,24 +202,28 @@ class Case:
         SIZE_LIST, "--node-memory",
         "bytes of memory per node in node order, e.g. 1G,1G,0 (default: equal shares of "
         "bootmem_size among the online nodes)", section="topology", option_last=True,
-        shrink="memory", resolve=lambda case: case.memory_of_nodes()))
+        shrink="memory", resolve=lambda case: case.memory_of_nodes(), bounds=MEMORY_BOUNDS))
     description: str = knob("", FieldSpec(
         TEXT, heads_file=True, on_shim_line=False, booted=False))
     expect: Mapping[str, str] = field(default_factory=dict, metadata={_SPEC: FieldSpec(
         TABLE, section="expect", on_shim_line=False, booted=False)})
 
-    def validate(self) -> Case:
+    def validate(self, where: str | None = None) -> Case:
+        """The case, if it is one the kernel and the shim can boot; else one
+        line naming the first problem (after `where`, default the case's name)."""
         problems = list(self._problems())
         if problems:
-            raise UserError(f"case '{self.name}': {problems[0]}")
+            name = f"'{self.name}'" if self.name.isprintable() else shown(self.name)
+            raise UserError(f"{where or f'case {name}'}: {problems[0]}")
         return self
 
     def _problems(self) -> Sequence[str]:
-        out: list[str] = []
+        out = _bound_problems(self)
+        if not self.name.isprintable():
+            out.append(f"the name {shown(self.name)} has a control character: expected one "
+                       "line of printable text")
         if self.scenario not in SCENARIOS:
             out.append(f"scenario '{self.scenario}' unknown: use one of {', '.join(SCENARIOS)}")
-        if not 1 <= self.nr_cpus <= 8192:
-            out.append(f"nr_cpus {self.nr_cpus} out of range 1..8192")
         if not self.possible:
             out.append("no possible cpus: give at least one")
         if list(self.possible) != sorted(set(self.possible)):
@@ -202,11 +240,6 @@ class Case:
                 out.append("cpu_node needs one node per possible cpu")
             elif any(not 0 <= n < nodes for n in self.cpu_node):
                 out.append(f"cpu_node names a node outside 0..{nodes - 1}")
-        for name in ("static_size", "reserved_size", "atom_size", "page_size"):
-            if getattr(self, name) < 0:
-                out.append(f"{name} must not be negative")
-        if self.dyn_size < AUTO:
-            out.append("dyn_size must be >= 0 or 'auto'")
         if self.atom_size <= 0 or self.atom_size & (self.atom_size - 1):
             out.append("atom_size must be a power of two")
         if self.page_size not in (4096, 8192):
@@ -233,8 +266,6 @@ class Case:
             return []
         if len(self.node_memory) != nodes:
             return [f"node_memory needs one size per node ({nodes})"]
-        if any(size < 0 for size in self.node_memory):
-            return ["node_memory sizes must not be negative"]
         if any(self.node_memory[n] for n in self.offline_nodes if n < nodes):
             return ["node_memory gives an offline node memory"]
         if sum(self.node_memory) != self.bootmem_size:
@@ -304,20 +335,51 @@ class CaseField:
 
     def given(self, value: OptionValue | None) -> bool:
         """Whether an option's parsed value sets the field: a flag left
-        off, an option not given (None) or left empty does not."""
-        if value is None or value is False:
-            return False
-        return not (value == "" and self.spec.kind.empty_option_is_absent)
+        off or an option not given (None) does not."""
+        return value is not None and value is not False
 
     def set(self, case: Case, value: Any) -> Case:
         """`case` with this field set to `value`."""
         return replace(case, **{self.name: value})
 
+    @property
+    def toml_key(self) -> str:
+        """Where the field sits in a case file, as messages name it."""
+        if isinstance(self.spec.kind, Table):
+            return f"[{self.spec.section}]"
+        return f"[{self.spec.section}] {self.name}" if self.spec.section else self.name
+
+    def expects(self) -> str:
+        return self.spec.kind.expects(self.spec.bounds)
+
+    def from_toml(self, value: Any, where: str) -> Any:
+        """The field's value in a case file, or one line naming the file,
+        the key, what is wrong and what was expected."""
+        try:
+            return self.spec.kind.from_toml(value, self.spec.bounds)
+        except BadValue as err:
+            raise UserError(f"{where}: {self.toml_key} = {shown(value)} {err}; expected "
+                            f"{self.expects()}") from None
+
     def from_option(self, value: OptionValue) -> Any:
         if isinstance(self.spec.kind, Switch):
             return not self.default
         assert self.spec.flag is not None
-        return self.spec.kind.from_option(value, self.spec.flag)
+        text = str(value)
+        try:
+            return self.spec.kind.from_option(text, self.spec.bounds)
+        except BadValue as err:
+            raise UserError(f"{self.spec.flag} {option_text(text)} {err}; expected "
+                            f"{self.expects()}") from None
+
+    def numbers(self, case: Case) -> list[int]:
+        """Every number the field holds in `case`, for its bounds (not AUTO)."""
+        value = self.value(case)
+        if value is None or isinstance(value, (str, bool, Mapping)):
+            return []
+        if isinstance(value, int):
+            return [] if value == AUTO and isinstance(self.spec.kind, AutoSize) else [value]
+        return [n for item in value for n in (item if isinstance(item, tuple) else (item,))]
 
     def option_words(self, case: Case) -> list[str]:
         """The option that gives the field its value in `case`, if it is written."""
@@ -363,12 +425,56 @@ def shrink_group(group: ShrinkGroup) -> tuple[CaseField, ...]:
     return tuple(row for row in CASE_FIELDS if row.spec.shrink == group)
 
 
-def case_from_mapping(data: Mapping[str, object], default_name: str) -> Case:
-    """A case from a case file's TOML, each field read by its row."""
-    known = {row.name for row in _TOML_ORDER} | set(TOML_SECTIONS)
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise UserError(f"case '{default_name}': unknown key '{unknown[0]}'")
+def _bound_problems(case: Case) -> list[str]:
+    out = []
+    for row in CASE_FIELDS:
+        bounds = row.spec.bounds
+        if bounds is None:
+            continue
+        bad = [n for n in row.numbers(case) if not bounds.lo <= n <= bounds.hi]
+        if bad:
+            out.append(f"{row.name} holds {bad[0]}, out of range {bounds.text()}")
+    return out
+
+
+# The schema of a case file, from the table: the keys of each level (the top
+# level's, then each section's; None: a table of free keys, as [expect] is).
+_SCHEMA: dict[str, tuple[str, ...] | None] = {
+    "": tuple(row.name for row in _TOML_ORDER) + TOML_SECTIONS,
+    **{section: None if any(isinstance(row.spec.kind, Table) and row.spec.section == section
+                            for row in CASE_FIELDS)
+       else tuple(row.name for row in CASE_FIELDS if row.spec.section == section)
+       for section in TOML_SECTIONS},
+}
+
+
+def _check_keys(data: Mapping[str, object], where: str) -> None:
+    """Every key of a case file known at its level, and every section a table."""
+    for key in data:
+        if key not in (_SCHEMA[""] or ()):
+            home = next((row.spec.section for row in CASE_FIELDS
+                         if row.name == key and row.spec.section), None)
+            fix = f"it belongs in [{home}]" if home else \
+                f"expected one of {', '.join(_SCHEMA[''] or ())}"
+            raise UserError(f"{where}: unknown key '{key}'; {fix}")
+    for section in TOML_SECTIONS:
+        keys = _SCHEMA[section]
+        table = data.get(section, {})
+        if not isinstance(table, Mapping):
+            raise UserError(f"{where}: {section} = {shown(table)} is {type_name(table)}; "
+                            f"expected a table [{section}]")
+        unknown = [key for key in table if keys is not None and key not in keys]
+        if unknown:
+            raise UserError(f"{where}: unknown key '{unknown[0]}' in [{section}]; expected "
+                            f"one of {', '.join(keys or ())}")
+
+
+def case_from_mapping(data: Mapping[str, object], default_name: str,
+                      where: str | None = None) -> Case:
+    """A case from a case file's TOML, each field read and checked by its
+    row; `where` names the file in messages."""
+    where = where or f"case '{default_name}'"
+    _check_keys(data, where)
     case = Case(name=default_name)
     for row in CASE_FIELDS:
         kind, section = row.spec.kind, row.spec.section
@@ -378,18 +484,26 @@ def case_from_mapping(data: Mapping[str, object], default_name: str) -> Case:
             sub = data.get(section, {}) if section else data
             table, key = (sub if isinstance(sub, Mapping) else {}), row.name
         if key in table:
-            case = row.set(case, kind.from_toml(table[key], key, default_name))
-    return case.validate()
+            case = row.set(case, row.from_toml(table[key], where))
+    return case.validate(where)
 
 
 def load_case(path: Path) -> Case:
+    where = f"case file {shown(str(path)) if not str(path).isprintable() else path}"
     try:
         data = tomllib.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise UserError(f"case file {path} does not exist") from err
+    except FileNotFoundError:
+        raise UserError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{where} is a directory: name a .toml file, e.g. {path}/NAME.toml") \
+            from None
+    except OSError as err:
+        raise UserError(f"cannot read {where} ({err.strerror}): check its permissions") \
+            from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"case file {path} is not valid TOML: {err}") from err
-    return case_from_mapping(data, path.stem)
+        detail = " ".join(str(err).split())
+        raise UserError(f"{where} is not valid TOML: {detail}") from None
+    return case_from_mapping(data, path.stem, where)
 
 
 def case_to_toml(case: Case) -> str:

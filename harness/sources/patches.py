@@ -19,11 +19,12 @@ lines and a missing final newline survive application unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from harness.core.case_kinds import shown
 from harness.core.errors import UserError
 
 LineKind = Literal[" ", "-", "+"]
@@ -572,6 +573,32 @@ def _escape_error(shown: str, patch_name: str) -> UserError:
 def touched_paths(patches: Sequence[Patch]) -> list[str]:
     """Every path the patches create, change or delete, in first-touched order."""
     return list(dict.fromkeys(fd.path for patch in patches for fd in patch.files))
+
+
+def idle_patches(patches: Sequence[Patch], built_from: Collection[str]) -> list[str]:
+    """One warning line for each patch that touches none of the files the
+    shim is built from (`built_from`): it changes nothing percpu-diff runs.
+    When no patch of the series touches one, there is nothing to compare:
+    a UserError naming the files they do touch."""
+    idle = [patch for patch in patches if not any(fd.path in built_from for fd in patch.files)]
+    if patches and len(idle) == len(patches):
+        raise UserError(
+            f"the patches touch only {_paths(touched_paths(patches))}, none of the files the "
+            f"shim is built from ({', '.join(built_from)}): nothing to compare; patch "
+            "mm/percpu.c or the files it builds with"
+        )
+    return [f"patch {_plain(patch.name)} touches only {_paths(touched_paths([patch]))}, none of "
+            "the files the shim is built from: it changes nothing percpu-diff runs"
+            for patch in idle]
+
+
+def _plain(text: str) -> str:
+    return text if text.isprintable() else shown(text)
+
+
+def _paths(paths: Sequence[str], most: int = 4) -> str:
+    named = ", ".join(_plain(path) for path in paths[:most])
+    return named + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
 
 def apply_patches(

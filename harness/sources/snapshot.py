@@ -60,6 +60,7 @@ from harness.sources.patches import (
     Patch,
     PatchLoss,
     apply_patches,
+    idle_patches,
     parse_patch_series,
     touched_paths,
 )
@@ -321,6 +322,8 @@ def _load_patched(
     repo = _GitRepo.open(root)
     commit = repo.resolve(base_rev)
     patches = [patch for pf in patch_files for patch in _read_patch(pf)]
+    for warning in idle_patches(patches, wanted):
+        _note(f"warning: {warning}")
     touched = touched_paths(patches)
     # Touched paths are read even when not requested, so that a patch that
     # applies nowhere we look is still caught.
