@@ -12,6 +12,7 @@ class UserError(Exception):
     exit_status = 2
 
     def __init__(self, message: str) -> None:
-        if "\n" in message:
-            raise ValueError("UserError messages must be one line")
-        super().__init__(message)
+        # User text quoted in a message (a source name, a path) may hold a
+        # newline; escaped, the message stays one line instead of the
+        # error path itself failing.
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
