@@ -18,11 +18,17 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import kernel
 
+from harness.campaign import plan, runner
 from harness.compile import shims
+from harness.core import bounds
+from harness.core import cases as cases_mod
+from harness.run import server
+from harness.sources import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOW = ("show", "--dir", str(kernel("unit_map")), "--scenario", "embed", "--possible", "0-3",
@@ -176,3 +182,89 @@ def test_two_processes_building_one_shim_at_once_both_get_a_sound_one(tmp_path: 
     assert sound(entry)
     assert not [p for p in (cache / "shims").iterdir() if p.name.startswith((".build-",
                                                                              ".damaged-"))]
+
+
+# ------------------------------------------------------------------ sizes
+
+CHATTER_LINES = 100_000
+
+
+def chatty_kernel(where: Path) -> Path:
+    """The alloc_info fixture, made to print CHATTER_LINES lines at every
+    boot: what a kernel with a debug printk in a loop does."""
+    tree = where / "chatty"
+    shutil.copytree(kernel("alloc_info"), tree)
+    source = tree / "mm" / "percpu.c"
+    text = source.read_text()
+    anchor = "\tpcpu_dump_alloc_info(info);\n"
+    assert text.count(anchor) == 1
+    source.write_text(text.replace(anchor, anchor + (
+        f"\tfor (k = 0; k < {CHATTER_LINES}; k++)\n"
+        '\t\tpr_info("fixture chatter %d\\n", k);\n')))
+    return tree
+
+
+CHATTY_CASES = (
+    cases_mod.Case("chatty-embed", "embed", 8, (0, 1, 2, 3)),
+    cases_mod.Case("chatty-page", "page", 8, (0, 2, 4)),
+    # many cpus: many findings, past the record's cap
+    cases_mod.Case("chatty-wide", "embed", 256, tuple(range(0, 256, 2))),
+)
+
+
+def test_a_chatty_kernel_makes_bounded_files_and_keeps_its_log_once(tmp_path: Path) -> None:
+    chatty = chatty_kernel(tmp_path)
+    case_files = []
+    for case in CHATTY_CASES:
+        case_files += ["--case", str(tmp_path / f"{case.name}.toml")]
+        (tmp_path / f"{case.name}.toml").write_text(cases_mod.case_to_toml(case))
+    out = tmp_path / "run"
+    result = percpu_diff(tmp_path / "cache", "run", "--dir", str(kernel("unit_map")),
+                         "--dir", str(chatty), "--cases", "0", "--no-corpus", "--jobs", "2",
+                         "--timeout-ms", "60000", "--shrink-budget", "2",
+                         "--max-reproducers", "1", *case_files, "--out", str(out),
+                         "--json", str(tmp_path / "r.json"),
+                         "--junit", str(tmp_path / "r.xml"),
+                         "--email", str(tmp_path / "mail.txt"))
+    assert result.returncode == 1, result.stderr  # the fixtures differ: unexpected
+    one_log = CHATTER_LINES * len("<6>fixture chatter 99999\n")
+    # Every file a run writes about its cases, and what it prints, stays far
+    # below one boot's log (before: results.jsonl alone held it 4 times a case).
+    for path in (out / "results.jsonl", out / "report.json", tmp_path / "r.json",
+                 tmp_path / "r.xml", tmp_path / "mail.txt"):
+        assert path.stat().st_size < 200_000, (path, path.stat().st_size)
+    assert len(result.stdout) < 50_000
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert all(len(json.dumps(f[side])) <= bounds.VALUE_BYTES
+               for r in records for f in r["findings"] for side in ("left", "right"))
+    wide = next(r for r in records if r["case"] == "chatty-wide")
+    assert wide["findings_total"] > len(wide["findings"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["cut"]["chatty-wide"]["findings"] == wide["findings_total"]
+    # The whole log, once per case, in the case's file, under the cap.
+    for record in records:
+        kept = out / record["findings_file"]
+        assert kept.stat().st_size <= bounds.CASE_FILE_BYTES
+        text = kept.read_text()
+        assert text.count("fixture chatter 0\\n") == 1, record["case"]
+        assert len(text) > min(one_log, bounds.FILE_VALUE_BYTES)
+    assert f"all in {wide['findings_file']}" in result.stdout
+    _judged_as_if_nothing_were_cut(chatty, records)
+
+
+def _judged_as_if_nothing_were_cut(chatty: Path, records: list[dict[str, Any]]) -> None:
+    """The same cases judged in this process on the whole values: the same
+    verdicts, the same number of findings, the same kinds."""
+    plan_sides = plan.sides([snapshot.SourceSpec("dir", kernel("unit_map")),
+                             snapshot.SourceSpec("dir", chatty)], snapshot.load_snapshot)
+    the_plan = plan.make_plan(plan_sides, CHATTY_CASES, declared=None, patch_files=[],
+                              triage_file=None, sanitize=False,
+                              limits=server.Limits(timeout_ms=60000), jobs=1)
+    by_case = {r["case"]: runner.CaseRecord.from_json(r) for r in records}
+    for case in CHATTY_CASES:
+        whole = runner.boot(the_plan, case)
+        stored = by_case[case.name]
+        assert stored.verdict == whole.verdict
+        assert (stored.findings_total or len(stored.findings)) == len(whole.findings)
+        assert {f.kind for f in stored.findings} == {f.kind for f in whole.findings}
+        assert any(len(json.dumps(f.left)) > 100_000 for f in whole.findings)
