@@ -567,12 +567,18 @@ def build(
 
 # The executable's sha256, written beside it when it is built and checked on
 # every use: a truncated, emptied or altered file in the cache is rebuilt,
-# never run (only a clean build writes it, so an older entry is rebuilt once).
+# never run.
 DIGEST_FILE = "shim.sha256"
 _ABSENT = "is not built"
 # What a cache that cannot take a build says: read-only, no permission, full.
 _CACHE_TROUBLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
                             errno.EDQUOT})
+
+
+# Entries with a recorded digest live under keys of their own: an older
+# percpu-diff sharing the cache keeps its entries, and this one never meets
+# an entry it cannot check.
+_CACHE_FORMAT = "sha256-checked"
 
 
 def _damage(final: Path) -> str | None:
@@ -583,7 +589,7 @@ def _damage(final: Path) -> str | None:
         data = (final / "shim").read_bytes()
         digest = final / DIGEST_FILE
         if not digest.exists():
-            return "has no recorded sha256 (an older percpu-diff built it)"
+            return f"has no recorded {DIGEST_FILE}"
         recorded = digest.read_text().strip()
     except OSError as err:
         return f"cannot be read ({err.strerror})"
@@ -659,6 +665,7 @@ def _cache_key(rendered: Rendered, flags: list[str], cc: str) -> str:
     runtime and stubs, the flags, the compiler."""
     h = hashlib.sha256()
     for part in (
+        _CACHE_FORMAT,
         rendered.tu_text,
         rendered.header_text,
         rendered.arch_text or "",
