@@ -132,9 +132,10 @@ def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
 
 
 def cut_note(case: str, cut: tuple[int, int, str]) -> str:
-    """'8236 findings, 53 shown; all in cases/x/findings.jsonl'."""
+    """'x: 8236 findings, 53 shown; all in cases/x/findings.jsonl' (the values
+    shown may be cut too)."""
     total, shown, file = cut
-    return f"{case}: {total} findings, {shown} shown, values cut to size; all in {file}"
+    return f"{case}: {total} findings, {shown} shown; all in {file}"
 
 
 # The cases with findings cut to size that the console names; report.json has them all.
