@@ -159,6 +159,10 @@ class CaseRecord:
     findings: tuple[classify.Finding, ...]
     # Arch flows: each side's kernel allocator path ("lpage:not-numa > embed:ok").
     paths: Mapping[str, str] = field(default_factory=dict)
+    # Where the findings were cut to size (campaign/keep.py): how many the
+    # case had, and the file, relative to the run directory, keeping them whole.
+    findings_total: int | None = None
+    findings_file: str | None = None
 
     def to_json(self) -> CaseRecordJson:
         out: CaseRecordJson = {
@@ -167,15 +171,20 @@ class CaseRecord:
             "findings": [f.to_json() for f in self.findings]}
         if self.paths:
             out["paths"] = dict(self.paths)
+        if self.findings_file is not None and self.findings_total is not None:
+            out["findings_total"] = self.findings_total
+            out["findings_file"] = self.findings_file
         return out
 
     @staticmethod
     def from_json(data: CaseRecordJson) -> CaseRecord:
+        total = data.get("findings_total")
         return CaseRecord(
             str(data["case"]), str(data["scenario"]), int(data["nr_cpus"]),
             Verdict(data["verdict"]), dict(data["outcomes"]),
             tuple(classify.Finding.from_json(f) for f in data["findings"]),
-            dict(data.get("paths", {})))
+            dict(data.get("paths", {})), None if total is None else int(total),
+            data.get("findings_file"))
 
 
 class CaseRecordJson(TypedDict):
@@ -188,6 +197,8 @@ class CaseRecordJson(TypedDict):
     outcomes: dict[str, str]
     findings: list[classify.FindingJson]
     paths: NotRequired[dict[str, str]]
+    findings_total: NotRequired[int]
+    findings_file: NotRequired[str]
 
 
 def evaluate(case: cases.Case, kernels: Mapping[str, BootResult], plan: Plan) -> CaseRecord:
@@ -507,6 +518,9 @@ class Summary:
     by_kind: dict[FindingKind, list[tuple[str, classify.Finding]]] = field(default_factory=dict)
     # side -> "scenario: path [outcome]" -> cases, for the arch flows
     paths: dict[str, Counter[str]] = field(default_factory=dict)
+    # The cases whose findings the records hold cut to size: case -> (how
+    # many it had, how many the record holds, the file keeping them whole).
+    cut: dict[str, tuple[int, int, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, int]:
         return {"cases": sum(self.counts.values()),
@@ -527,6 +541,9 @@ def summarize(plan: Plan, records: Mapping[str, CaseRecord]) -> tuple[Summary, l
             summary.paths.setdefault(side, Counter())[key] += 1
         for finding in record.findings:
             summary.by_kind.setdefault(finding.kind, []).append((record.case, finding))
+        if record.findings_file is not None and record.findings_total is not None:
+            summary.cut[record.case] = (record.findings_total, len(record.findings),
+                                        record.findings_file)
     return summary, ordered
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.campaign import coverage, plan, reproduce, runner
+from harness.campaign import coverage, keep, plan, reproduce, runner
 from harness.cli import sources
 from harness.cli.requests import RunRequest
 from harness.core import cases, files
@@ -116,6 +116,8 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Co
             advance()
 
         def on_record(record: runner.CaseRecord) -> None:
+            # judged whole; stored, held and reported cut to size
+            record = keep.bounded(record, rundir.path)
             rundir.append(record)
             records[record.case] = record
             counts[record.verdict] += 1

@@ -4,19 +4,25 @@ The translation unit is the extracted kernel items, verbatim, plus glue
 rendered from jinja2 templates for the detected API generation.  The
 executable is cached under a hash of everything that goes into it (the
 rendered text, the runtime and stub headers, the flags, the compiler), so
-building the same source twice costs nothing.
+building the same source twice costs nothing; its sha256, recorded at
+build time, is checked on every use, so a damaged entry is rebuilt rather
+than run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -529,7 +535,8 @@ COVERAGE_FLAGS = ["-O0", "--coverage"]
 def build(
     rendered: Rendered, config: BuildConfig, cc: str | None = None, root: Path | None = None
 ) -> Shim:
-    """Compile a rendered shim, or return the cached executable."""
+    """Compile a rendered shim, or return the cached executable once its
+    content is checked against the digest recorded when it was built."""
     cc = cc or os.environ.get("CC", "cc")
     if config.arch != rendered.arch:
         raise ValueError(f"a {rendered.arch} rendering cannot build a {config.arch} shim")
@@ -537,32 +544,120 @@ def build(
     key = _cache_key(rendered, flags, cc)
     shims = (root or cache_root()) / "shims"
     final = shims / key
-    exe = final / "shim"
-    if exe.is_file():
-        warnings = (final / "build.log").read_text() if (final / "build.log").exists() else ""
-        return Shim(exe, key, rendered, config, warnings, cached=True)
+    if _damage(final) is None:
+        return _cached(final, key, rendered, config)
+    try:
+        shims.mkdir(parents=True, exist_ok=True)
+        with _build_lock(shims, key):
+            # Another process may have built it while this one waited.
+            damage = _damage(final)
+            if damage is None:
+                return _cached(final, key, rendered, config)
+            if damage != _ABSENT:
+                print(f"percpu-diff: the cached shim {final / 'shim'} {damage}: rebuilding it",
+                      file=sys.stderr)
+                _discard(final)
+            stderr = _compile(shims, key, rendered, config, cc, flags)
+    except OSError as err:
+        if err.errno not in _CACHE_TROUBLE:
+            raise
+        raise UserError(_cache_trouble(shims, err.strerror)) from err
+    return Shim(final / "shim", key, rendered, config, stderr, cached=False)
 
-    shims.mkdir(parents=True, exist_ok=True)
+
+# The executable's sha256, written beside it when it is built and checked on
+# every use: a truncated, emptied or altered file in the cache is rebuilt,
+# never run.
+DIGEST_FILE = "shim.sha256"
+_ABSENT = "is not built"
+# What a cache that cannot take a build says: read-only, no permission, full.
+_CACHE_TROUBLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+                            errno.EDQUOT})
+
+
+# Entries with a recorded digest live under keys of their own: an older
+# percpu-diff sharing the cache keeps its entries, and this one never meets
+# an entry it cannot check.
+_CACHE_FORMAT = "sha256-checked"
+
+
+def _damage(final: Path) -> str | None:
+    """Why the cache entry `final` cannot be used, or None when it can."""
+    if not final.exists():
+        return _ABSENT
+    try:
+        data = (final / "shim").read_bytes()
+        digest = final / DIGEST_FILE
+        if not digest.exists():
+            return f"has no recorded {DIGEST_FILE}"
+        recorded = digest.read_text().strip()
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    if not data:
+        return "is empty"
+    if hashlib.sha256(data).hexdigest() != recorded:
+        return "differs from what was built (its sha256 changed: truncated or altered)"
+    return None
+
+
+def _cached(final: Path, key: str, rendered: Rendered, config: BuildConfig) -> Shim:
+    log = final / "build.log"
+    warnings = log.read_text() if log.exists() else ""
+    return Shim(final / "shim", key, rendered, config, warnings, cached=True)
+
+
+@contextlib.contextmanager
+def _build_lock(shims: Path, key: str) -> Iterator[None]:
+    """One build of a key at a time, across processes; a valid entry is never
+    removed, so readers need no lock."""
+    with (shims / f".lock-{key}").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _discard(final: Path) -> None:
+    """Move a damaged entry aside in one step, then delete it."""
+    aside = final.with_name(f".damaged-{final.name}-{os.getpid()}")
+    final.rename(aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _cache_trouble(shims: Path, reason: str | None) -> str:
+    return (f"cannot build a shim in the cache {shims} ({reason}): make it writable or free "
+            "space there, or set PERCPU_DIFF_CACHE to a writable directory")
+
+
+def _compile(shims: Path, key: str, rendered: Rendered, config: BuildConfig, cc: str,
+             flags: list[str]) -> str:
+    """Build in a scratch directory beside the entry and rename it into place
+    whole; what the compiler said."""
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=shims))
     try:
         _write_inputs(work, rendered)
         stderr, returncode = _run(_commands(cc, flags, work, rendered, config), work)
         (work / "build.log").write_text(stderr)
         if returncode != 0:
+            if "No space left on device" in stderr:
+                raise UserError(_cache_trouble(shims, "No space left on device"))
             failed = shims / f"failed-{key}"
             shutil.rmtree(failed, ignore_errors=True)
             work.rename(failed)
             raise UserError(describe_failure(stderr, rendered.label, failed / "build.log"))
         _write_meta(work, rendered, config)
+        digest = hashlib.sha256((work / "shim").read_bytes()).hexdigest()
+        (work / DIGEST_FILE).write_text(digest + "\n")
         try:
-            work.rename(final)
+            work.rename(shims / key)
         except OSError:
             # Another process finished the same build first; theirs is identical.
             shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return Shim(exe, key, rendered, config, stderr, cached=False)
+    return stderr
 
 
 def _cache_key(rendered: Rendered, flags: list[str], cc: str) -> str:
@@ -570,6 +665,7 @@ def _cache_key(rendered: Rendered, flags: list[str], cc: str) -> str:
     runtime and stubs, the flags, the compiler."""
     h = hashlib.sha256()
     for part in (
+        _CACHE_FORMAT,
         rendered.tu_text,
         rendered.header_text,
         rendered.arch_text or "",

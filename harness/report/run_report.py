@@ -126,10 +126,35 @@ def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
         for key in keys:
             paths.add_row(key, *[str(summary.paths[side].get(key, 0)) for side in sides])
         console.print(paths)
+    _show_cut(console, summary)
     for n, repro in enumerate(reproducers, 1):
         console.print(f"reproducer {n} ({repro.signature}, shrunk from {repro.first_case} in "
                       f"{repro.attempts} boots):", markup=False, highlight=False)
         console.print(f"  {repro.command}", markup=False, highlight=False, soft_wrap=True)
+
+
+def cut_note(case: str, cut: tuple[int, int, str]) -> str:
+    """'x: 8236 findings, 53 shown; all in cases/x/findings.jsonl' (the values
+    shown may be cut too)."""
+    total, shown, file = cut
+    return f"{case}: {total} findings, {shown} shown; all in {file}"
+
+
+# The cases with findings cut to size that the console names; report.json has them all.
+CUT_SHOWN = 5
+
+
+def _show_cut(console: Console, summary: runner.Summary) -> None:
+    if not summary.cut:
+        return
+    console.print(f"findings cut to size in {len(summary.cut)} case(s) (whole in the run "
+                  "directory):", markup=False, highlight=False)
+    for case, cut in list(summary.cut.items())[:CUT_SHOWN]:
+        console.print(f"  {cut_note(case, cut)}", markup=False, highlight=False,
+                      soft_wrap=True)
+    if len(summary.cut) > CUT_SHOWN:
+        console.print(f"  and {len(summary.cut) - CUT_SHOWN} more: report.json's \"cut\"",
+                      markup=False, highlight=False)
 
 
 def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.CaseRecord],
@@ -139,7 +164,13 @@ def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.Ca
         for record in records for finding in record.findings
     ]
     # only a --coverage run has the key: the reports of other runs stay as they were
-    extra = {"coverage": {c.side: c.to_json() for c in coverage}} if coverage else {}
+    extra: dict[str, object] = {"coverage": {c.side: c.to_json() for c in coverage}
+                                } if coverage else {}
+    if summary.cut:
+        # The cases whose findings are cut to size here, and where (in the run
+        # directory) they are kept whole; only a run that cut any has the key.
+        extra["cut"] = {case: {"findings": total, "shown": shown, "file": file}
+                        for case, (total, shown, file) in summary.cut.items()}
     return json.dumps({
         "summary": summary.to_json(),
         "sides": list(info.sides),
@@ -176,9 +207,9 @@ def junit_xml(info: RunInfo, summary: runner.Summary,
             "classname": _xml_text(f"{r.scenario}.nr_cpus_{r.nr_cpus}"),
             "name": _xml_text(r.case)})
         if r.verdict == Verdict.UNEXPECTED:
-            unexpected = [f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
-                          f"{compare.short(f.right)}" for f in r.findings
-                          if f.label is Verdict.UNEXPECTED]
+            unexpected = _junit_cut(summary, r, [
+                f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
+                f"{compare.short(f.right)}" for f in r.findings if f.label is Verdict.UNEXPECTED])
             failure = ET.SubElement(case, "failure", {
                 "message": f"{len(unexpected)} unexpected difference(s)"})
             failure.text = _xml_text("".join(line + "\n" for line in unexpected))
@@ -197,6 +228,16 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 def _xml_text(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
                         else f"\\u{ord(m[0]):04x}", text)
+
+
+def _junit_cut(summary: runner.Summary, record: runner.CaseRecord,
+               lines: list[str]) -> list[str]:
+    """A failure's lines, the last one followed by where the rest is kept
+    when the case's findings were cut (the count of lines stays theirs)."""
+    cut = summary.cut.get(record.case)
+    if cut is None or not lines:
+        return lines
+    return [*lines[:-1], f"{lines[-1]}\n{cut_note(record.case, cut)} (in the run directory)"]
 
 
 def _wrap_command(command: str, width: int = 70) -> list[str]:
