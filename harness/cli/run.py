@@ -53,11 +53,13 @@ def main(request: RunRequest) -> int:
         [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
         len(chosen.corpus), len(chosen.given), _shown_path(declared),
         sorted({c.nr_cpus for c in the_plan.cases}), sorted({c.scenario for c in the_plan.cases}))
-    _report(request, rundir, info, summary, ordered, reproducers, out, covered)
+    unjudged = reproduce.unjudged(
+        the_plan, ordered, functools.partial(reproduce.repro_command, request.sources.words()))
+    _report(request, rundir, info, summary, ordered, reproducers, out, covered, unjudged)
     totals = summary.to_json()
     if totals["unexpected"]:
         return 1
-    return 2 if totals["failed"] else 0
+    return 2 if totals["failed"] or totals["inconclusive"] else 0
 
 
 def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool,
@@ -101,11 +103,12 @@ def _gcov_root(rundir: runner.RunDir) -> Path:
 def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo,
             summary: runner.Summary, ordered: list[runner.CaseRecord],
             reproducers: list[reproduce.Reproducer], out: Console,
-            covered: list[coverage.SideCoverage]) -> None:
+            covered: list[coverage.SideCoverage],
+            unjudged: list[reproduce.Unjudged]) -> None:
     """report.json and repro-N.toml in the run directory; --json, --junit,
     --email where asked; the summary (and coverage) on the console unless
     the email is."""
-    report_json = run_report.run_json(info, summary, ordered, reproducers, covered)
+    report_json = run_report.run_json(info, summary, ordered, reproducers, covered, unjudged)
     run_report.write(rundir.path / "report.json", report_json)
     unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
     for n, text in enumerate(unique, 1):
@@ -121,7 +124,7 @@ def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo
         else:
             run_report.write(Path(request.email), text)
     if request.email != "-":
-        run_report.show_summary(out, info, summary, reproducers)
+        run_report.show_summary(out, info, summary, reproducers, unjudged)
         coverage_report.show(out, covered)
 
 

@@ -45,14 +45,18 @@ class Outcome(TypedDict, total=False):
     signal: int  # crash
     signal_name: str
     fault_addr: str
-    limit_ms: int  # timeout
+    limit_ms: int  # timeout, hang: the CPU-time limit
+    cpu_ms: int  # timeout, hang: CPU time the boot used
+    wall_ms: int  # timeout: the wall-clock backstop that ended it
+    frames: list[str]  # hang: where the CPU limit found it, innermost first
+    function: str  # hang: the innermost kernel function of frames (file, line: its place)
     sanitizer: str  # sanitizer: which one reported
     status: int  # exit: the child's exit status
     stderr: str  # what the child wrote to stderr
 
 
-OUTCOME_KINDS = ("ok", "bug", "panic", "crash", "timeout", "sanitizer", "unsupported", "exit",
-                 "invalid", "harness")
+OUTCOME_KINDS = ("ok", "bug", "panic", "crash", "hang", "timeout", "sanitizer", "unsupported",
+                 "exit", "invalid", "harness")
 
 
 class Group(TypedDict, total=False):

@@ -10,8 +10,11 @@ old against new for the real code and for the models.  Each difference is
   old/new change is triaged when one side's value is a triaged one;
 * ``unexpected``: anything else - what the reviewer has to read.
 
-A case with no difference at all is ``agree``; one whose real code timed
-out or broke the harness is ``failed``.
+A case with no difference at all is ``agree``; one whose real code was
+stopped by the wall-clock backstop is ``inconclusive``, and one that broke
+the harness ``failed``: the comparisons such a side takes part in are
+dropped, as there is nothing to compare (a kernel that loops, a "hang", is
+a kernel outcome and compared like a BUG).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from harness.core.cases import Case
 from harness.core.errors import UserError
 from harness.core.fields import check_path
 from harness.core.result import BootResult, JsonValue, handed_unit_size
-from harness.core.verdict import Comparison, FindingKind, Verdict
+from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Comparison, FindingKind, Verdict
 from harness.judge import compare, triage
 
 _INDEX = re.compile(r"\[[^]]*\]")
@@ -254,6 +257,19 @@ def _probe_names() -> dict[str, object]:
 
 
 # ------------------------------------------------------------ classification
+
+def judged(findings: Sequence[Finding], outcomes: Mapping[str, str]) -> tuple[Finding, ...]:
+    """The findings that compare results there are: none from a side whose
+    kernel outcome is inconclusive (its kernel/model comparison and the
+    kernels' old/new one), so a timeout is never a difference, shrunk or
+    counted as one."""
+    gone = {side for side, kind in outcomes.items() if kind in INCONCLUSIVE_OUTCOMES}
+    if not gone:
+        return tuple(findings)
+    dropped = {Comparison.kernel_vs_model(side) for side in gone} | \
+        {Comparison.KERNELS_OLD_VS_NEW}
+    return tuple(f for f in findings if f.comparison not in dropped)
+
 
 @dataclass(frozen=True)
 class SideTriage:

@@ -8,6 +8,7 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from rich.table import Table
 
 from harness.campaign import runner
 from harness.campaign.coverage import SideCoverage
-from harness.campaign.reproduce import Reproducer
+from harness.campaign.reproduce import Reproducer, Unjudged
 from harness.core import cases
 from harness.core.paths import TEMPLATES
 from harness.core.verdict import Comparison, FindingKind, Verdict
@@ -97,13 +98,14 @@ def _rule_counts(summary: runner.Summary, verdict: Verdict) -> list[RuleCount]:
 
 
 def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
-                 reproducers: Sequence[Reproducer]) -> None:
+                 reproducers: Sequence[Reproducer], unjudged: Sequence[Unjudged] = ()) -> None:
     counts = summary.to_json()
     table = Table(title=f"percpu-diff run: {' -> '.join(info.sides)}")
     for name in ("cases", *Verdict):
         table.add_column(name, justify="right")
     table.add_row(*[str(counts[name]) for name in ("cases", *Verdict)])
     console.print(table)
+    _show_unjudged(console, unjudged)
     detail = Table(title="differences by kind")
     for column in ("label", "where", "field", "rule", "cases"):
         detail.add_column(column, overflow="fold")
@@ -130,14 +132,32 @@ def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
         console.print(f"  {repro.command}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _show_unjudged(console: Console, unjudged: Sequence[Unjudged]) -> None:
+    """Each case the run could not judge, by name, with what to try."""
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    for item in unjudged:
+        outcomes = ", ".join(f"{side} {kind}" for side, kind in item.outcomes.items())
+        if item.verdict is Verdict.INCONCLUSIVE:
+            say(f"inconclusive: {item.case} ({outcomes}): a boot was stopped by the "
+                "wall-clock backstop, not by its CPU-time limit (a blocked or starved "
+                "machine); not compared, not shrunk.  Try --resume, or more time:")
+        else:
+            say(f"failed: {item.case} ({outcomes}): the harness broke; rerun it alone:")
+        say(f"  {item.command}")
+
+
 def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.CaseRecord],
-             reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = ()) -> str:
+             reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = (),
+             unjudged: Sequence[Unjudged] = ()) -> str:
     differences = [
         {"case": record.case, **finding.to_json()}
         for record in records for finding in record.findings
     ]
     # only a --coverage run has the key: the reports of other runs stay as they were
-    extra = {"coverage": {c.side: c.to_json() for c in coverage}} if coverage else {}
+    extra: dict[str, object] = {"coverage": {c.side: c.to_json() for c in coverage}} \
+        if coverage else {}
+    if unjudged:
+        extra["unjudged"] = [u.to_json() for u in unjudged]
     return json.dumps({
         "summary": summary.to_json(),
         "sides": list(info.sides),

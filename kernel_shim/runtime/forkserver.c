@@ -4,6 +4,14 @@
  * nothing leaks from one case to the next; the child boots under a time
  * and memory limit, and the parent turns what it left in the shared area,
  * its exit status and its stderr into one JSON line.
+ *
+ * The time limit is CPU time of the child (user + system, ITIMER_PROF, in
+ * milliseconds), so a busy machine, which only makes the child wait for a
+ * core, cannot trip it: a boot that uses it all is kernel code that does
+ * not finish, a "hang", reported with where it was.  Wall-clock time is
+ * only a backstop for a child that blocks or is starved for ten times the
+ * limit (at least a minute): a "timeout", which says nothing about the
+ * kernel code.
  */
 #include "internal.h"
 
@@ -33,8 +41,8 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
 }
 
 #ifdef SHIM_COVERAGE
-/* A time limit ends the child as before (SIGALRM, SIGXCPU: the parent reads
- * "timeout"), after what it ran so far is counted. */
+/* The wall-clock backstop ends the child as before (SIGALRM: the parent
+ * reads "timeout"), after what it ran so far is counted. */
 static void on_time_limit(int sig)
 {
 	signal(sig, SIG_DFL);
@@ -42,6 +50,104 @@ static void on_time_limit(int sig)
 	raise(sig);
 }
 #endif
+
+/* The start of the executable's image: frames are reported from there, so
+ * that they name the same code whatever address the loader chose. */
+extern char __executable_start;
+
+static unsigned long interrupted_pc(void *uctx)
+{
+	ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+	return (unsigned long)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	return (unsigned long)uc->uc_mcontext.pc;
+#else
+	(void)uc;
+	return 0;
+#endif
+}
+
+/*
+ * The CPU-time limit (SIGPROF, or SIGXCPU if that did not end it): the boot
+ * spent all of it without finishing.  Where it was - the interrupted
+ * instruction, then its callers as the unwinder finds them through the
+ * signal frame - says which loop; the calls made so far are kept as for a
+ * fault.  Return addresses are taken one back, into their call.
+ */
+static void on_cpu_limit(int sig, siginfo_t *info, void *uctx)
+{
+	void *frames[MAX_HANG_FRAMES + 8];
+	unsigned long base = (unsigned long)&__executable_start;
+	unsigned long pc = interrupted_pc(uctx);
+	int n = backtrace(frames, MAX_HANG_FRAMES + 8), first = n, kept = 0;
+
+	(void)info;
+	shared->cpu_limit_hit = 1;
+	for (int i = 0; i < n; i++) {
+		if ((unsigned long)frames[i] == pc) {
+			first = i;
+			break;
+		}
+	}
+	if (first == n && pc)
+		shared->hang_frames[kept++] = pc - base;
+	for (int i = first; i < n && kept < MAX_HANG_FRAMES; i++)
+		shared->hang_frames[kept++] = (unsigned long)frames[i] - base - (i > first);
+	shared->nr_hang_frames = kept;
+	signal(sig, SIG_DFL);
+	emit_trace();
+	coverage_dump();
+	raise(sig);
+}
+
+#ifdef __SANITIZE_ADDRESS__
+/* ASan calls this as it starts a report: the report is evidence the boot
+ * already ended, and its symbolizing must not be cut short by the CPU limit
+ * (the wall-clock backstop still holds). */
+void __asan_on_error(void)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+	setitimer(ITIMER_PROF, &off, NULL);
+	getrlimit(RLIMIT_CPU, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_CPU, &rl);
+}
+#endif
+
+/* --wall-ms: the backstop, when told (tests); 0: from the CPU limit. */
+static long wall_ms_given;
+
+/* The wall-clock backstop for a CPU limit of `timeout_ms`. */
+static long wall_limit_ms(long timeout_ms)
+{
+	if (wall_ms_given > 0)
+		return wall_ms_given;
+	return timeout_ms > 6000 ? 10 * timeout_ms : 60000;
+}
+
+/* CPU time: ITIMER_PROF at the limit, RLIMIT_CPU a little later in case the
+ * handler could not run (SIGXCPU, then SIGKILL); wall clock: the backstop. */
+static void set_time_limits(long timeout_ms)
+{
+	struct rlimit rl;
+	long wall_ms = wall_limit_ms(timeout_ms);
+	struct itimerval wall = { { 0, 0 }, { wall_ms / 1000, (wall_ms % 1000) * 1000 } };
+	void *probe[1];
+
+	/* The unwinder loads on first use: not in the signal handler. */
+	backtrace(probe, 1);
+	if (timeout_ms > 0) {
+		struct itimerval cpu = { { 0, 0 }, { timeout_ms / 1000, (timeout_ms % 1000) * 1000 } };
+		setitimer(ITIMER_PROF, &cpu, NULL);
+		rl.rlim_cur = (timeout_ms + 999) / 1000 + 2;
+		rl.rlim_max = rl.rlim_cur + 1;
+		setrlimit(RLIMIT_CPU, &rl);
+	}
+	setitimer(ITIMER_REAL, &wall, NULL);
+}
 
 static void boot_case(void)
 {
@@ -91,15 +197,13 @@ static void run_child(long timeout_ms, long mem_mb)
 	sigaction(SIGFPE, &sa, NULL);
 	sigaction(SIGILL, &sa, NULL);
 	sigaction(SIGABRT, &sa, NULL);
+	sa.sa_sigaction = on_cpu_limit;
+	sigaction(SIGPROF, &sa, NULL);
+	sigaction(SIGXCPU, &sa, NULL);
 #ifdef SHIM_COVERAGE
 	signal(SIGALRM, on_time_limit);
-	signal(SIGXCPU, on_time_limit);
 #endif
-	rl.rlim_cur = (timeout_ms + 999) / 1000;
-	rl.rlim_max = rl.rlim_cur + 1;
-	setrlimit(RLIMIT_CPU, &rl);
-	struct itimerval it = { { 0, 0 }, { timeout_ms / 1000, (timeout_ms % 1000) * 1000 } };
-	setitimer(ITIMER_REAL, &it, NULL);
+	set_time_limits(timeout_ms);
 #ifndef __SANITIZE_ADDRESS__
 	/* Heap headroom beyond what is mapped now; the simulated memory is
 	 * bounded by the case's bootmem_size. */
@@ -173,14 +277,22 @@ static const char *sanitizer_kind(const char *text)
 /* The outcome's kind and what goes with it, from the first that applies:
  * a sanitizer report, a time limit, a signal, then what the child recorded. */
 static void report_outcome(FILE *out, const char *san, int status, long elapsed_us,
-			   long timeout_ms)
+			   long timeout_ms, long cpu_ms)
 {
 	if (san) {
 		fputs("\"sanitizer\",\"sanitizer\":", out);
 		out_json_str(out, san, strlen(san));
+	} else if (shared->cpu_limit_hit && WIFSIGNALED(status)) {
+		fprintf(out, "\"hang\",\"limit_ms\":%ld,\"cpu_ms\":%ld,\"frames\":[", timeout_ms,
+			cpu_ms);
+		for (int i = 0; i < shared->nr_hang_frames; i++)
+			fprintf(out, "%s\"0x%lx\"", i ? "," : "", shared->hang_frames[i]);
+		fputc(']', out);
 	} else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGALRM || WTERMSIG(status) == SIGXCPU ||
-					   (WTERMSIG(status) == SIGKILL && elapsed_us / 1000 >= timeout_ms))) {
-		fprintf(out, "\"timeout\",\"limit_ms\":%ld", timeout_ms);
+					   (WTERMSIG(status) == SIGKILL &&
+					    elapsed_us / 1000 >= wall_limit_ms(timeout_ms)))) {
+		fprintf(out, "\"timeout\",\"limit_ms\":%ld,\"wall_ms\":%ld,\"cpu_ms\":%ld",
+			timeout_ms, wall_limit_ms(timeout_ms), cpu_ms);
 	} else if (WIFSIGNALED(status)) {
 		fprintf(out, "\"crash\",\"signal\":%d,\"signal_name\":", WTERMSIG(status));
 		const char *name = sigabbrev_np(WTERMSIG(status));
@@ -204,7 +316,8 @@ static void report_outcome(FILE *out, const char *san, int status, long elapsed_
 	}
 }
 
-static void report(FILE *out, const char *id, int status, long elapsed_us, long timeout_ms)
+static void report(FILE *out, const char *id, int status, long elapsed_us, long timeout_ms,
+		   long cpu_ms)
 {
 	static char errbuf[1 << 16];
 	size_t errlen = read_stderr_capture(errbuf, sizeof(errbuf));
@@ -215,7 +328,7 @@ static void report(FILE *out, const char *id, int status, long elapsed_us, long 
 	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,\"elapsed_us\":%ld",
 		shim_generation, NR_CPUS, SHIM_PAGE_SIZE, elapsed_us);
 	fputs(",\"outcome\":{\"kind\":", out);
-	report_outcome(out, san, status, elapsed_us, timeout_ms);
+	report_outcome(out, san, status, elapsed_us, timeout_ms, cpu_ms);
 	if (errlen) {
 		fputs(",\"stderr\":", out);
 		out_json_str(out, errbuf, errlen);
@@ -277,12 +390,14 @@ static int parse_args(int argc, char **argv, long *timeout_ms, long *mem_mb)
 			*timeout_ms = atol(argv[i] + 13);
 		else if (!strncmp(argv[i], "--mem-mb=", 9))
 			*mem_mb = atol(argv[i] + 9);
+		else if (!strncmp(argv[i], "--wall-ms=", 10))
+			wall_ms_given = atol(argv[i] + 10);
 		else if (!strcmp(argv[i], "--info")) {
 			printf("{\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu}\n",
 			       shim_generation, NR_CPUS, SHIM_PAGE_SIZE);
 			return 0;
 		} else {
-			fprintf(stderr, "usage: %s [--timeout-ms=N] [--mem-mb=N] [--info]\n",
+			fprintf(stderr, "usage: %s [--timeout-ms=N] [--mem-mb=N] [--wall-ms=N] [--info]\n",
 				argv[0]);
 			return 2;
 		}
@@ -319,6 +434,8 @@ static void reset_for_case(void)
 	shared->log_overflow = 0;
 	shared->nr_sections = 0;
 	shared->fault_signal = 0;
+	shared->cpu_limit_hit = 0;
+	shared->nr_hang_frames = 0;
 	/* Empty the capture and rewind it, or the next report lands
 	 * after a hole of NULs and is not recognised. */
 	if (stderr_fd >= 0 && (ftruncate(stderr_fd, 0) != 0 ||
@@ -334,6 +451,7 @@ static void serve_case(char *line, long timeout_ms, long mem_mb)
 	pid_t pid;
 	int status = 0;
 	long start;
+	struct rusage usage;
 
 	why = parse_case(line, &shim_case);
 	snprintf(id, sizeof(id), "%s", shim_case.id);
@@ -351,9 +469,11 @@ static void serve_case(char *line, long timeout_ms, long mem_mb)
 	}
 	if (pid == 0)
 		run_child(timeout_ms, mem_mb);	/* does not return */
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR)
 		;
-	report(stdout, id, status, now_us() - start, timeout_ms);
+	report(stdout, id, status, now_us() - start, timeout_ms,
+	       (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000L +
+	       (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000);
 }
 
 int main(int argc, char **argv)
