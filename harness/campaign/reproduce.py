@@ -113,10 +113,15 @@ class UnjudgedJson(TypedDict):
 def unjudged(plan: runner.Plan, records: Sequence[runner.CaseRecord],
              command: Callable[[cases.Case], str]) -> list[Unjudged]:
     """Every inconclusive or failed case, with the command that boots it again
-    under four times the CPU limit (a timeout stopped a boot that blocked or
-    was starved; it may well finish on a second try)."""
+    with four times the memory, if memory stopped it, else the time (a
+    timeout stopped a boot that blocked or was starved; it may well finish
+    on a second try)."""
     by_name = {c.name: c for c in plan.cases}
-    retry = f" --timeout-ms {4 * plan.limits.timeout_ms}"
-    return [Unjudged(r.case, r.verdict, r.outcomes, command(by_name[r.case]) + retry)
-            for r in records if r.verdict in (Verdict.INCONCLUSIVE, Verdict.FAILED)
-            and r.case in by_name]
+    out: list[Unjudged] = []
+    for r in records:
+        if r.verdict not in (Verdict.INCONCLUSIVE, Verdict.FAILED) or r.case not in by_name:
+            continue
+        retry = f" --mem-mb {4 * plan.limits.mem_mb}" if "memory" in r.outcomes.values() \
+            else f" --timeout-ms {4 * plan.limits.timeout_ms}"
+        out.append(Unjudged(r.case, r.verdict, r.outcomes, command(by_name[r.case]) + retry))
+    return out

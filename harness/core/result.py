@@ -40,7 +40,7 @@ class Outcome(TypedDict, total=False):
     file: str  # bug, panic: where
     line: int
     condition: str  # bug: the BUG_ON condition
-    message: str  # panic, unsupported, harness, invalid: what was said
+    message: str  # panic, unsupported, harness, invalid, memory: what was said
     check: str  # a model's failed check
     signal: int  # crash
     signal_name: str
@@ -55,8 +55,8 @@ class Outcome(TypedDict, total=False):
     stderr: str  # what the child wrote to stderr
 
 
-OUTCOME_KINDS = ("ok", "bug", "panic", "crash", "hang", "timeout", "sanitizer", "unsupported",
-                 "exit", "invalid", "harness")
+OUTCOME_KINDS = ("ok", "bug", "panic", "crash", "hang", "timeout", "memory", "sanitizer",
+                 "unsupported", "exit", "invalid", "harness")
 
 
 class Group(TypedDict, total=False):

@@ -21,7 +21,8 @@ class Verdict(StrEnum):
     TRIAGED = "triaged"  # a known kernel/model disagreement (cases/triage.toml)
     UNEXPECTED = "unexpected"  # anything else: what the reviewer has to read
     # a side's boot was stopped by the wall-clock backstop (blocked or starved,
-    # not out of CPU time): nothing to judge, and another try may settle it
+    # not out of CPU time) or by the host memory limit (--mem-mb): nothing to
+    # judge, and another try, or more memory, may settle it
     INCONCLUSIVE = "inconclusive"
     FAILED = "failed"  # the harness broke (a shim server died): nothing to judge
 
@@ -29,7 +30,7 @@ class Verdict(StrEnum):
 # Kernel outcomes that say the simulation ran out of time or broke, not what
 # the code computes: the case is neither agreeing nor disagreeing.  A kernel
 # that loops uses up its CPU time instead: a "hang", judged like a BUG.
-INCONCLUSIVE_OUTCOMES = frozenset({"timeout", "harness"})
+INCONCLUSIVE_OUTCOMES = frozenset({"timeout", "memory", "harness"})
 
 
 def unjudged(outcomes: Mapping[str, str]) -> Verdict | None:
@@ -37,7 +38,7 @@ def unjudged(outcomes: Mapping[str, str]) -> Verdict | None:
     (failed before inconclusive: a broken harness is the graver news)."""
     if "harness" in outcomes.values():
         return Verdict.FAILED
-    if "timeout" in outcomes.values():
+    if {"timeout", "memory"} & set(outcomes.values()):
         return Verdict.INCONCLUSIVE
     return None
 

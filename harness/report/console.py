@@ -83,7 +83,7 @@ def outcome_text(result: BootResult) -> str:
             return f"timeout: {out.get('message')}"
         return (f"timeout: stopped by the wall-clock backstop after {out.get('wall_ms')} ms, "
                 f"having used {out.get('cpu_ms')} ms of its {out.get('limit_ms')} ms of CPU time")
-    if kind in ("invalid", "unsupported", "harness"):
+    if kind in ("invalid", "unsupported", "harness", "memory"):
         return f"{kind}: {out.get('message')}"
     if kind == "exit":
         return f"exited with status {out.get('status')}"

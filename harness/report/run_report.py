@@ -137,7 +137,10 @@ def _show_unjudged(console: Console, unjudged: Sequence[Unjudged]) -> None:
     say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
     for item in unjudged:
         outcomes = ", ".join(f"{side} {kind}" for side, kind in item.outcomes.items())
-        if item.verdict is Verdict.INCONCLUSIVE:
+        if "memory" in item.outcomes.values():
+            say(f"inconclusive: {item.case} ({outcomes}): a boot needed more memory than "
+                "--mem-mb allows; not compared, not shrunk.  Try more memory:")
+        elif item.verdict is Verdict.INCONCLUSIVE:
             say(f"inconclusive: {item.case} ({outcomes}): a boot was stopped by the "
                 "wall-clock backstop, not by its CPU-time limit (a blocked or starved "
                 "machine); not compared, not shrunk.  Try --resume, or more time:")

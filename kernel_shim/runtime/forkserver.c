@@ -12,6 +12,14 @@
  * only a backstop for a child that blocks or is starved for ten times the
  * limit (at least a minute): a "timeout", which says nothing about the
  * kernel code.
+ *
+ * The memory limit is the child's resident memory beyond what it started
+ * with: the simulated memory (boot memory blocks, vm areas, the static
+ * image, each unit's copy) as the kernel code touches it, and the heap.
+ * The CPU timer ticks every 10 ms of CPU time, and each tick measures it;
+ * a boot over the limit stops as "memory", which is the host's limit, not
+ * the simulated machine's: the kernel code never sees an allocation fail
+ * for it, so it cannot look like a kernel outcome.
  */
 #include "internal.h"
 
@@ -75,6 +83,63 @@ static unsigned long interrupted_pc(void *uctx)
  * signal frame - says which loop; the calls made so far are kept as for a
  * fault.  Return addresses are taken one back, into their call.
  */
+#define TICK_MS 10L
+
+/* In the child: CPU-timer ticks left before the limit, and the resident
+ * pages it may reach (0: no memory limit). */
+static long ticks_left;
+static unsigned long rss_base, rss_limit;
+
+/* Resident pages, from /proc (async-signal-safe: open, read, close). */
+static unsigned long resident_pages(void)
+{
+	char buf[128], *p;
+	int fd = open("/proc/self/statm", O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strchr(buf, ' ');
+	return p ? strtoul(p + 1, NULL, 10) : 0;
+}
+
+/* Over the memory limit: the boot ends here, as with a fault. */
+static void out_of_memory_limit(unsigned long pages)
+{
+	long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+
+	shared->outcome = OUT_MEMORY;
+	snprintf(shared->message, sizeof(shared->message),
+		 "the boot's memory grew to %lu MiB, over --mem-mb %lu",
+		 (pages - rss_base) * page_kb / 1024, (rss_limit - rss_base) * page_kb / 1024);
+	emit_trace();
+	coverage_dump();
+	_exit(0);
+}
+
+static void on_cpu_limit(int sig, siginfo_t *info, void *uctx);
+
+/* Every tick of CPU time: the memory limit, then the time limit. */
+static void on_cpu_tick(int sig, siginfo_t *info, void *uctx)
+{
+	int saved = errno;
+
+	if (rss_limit) {
+		unsigned long pages = resident_pages();
+
+		if (pages > rss_limit)
+			out_of_memory_limit(pages);
+	}
+	if (sig == SIGPROF && --ticks_left > 0) {
+		errno = saved;
+		return;
+	}
+	on_cpu_limit(sig, info, uctx);
+}
+
 static void on_cpu_limit(int sig, siginfo_t *info, void *uctx)
 {
 	void *frames[MAX_HANG_FRAMES + 8];
@@ -110,6 +175,8 @@ void __asan_on_error(void)
 	struct itimerval off = { { 0, 0 }, { 0, 0 } };
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 
+	ticks_left = 0;
+	rss_limit = 0;
 	setitimer(ITIMER_PROF, &off, NULL);
 	getrlimit(RLIMIT_CPU, &rl);
 	rl.rlim_cur = rl.rlim_max;
@@ -128,20 +195,28 @@ static long wall_limit_ms(long timeout_ms)
 	return timeout_ms > 6000 ? 10 * timeout_ms : 60000;
 }
 
-/* CPU time: ITIMER_PROF at the limit, RLIMIT_CPU a little later in case the
- * handler could not run (SIGXCPU, then SIGKILL); wall clock: the backstop. */
-static void set_time_limits(long timeout_ms)
+/* CPU time: ITIMER_PROF ticking up to the limit, RLIMIT_CPU a little later
+ * in case the handler could not run (SIGXCPU, then SIGKILL); wall clock:
+ * the backstop; memory: measured at every tick. */
+static void set_limits(long timeout_ms, long mem_mb)
 {
 	struct rlimit rl;
 	long wall_ms = wall_limit_ms(timeout_ms);
+	long tick_ms = timeout_ms > 0 && timeout_ms < TICK_MS ? timeout_ms : TICK_MS;
 	struct itimerval wall = { { 0, 0 }, { wall_ms / 1000, (wall_ms % 1000) * 1000 } };
+	struct itimerval cpu = { { 0, tick_ms * 1000 }, { 0, tick_ms * 1000 } };
 	void *probe[1];
 
 	/* The unwinder loads on first use: not in the signal handler. */
 	backtrace(probe, 1);
-	if (timeout_ms > 0) {
-		struct itimerval cpu = { { 0, 0 }, { timeout_ms / 1000, (timeout_ms % 1000) * 1000 } };
+	rss_base = resident_pages();
+	rss_limit = mem_mb > 0 && rss_base ?
+		    rss_base + ((unsigned long)mem_mb << 20) / sysconf(_SC_PAGESIZE) : 0;
+	/* No time limit: the ticks still measure memory, and never run out. */
+	ticks_left = timeout_ms > 0 ? (timeout_ms + tick_ms - 1) / tick_ms : -1;
+	if (timeout_ms > 0 || rss_limit)
 		setitimer(ITIMER_PROF, &cpu, NULL);
+	if (timeout_ms > 0) {
 		rl.rlim_cur = (timeout_ms + 999) / 1000 + 2;
 		rl.rlim_max = rl.rlim_cur + 1;
 		setrlimit(RLIMIT_CPU, &rl);
@@ -197,16 +272,19 @@ static void run_child(long timeout_ms, long mem_mb)
 	sigaction(SIGFPE, &sa, NULL);
 	sigaction(SIGILL, &sa, NULL);
 	sigaction(SIGABRT, &sa, NULL);
-	sa.sa_sigaction = on_cpu_limit;
+	sa.sa_sigaction = on_cpu_tick;
+	/* the ticks must not fail a system call the boot makes */
+	sa.sa_flags |= SA_RESTART;
 	sigaction(SIGPROF, &sa, NULL);
 	sigaction(SIGXCPU, &sa, NULL);
 #ifdef SHIM_COVERAGE
 	signal(SIGALRM, on_time_limit);
 #endif
-	set_time_limits(timeout_ms);
+	set_limits(timeout_ms, mem_mb);
 #ifndef __SANITIZE_ADDRESS__
-	/* Heap headroom beyond what is mapped now; the simulated memory is
-	 * bounded by the case's bootmem_size. */
+	/* Address space: heap headroom beyond what is mapped now.  The
+	 * simulated regions are reserved up front, so this bounds the heap
+	 * only; the ticks measure what is resident, simulated memory too. */
 	if (mem_mb > 0) {
 		FILE *f = fopen("/proc/self/statm", "r");
 		unsigned long pages = 0;
@@ -218,8 +296,6 @@ static void run_child(long timeout_ms, long mem_mb)
 		rl.rlim_cur = rl.rlim_max = pages * sysconf(_SC_PAGESIZE) + ((unsigned long)mem_mb << 20);
 		setrlimit(RLIMIT_AS, &rl);
 	}
-#else
-	(void)mem_mb;
 #endif
 	boot_case();
 	shim_run_scenario(&shim_case);
@@ -305,6 +381,9 @@ static void report_outcome(FILE *out, const char *san, int status, long elapsed_
 		out_json_str(out, shared->file, strlen(shared->file));
 		fprintf(out, ",\"line\":%d,\"%s\":", shared->line,
 			shared->outcome == OUT_BUG ? "condition" : "message");
+		out_json_str(out, shared->message, strlen(shared->message));
+	} else if (shared->outcome == OUT_MEMORY) {
+		fputs("\"memory\",\"message\":", out);
 		out_json_str(out, shared->message, strlen(shared->message));
 	} else if (shared->outcome == OUT_UNSUPPORTED) {
 		fputs("\"unsupported\",\"message\":", out);

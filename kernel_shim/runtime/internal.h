@@ -60,7 +60,7 @@
 #define MAX_BAD_FREES 32
 #define MAX_HANG_FRAMES 16
 
-enum outcome { OUT_NONE, OUT_OK, OUT_BUG, OUT_PANIC, OUT_UNSUPPORTED };
+enum outcome { OUT_NONE, OUT_OK, OUT_BUG, OUT_PANIC, OUT_UNSUPPORTED, OUT_MEMORY };
 
 struct shared_section {
 	char name[32];
