@@ -11,10 +11,10 @@ old against new for the real code and for the models.  Each difference is
 * ``unexpected``: anything else - what the reviewer has to read.
 
 A case with no difference at all is ``agree``; one whose real code was
-stopped by the wall-clock backstop is ``inconclusive``, and one that broke
-the harness ``failed``: the comparisons such a side takes part in are
-dropped, as there is nothing to compare (a kernel that loops, a "hang", is
-a kernel outcome and compared like a BUG).
+stopped by the wall-clock backstop or the memory limit is ``inconclusive``,
+and one that broke the harness ``failed``: such a case keeps no findings
+(a kernel that loops, a "hang", is a kernel outcome and compared like a
+BUG).
 """
 
 from __future__ import annotations
@@ -259,16 +259,13 @@ def _probe_names() -> dict[str, object]:
 # ------------------------------------------------------------ classification
 
 def judged(findings: Sequence[Finding], outcomes: Mapping[str, str]) -> tuple[Finding, ...]:
-    """The findings that compare results there are: none from a side whose
-    kernel outcome is inconclusive (its kernel/model comparison and the
-    kernels' old/new one), so a timeout is never a difference, shrunk or
-    counted as one."""
-    gone = {side for side, kind in outcomes.items() if kind in INCONCLUSIVE_OUTCOMES}
-    if not gone:
-        return tuple(findings)
-    dropped = {Comparison.kernel_vs_model(side) for side in gone} | \
-        {Comparison.KERNELS_OLD_VS_NEW}
-    return tuple(f for f in findings if f.comparison not in dropped)
+    """The findings a case is judged by: none when a side's kernel outcome
+    is inconclusive.  The case is judged as a whole when it is tried again
+    (--resume); until then a timeout is never a difference, shrunk or
+    counted as one, and the table of differences agrees with the counts."""
+    if any(kind in INCONCLUSIVE_OUTCOMES for kind in outcomes.values()):
+        return ()
+    return tuple(findings)
 
 
 @dataclass(frozen=True)
