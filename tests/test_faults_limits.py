@@ -100,7 +100,7 @@ def test_a_kernel_loop_is_a_hang_with_its_place_on_a_busy_machine_too(
     assert (hang["function"], hang["file"]) == ("fx_scratch", "mm/percpu.c")
     assert hang["line"] in range(line_of(UNIT_MAP_C, "fx_spins++;") - 1,
                                  line_of(UNIT_MAP_C, "fx_spins++;") + 1)
-    assert hang["cpu_ms"] >= 0.9 * limits.timeout_ms
+    assert hang["cpu_ms"] >= 0.75 * limits.timeout_ms  # rusage and the timer differ
     assert console.outcome_text(result).startswith(
         f"hang in fx_scratch at mm/percpu.c:{hang['line']}: used all its 300 ms of CPU")
 

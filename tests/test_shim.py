@@ -212,8 +212,8 @@ def test_failing_cases_are_isolated(make_shim: ShimFactory, make_case: CaseFacto
     assert "state" not in results[0]
     # A loop in kernel code uses up its CPU time: a kernel outcome, with its place.
     hang = results[2]["outcome"]
-    # (rusage and the CPU timer account a tick apart)
-    assert hang["limit_ms"] == FAST.timeout_ms and hang["cpu_ms"] >= FAST.timeout_ms * 0.9
+    # (rusage and the CPU timer account CPU time apart, by up to 15% under load)
+    assert hang["limit_ms"] == FAST.timeout_ms and hang["cpu_ms"] >= FAST.timeout_ms * 0.75
     assert (hang["function"], hang["file"]) == ("fx_scratch", "mm/percpu.c")
     assert hang["line"] in (line_of(UNIT_MAP_C, "fx_spins++;"),
                             line_of(UNIT_MAP_C, "fx_spins++;") - 1)
