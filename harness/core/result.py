@@ -40,7 +40,7 @@ class Outcome(TypedDict, total=False):
     file: str  # bug, panic: where
     line: int
     condition: str  # bug: the BUG_ON condition
-    message: str  # panic, unsupported, harness, invalid, memory: what was said
+    message: str  # panic, unsupported, harness, invalid, memory, hang: what was said
     check: str  # a model's failed check
     signal: int  # crash
     signal_name: str

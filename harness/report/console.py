@@ -77,6 +77,8 @@ def outcome_text(result: BootResult) -> str:
     if kind == "hang":
         where = f" in {out.get('function')} at {out.get('file')}:{out.get('line')}" \
             if out.get("file") else ""
+        if out.get("message"):
+            return f"hang{where}: {out.get('message')}"
         return f"hang{where}: used all its {out.get('limit_ms')} ms of CPU time"
     if kind == "timeout":
         if out.get("message"):
