@@ -121,6 +121,23 @@ def test_a_blocked_boot_is_stopped_by_the_wall_clock_backstop(make_shim: ShimFac
     assert after["outcome"]["kind"] == "ok"
 
 
+def test_a_busy_machine_does_not_cut_a_sanitizer_report_short(make_shim: ShimFactory,
+                                                               make_case: CaseFactory) -> None:
+    """ASan symbolizes its report in another process, on wall-clock time: a
+    small limit used to cut it after its first line (still a "sanitizer"
+    outcome, without the evidence).  The report is CPU time outside the
+    boot's limit now, and whole."""
+    shim = make_shim(UNIT_MAP, sanitize=True)
+    batch = [fixture_case(make_case, f"oob{n}", "FX_STATIC_OOB") for n in range(3)]
+    with cpu_hogs(3 * (os.cpu_count() or 2)):
+        results = list(server.run_cases(shim, batch, server.Limits(timeout_ms=150)))
+    assert kinds(results) == ["sanitizer"] * 3
+    for result in results:
+        report = result["outcome"]["stderr"]
+        assert "ERROR: AddressSanitizer: use-after-poison" in report, report[:300]
+        assert "SUMMARY: AddressSanitizer" in report, report[-300:]
+
+
 # ------------------------------------------------ a timeout is inconclusive
 
 def fixture_plan(cases: tuple[Case, ...], limits: server.Limits) -> runner.Plan:
