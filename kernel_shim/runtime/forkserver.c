@@ -76,13 +76,7 @@ static unsigned long interrupted_pc(void *uctx)
 #endif
 }
 
-/*
- * The CPU-time limit (SIGPROF, or SIGXCPU if that did not end it): the boot
- * spent all of it without finishing.  Where it was - the interrupted
- * instruction, then its callers as the unwinder finds them through the
- * signal frame - says which loop; the calls made so far are kept as for a
- * fault.  Return addresses are taken one back, into their call.
- */
+/* The CPU timer's period: how often the memory limit is measured. */
 #define TICK_MS 10L
 
 /* In the child: CPU-timer ticks left before the limit, and the resident
@@ -167,6 +161,13 @@ static void on_cpu_tick(int sig, siginfo_t *info, void *uctx)
 	on_cpu_limit(sig, info, uctx);
 }
 
+/*
+ * The CPU-time limit (SIGPROF, or SIGXCPU if that did not end it): the boot
+ * spent all of it without finishing.  Where it was - the interrupted
+ * instruction, then its callers as the unwinder finds them through the
+ * signal frame - says which loop; the calls made so far are kept as for a
+ * fault.  Return addresses are taken one back, into their call.
+ */
 static void on_cpu_limit(int sig, siginfo_t *info, void *uctx)
 {
 	void *frames[MAX_HANG_FRAMES + 8];
