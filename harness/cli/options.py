@@ -178,8 +178,8 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true", help="build with ASan+UBSan")
     p.add_argument("--timeout-ms", type=int,
-                   help="per-boot CPU-time limit, with a wall-clock backstop of ten "
-                   "times it, at least 60 s (default 5000, 20000 with --sanitize)")
+                   help="per-boot CPU-time limit, with a backstop of ten times it, at "
+                   "least 60 s, of time blocked (default 5000, 20000 with --sanitize)")
     p.add_argument("--mem-mb", type=int, default=2048,
                    help="per-boot memory limit, the simulated memory included")
 

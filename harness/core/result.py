@@ -47,7 +47,7 @@ class Outcome(TypedDict, total=False):
     fault_addr: str
     limit_ms: int  # timeout, hang: the CPU-time limit
     cpu_ms: int  # timeout, hang: CPU time the boot used
-    wall_ms: int  # timeout: the wall-clock backstop that ended it
+    wall_ms: int  # timeout: the backstop that ended it (wall-clock time spent blocked)
     frames: list[str]  # hang: where the CPU limit found it, innermost first
     function: str  # hang: the innermost kernel function of frames (file, line: its place)
     sanitizer: str  # sanitizer: which one reported

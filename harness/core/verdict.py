@@ -20,9 +20,9 @@ class Verdict(StrEnum):
     DECLARED = "declared"  # a change the patch says it makes
     TRIAGED = "triaged"  # a known kernel/model disagreement (cases/triage.toml)
     UNEXPECTED = "unexpected"  # anything else: what the reviewer has to read
-    # a side's boot was stopped by the wall-clock backstop (blocked or starved,
-    # not out of CPU time) or by the host memory limit (--mem-mb): nothing to
-    # judge, and another try, or more memory, may settle it
+    # a side's boot was stopped by the backstop for a blocked boot (not out
+    # of CPU time) or by the host memory limit (--mem-mb): nothing to judge,
+    # and another try, or more memory, may settle it
     INCONCLUSIVE = "inconclusive"
     FAILED = "failed"  # the harness broke (a shim server died): nothing to judge
 

@@ -11,7 +11,7 @@ old against new for the real code and for the models.  Each difference is
 * ``unexpected``: anything else - what the reviewer has to read.
 
 A case with no difference at all is ``agree``; one whose real code was
-stopped by the wall-clock backstop or the memory limit is ``inconclusive``,
+stopped by the backstop (blocked) or the memory limit is ``inconclusive``,
 and one that broke the harness ``failed``: such a case keeps no findings
 (a kernel that loops, a "hang", is a kernel outcome and compared like a
 BUG).

@@ -83,7 +83,7 @@ def outcome_text(result: BootResult) -> str:
     if kind == "timeout":
         if out.get("message"):
             return f"timeout: {out.get('message')}"
-        return (f"timeout: stopped by the wall-clock backstop after {out.get('wall_ms')} ms, "
+        return (f"timeout: stopped by the backstop after {out.get('wall_ms')} ms blocked, "
                 f"having used {out.get('cpu_ms')} ms of its {out.get('limit_ms')} ms of CPU time")
     if kind in ("invalid", "unsupported", "harness", "memory"):
         return f"{kind}: {out.get('message')}"

@@ -141,9 +141,9 @@ def _show_unjudged(console: Console, unjudged: Sequence[Unjudged]) -> None:
             say(f"inconclusive: {item.case} ({outcomes}): a boot needed more memory than "
                 "--mem-mb allows; not compared, not shrunk.  Try more memory:")
         elif item.verdict is Verdict.INCONCLUSIVE:
-            say(f"inconclusive: {item.case} ({outcomes}): a boot was stopped by the "
-                "wall-clock backstop, not by its CPU-time limit (a blocked or starved "
-                "machine); not compared, not shrunk.  Try --resume, or more time:")
+            say(f"inconclusive: {item.case} ({outcomes}): a boot was blocked until the "
+                "backstop stopped it (it used little CPU time: not a kernel loop); not "
+                "compared, not shrunk.  Try --resume, or more time:")
         else:
             say(f"failed: {item.case} ({outcomes}): the harness broke; rerun it alone:")
         say(f"  {item.command}")

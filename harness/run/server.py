@@ -37,9 +37,9 @@ SANITIZER_ENV = {
 @dataclass(frozen=True)
 class Limits:
     """Per boot: `timeout_ms` of CPU time (user + system) of the boot's own
-    process, with a wall-clock backstop of ten times that (at least a
-    minute) for a boot that blocks; `mem_mb` of memory, the simulated
-    memory included."""
+    process, with a backstop of ten times that (at least a minute) of
+    wall-clock time spent blocked, not waiting for a core, for a boot that
+    blocks; `mem_mb` of resident memory, the simulated memory included."""
 
     timeout_ms: int = 5000
     mem_mb: int = 2048

@@ -8,10 +8,12 @@
  * The time limit is CPU time of the child (user + system, ITIMER_PROF, in
  * milliseconds), so a busy machine, which only makes the child wait for a
  * core, cannot trip it: a boot that uses it all is kernel code that does
- * not finish, a "hang", reported with where it was.  Wall-clock time is
- * only a backstop for a child that blocks or is starved for ten times the
- * limit (at least a minute): a "timeout", which says nothing about the
- * kernel code.
+ * not finish, a "hang", reported with where it was.  The backstop for a
+ * child that blocks is wall-clock time it spends blocked - sleeping or
+ * stopped, not waiting for a core - up to ten times the limit (at least a
+ * minute): a "timeout", which says nothing about the kernel code.  The
+ * parent samples the child's state to count it, so a starved child, which
+ * is runnable, is never stopped by it.
  *
  * The memory limit is the child's resident memory beyond what it started
  * with: the simulated memory (boot memory blocks, vm areas, the static
@@ -47,17 +49,6 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
 	coverage_dump();
 	raise(sig);
 }
-
-#ifdef SHIM_COVERAGE
-/* The wall-clock backstop ends the child as before (SIGALRM: the parent
- * reads "timeout"), after what it ran so far is counted. */
-static void on_time_limit(int sig)
-{
-	signal(sig, SIG_DFL);
-	coverage_dump();
-	raise(sig);
-}
-#endif
 
 /* The start of the executable's image: frames are reported from there, so
  * that they name the same code whatever address the loader chose. */
@@ -198,7 +189,7 @@ static void on_cpu_limit(int sig, siginfo_t *info, void *uctx)
 #ifdef __SANITIZE_ADDRESS__
 /* ASan calls this as it starts a report: the report is evidence the boot
  * already ended, and its symbolizing must not be cut short by the CPU limit
- * (the wall-clock backstop still holds). */
+ * (the backstop for a blocked boot still holds). */
 void __asan_on_error(void)
 {
 	struct itimerval off = { { 0, 0 }, { 0, 0 } };
@@ -213,10 +204,11 @@ void __asan_on_error(void)
 }
 #endif
 
-/* --wall-ms: the backstop, when told (tests); 0: from the CPU limit. */
+/* --wall-ms: the backstop (time blocked), when told (tests); 0: from the
+ * CPU limit. */
 static long wall_ms_given;
 
-/* The wall-clock backstop for a CPU limit of `timeout_ms`. */
+/* The backstop, wall-clock time blocked, for a CPU limit of `timeout_ms`. */
 static long wall_limit_ms(long timeout_ms)
 {
 	if (wall_ms_given > 0)
@@ -225,14 +217,12 @@ static long wall_limit_ms(long timeout_ms)
 }
 
 /* CPU time: ITIMER_PROF ticking up to the limit, RLIMIT_CPU a little later
- * in case the handler could not run (SIGXCPU, then SIGKILL); wall clock:
- * the backstop; memory: measured at every tick. */
+ * in case the handler could not run (SIGXCPU, then SIGKILL); memory:
+ * measured at every tick.  (The backstop is the parent's: wait_child().) */
 static void set_limits(long timeout_ms, long mem_mb)
 {
 	struct rlimit rl;
-	long wall_ms = wall_limit_ms(timeout_ms);
 	long tick_ms = timeout_ms > 0 && timeout_ms < TICK_MS ? timeout_ms : TICK_MS;
-	struct itimerval wall = { { 0, 0 }, { wall_ms / 1000, (wall_ms % 1000) * 1000 } };
 	struct itimerval cpu = { { 0, tick_ms * 1000 }, { 0, tick_ms * 1000 } };
 	void *probe[1];
 
@@ -250,7 +240,6 @@ static void set_limits(long timeout_ms, long mem_mb)
 		rl.rlim_max = rl.rlim_cur + 1;
 		setrlimit(RLIMIT_CPU, &rl);
 	}
-	setitimer(ITIMER_REAL, &wall, NULL);
 }
 
 static void boot_case(void)
@@ -306,9 +295,10 @@ static void run_child(long timeout_ms, long mem_mb)
 	sa.sa_flags |= SA_RESTART;
 	sigaction(SIGPROF, &sa, NULL);
 	sigaction(SIGXCPU, &sa, NULL);
-#ifdef SHIM_COVERAGE
-	signal(SIGALRM, on_time_limit);
-#endif
+	/* the server blocks SIGCHLD (wait_child()); the boot has it back */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	set_limits(timeout_ms, mem_mb);
 #ifndef __SANITIZE_ADDRESS__
 	/* Address space: heap headroom beyond what is mapped now.  The
@@ -381,7 +371,7 @@ static const char *sanitizer_kind(const char *text)
 
 /* The outcome's kind and what goes with it, from the first that applies:
  * a sanitizer report, a time limit, a signal, then what the child recorded. */
-static void report_outcome(FILE *out, const char *san, int status, long elapsed_us,
+static void report_outcome(FILE *out, const char *san, int status, bool blocked_too_long,
 			   long timeout_ms, long cpu_ms)
 {
 	if (san) {
@@ -397,9 +387,7 @@ static void report_outcome(FILE *out, const char *san, int status, long elapsed_
 			fputs(",\"message\":", out);
 			out_json_str(out, shared->message, strlen(shared->message));
 		}
-	} else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGALRM || WTERMSIG(status) == SIGXCPU ||
-					   (WTERMSIG(status) == SIGKILL &&
-					    elapsed_us / 1000 >= wall_limit_ms(timeout_ms)))) {
+	} else if (blocked_too_long || (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)) {
 		fprintf(out, "\"timeout\",\"limit_ms\":%ld,\"wall_ms\":%ld,\"cpu_ms\":%ld",
 			timeout_ms, wall_limit_ms(timeout_ms), cpu_ms);
 	} else if (WIFSIGNALED(status)) {
@@ -428,8 +416,8 @@ static void report_outcome(FILE *out, const char *san, int status, long elapsed_
 	}
 }
 
-static void report(FILE *out, const char *id, int status, long elapsed_us, long timeout_ms,
-		   long cpu_ms)
+static void report(FILE *out, const char *id, int status, long elapsed_us, bool blocked_too_long,
+		   long timeout_ms, long cpu_ms)
 {
 	static char errbuf[1 << 16];
 	size_t errlen = read_stderr_capture(errbuf, sizeof(errbuf));
@@ -440,7 +428,7 @@ static void report(FILE *out, const char *id, int status, long elapsed_us, long 
 	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,\"elapsed_us\":%ld",
 		shim_generation, NR_CPUS, SHIM_PAGE_SIZE, elapsed_us);
 	fputs(",\"outcome\":{\"kind\":", out);
-	report_outcome(out, san, status, elapsed_us, timeout_ms, cpu_ms);
+	report_outcome(out, san, status, blocked_too_long, timeout_ms, cpu_ms);
 	if (errlen) {
 		fputs(",\"stderr\":", out);
 		out_json_str(out, errbuf, errlen);
@@ -555,6 +543,58 @@ static void reset_for_case(void)
 		perror("shim: resetting stderr capture");
 }
 
+/* Whether the child is blocked: sleeping (S, D, I) or stopped (T, t), not
+ * running or waiting for a core (R).  Unknown counts as blocked, which
+ * makes the backstop plain wall-clock time. */
+static bool child_blocked(pid_t pid)
+{
+	char path[64], buf[512], *state;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	state = strrchr(buf, ')');
+	return !state || state[1] != ' ' || state[2] != 'R';
+}
+
+/*
+ * Wait for the child, sampling its state every 50 ms (or as soon as it
+ * ends: SIGCHLD, blocked in the server, wakes the wait) and killing it
+ * once it has been blocked for the backstop's time.  Whether it was.
+ */
+static bool wait_child(pid_t pid, int *status, struct rusage *usage, long timeout_ms)
+{
+	sigset_t chld;
+	struct timespec poll = { 0, 50 * 1000000L };
+	long blocked_us = 0, last = now_us();
+	bool killed = false;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		pid_t done = wait4(pid, status, WNOHANG, usage);
+
+		if (done == pid || (done < 0 && errno != EINTR))
+			return killed;
+		sigtimedwait(&chld, NULL, &poll);
+		long now = now_us();
+		if (child_blocked(pid))
+			blocked_us += now - last;
+		last = now;
+		if (!killed && blocked_us / 1000 >= wall_limit_ms(timeout_ms)) {
+			kill(pid, SIGKILL);
+			killed = true;
+		}
+	}
+}
+
 /* One case line: parsed, booted in a child of its own, reported. */
 static void serve_case(char *line, long timeout_ms, long mem_mb)
 {
@@ -563,7 +603,8 @@ static void serve_case(char *line, long timeout_ms, long mem_mb)
 	pid_t pid;
 	int status = 0;
 	long start;
-	struct rusage usage;
+	struct rusage usage = { 0 };
+	bool blocked_too_long;
 
 	why = parse_case(line, &shim_case);
 	snprintf(id, sizeof(id), "%s", shim_case.id);
@@ -581,9 +622,8 @@ static void serve_case(char *line, long timeout_ms, long mem_mb)
 	}
 	if (pid == 0)
 		run_child(timeout_ms, mem_mb);	/* does not return */
-	while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR)
-		;
-	report(stdout, id, status, now_us() - start, timeout_ms,
+	blocked_too_long = wait_child(pid, &status, &usage, timeout_ms);
+	report(stdout, id, status, now_us() - start, blocked_too_long, timeout_ms,
 	       (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000L +
 	       (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000);
 }
@@ -599,6 +639,11 @@ int main(int argc, char **argv)
 	status = setup_server();
 	if (status)
 		return status;
+	/* SIGCHLD stays pending for wait_child() to wait on; children unblock it. */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
 	while (fgets(line, sizeof(line), stdin)) {
 		if (line[0] == '\n' || line[0] == '#')
 			continue;
