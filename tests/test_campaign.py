@@ -149,7 +149,8 @@ def test_run_reports_for_people_and_machines(tmp_path: Path,
                              "--email", str(tmp_path / "mail.txt"))
     report = json.loads((tmp_path / "r.json").read_text())
     summary = report["summary"]
-    assert set(summary) == {"cases", "agree", "declared", "triaged", "unexpected", "failed"}
+    assert set(summary) == {"cases", "agree", "declared", "triaged", "unexpected", "inconclusive",
+                            "failed"}
     assert all(isinstance(v, int) for v in summary.values())
     assert summary["cases"] == 12 == sum(v for k, v in summary.items() if k != "cases")
     # the fixtures are not percpu.c: their differences are nobody's known bug

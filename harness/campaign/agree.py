@@ -26,7 +26,7 @@ from harness.core.errors import UserError
 from harness.core.fields import Fields
 from harness.core.generation import GenerationName
 from harness.core.result import BootResult, JsonValue
-from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Verdict
+from harness.core.verdict import Verdict, unjudged
 from harness.judge import compare, triage
 from harness.run import server
 from harness.sources.snapshot import Snapshot
@@ -47,8 +47,9 @@ class Judged:
 
     @property
     def verdict(self) -> Verdict:
-        if self.kernel["outcome"]["kind"] in INCONCLUSIVE_OUTCOMES:
-            return Verdict.FAILED
+        unjudgeable = unjudged({"kernel": self.kernel["outcome"]["kind"]})
+        if unjudgeable is not None:
+            return unjudgeable
         if not self.labelled:
             return Verdict.AGREE
         if all(item.entry is not None for item in self.labelled):
@@ -109,6 +110,8 @@ class Summary:
         self.cases += 1
         self.verdicts[verdict.verdict] += 1
         self.outcomes[verdict.kernel["outcome"]["kind"]] += 1
+        if verdict.verdict in (Verdict.INCONCLUSIVE, Verdict.FAILED):
+            return  # nothing was compared: no difference to count
         # In the order the differences came (a set would follow the hash seed).
         for entry_id in dict.fromkeys(item.entry.id for item in verdict.labelled if item.entry):
             self.entries[entry_id] += 1

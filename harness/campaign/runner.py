@@ -36,7 +36,7 @@ from harness.core.errors import UserError
 from harness.core.fields import Fields
 from harness.core.generation import GenerationName, GenerationSpec
 from harness.core.result import BootResult
-from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Comparison, FindingKind, Verdict
+from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Comparison, FindingKind, Verdict, unjudged
 from harness.judge import classify, compare, triage
 from harness.run import server
 from harness.sources.snapshot import Snapshot
@@ -237,15 +237,14 @@ def evaluate(case: cases.Case, kernels: Mapping[str, BootResult], plan: Plan) ->
                     change, comparison, case, results,
                     triaged if which == "kernel" else {}, plan.declared))
     outcomes = {name: k["outcome"]["kind"] for name, k in kernels.items()}
-    if any(kind in INCONCLUSIVE_OUTCOMES for kind in outcomes.values()):
-        verdict_kind = Verdict.FAILED
-    else:
-        labels = {f.label for f in findings}
-        verdict_kind = next((v for v in (Verdict.UNEXPECTED, Verdict.TRIAGED, Verdict.DECLARED)
-                             if v in labels), Verdict.AGREE)
+    kept = classify.judged(findings, outcomes)
+    labels = {f.label for f in kept}
+    verdict_kind = unjudged(outcomes) or next(
+        (v for v in (Verdict.UNEXPECTED, Verdict.TRIAGED, Verdict.DECLARED) if v in labels),
+        Verdict.AGREE)
     paths = {name: p for name, k in kernels.items() if (p := attempts.path(k)) is not None}
     return CaseRecord(case.name, case.scenario, case.nr_cpus, verdict_kind, outcomes,
-                      tuple(findings), paths)
+                      kept, paths)
 
 
 # The identity keys a user sets with one option, by that option.

@@ -222,9 +222,10 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true", help="build with ASan+UBSan")
     p.add_argument("--timeout-ms", type=_number("--timeout-ms", 1),
-                   help="per-case time limit (default 5000, 20000 with --sanitize)")
+                   help="per-boot CPU-time limit, with a backstop of ten times it, at "
+                   "least 60 s, of time blocked (default 5000, 20000 with --sanitize)")
     p.add_argument("--mem-mb", type=_number("--mem-mb", 1), default=2048,
-                   help="per-case heap limit")
+                   help="per-boot memory limit, the simulated memory included")
 
 
 def _add_coverage_option(p: argparse.ArgumentParser) -> None:

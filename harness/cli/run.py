@@ -63,11 +63,13 @@ def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
         [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
         len(chosen.corpus), len(chosen.given), _shown_path(declared),
         sorted({c.nr_cpus for c in the_plan.cases}), sorted({c.scenario for c in the_plan.cases}))
-    _report(request, rundir, info, summary, ordered, reproducers, out, covered)
+    unjudged = reproduce.unjudged(
+        the_plan, ordered, functools.partial(reproduce.repro_command, request.sources.words()))
+    _report(request, rundir, info, summary, ordered, reproducers, out, covered, unjudged)
     totals = summary.to_json()
     if totals["unexpected"]:
         return 1
-    return 2 if totals["failed"] else 0
+    return 2 if totals["failed"] or totals["inconclusive"] else 0
 
 
 def _check_outputs(request: RunRequest) -> None:
@@ -99,7 +101,7 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Co
     if rundir.retried:
         again = [c.name for c in the_plan.cases if c.name in set(rundir.retried)]
         err.print(f"running again {len(again)} cases that did not finish last time "
-                  f"(timeout or harness failure): {', '.join(again[:5])}"
+                  f"(timeout, memory or harness failure): {', '.join(again[:5])}"
                   f"{', ...' if len(again) > 5 else ''}", markup=False, soft_wrap=True)
     gcov_root = _gcov_root(rundir) if the_plan.coverage else None
     if gcov_root is not None and not resume:
@@ -140,11 +142,12 @@ def _gcov_root(rundir: runner.RunDir) -> Path:
 def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo,
             summary: runner.Summary, ordered: list[runner.CaseRecord],
             reproducers: list[reproduce.Reproducer], out: Console,
-            covered: list[coverage.SideCoverage]) -> None:
+            covered: list[coverage.SideCoverage],
+            unjudged: list[reproduce.Unjudged]) -> None:
     """report.json and repro-N.toml in the run directory; --json, --junit,
     --email where asked; the summary (and coverage) on the console unless
     the email is."""
-    report_json = run_report.run_json(info, summary, ordered, reproducers, covered)
+    report_json = run_report.run_json(info, summary, ordered, reproducers, covered, unjudged)
     run_report.write(rundir.path / "report.json", report_json)
     unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
     for n, text in enumerate(unique, 1):
@@ -160,7 +163,7 @@ def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo
         else:
             run_report.write(Path(request.email), text)
     if request.email != "-":
-        run_report.show_summary(out, info, summary, reproducers)
+        run_report.show_summary(out, info, summary, reproducers, unjudged)
         coverage_report.show(out, covered)
 
 

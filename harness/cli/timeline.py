@@ -46,7 +46,7 @@ def main(request: TimelineRequest) -> int:
     totals = [r.summary.to_json() for r in results]
     if any(t["unexpected"] for t in totals):
         return 1
-    return 2 if any(t["failed"] for t in totals) else 0
+    return 2 if any(t["failed"] or t["inconclusive"] for t in totals) else 0
 
 
 def _run_steps(steps: list[timeline.Step], out: Path, resume: bool,

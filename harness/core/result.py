@@ -40,19 +40,23 @@ class Outcome(TypedDict, total=False):
     file: str  # bug, panic: where
     line: int
     condition: str  # bug: the BUG_ON condition
-    message: str  # panic, unsupported, harness, invalid: what was said
+    message: str  # panic, unsupported, harness, invalid, memory, hang: what was said
     check: str  # a model's failed check
     signal: int  # crash
     signal_name: str
     fault_addr: str
-    limit_ms: int  # timeout
+    limit_ms: int  # timeout, hang: the CPU-time limit
+    cpu_ms: int  # timeout, hang: CPU time the boot used
+    wall_ms: int  # timeout: the backstop that ended it (wall-clock time spent blocked)
+    frames: list[str]  # hang: where the CPU limit found it, innermost first
+    function: str  # hang: the innermost kernel function of frames (file, line: its place)
     sanitizer: str  # sanitizer: which one reported
     status: int  # exit: the child's exit status
     stderr: str  # what the child wrote to stderr
 
 
-OUTCOME_KINDS = ("ok", "bug", "panic", "crash", "timeout", "sanitizer", "unsupported", "exit",
-                 "invalid", "harness")
+OUTCOME_KINDS = ("ok", "bug", "panic", "crash", "hang", "timeout", "memory", "sanitizer",
+                 "unsupported", "exit", "invalid", "harness")
 
 
 class Group(TypedDict, total=False):

@@ -7,6 +7,7 @@ are the words the JSON files and the email have always used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -19,12 +20,27 @@ class Verdict(StrEnum):
     DECLARED = "declared"  # a change the patch says it makes
     TRIAGED = "triaged"  # a known kernel/model disagreement (cases/triage.toml)
     UNEXPECTED = "unexpected"  # anything else: what the reviewer has to read
-    FAILED = "failed"  # the real code timed out or broke the harness: nothing to judge
+    # a side's boot was stopped by the backstop for a blocked boot (not out
+    # of CPU time) or by the host memory limit (--mem-mb): nothing to judge,
+    # and another try, or more memory, may settle it
+    INCONCLUSIVE = "inconclusive"
+    FAILED = "failed"  # the harness broke (a shim server died): nothing to judge
 
 
 # Kernel outcomes that say the simulation ran out of time or broke, not what
-# the code computes: the case fails rather than agreeing or disagreeing.
-INCONCLUSIVE_OUTCOMES = frozenset({"timeout", "harness"})
+# the code computes: the case is neither agreeing nor disagreeing.  A kernel
+# that loops uses up its CPU time instead: a "hang", judged like a BUG.
+INCONCLUSIVE_OUTCOMES = frozenset({"timeout", "memory", "harness"})
+
+
+def unjudged(outcomes: Mapping[str, str]) -> Verdict | None:
+    """A case's verdict when a side's kernel outcome leaves nothing to judge
+    (failed before inconclusive: a broken harness is the graver news)."""
+    if "harness" in outcomes.values():
+        return Verdict.FAILED
+    if {"timeout", "memory"} & set(outcomes.values()):
+        return Verdict.INCONCLUSIVE
+    return None
 
 
 class Comparison(StrEnum):

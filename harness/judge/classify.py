@@ -10,8 +10,11 @@ old against new for the real code and for the models.  Each difference is
   old/new change is triaged when one side's value is a triaged one;
 * ``unexpected``: anything else - what the reviewer has to read.
 
-A case with no difference at all is ``agree``; one whose real code timed
-out or broke the harness is ``failed``.
+A case with no difference at all is ``agree``; one whose real code was
+stopped by the backstop (blocked) or the memory limit is ``inconclusive``,
+and one that broke the harness ``failed``: such a case keeps no findings
+(a kernel that loops, a "hang", is a kernel outcome and compared like a
+BUG).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from harness.core.cases import Case
 from harness.core.errors import UserError
 from harness.core.fields import check_path
 from harness.core.result import BootResult, JsonValue, handed_unit_size
-from harness.core.verdict import Comparison, FindingKind, Verdict
+from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Comparison, FindingKind, Verdict
 from harness.judge import compare, triage
 
 _INDEX = re.compile(r"\[[^]]*\]")
@@ -254,6 +257,16 @@ def _probe_names() -> dict[str, object]:
 
 
 # ------------------------------------------------------------ classification
+
+def judged(findings: Sequence[Finding], outcomes: Mapping[str, str]) -> tuple[Finding, ...]:
+    """The findings a case is judged by: none when a side's kernel outcome
+    is inconclusive.  The case is judged as a whole when it is tried again
+    (--resume); until then a timeout is never a difference, shrunk or
+    counted as one, and the table of differences agrees with the counts."""
+    if any(kind in INCONCLUSIVE_OUTCOMES for kind in outcomes.values()):
+        return ()
+    return tuple(findings)
+
 
 @dataclass(frozen=True)
 class SideTriage:

@@ -74,9 +74,18 @@ def outcome_text(result: BootResult) -> str:
         first = next((ln for ln in out.get("stderr", "").splitlines() if "ERROR" in ln
                       or "runtime error" in ln), "")
         return f"sanitizer: {out.get('sanitizer')}: {first.strip()}"
+    if kind == "hang":
+        where = f" in {out.get('function')} at {out.get('file')}:{out.get('line')}" \
+            if out.get("file") else ""
+        if out.get("message"):
+            return f"hang{where}: {out.get('message')}"
+        return f"hang{where}: used all its {out.get('limit_ms')} ms of CPU time"
     if kind == "timeout":
-        return f"timeout after {out.get('limit_ms')} ms"
-    if kind in ("invalid", "unsupported", "harness"):
+        if out.get("message"):
+            return f"timeout: {out.get('message')}"
+        return (f"timeout: stopped by the backstop after {out.get('wall_ms')} ms blocked, "
+                f"having used {out.get('cpu_ms')} ms of its {out.get('limit_ms')} ms of CPU time")
+    if kind in ("invalid", "unsupported", "harness", "memory"):
         return f"{kind}: {out.get('message')}"
     if kind == "exit":
         return f"exited with status {out.get('status')}"
@@ -195,7 +204,10 @@ def _cell(value: Any, limit: int = 60) -> str:
 def show_agreement(console: Console, title: str, summaries: Mapping[str, Summary],
                    entries: Sequence[TriageEntry]) -> None:
     table = Table(title=title)
-    shown = (Verdict.AGREE, Verdict.TRIAGED, Verdict.UNEXPECTED, Verdict.FAILED)
+    shown: tuple[Verdict, ...] = (Verdict.AGREE, Verdict.TRIAGED, Verdict.UNEXPECTED,
+                                  Verdict.FAILED)
+    if any(s.verdicts[Verdict.INCONCLUSIVE] for s in summaries.values()):
+        shown = (*shown[:3], Verdict.INCONCLUSIVE, *shown[3:])
     for column in ("scenario", "cases", *shown, "kernel outcomes"):
         table.add_column(column, justify="right" if column != "scenario" else "left")
     for scenario, summary in summaries.items():

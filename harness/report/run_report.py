@@ -8,6 +8,7 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import textwrap
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from harness.campaign import runner
 from harness.campaign.coverage import SideCoverage
-from harness.campaign.reproduce import Reproducer
+from harness.campaign.reproduce import Reproducer, Unjudged
 from harness.core import cases, files
 from harness.core.paths import TEMPLATES
 from harness.core.verdict import Comparison, FindingKind, Verdict
@@ -99,13 +100,14 @@ def _rule_counts(summary: runner.Summary, verdict: Verdict) -> list[RuleCount]:
 
 
 def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
-                 reproducers: Sequence[Reproducer]) -> None:
+                 reproducers: Sequence[Reproducer], unjudged: Sequence[Unjudged] = ()) -> None:
     counts = summary.to_json()
     table = Table(title=f"percpu-diff run: {' -> '.join(info.sides)}")
     for name in ("cases", *Verdict):
         table.add_column(name, justify="right")
     table.add_row(*[str(counts[name]) for name in ("cases", *Verdict)])
     console.print(table)
+    _show_unjudged(console, unjudged)
     detail = Table(title="differences by kind")
     for column in ("label", "where", "field", "rule", "cases"):
         detail.add_column(column, overflow="fold")
@@ -157,8 +159,26 @@ def _show_cut(console: Console, summary: runner.Summary) -> None:
                       markup=False, highlight=False)
 
 
+def _show_unjudged(console: Console, unjudged: Sequence[Unjudged]) -> None:
+    """Each case the run could not judge, by name, with what to try."""
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    for item in unjudged:
+        outcomes = ", ".join(f"{side} {kind}" for side, kind in item.outcomes.items())
+        if "memory" in item.outcomes.values():
+            say(f"inconclusive: {item.case} ({outcomes}): a boot needed more memory than "
+                "--mem-mb allows; not compared, not shrunk.  Try more memory:")
+        elif item.verdict is Verdict.INCONCLUSIVE:
+            say(f"inconclusive: {item.case} ({outcomes}): a boot was blocked until the "
+                "backstop stopped it (it used little CPU time: not a kernel loop); not "
+                "compared, not shrunk.  Try --resume, or more time:")
+        else:
+            say(f"failed: {item.case} ({outcomes}): the harness broke; rerun it alone:")
+        say(f"  {item.command}")
+
+
 def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.CaseRecord],
-             reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = ()) -> str:
+             reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = (),
+             unjudged: Sequence[Unjudged] = ()) -> str:
     differences = [
         {"case": record.case, **finding.to_json()}
         for record in records for finding in record.findings
@@ -171,6 +191,8 @@ def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.Ca
         # directory) they are kept whole; only a run that cut any has the key.
         extra["cut"] = {case: {"findings": total, "shown": shown, "file": file}
                         for case, (total, shown, file) in summary.cut.items()}
+    if unjudged:
+        extra["unjudged"] = [u.to_json() for u in unjudged]
     return json.dumps({
         "summary": summary.to_json(),
         "sides": list(info.sides),
@@ -198,7 +220,8 @@ def junit_xml(info: RunInfo, summary: runner.Summary,
     written as a visible escape."""
     totals = summary.to_json()
     counts = {"tests": str(totals["cases"]), "failures": str(totals["unexpected"]),
-              "errors": str(totals["failed"])}
+              "errors": str(totals["failed"]),
+              "skipped": str(totals["inconclusive"])}
     suites = ET.Element("testsuites", {"name": "percpu-diff", **counts})
     suite = ET.SubElement(suites, "testsuite", {"name": _xml_text(" -> ".join(info.sides)),
                                                 **counts})
@@ -213,12 +236,19 @@ def junit_xml(info: RunInfo, summary: runner.Summary,
             failure = ET.SubElement(case, "failure", {
                 "message": f"{len(unexpected)} unexpected difference(s)"})
             failure.text = _xml_text("".join(line + "\n" for line in unexpected))
+        elif r.verdict == Verdict.INCONCLUSIVE:
+            ET.SubElement(case, "skipped", {"message": _xml_text(
+                "inconclusive: a boot was stopped by a limit that says nothing of the "
+                f"kernel code: {_outcomes(r)}")})
         elif r.verdict == Verdict.FAILED:
-            outcomes = ", ".join(f"{k} {v}" for k, v in r.outcomes.items())
             ET.SubElement(case, "error", {
-                "message": _xml_text(f"the shim did not finish: {outcomes}")})
+                "message": _xml_text(f"the shim did not finish: {_outcomes(r)}")})
     ET.indent(suites, space="  ")
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _outcomes(record: runner.CaseRecord) -> str:
+    return ", ".join(f"{k} {v}" for k, v in record.outcomes.items())
 
 
 # Characters XML 1.0 has no way to write, not even as a character reference.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -35,8 +36,18 @@ SANITIZER_ENV = {
 
 @dataclass(frozen=True)
 class Limits:
+    """Per boot: `timeout_ms` of CPU time (user + system) of the boot's own
+    process, with a backstop of ten times that (at least a minute) of
+    wall-clock time spent blocked, not waiting for a core, for a boot that
+    blocks; `mem_mb` of resident memory, the simulated memory included."""
+
     timeout_ms: int = 5000
     mem_mb: int = 2048
+    wall_ms: int = 0  # the backstop, when not derived from timeout_ms (tests)
+
+    def arguments(self) -> list[str]:
+        wall = [f"--wall-ms={self.wall_ms}"] if self.wall_ms else []
+        return [f"--timeout-ms={self.timeout_ms}", f"--mem-mb={self.mem_mb}", *wall]
 
 
 def check_case_fits(case: Case, shim: Shim) -> None:
@@ -85,7 +96,7 @@ def run_cases(
             scratch = gcov_dir = scratch_dirs.make("gcov")
         env.update(gcov_env(shim, gcov_dir))
     proc = subprocess.Popen(
-        [str(shim.path), f"--timeout-ms={limits.timeout_ms}", f"--mem-mb={limits.mem_mb}"],
+        [str(shim.path), *limits.arguments()],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -119,6 +130,8 @@ def run_cases(
                 result["attempts"] = attempts.attempts(result["trace"] or [])
             result["case"] = case.name
             result["possible"] = list(case.possible)
+            if result["outcome"]["kind"] == "hang":
+                place_hang(result, shim.path)
             yield result
     finally:
         if proc.poll() is None:
@@ -136,3 +149,57 @@ def run_one(shim: Shim, case: Case, limits: Limits = Limits()) -> BootResult:
 def harness_failure(case: Case, message: str) -> BootResult:
     return {"id": case.name, "case": case.name, "outcome": {"kind": "harness", "message": message},
             "log": ""}
+
+
+@dataclass(frozen=True)
+class Place:
+    function: str
+    file: str
+    line: int
+
+    @property
+    def in_kernel_code(self) -> bool:
+        """Kernel items carry their tree's path (#line "mm/percpu.c"); the
+        runtime and the stubs have absolute paths, the glue <named> ones."""
+        return bool(self.file) and not self.file.startswith(("/", "<", "?"))
+
+
+# The debug info joins a #line path to the directory the shim was compiled
+# in (harness/compile/shims.py's .build-* scratch directory, gone by now).
+_BUILD_DIR = re.compile(r"^.*/\.build-[^/]+/")
+
+
+def symbolize(executable: Path, frames: list[str]) -> list[Place]:
+    """Each frame's places, innermost first (an inlined call gives several);
+    none when addr2line is missing or cannot read the executable."""
+    if not frames:
+        return []
+    try:
+        done = subprocess.run(["addr2line", "-a", "-f", "-i", "-e", str(executable), *frames],
+                              capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    places: list[Place] = []
+    lines = [ln for ln in done.stdout.splitlines() if not ln.startswith("0x")]
+    for function, where in zip(lines[::2], lines[1::2], strict=False):
+        # "DIR/mm/percpu.c:1441 (discriminator 2)"
+        file, _, number = _BUILD_DIR.sub("", where).split(" (", 1)[0].rpartition(":")
+        places.append(Place(function, file, int(number) if number.isdigit() else 0))
+    return places
+
+
+def place_hang(result: BootResult, executable: Path) -> None:
+    """Where a boot that used all its CPU time was: the innermost kernel
+    function on its stack, as a BUG names its place.  With no kernel code on
+    the stack the time went to the shim's own code, which says nothing about
+    the kernel: the boot is a timeout, inconclusive, like the wall-clock one."""
+    outcome = result["outcome"]
+    places = symbolize(executable, outcome.get("frames", []))
+    kernel = next((p for p in places if p.in_kernel_code), None)
+    if kernel is not None:
+        outcome["function"], outcome["file"] = kernel.function, kernel.file
+        outcome["line"] = kernel.line
+    elif places:
+        outcome["kind"] = "timeout"
+        outcome["message"] = (f"the CPU limit ran out in the shim's own code "
+                              f"({places[0].function}), not in kernel code")

@@ -4,6 +4,24 @@
  * nothing leaks from one case to the next; the child boots under a time
  * and memory limit, and the parent turns what it left in the shared area,
  * its exit status and its stderr into one JSON line.
+ *
+ * The time limit is CPU time of the child (user + system, ITIMER_PROF, in
+ * milliseconds), so a busy machine, which only makes the child wait for a
+ * core, cannot trip it: a boot that uses it all is kernel code that does
+ * not finish, a "hang", reported with where it was.  The backstop for a
+ * child that blocks is wall-clock time it spends blocked - sleeping or
+ * stopped, not waiting for a core - up to ten times the limit (at least a
+ * minute): a "timeout", which says nothing about the kernel code.  The
+ * parent samples the child's state to count it, so a starved child, which
+ * is runnable, is never stopped by it.
+ *
+ * The memory limit is the child's resident memory beyond what it started
+ * with: the simulated memory (boot memory blocks, vm areas, the static
+ * image, each unit's copy) as the kernel code touches it, and the heap.
+ * The CPU timer ticks every 10 ms of CPU time, and each tick measures it;
+ * a boot over the limit stops as "memory", which is the host's limit, not
+ * the simulated machine's: the kernel code never sees an allocation fail
+ * for it, so it cannot look like a kernel outcome.
  */
 #include "internal.h"
 
@@ -32,16 +50,197 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
 	raise(sig);
 }
 
-#ifdef SHIM_COVERAGE
-/* A time limit ends the child as before (SIGALRM, SIGXCPU: the parent reads
- * "timeout"), after what it ran so far is counted. */
-static void on_time_limit(int sig)
+/* The start of the executable's image: frames are reported from there, so
+ * that they name the same code whatever address the loader chose. */
+extern char __executable_start;
+
+static unsigned long interrupted_pc(void *uctx)
 {
+	ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+	return (unsigned long)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	return (unsigned long)uc->uc_mcontext.pc;
+#else
+	(void)uc;
+	return 0;
+#endif
+}
+
+/* The CPU timer's period: how often the memory limit is measured. */
+#define TICK_MS 10L
+
+/* In the child: CPU-timer ticks left before the limit, and the resident
+ * pages it may reach (0: no memory limit). */
+static long ticks_left;
+static unsigned long rss_base, rss_limit;
+
+/* Resident pages, from /proc (async-signal-safe: open, read, close). */
+static unsigned long resident_pages(void)
+{
+	char buf[128], *p;
+	int fd = open("/proc/self/statm", O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strchr(buf, ' ');
+	return p ? strtoul(p + 1, NULL, 10) : 0;
+}
+
+/* Over the memory limit: the boot ends here, as with a fault. */
+static void out_of_memory_limit(unsigned long pages)
+{
+	long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+
+	shared->outcome = OUT_MEMORY;
+	snprintf(shared->message, sizeof(shared->message),
+		 "the boot's memory grew to %lu MiB, over --mem-mb %lu",
+		 (pages - rss_base) * page_kb / 1024, (rss_limit - rss_base) * page_kb / 1024);
+	emit_trace();
+	coverage_dump();
+	_exit(0);
+}
+
+static void on_cpu_limit(int sig, siginfo_t *info, void *uctx);
+
+/*
+ * What the boot holds of the simulated memory: boot memory blocks, the vm
+ * areas' span and the static image (read racily from a signal handler:
+ * counters only).  A boot whose resident memory passes the limit while it
+ * holds less than half of it is touching memory it never allocated - a
+ * kernel loop running through memory, as the 2009 fill loop reading
+ * group_cnt[] past its end does - and is a kernel "hang", not a case that
+ * needs more memory than the host allows.
+ */
+static bool runaway(void)
+{
+	unsigned long held = bm.allocated - bm.freed + bm.vm_cursor + 2 * shim_case.static_size;
+
+	return held / sysconf(_SC_PAGESIZE) < (rss_limit - rss_base) / 2;
+}
+
+/* Every tick of CPU time: the memory limit, then the time limit. */
+static void on_cpu_tick(int sig, siginfo_t *info, void *uctx)
+{
+	int saved = errno;
+
+	if (rss_limit) {
+		unsigned long pages = resident_pages();
+
+		if (pages > rss_limit && !runaway())
+			out_of_memory_limit(pages);
+		if (pages > rss_limit) {
+			long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+
+			snprintf(shared->message, sizeof(shared->message),
+				 "its memory grew to %lu MiB, over --mem-mb %lu, in memory it "
+				 "never allocated", (pages - rss_base) * page_kb / 1024,
+				 (rss_limit - rss_base) * page_kb / 1024);
+			shared->cpu_limit_hit = 2;
+			on_cpu_limit(sig, info, uctx);
+			return;
+		}
+	}
+	if (sig == SIGPROF && --ticks_left > 0) {
+		errno = saved;
+		return;
+	}
+	on_cpu_limit(sig, info, uctx);
+}
+
+/*
+ * The CPU-time limit (SIGPROF, or SIGXCPU if that did not end it): the boot
+ * spent all of it without finishing.  Where it was - the interrupted
+ * instruction, then its callers as the unwinder finds them through the
+ * signal frame - says which loop; the calls made so far are kept as for a
+ * fault.  Return addresses are taken one back, into their call.
+ */
+static void on_cpu_limit(int sig, siginfo_t *info, void *uctx)
+{
+	void *frames[MAX_HANG_FRAMES + 8];
+	unsigned long base = (unsigned long)&__executable_start;
+	unsigned long pc = interrupted_pc(uctx);
+	int n = backtrace(frames, MAX_HANG_FRAMES + 8), first = n, kept = 0;
+
+	(void)info;
+	if (!shared->cpu_limit_hit)
+		shared->cpu_limit_hit = 1;
+	for (int i = 0; i < n; i++) {
+		if ((unsigned long)frames[i] == pc) {
+			first = i;
+			break;
+		}
+	}
+	if (first == n && pc)
+		shared->hang_frames[kept++] = pc - base;
+	for (int i = first; i < n && kept < MAX_HANG_FRAMES; i++)
+		shared->hang_frames[kept++] = (unsigned long)frames[i] - base - (i > first);
+	shared->nr_hang_frames = kept;
 	signal(sig, SIG_DFL);
+	emit_trace();
 	coverage_dump();
 	raise(sig);
 }
+
+#ifdef __SANITIZE_ADDRESS__
+/* ASan calls this as it starts a report: the report is evidence the boot
+ * already ended, and its symbolizing must not be cut short by the CPU limit
+ * (the backstop for a blocked boot still holds). */
+void __asan_on_error(void)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+	ticks_left = 0;
+	rss_limit = 0;
+	setitimer(ITIMER_PROF, &off, NULL);
+	getrlimit(RLIMIT_CPU, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_CPU, &rl);
+}
 #endif
+
+/* --wall-ms: the backstop (time blocked), when told (tests); 0: from the
+ * CPU limit. */
+static long wall_ms_given;
+
+/* The backstop, wall-clock time blocked, for a CPU limit of `timeout_ms`. */
+static long wall_limit_ms(long timeout_ms)
+{
+	if (wall_ms_given > 0)
+		return wall_ms_given;
+	return timeout_ms > 6000 ? 10 * timeout_ms : 60000;
+}
+
+/* CPU time: ITIMER_PROF ticking up to the limit, RLIMIT_CPU a little later
+ * in case the handler could not run (SIGXCPU, then SIGKILL); memory:
+ * measured at every tick.  (The backstop is the parent's: wait_child().) */
+static void set_limits(long timeout_ms, long mem_mb)
+{
+	struct rlimit rl;
+	long tick_ms = timeout_ms > 0 && timeout_ms < TICK_MS ? timeout_ms : TICK_MS;
+	struct itimerval cpu = { { 0, tick_ms * 1000 }, { 0, tick_ms * 1000 } };
+	void *probe[1];
+
+	/* The unwinder loads on first use: not in the signal handler. */
+	backtrace(probe, 1);
+	rss_base = resident_pages();
+	rss_limit = mem_mb > 0 && rss_base ?
+		    rss_base + ((unsigned long)mem_mb << 20) / sysconf(_SC_PAGESIZE) : 0;
+	/* No time limit: the ticks still measure memory, and never run out. */
+	ticks_left = timeout_ms > 0 ? (timeout_ms + tick_ms - 1) / tick_ms : -1;
+	if (timeout_ms > 0 || rss_limit)
+		setitimer(ITIMER_PROF, &cpu, NULL);
+	if (timeout_ms > 0) {
+		rl.rlim_cur = (timeout_ms + 999) / 1000 + 2;
+		rl.rlim_max = rl.rlim_cur + 1;
+		setrlimit(RLIMIT_CPU, &rl);
+	}
+}
 
 static void boot_case(void)
 {
@@ -91,18 +290,20 @@ static void run_child(long timeout_ms, long mem_mb)
 	sigaction(SIGFPE, &sa, NULL);
 	sigaction(SIGILL, &sa, NULL);
 	sigaction(SIGABRT, &sa, NULL);
-#ifdef SHIM_COVERAGE
-	signal(SIGALRM, on_time_limit);
-	signal(SIGXCPU, on_time_limit);
-#endif
-	rl.rlim_cur = (timeout_ms + 999) / 1000;
-	rl.rlim_max = rl.rlim_cur + 1;
-	setrlimit(RLIMIT_CPU, &rl);
-	struct itimerval it = { { 0, 0 }, { timeout_ms / 1000, (timeout_ms % 1000) * 1000 } };
-	setitimer(ITIMER_REAL, &it, NULL);
+	sa.sa_sigaction = on_cpu_tick;
+	/* the ticks must not fail a system call the boot makes */
+	sa.sa_flags |= SA_RESTART;
+	sigaction(SIGPROF, &sa, NULL);
+	sigaction(SIGXCPU, &sa, NULL);
+	/* the server blocks SIGCHLD (wait_child()); the boot has it back */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	set_limits(timeout_ms, mem_mb);
 #ifndef __SANITIZE_ADDRESS__
-	/* Heap headroom beyond what is mapped now; the simulated memory is
-	 * bounded by the case's bootmem_size. */
+	/* Address space: heap headroom beyond what is mapped now.  The
+	 * simulated regions are reserved up front, so this bounds the heap
+	 * only; the ticks measure what is resident, simulated memory too. */
 	if (mem_mb > 0) {
 		FILE *f = fopen("/proc/self/statm", "r");
 		unsigned long pages = 0;
@@ -114,8 +315,6 @@ static void run_child(long timeout_ms, long mem_mb)
 		rl.rlim_cur = rl.rlim_max = pages * sysconf(_SC_PAGESIZE) + ((unsigned long)mem_mb << 20);
 		setrlimit(RLIMIT_AS, &rl);
 	}
-#else
-	(void)mem_mb;
 #endif
 	boot_case();
 	shim_run_scenario(&shim_case);
@@ -172,15 +371,25 @@ static const char *sanitizer_kind(const char *text)
 
 /* The outcome's kind and what goes with it, from the first that applies:
  * a sanitizer report, a time limit, a signal, then what the child recorded. */
-static void report_outcome(FILE *out, const char *san, int status, long elapsed_us,
-			   long timeout_ms)
+static void report_outcome(FILE *out, const char *san, int status, bool blocked_too_long,
+			   long timeout_ms, long cpu_ms)
 {
 	if (san) {
 		fputs("\"sanitizer\",\"sanitizer\":", out);
 		out_json_str(out, san, strlen(san));
-	} else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGALRM || WTERMSIG(status) == SIGXCPU ||
-					   (WTERMSIG(status) == SIGKILL && elapsed_us / 1000 >= timeout_ms))) {
-		fprintf(out, "\"timeout\",\"limit_ms\":%ld", timeout_ms);
+	} else if (shared->cpu_limit_hit && WIFSIGNALED(status)) {
+		fprintf(out, "\"hang\",\"limit_ms\":%ld,\"cpu_ms\":%ld,\"frames\":[", timeout_ms,
+			cpu_ms);
+		for (int i = 0; i < shared->nr_hang_frames; i++)
+			fprintf(out, "%s\"0x%lx\"", i ? "," : "", shared->hang_frames[i]);
+		fputc(']', out);
+		if (shared->cpu_limit_hit == 2) {
+			fputs(",\"message\":", out);
+			out_json_str(out, shared->message, strlen(shared->message));
+		}
+	} else if (blocked_too_long || (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)) {
+		fprintf(out, "\"timeout\",\"limit_ms\":%ld,\"wall_ms\":%ld,\"cpu_ms\":%ld",
+			timeout_ms, wall_limit_ms(timeout_ms), cpu_ms);
 	} else if (WIFSIGNALED(status)) {
 		fprintf(out, "\"crash\",\"signal\":%d,\"signal_name\":", WTERMSIG(status));
 		const char *name = sigabbrev_np(WTERMSIG(status));
@@ -194,6 +403,9 @@ static void report_outcome(FILE *out, const char *san, int status, long elapsed_
 		fprintf(out, ",\"line\":%d,\"%s\":", shared->line,
 			shared->outcome == OUT_BUG ? "condition" : "message");
 		out_json_str(out, shared->message, strlen(shared->message));
+	} else if (shared->outcome == OUT_MEMORY) {
+		fputs("\"memory\",\"message\":", out);
+		out_json_str(out, shared->message, strlen(shared->message));
 	} else if (shared->outcome == OUT_UNSUPPORTED) {
 		fputs("\"unsupported\",\"message\":", out);
 		out_json_str(out, shared->message, strlen(shared->message));
@@ -204,7 +416,8 @@ static void report_outcome(FILE *out, const char *san, int status, long elapsed_
 	}
 }
 
-static void report(FILE *out, const char *id, int status, long elapsed_us, long timeout_ms)
+static void report(FILE *out, const char *id, int status, long elapsed_us, bool blocked_too_long,
+		   long timeout_ms, long cpu_ms)
 {
 	static char errbuf[1 << 16];
 	size_t errlen = read_stderr_capture(errbuf, sizeof(errbuf));
@@ -215,7 +428,7 @@ static void report(FILE *out, const char *id, int status, long elapsed_us, long 
 	fprintf(out, ",\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu,\"elapsed_us\":%ld",
 		shim_generation, NR_CPUS, SHIM_PAGE_SIZE, elapsed_us);
 	fputs(",\"outcome\":{\"kind\":", out);
-	report_outcome(out, san, status, elapsed_us, timeout_ms);
+	report_outcome(out, san, status, blocked_too_long, timeout_ms, cpu_ms);
 	if (errlen) {
 		fputs(",\"stderr\":", out);
 		out_json_str(out, errbuf, errlen);
@@ -277,12 +490,14 @@ static int parse_args(int argc, char **argv, long *timeout_ms, long *mem_mb)
 			*timeout_ms = atol(argv[i] + 13);
 		else if (!strncmp(argv[i], "--mem-mb=", 9))
 			*mem_mb = atol(argv[i] + 9);
+		else if (!strncmp(argv[i], "--wall-ms=", 10))
+			wall_ms_given = atol(argv[i] + 10);
 		else if (!strcmp(argv[i], "--info")) {
 			printf("{\"generation\":\"%s\",\"nr_cpus\":%d,\"page_size\":%lu}\n",
 			       shim_generation, NR_CPUS, SHIM_PAGE_SIZE);
 			return 0;
 		} else {
-			fprintf(stderr, "usage: %s [--timeout-ms=N] [--mem-mb=N] [--info]\n",
+			fprintf(stderr, "usage: %s [--timeout-ms=N] [--mem-mb=N] [--wall-ms=N] [--info]\n",
 				argv[0]);
 			return 2;
 		}
@@ -319,11 +534,65 @@ static void reset_for_case(void)
 	shared->log_overflow = 0;
 	shared->nr_sections = 0;
 	shared->fault_signal = 0;
+	shared->cpu_limit_hit = 0;
+	shared->nr_hang_frames = 0;
 	/* Empty the capture and rewind it, or the next report lands
 	 * after a hole of NULs and is not recognised. */
 	if (stderr_fd >= 0 && (ftruncate(stderr_fd, 0) != 0 ||
 			       lseek(stderr_fd, 0, SEEK_SET) != 0))
 		perror("shim: resetting stderr capture");
+}
+
+/* Whether the child is blocked: sleeping (S, D, I) or stopped (T, t), not
+ * running or waiting for a core (R).  Unknown counts as blocked, which
+ * makes the backstop plain wall-clock time. */
+static bool child_blocked(pid_t pid)
+{
+	char path[64], buf[512], *state;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	state = strrchr(buf, ')');
+	return !state || state[1] != ' ' || state[2] != 'R';
+}
+
+/*
+ * Wait for the child, sampling its state every 50 ms (or as soon as it
+ * ends: SIGCHLD, blocked in the server, wakes the wait) and killing it
+ * once it has been blocked for the backstop's time.  Whether it was.
+ */
+static bool wait_child(pid_t pid, int *status, struct rusage *usage, long timeout_ms)
+{
+	sigset_t chld;
+	struct timespec poll = { 0, 50 * 1000000L };
+	long blocked_us = 0, last = now_us();
+	bool killed = false;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		pid_t done = wait4(pid, status, WNOHANG, usage);
+
+		if (done == pid || (done < 0 && errno != EINTR))
+			return killed;
+		sigtimedwait(&chld, NULL, &poll);
+		long now = now_us();
+		if (child_blocked(pid))
+			blocked_us += now - last;
+		last = now;
+		if (!killed && blocked_us / 1000 >= wall_limit_ms(timeout_ms)) {
+			kill(pid, SIGKILL);
+			killed = true;
+		}
+	}
 }
 
 /* One case line: parsed, booted in a child of its own, reported. */
@@ -334,6 +603,8 @@ static void serve_case(char *line, long timeout_ms, long mem_mb)
 	pid_t pid;
 	int status = 0;
 	long start;
+	struct rusage usage = { 0 };
+	bool blocked_too_long;
 
 	why = parse_case(line, &shim_case);
 	snprintf(id, sizeof(id), "%s", shim_case.id);
@@ -351,9 +622,10 @@ static void serve_case(char *line, long timeout_ms, long mem_mb)
 	}
 	if (pid == 0)
 		run_child(timeout_ms, mem_mb);	/* does not return */
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	report(stdout, id, status, now_us() - start, timeout_ms);
+	blocked_too_long = wait_child(pid, &status, &usage, timeout_ms);
+	report(stdout, id, status, now_us() - start, blocked_too_long, timeout_ms,
+	       (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000L +
+	       (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000);
 }
 
 int main(int argc, char **argv)
@@ -367,6 +639,11 @@ int main(int argc, char **argv)
 	status = setup_server();
 	if (status)
 		return status;
+	/* SIGCHLD stays pending for wait_child() to wait on; children unblock it. */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
 	while (fgets(line, sizeof(line), stdin)) {
 		if (line[0] == '\n' || line[0] == '#')
 			continue;

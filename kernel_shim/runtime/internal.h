@@ -23,7 +23,9 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
+#include <execinfo.h>
 
 #include "shim/runtime.h"
 
@@ -56,8 +58,9 @@
 #define SECTION_CAP (4UL << 20)
 #define MAX_SECTIONS 12
 #define MAX_BAD_FREES 32
+#define MAX_HANG_FRAMES 16
 
-enum outcome { OUT_NONE, OUT_OK, OUT_BUG, OUT_PANIC, OUT_UNSUPPORTED };
+enum outcome { OUT_NONE, OUT_OK, OUT_BUG, OUT_PANIC, OUT_UNSUPPORTED, OUT_MEMORY };
 
 struct shared_section {
 	char name[32];
@@ -75,6 +78,12 @@ struct shared_area {
 	char message[2048];
 	int fault_signal;
 	unsigned long fault_addr;
+	/* The CPU-time limit fired: where the child was, innermost first, as
+	 * offsets from the executable's start (harness/run/server.py turns
+	 * them into function and file:line with the debug info). */
+	int cpu_limit_hit;
+	int nr_hang_frames;
+	unsigned long hang_frames[MAX_HANG_FRAMES];
 	size_t log_len;
 	int log_overflow;
 	int nr_sections;
