@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 from conftest import kernel
 
-from harness.campaign import plan, runner
+from harness.campaign import agree, plan, runner
 from harness.compile import shims
 from harness.core import bounds
 from harness.core import cases as cases_mod
+from harness.judge import compare, triage
 from harness.run import server
 from harness.sources import snapshot
 
@@ -268,3 +269,16 @@ def _judged_as_if_nothing_were_cut(chatty: Path, records: list[dict[str, Any]]) 
         assert (stored.findings_total or len(stored.findings)) == len(whole.findings)
         assert {f.kind for f in stored.findings} == {f.kind for f in whole.findings}
         assert any(len(json.dumps(f.left)) > 100_000 for f in whole.findings)
+
+
+def test_agree_verdicts_hold_values_cut_to_size() -> None:
+    log = "".join(f"<6>chatter {n}\n" for n in range(100_000))
+    case = cases_mod.Case("chatty", "embed", 8, (0, 1))
+    kernel_result: Any = {"outcome": {"kind": "ok"}, "log": log}
+    judged = agree.Judged(case, kernel_result, kernel_result, (triage.Labelled(
+        compare.Difference("messages", log, log[:50]), None),))
+    line = judged.to_json()
+    assert len(json.dumps(line)) < 2 * bounds.VALUE_BYTES
+    assert line["differences"][0]["kernel"] == bounds.cut(log) != log
+    assert line["differences"][0]["model"] == log[:50]  # short values stay whole
+    assert line["verdict"] == "unexpected"

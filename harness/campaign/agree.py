@@ -20,7 +20,7 @@ from typing import IO, TypedDict
 import py_impl
 from harness.compile import shims
 from harness.compile.shims import Shim
-from harness.core import kernel_files
+from harness.core import bounds, kernel_files
 from harness.core.cases import ARCH_SCENARIOS, Case
 from harness.core.errors import UserError
 from harness.core.fields import Fields
@@ -63,8 +63,8 @@ class Judged:
             "verdict": self.verdict,
             "kernel_outcome": self.kernel["outcome"]["kind"],
             "differences": [
-                {"field": item.difference.field, "kernel": item.difference.kernel,
-                 "model": item.difference.model,
+                {"field": item.difference.field, "kernel": bounds.cut(item.difference.kernel),
+                 "model": bounds.cut(item.difference.model),
                  "triage": item.entry.id if item.entry else None}
                 for item in self.labelled
             ],

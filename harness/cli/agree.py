@@ -14,7 +14,7 @@ from harness.campaign import agree, coverage, generate
 from harness.cli import sources
 from harness.cli.requests import AgreeRequest
 from harness.compile import shims
-from harness.core import cases, scratch
+from harness.core import cases, files, scratch
 from harness.core.errors import UserError
 from harness.core.verdict import Verdict
 from harness.judge import triage
@@ -28,6 +28,8 @@ def main(request: AgreeRequest) -> int:
     specs = request.sources.specs()
     if len(specs) != 1:
         raise UserError(f"agree takes one source, got {len(specs)}")
+    if request.out:
+        files.check_writable(request.out, "--out")
     entries = triage.load_triage(request.triage)
     snap = sources.load(specs[0], err)
     rendered = shims.render(snap)
