@@ -11,6 +11,7 @@ test_faults_bounds.py (sizes, a damaged shim cache).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import kernel
+from conftest import kernel, magic
+
+from harness.core import cases as cases_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ["run", "--dir", str(kernel("unit_map")), "--dir", str(kernel("alloc_info")),
@@ -104,3 +107,43 @@ def test_an_interrupted_run_resumes_to_the_same_report(tmp_path: Path, whole: Wh
     assert finish(out, "--resume") == 1
     assert (out / "report.json").read_bytes() == whole.report
     assert records(out) == CASES
+
+
+def run_summary(out: Path, *extra: str) -> tuple[int, dict[str, int], list[tuple[str, ...]]]:
+    """The exit status, the summary and each case's verdict and outcomes."""
+    proc = start(out, *extra)
+    _, err = proc.communicate(timeout=900)
+    assert b"Traceback" not in err, err.decode()
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return proc.returncode, summary, sorted(
+        (r["case"], r["verdict"], *sorted(r["outcomes"].values())) for r in lines)
+
+
+def test_a_run_beside_cpu_hogs_gives_the_quiet_runs_verdicts(tmp_path: Path) -> None:
+    """Cases whose old side works SLOW_MS of CPU, under a limit of twice
+    that: beside hogs that take every core, each boot waits several times
+    its CPU time for a core, which the old wall-clock limit counted."""
+    slow_ms = magic("FX_SLOW_CPU_MS")
+    files = []
+    for n, possible in enumerate(((0, 1), (0, 2, 4), (1, 3, 5, 7))):
+        path = tmp_path / f"slow{n}.toml"
+        path.write_text(cases_mod.case_to_toml(cases_mod.Case(
+            f"slow{n}", "embed", 8, possible, static_size=magic("FX_STATIC_SLOW"),
+            reserved_size=8192, dyn_size=20480)))
+        files += ["--case", str(path)]
+    limit = ("--cases", "0", "--timeout-ms", str(2 * slow_ms), *files)
+    quiet = run_summary(tmp_path / "quiet", *limit)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+            for _ in range(3 * (os.cpu_count() or 2))]
+    try:
+        started = time.monotonic()
+        busy = run_summary(tmp_path / "busy", *limit)
+        waited = time.monotonic() - started
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert busy == quiet
+    assert quiet[0] == 1 and quiet[1]["inconclusive"] == quiet[1]["failed"] == 0
+    assert waited > 3 * 2 * slow_ms / 1000  # the hogs did slow the boots down
