@@ -27,6 +27,7 @@ from conftest import kernel
 
 from harness.campaign import runner
 from harness.cli import app
+from harness.core import files
 from harness.core.cases import Case
 from harness.core.verdict import Comparison, Verdict
 from harness.judge import classify
@@ -228,7 +229,7 @@ def test_a_report_that_fails_to_write_leaves_no_temporary(tmp_path: Path) -> Non
     folder = tmp_path / "reports"
     folder.mkdir()
     with pytest.raises(UnicodeEncodeError):
-        run_report.write(folder / "r.json", "\udc80")  # not encodable: the write fails
+        files.write_atomic(folder / "r.json", "\udc80")  # not encodable: the write fails
     assert list(folder.iterdir()) == []
 
 
@@ -284,7 +285,7 @@ def test_junit_of_control_characters_is_valid_xml(tmp_path: Path) -> None:
     summary, ordered = runner.summarize(_plan_of(record, failed),
                                         {r.case: r for r in (record, failed)})
     path = tmp_path / "r.xml"
-    run_report.write(path, run_report.junit_xml(info, summary, ordered))
+    files.write_atomic(path, run_report.junit_xml(info, summary, ordered))
     suite = ET.parse(path).getroot()
     names = [c.get("name") for c in suite.iter("testcase")]
     assert names == ["ctl\\x01\\x1b[31m <&> \"q\" end", "t\x7f\\x00"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.campaign import runner
-from harness.core import bounds
+from harness.core import bounds, files
 from harness.judge import classify
 
 
@@ -59,11 +59,7 @@ def keep_whole(findings: Sequence[classify.Finding], path: Path) -> None:
     once and named after that, a value over FILE_VALUE_BYTES is cut to its
     beginning, and if the file fills up a last line says what is not there."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as sink:
-        for line in _lines(findings):
-            sink.write(line + "\n")
-    tmp.replace(path)
+    files.write_atomic(path, "".join(line + "\n" for line in _lines(findings)))
 
 
 def _lines(findings: Sequence[classify.Finding]) -> Iterable[str]:

@@ -148,20 +148,20 @@ def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo
     --email where asked; the summary (and coverage) on the console unless
     the email is."""
     report_json = run_report.run_json(info, summary, ordered, reproducers, covered, unjudged)
-    run_report.write(rundir.path / "report.json", report_json)
+    files.write_atomic(rundir.path / "report.json", report_json)
     unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
     for n, text in enumerate(unique, 1):
-        run_report.write(rundir.path / f"repro-{n}.toml", text)
+        files.write_atomic(rundir.path / f"repro-{n}.toml", text)
     if request.json:
-        run_report.write(request.json, report_json)
+        files.write_atomic(request.json, report_json)
     if request.junit:
-        run_report.write(request.junit, run_report.junit_xml(info, summary, ordered))
+        files.write_atomic(request.junit, run_report.junit_xml(info, summary, ordered))
     if request.email:
         text = run_report.email_text(info, summary, reproducers, _version())
         if request.email == "-":
             print(text, end="")
         else:
-            run_report.write(Path(request.email), text)
+            files.write_atomic(Path(request.email), text)
     if request.email != "-":
         run_report.show_summary(out, info, summary, reproducers, unjudged)
         coverage_report.show(out, covered)

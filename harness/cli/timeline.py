@@ -12,9 +12,9 @@ from rich.console import Console
 from harness.campaign import plan, timeline
 from harness.cli import sources
 from harness.cli.requests import TimelineRequest
-from harness.core import cases
+from harness.core import cases, files
 from harness.core.errors import UserError
-from harness.report import console, run_report, timeline_report
+from harness.report import console, timeline_report
 from harness.sources import snapshot
 
 
@@ -39,9 +39,9 @@ def main(request: TimelineRequest) -> int:
     changes = timeline.first_changes(results)
     commands = [_command(steps[c.step - 1], specs, c, request.out) for c in changes]
     text = timeline_report.timeline_json(results, changes, commands)
-    run_report.write(request.out / "timeline.json", text)
+    files.write_atomic(request.out / "timeline.json", text)
     if request.json:
-        run_report.write(request.json, text)
+        files.write_atomic(request.json, text)
     timeline_report.show(out, results, changes, commands)
     totals = [r.summary.to_json() for r in results]
     if any(t["unexpected"] for t in totals):
@@ -72,7 +72,7 @@ def _command(step: timeline.Step, specs: list[snapshot.SourceSpec],
     and the repro command that shows it on the step's two sources."""
     case = next(c for c in step.plan.cases if c.name == change.example)
     path = step.directory(out) / f"{change.example}.toml"
-    run_report.write(path, cases.case_to_toml(case))
+    files.write_atomic(path, cases.case_to_toml(case))
     old, new = (snapshot.source_arg(specs[i], side.label)
                 for i, side in ((step.index - 1, step.plan.sides[0]),
                                 (step.index, step.plan.sides[1])))

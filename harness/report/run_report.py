@@ -15,7 +15,6 @@ import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jinja2
 from rich.console import Console
@@ -24,7 +23,7 @@ from rich.table import Table
 from harness.campaign import runner
 from harness.campaign.coverage import SideCoverage
 from harness.campaign.reproduce import Reproducer, Unjudged
-from harness.core import cases, files
+from harness.core import cases
 from harness.core.paths import TEMPLATES
 from harness.core.verdict import Comparison, FindingKind, Verdict
 from harness.judge import classify, compare
@@ -328,7 +327,3 @@ def email_text(info: RunInfo, summary: runner.Summary,
                      for line in text.splitlines()) + "\n"
 
 
-def write(path: Path, text: str) -> None:
-    """Write whole or not at all: a report is never left half-written,
-    nor its temporary file behind."""
-    files.write_atomic(path, text)
