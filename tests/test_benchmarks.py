@@ -4,6 +4,7 @@ rotting between the times someone reads their figures."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -34,3 +35,46 @@ def test_bench_shim_times_every_scenario_of_a_fixture(capsys: pytest.CaptureFixt
                          rf"cases/s \((\d+) ok\)", out, re.M)
         assert line, f"no figure for {scenario}:\n{out}"
         assert line.group(1) == "20", f"{scenario}: {line.group(0)}"
+
+
+def test_suite_measures_every_row_on_fixture_kernels(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole suite for a moment, hermetic: two fixture kernels stand for
+    the Debian ones, a small case for the 4096-cpu one, no QEMU."""
+    suite = load("suite")
+    case = tmp_path / "small.toml"
+    case.write_text('name = "small"\nscenario = "embed"\nnr_cpus = 64\npossible = "0-7"\n')
+    report = tmp_path / "bench.json"
+    fixtures = [f"dir:{kernel(name)}" for name in ("alloc_info", "alloc_info")]
+    status = suite.main([*(f"--source={s}" for s in fixtures), "--run-cases", "6",
+                         "--agree-count", "6", "--shim-cases", "6", "--boots", "0",
+                         "--case", str(case), "--json", str(report)])
+    assert status == 0
+    data = json.loads(report.read_text())
+    keys = [row["key"] for row in data["rows"]]
+    assert keys == ["run_mixed", "run_8", "agree_embed_8", "agree_embed_64", "show_case",
+                    "show_model_alone", "shim_embed_64"], keys
+    for row in data["rows"]:
+        assert row["figure"] > 0, row
+        assert set(row) == {"key", "work", "figure", "unit", "goal", "detail", "met"}, row
+        assert row["met"] in (True, False, None)
+        assert (row["goal"] is None) == (row["met"] is None), row
+    rates = {row["key"]: row for row in data["rows"] if row["unit"] == "cases/s"}
+    assert rates["run_8"]["detail"].startswith("6 cases in "), rates["run_8"]
+    assert rates["agree_embed_64"]["detail"].startswith("6 cases in "), rates
+    assert data["skipped"] == ["QEMU rows: no boots asked for (--boots 0)"], data["skipped"]
+    assert data["sizes"] == {"run_cases": 6, "agree_count": 6, "shim_cases": 6, "boots": 0}
+    table = capsys.readouterr().out
+    for row in data["rows"]:
+        assert row["work"] in table, table
+    assert "(left out: QEMU rows: no boots asked for (--boots 0))" in table
+
+
+def test_suite_row_goals_are_judged_the_right_way_round() -> None:
+    suite = load("suite")
+    assert suite.Row("r", "w", 200.0, "cases/s", 170.0).met is True
+    assert suite.Row("r", "w", 100.0, "cases/s", 170.0).met is False
+    assert suite.Row("s", "w", 0.5, "s", 1.0).met is True
+    assert suite.Row("s", "w", 3.0, "s", 1.0).met is False
+    assert suite.Row("x", "w", 400.0, "x", 1000.0).met is False
+    assert suite.Row("n", "w", 1.0, "s", None).met is None
