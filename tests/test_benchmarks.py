@@ -53,7 +53,7 @@ def test_suite_measures_every_row_on_fixture_kernels(tmp_path: Path,
     data = json.loads(report.read_text())
     keys = [row["key"] for row in data["rows"]]
     assert keys == ["run_mixed", "run_8", "agree_embed_8", "agree_embed_64", "show_case",
-                    "show_model_alone", "shim_embed_64"], keys
+                    "show_case_json", "model_alone", "shim_embed_64"], keys
     for row in data["rows"]:
         assert row["figure"] > 0, row
         assert set(row) == {"key", "work", "figure", "unit", "goal", "detail", "met"}, row
