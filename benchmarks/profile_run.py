@@ -24,6 +24,7 @@ import contextlib
 import cProfile
 import io
 import pstats
+import resource
 import sys
 import tempfile
 import threading
@@ -149,11 +150,23 @@ class ThreadProfiles:
 
 
 class ShimClock:
-    """Sums the shim's fork-to-exit time of every result server.run_cases yields."""
+    """Sums the shim's fork-to-exit time of every result server.run_cases yields,
+    and the CPU time of this process and of its children (shim servers and
+    their forks, compilers) while the command ran."""
 
     def __init__(self) -> None:
         self.boots = 0
         self.elapsed_us = 0
+        self.cpu_self = self.cpu_children = 0.0
+
+    def __enter__(self) -> ShimClock:
+        self._self = cpu(resource.RUSAGE_SELF)
+        self._children = cpu(resource.RUSAGE_CHILDREN)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cpu_self = cpu(resource.RUSAGE_SELF) - self._self
+        self.cpu_children = cpu(resource.RUSAGE_CHILDREN) - self._children
 
     def wrap(self, run_cases: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
         def counted(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -162,6 +175,11 @@ class ShimClock:
                 self.elapsed_us += int(result.get("elapsed_us", 0))
                 yield result
         return counted
+
+
+def cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def profile_command(argv: Sequence[str]) -> tuple[pstats.Stats, float, ShimClock, int]:
@@ -173,7 +191,7 @@ def profile_command(argv: Sequence[str]) -> tuple[pstats.Stats, float, ShimClock
     server.run_cases = clock.wrap(original)
     try:
         # what it prints is made (and timed) but not shown
-        with ThreadProfiles() as profiles, contextlib.redirect_stdout(io.StringIO()):
+        with clock, ThreadProfiles() as profiles, contextlib.redirect_stdout(io.StringIO()):
             start = time.perf_counter()
             status = app.main(list(argv))
             wall = time.perf_counter() - start
@@ -202,6 +220,9 @@ def report(name: str, stats: pstats.Stats, wall: float, clock: ShimClock, top: i
     busy = total - stages[IDLE]
     yield (f"== {name}: wall {wall:.2f} s, exit {status}; profiled time over all threads "
            f"{total:.2f} s, {busy:.2f} s of it not idle")
+    if clock.cpu_self or clock.cpu_children:
+        yield (f"   CPU: this process {clock.cpu_self:.2f} s (user+sys, all threads, profiler "
+               f"included), its children (shim servers, compilers) {clock.cpu_children:.2f} s")
     if clock.boots:
         yield (f"   shim boots: {clock.boots}, fork-to-exit sum {clock.elapsed_us / 1e6:.2f} s "
                f"({100 * clock.elapsed_us / 1e6 / wall:.0f}% of wall; the servers run beside "

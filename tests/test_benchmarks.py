@@ -56,9 +56,13 @@ def test_suite_measures_every_row_on_fixture_kernels(tmp_path: Path,
                     "show_case_json", "model_alone", "shim_embed_64"], keys
     for row in data["rows"]:
         assert row["figure"] > 0, row
-        assert set(row) == {"key", "work", "figure", "unit", "goal", "detail", "met"}, row
+        assert set(row) == {"key", "work", "figure", "unit", "goal", "detail", "met",
+                            "issue"}, row
         assert row["met"] in (True, False, None)
         assert (row["goal"] is None) == (row["met"] is None), row
+    assert {row["key"]: row["issue"] for row in data["rows"] if row["issue"]} == {
+        "run_mixed": 70.0, "run_8": 154.0, "agree_embed_8": 274.0, "agree_embed_64": 155.0,
+        "show_case": 3.0}
     rates = {row["key"]: row for row in data["rows"] if row["unit"] == "cases/s"}
     assert rates["run_8"]["detail"].startswith("6 cases in "), rates["run_8"]
     assert rates["agree_embed_64"]["detail"].startswith("6 cases in "), rates
