@@ -82,3 +82,36 @@ def test_suite_row_goals_are_judged_the_right_way_round() -> None:
     assert suite.Row("s", "w", 3.0, "s", 1.0).met is False
     assert suite.Row("x", "w", 400.0, "x", 1000.0).met is False
     assert suite.Row("n", "w", 1.0, "s", None).met is None
+
+
+def test_suite_qemu_rows_put_each_boot_beside_the_shim_on_its_machine(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The QEMU rows' arithmetic, with the oracle's report made up (no QEMU
+    here) and the shim booting its machine's case on a fixture kernel."""
+    suite = load("suite")
+    boot = tmp_path / "oracle-000"
+    boot.mkdir()
+    (boot / "case.toml").write_text('name = "m"\nscenario = "embed"\nnr_cpus = 8\n'
+                                    'possible = "0-3"\n')
+
+    def oracle(*args: str, **_: object) -> tuple[float, str]:
+        assert args[0] == "oracle", args
+        report = Path(args[args.index("--json") + 1])
+        report.write_text(json.dumps({"results": [
+            {"verdict": "agree", "seconds": 3.0, "describe": "4/4 cpus",
+             "serial": str(boot / "serial.log")},
+            {"verdict": "inconclusive", "seconds": 60.0, "describe": "hung",
+             "serial": str(tmp_path / "x" / "serial.log")}]}))
+        return 3.5, ""
+
+    monkeypatch.setattr(suite, "percpu_diff", oracle)
+    monkeypatch.setattr(suite, "qemu_missing", lambda _: "")
+    bench = suite.Suite((f"dir:{kernel('alloc_info')}",), suite.QUICK, Path("unused"),
+                        tmp_path)
+    suite.bench_qemu(bench, run_rate=100.0)
+    rows = {row.key: row for row in bench.rows}
+    assert list(rows) == ["qemu_boot", "qemu_ratio_shim", "qemu_ratio_run"], list(rows)
+    assert rows["qemu_boot"].figure == 3.0 and rows["qemu_boot"].detail == "4/4 cpus"
+    assert rows["qemu_ratio_run"].figure == pytest.approx(600.0)  # 3 s / 5 ms a side
+    assert rows["qemu_ratio_run"].met is False
+    assert 0 < rows["qemu_ratio_shim"].figure < 3.0 * 1e6, rows["qemu_ratio_shim"]
