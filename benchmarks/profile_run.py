@@ -158,6 +158,13 @@ class ShimClock:
         self.boots = 0
         self.elapsed_us = 0
         self.cpu_self = self.cpu_children = 0.0
+        # NR_CPUS -> [boots, shim fork-to-exit us, model calls, model seconds]
+        self.by_nr_cpus: dict[int, list[float]] = {}
+
+    def _tally(self, nr_cpus: int, index: int, amount: float) -> None:
+        row = self.by_nr_cpus.setdefault(nr_cpus, [0, 0, 0, 0.0])
+        row[index] += 1
+        row[index + 1] += amount
 
     def __enter__(self) -> ShimClock:
         self._self = cpu(resource.RUSAGE_SELF)
@@ -173,8 +180,18 @@ class ShimClock:
             for result in run_cases(*args, **kwargs):
                 self.boots += 1
                 self.elapsed_us += int(result.get("elapsed_us", 0))
+                self._tally(int(result.get("nr_cpus", 0)), 0, int(result.get("elapsed_us", 0)))
                 yield result
         return counted
+
+    def wrap_model(self, run_model: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(generation: Any, case: Any, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return run_model(generation, case, *args, **kwargs)
+            finally:
+                self._tally(case.nr_cpus, 2, time.perf_counter() - start)
+        return timed
 
 
 def cpu(who: int) -> float:
@@ -183,12 +200,14 @@ def cpu(who: int) -> float:
 
 
 def profile_command(argv: Sequence[str]) -> tuple[pstats.Stats, float, ShimClock, int]:
+    import py_impl
     from harness.cli import app
     from harness.run import server
 
     clock = ShimClock()
-    original = server.run_cases
+    original, model = server.run_cases, py_impl.run_model
     server.run_cases = clock.wrap(original)
+    py_impl.run_model = clock.wrap_model(model)
     try:
         # what it prints is made (and timed) but not shown
         with clock, ThreadProfiles() as profiles, contextlib.redirect_stdout(io.StringIO()):
@@ -196,7 +215,7 @@ def profile_command(argv: Sequence[str]) -> tuple[pstats.Stats, float, ShimClock
             status = app.main(list(argv))
             wall = time.perf_counter() - start
     finally:
-        server.run_cases = original
+        server.run_cases, py_impl.run_model = original, model
     return profiles.stats(), wall, clock, status
 
 
@@ -227,6 +246,10 @@ def report(name: str, stats: pstats.Stats, wall: float, clock: ShimClock, top: i
         yield (f"   shim boots: {clock.boots}, fork-to-exit sum {clock.elapsed_us / 1e6:.2f} s "
                f"({100 * clock.elapsed_us / 1e6 / wall:.0f}% of wall; the servers run beside "
                f"the main process)")
+    if clock.by_nr_cpus:
+        yield "   by NR_CPUS: boots, shim fork-to-exit s, model calls, model s (profiled)"
+        for nr_cpus, (boots, us, calls, model_s) in sorted(clock.by_nr_cpus.items()):
+            yield f"   {nr_cpus:8d} {boots:6.0f} {us / 1e6:8.2f} {calls:6.0f} {model_s:8.2f}"
     yield "   own time by stage, % of the time not idle (C and stdlib count with their callers):"
     for stage, seconds in stages.most_common():
         if seconds >= 0.005 * total:
