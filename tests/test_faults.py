@@ -37,7 +37,14 @@ def start(out: Path, *extra: str) -> subprocess.Popen[bytes]:
         [sys.executable, "-c", "import sys; from harness.cli.app import main; sys.exit(main())",
          *RUN, "--out", str(out), *extra],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_ctrl_c_reaches)
+
+
+def _ctrl_c_reaches() -> None:
+    # A shell's background job (CI started with `&`) ignores SIGINT, and an
+    # ignored SIGINT is inherited: Python then has no Ctrl-C to turn into
+    # KeyboardInterrupt.  The run is given what a terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(out: Path, *extra: str) -> int:
