@@ -8,7 +8,6 @@ from the case-field table (cases.CASE_FIELDS).
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeAlias
@@ -161,10 +160,11 @@ def _number(flag: str, least: int, most: int | None = None) -> Callable[[str], i
     message, and a count below `least` (a negative count, a time limit of
     0, which would remove the limit) is refused before anything runs."""
     def read(text: str) -> int:
-        if not re.fullmatch(r"\s*-?[0-9]+\s*", text):
+        try:
+            number = case_kinds.number_text(text)
+        except case_kinds.BadValue:
             raise UserError(f"{flag} {case_kinds.option_text(text[:24])} is not a whole number; "
-                            f"expected {_span(least, most)}")
-        number = int(text)
+                            f"expected {_span(least, most)}") from None
         if number < least or (most is not None and number > most):
             raise UserError(f"{flag} {number} is out of range; expected {_span(least, most)}")
         return number
