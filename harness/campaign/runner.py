@@ -285,8 +285,7 @@ class RunDir:
         fresh run; on resume, the earlier run's final ones (a timeout or a
         harness failure is not final: the case runs again).  `options`:
         the command line's, to name the one that differs."""
-        if self.path.exists() and not self.path.is_dir():
-            raise UserError(f"--out {self.path} is a file, not a directory: pick another --out")
+        files.check_directory(self.path, "--out")
         if resume and not self.path.is_dir():
             raise UserError(f"nothing to resume in {self.path}: no run.json there")
         try:
