@@ -36,7 +36,7 @@ from harness.core.errors import UserError
 from harness.core.fields import Fields
 from harness.core.generation import GenerationName, GenerationSpec
 from harness.core.result import BootResult
-from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Comparison, FindingKind, Verdict, unjudged
+from harness.core.verdict import Comparison, FindingKind, Verdict, unjudged
 from harness.judge import classify, compare, triage
 from harness.run import server
 from harness.sources.snapshot import Snapshot
@@ -390,7 +390,7 @@ class RunDir:
 
 def inconclusive(record: CaseRecord) -> bool:
     """A record that says the simulation broke or ran out of time, not what the code does."""
-    return any(kind in INCONCLUSIVE_OUTCOMES for kind in record.outcomes.values())
+    return unjudged(record.outcomes) is not None
 
 
 def _record(line: bytes) -> CaseRecord | None:

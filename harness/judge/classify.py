@@ -33,7 +33,7 @@ from harness.core.cases import Case
 from harness.core.errors import UserError
 from harness.core.fields import check_path
 from harness.core.result import BootResult, JsonValue, handed_unit_size
-from harness.core.verdict import INCONCLUSIVE_OUTCOMES, Comparison, FindingKind, Verdict
+from harness.core.verdict import Comparison, FindingKind, Verdict, unjudged
 from harness.judge import compare, triage
 
 _INDEX = re.compile(r"\[[^]]*\]")
@@ -263,9 +263,7 @@ def judged(findings: Sequence[Finding], outcomes: Mapping[str, str]) -> tuple[Fi
     is inconclusive.  The case is judged as a whole when it is tried again
     (--resume); until then a timeout is never a difference, shrunk or
     counted as one, and the table of differences agrees with the counts."""
-    if any(kind in INCONCLUSIVE_OUTCOMES for kind in outcomes.values()):
-        return ()
-    return tuple(findings)
+    return () if unjudged(outcomes) is not None else tuple(findings)
 
 
 @dataclass(frozen=True)
