@@ -30,6 +30,7 @@ from pathlib import Path
 import jinja2
 
 import kernel_shim
+from harness.compile import render_cache
 from harness.core import generation, kernel_files
 from harness.core.errors import UserError
 from harness.core.generation import GenerationSpec
@@ -170,7 +171,13 @@ def _unbuilt_shape(arch: str, text: str) -> bool:
 
 def render(snapshot: Snapshot, scenarios: list[str] | None = None, arch: str = "generic"
            ) -> Rendered:
-    """Detect, extract and render one source into C text."""
+    """Detect, extract and render one source into C text, or read the
+    rendering kept from an earlier command on the same files."""
+    name = render_cache.key(snapshot.label, snapshot.digest(), repr(scenarios), arch)
+    return render_cache.kept(name, Rendered, lambda: _render(snapshot, scenarios, arch))
+
+
+def _render(snapshot: Snapshot, scenarios: list[str] | None, arch: str) -> Rendered:
     c_text = snapshot.read(kernel_files.PERCPU_C)
     c_file, h_file = closure.parse_files(c_text, snapshot.read(kernel_files.PERCPU_H))
     more = {path: ctext.split(snapshot.read(path), path)

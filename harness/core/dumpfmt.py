@@ -447,7 +447,10 @@ def _alloc_groups(lines: list[_Line], upa: int, header: _Line) -> list[list[Slot
     runs: list[_Run] = []
     for line in lines:
         for token in line.body.split():
-            if m := _GROUP.fullmatch(token):
+            if runs and token.isdecimal():  # a cpu, as _CPU matches: most tokens
+                groups[-1].append(int(token))
+                runs[-1].count += 1
+            elif m := _GROUP.fullmatch(token):
                 group = int(m.group(1))
                 if group == len(groups):
                     groups.append([])

@@ -17,17 +17,17 @@ from pathlib import Path
 from harness.core.errors import UserError
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """`text` into `path` by a temporary file beside it and a rename: a
-    reader sees the old file or the new one, and a failure leaves neither a
-    half-written file nor the temporary behind."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """`text` (UTF-8, or bytes as they are) into `path` by a temporary file
+    beside it and a rename: a reader sees the old file or the new one, and a
+    failure leaves neither a half-written file nor the temporary behind."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise UserError(f"cannot write {path} ({err.strerror}): pick a writable place") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as sink:
-            sink.write(text)
+        with os.fdopen(fd, "wb") as sink:
+            sink.write(text.encode("utf-8") if isinstance(text, str) else text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as err:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,12 +99,19 @@ def region(pointer: Any) -> Any:
     return pointer
 
 
-def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, Mapping):
-        for key, sub in value.items():
-            yield from _flatten(f"{prefix}.{key}", sub)
-    else:
-        yield prefix, value
+# Leaf types, tested before the Mapping ABC, whose check is slow: a result
+# has a few hundred leaves.
+_LEAVES = (str, int, float, list, type(None))
+
+
+def _flatten_into(out: Fields, prefix: str, value: Any) -> None:
+    """Every leaf of `value` under its dotted name, in order, but IGNORED ones."""
+    if isinstance(value, _LEAVES) or not isinstance(value, Mapping):
+        if prefix not in IGNORED:
+            out[prefix] = value
+        return
+    for key, sub in value.items():
+        _flatten_into(out, f"{prefix}.{key}", sub)
 
 
 def _per_possible(values: Any, possible: list[int]) -> Any:
@@ -138,9 +145,7 @@ def fields(result: BootResult) -> Fields:
         out["attempts"] = tried
     for section in ("setup_args", "build", "state", "arch"):
         if section in result and result[section] is not None:
-            for name, value in _flatten(section, result[section]):
-                if name not in IGNORED:
-                    out[name] = value
+            _flatten_into(out, section, result[section])
     # Every pointer the shim reports ("phys:0x...") becomes its region.
     for name, value in out.items():
         if isinstance(value, str) and _POINTER.match(value):
