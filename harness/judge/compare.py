@@ -205,6 +205,12 @@ class Change:
         return f"{self.field}: old {short(self.old)}, new {short(self.new)}"
 
 
+# A case's kernel and model dumps are often the same text, and each is read
+# by both comparisons: parsed once.  Tables are frozen, so sharing one is
+# safe; a few, as a 4096-cpu table is large.
+_parsed_dump = functools.lru_cache(maxsize=8)(dump_format.parse)
+
+
 def neutral(result: BootResult, flat: Fields | None = None) -> Fields:
     """A result in terms both API generations share, so old and new compare
     by meaning: sizes wherever the API put them, cpu -> unit for possible
@@ -232,7 +238,7 @@ def neutral(result: BootResult, flat: Fields | None = None) -> Fields:
         out["sizes.base_addr"] = region(args.get("base_addr"))
     if flat.get("dump"):
         try:
-            table = dump_format.parse(flat["dump"])
+            table = _parsed_dump(flat["dump"])
         except dump_format.DumpParseError as err:
             out["dump.unreadable"] = str(err)
         else:
