@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from harness.core.errors import UserError
 
@@ -21,13 +23,19 @@ def write_atomic(path: Path, text: str) -> None:
     """`text` into `path` by a temporary file beside it and a rename: a
     reader sees the old file or the new one, and a failure leaves neither a
     half-written file nor the temporary behind."""
+    write_atomic_with(path, lambda sink: sink.write(text))
+
+
+def write_atomic_with(path: Path, write: Callable[[TextIO], object]) -> None:
+    """What `write` writes into its sink, into `path` as write_atomic does:
+    for a report written a piece at a time, never whole in memory."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise UserError(f"cannot write {path} ({err.strerror}): pick a writable place") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as sink:
-            sink.write(text)
+            write(sink)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as err:

@@ -3,18 +3,23 @@ plain-text email for a patch review reply.
 
 Everything here is built from the run's records (in case order) and the
 reproducers, so an interrupted-and-resumed run reports exactly what an
-uninterrupted one would.
+uninterrupted one would.  The records come one at a time (a Records
+function reads them again for each pass) and the long reports are written
+a piece at a time: a report of any size holds its summary (which grows with
+the kinds of findings) and one record, never every record.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import json
 import re
 import textwrap
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import jinja2
 from rich.console import Console
@@ -26,7 +31,7 @@ from harness.campaign.reproduce import Reproducer, Unjudged
 from harness.core import cases
 from harness.core.paths import TEMPLATES
 from harness.core.verdict import Comparison, FindingKind, Verdict
-from harness.judge import classify, compare
+from harness.judge import compare
 
 
 @dataclass
@@ -53,16 +58,20 @@ class RunInfo:
     scenarios: Sequence[str]
 
 
+# The records of a run in case order, read again at each call.
+Records = Callable[[], Iterable[runner.CaseRecord]]
+
+
 @dataclass(frozen=True)
 class KindRow:
     """One kind of finding of a run: where and what, and the cases it hit."""
 
     kind: FindingKind
-    hits: Sequence[tuple[str, classify.Finding]]
+    hits: runner.KindHits
 
     @property
     def comparison(self) -> Comparison:
-        return self.hits[0][1].comparison
+        return self.hits.first.comparison
 
     @property
     def field(self) -> str:
@@ -70,7 +79,7 @@ class KindRow:
 
     @property
     def cases(self) -> int:
-        return len({case for case, _ in self.hits})
+        return self.hits.cases
 
 
 @dataclass(frozen=True)
@@ -88,14 +97,11 @@ def _rows(summary: runner.Summary, verdict: Verdict) -> list[KindRow]:
 
 
 def _rule_counts(summary: runner.Summary, verdict: Verdict) -> list[RuleCount]:
-    per_rule: dict[str, set[str]] = {}
     fields: dict[str, list[str]] = {}
     for row in _rows(summary, verdict):
-        rule = row.kind.rule or ""
-        per_rule.setdefault(rule, set()).update(case for case, _ in row.hits)
-        fields.setdefault(rule, []).append(row.field)
-    return [RuleCount(rule, len(names), ", ".join(sorted(set(fields[rule]))))
-            for rule, names in per_rule.items()]
+        fields.setdefault(row.kind.rule or "", []).append(row.field)
+    return [RuleCount(rule, summary.rule_cases[verdict, rule], ", ".join(sorted(set(names))))
+            for rule, names in fields.items()]
 
 
 def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
@@ -178,10 +184,20 @@ def _show_unjudged(console: Console, unjudged: Sequence[Unjudged]) -> None:
 def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.CaseRecord],
              reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = (),
              unjudged: Sequence[Unjudged] = ()) -> str:
-    differences = [
-        {"case": record.case, **finding.to_json()}
-        for record in records for finding in record.findings
-    ]
+    """report.json as text (write_run_json writes it without the text whole)."""
+    sink = io.StringIO()
+    write_run_json(sink, info, summary, lambda: records, reproducers, coverage, unjudged)
+    return sink.getvalue()
+
+
+_dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
+
+
+def write_run_json(sink: TextIO, info: RunInfo, summary: runner.Summary, records: Records,
+                   reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = (),
+                   unjudged: Sequence[Unjudged] = ()) -> None:
+    """report.json, a record at a time: the bytes one json.dumps of the
+    whole report would give."""
     # only a --coverage run has the key: the reports of other runs stay as they were
     extra: dict[str, object] = {"coverage": {c.side: c.to_json() for c in coverage}
                                 } if coverage else {}
@@ -192,17 +208,24 @@ def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.Ca
                         for case, (total, shown, file) in summary.cut.items()}
     if unjudged:
         extra["unjudged"] = [u.to_json() for u in unjudged]
-    return json.dumps({
-        "summary": summary.to_json(),
-        "sides": list(info.sides),
-        "allocator_paths": summary.paths_json(),
-        "seed": info.seed,
-        "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra},
-        "verdicts": {record.case: record.verdict for record in records},
-        "differences": differences,
-        "reproducers": [r.to_json() for r in reproducers],
-        **extra,
-    }, separators=(",", ":"), default=str) + "\n"
+    head = {"summary": summary.to_json(), "sides": list(info.sides),
+            "allocator_paths": summary.paths_json(), "seed": info.seed,
+            "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra}}
+    sink.write("{" + "".join(f"{_dumps(key)}:{_dumps(value)}," for key, value in head.items()))
+    sink.write('"verdicts":{')
+    _write_joined(sink, (f"{_dumps(r.case)}:{_dumps(r.verdict)}" for r in records()))
+    sink.write('},"differences":[')
+    _write_joined(sink, (_dumps({"case": record.case, **finding.to_json()})
+                         for record in records() for finding in record.findings))
+    tail = {"reproducers": [r.to_json() for r in reproducers], **extra}
+    sink.write("]" + "".join(f",{_dumps(key)}:{_dumps(value)}" for key, value in tail.items())
+               + "}\n")
+
+
+def _write_joined(sink: TextIO, items: Iterable[str]) -> None:
+    """`items` separated by commas, one at a time."""
+    for n, item in enumerate(items):
+        sink.write("," + item if n else item)
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -214,9 +237,19 @@ def _environment(autoescape: bool) -> jinja2.Environment:
 
 def junit_xml(info: RunInfo, summary: runner.Summary,
               records: Sequence[runner.CaseRecord]) -> str:
+    """The run as JUnit XML (write_junit writes it without the text whole)."""
+    sink = io.StringIO()
+    write_junit(sink, info, summary, records)
+    return sink.getvalue()
+
+
+def write_junit(sink: TextIO, info: RunInfo, summary: runner.Summary,
+                records: Iterable[runner.CaseRecord]) -> None:
     """The run as JUnit XML, built by ElementTree, which escapes markup;
     text XML 1.0 cannot carry at all (most control characters) is
-    written as a visible escape."""
+    written as a visible escape.  One <testcase> is built at a time, inside
+    the suites' own opening and closing text, indented as ET.indent would
+    indent the whole tree."""
     totals = summary.to_json()
     counts = {"tests": str(totals["cases"]), "failures": str(totals["unexpected"]),
               "errors": str(totals["failed"]),
@@ -224,26 +257,43 @@ def junit_xml(info: RunInfo, summary: runner.Summary,
     suites = ET.Element("testsuites", {"name": "percpu-diff", **counts})
     suite = ET.SubElement(suites, "testsuite", {"name": _xml_text(" -> ".join(info.sides)),
                                                 **counts})
-    for r in records:
-        case = ET.SubElement(suite, "testcase", {
-            "classname": _xml_text(f"{r.scenario}.nr_cpus_{r.nr_cpus}"),
-            "name": _xml_text(r.case)})
-        if r.verdict == Verdict.UNEXPECTED:
-            unexpected = _junit_cut(summary, r, [
-                f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
-                f"{compare.short(f.right)}" for f in r.findings if f.label is Verdict.UNEXPECTED])
-            failure = ET.SubElement(case, "failure", {
-                "message": f"{len(unexpected)} unexpected difference(s)"})
-            failure.text = _xml_text("".join(line + "\n" for line in unexpected))
-        elif r.verdict == Verdict.INCONCLUSIVE:
-            ET.SubElement(case, "skipped", {"message": _xml_text(
-                "inconclusive: a boot was stopped by a limit that says nothing of the "
-                f"kernel code: {_outcomes(r)}")})
-        elif r.verdict == Verdict.FAILED:
-            ET.SubElement(case, "error", {
-                "message": _xml_text(f"the shim did not finish: {_outcomes(r)}")})
+    cases_xml = (_junit_case(summary, r) for r in records)
+    first = next(cases_xml, None)
+    if first is None:
+        ET.indent(suites, space="  ")
+        sink.write(ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
+        return
+    ET.SubElement(suite, "placeholder")
     ET.indent(suites, space="  ")
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    head, tail = ET.tostring(suites, encoding="unicode", xml_declaration=True).split(
+        "<placeholder />")
+    sink.write(head + first)
+    for case in cases_xml:
+        sink.write("\n    " + case)
+    sink.write(tail + "\n")
+
+
+def _junit_case(summary: runner.Summary, r: runner.CaseRecord) -> str:
+    """One <testcase>, indented for its place in the suite, without its tail."""
+    case = ET.Element("testcase", {
+        "classname": _xml_text(f"{r.scenario}.nr_cpus_{r.nr_cpus}"),
+        "name": _xml_text(r.case)})
+    if r.verdict == Verdict.UNEXPECTED:
+        unexpected = _junit_cut(summary, r, [
+            f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
+            f"{compare.short(f.right)}" for f in r.findings if f.label is Verdict.UNEXPECTED])
+        failure = ET.SubElement(case, "failure", {
+            "message": f"{len(unexpected)} unexpected difference(s)"})
+        failure.text = _xml_text("".join(line + "\n" for line in unexpected))
+    elif r.verdict == Verdict.INCONCLUSIVE:
+        ET.SubElement(case, "skipped", {"message": _xml_text(
+            "inconclusive: a boot was stopped by a limit that says nothing of the "
+            f"kernel code: {_outcomes(r)}")})
+    elif r.verdict == Verdict.FAILED:
+        ET.SubElement(case, "error", {
+            "message": _xml_text(f"the shim did not finish: {_outcomes(r)}")})
+    ET.indent(case, space="  ", level=2)
+    return ET.tostring(case, encoding="unicode")
 
 
 def _outcomes(record: runner.CaseRecord) -> str:
@@ -275,8 +325,8 @@ def _wrap_command(command: str, width: int = 70) -> list[str]:
     return [line + " \\" for line in lines[:-1]] + lines[-1:]
 
 
-def _example(hits: Sequence[tuple[str, classify.Finding]]) -> list[str]:
-    case, finding = hits[0]
+def _example(hits: runner.KindHits) -> list[str]:
+    case, finding = hits.first_case, hits.first
     kernel_vs_model = finding.comparison in (Comparison.OLD_KERNEL_VS_MODEL,
                                              Comparison.NEW_KERNEL_VS_MODEL)
     left, right = ("kernel", "model") if kernel_vs_model else ("old", "new")
