@@ -169,3 +169,18 @@ def test_report_memory_does_not_grow_with_the_cases(tmp_path: Path) -> None:
     assert per_record < 600, f"{per_record:.0f} bytes a record"
     # and the test can tell: holding the records costs far more a record
     assert held_per_record > 8 * per_record, (held_per_record, per_record)
+
+
+def test_a_resumed_run_keeps_verdicts_not_records(tmp_path: Path) -> None:
+    rundir, plan = _rundir(tmp_path, 6)
+    rundir.meta.write_text(json.dumps({"identity": plan.identity()}) + "\n")
+    timed_out = runner.CaseRecord("case-000004", "embed", 8, Verdict.INCONCLUSIVE,
+                                  {"old": "timeout", "new": "ok"}, ())
+    rundir.append(timed_out)
+    with runner.RunDir(rundir.path) as again:
+        verdicts = again.begin(plan, resume=True)
+        assert again.retried == ["case-000004"]
+    with runner.RunDir(rundir.path) as whole:
+        records = whole.start(plan, resume=True)
+    assert verdicts == {name: r.verdict for name, r in records.items()}
+    assert list(verdicts) == list(records) and "case-000004" not in verdicts

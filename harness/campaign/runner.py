@@ -285,6 +285,26 @@ class RunDir:
         fresh run; on resume, the earlier run's final ones (a timeout or a
         harness failure is not final: the case runs again).  `options`:
         the command line's, to name the one that differs."""
+        if not self._open(plan, resume, options):
+            return {}
+        done = self.load()
+        self.retried = [name for name, r in done.items() if inconclusive(r)]
+        return {name: r for name, r in done.items() if not inconclusive(r)}
+
+    def begin(self, plan: Plan, resume: bool,
+              options: Mapping[str, object] | None = None) -> dict[str, Verdict]:
+        """start() for a run that reads its records back for its reports:
+        the verdict of each record kept, never every record at once."""
+        if not self._open(plan, resume, options):
+            return {}
+        kept: dict[str, Verdict | None] = {}
+        for _, record in self._scan():
+            kept[record.case] = None if inconclusive(record) else record.verdict
+        self.retried = [name for name, verdict in kept.items() if verdict is None]
+        return {name: verdict for name, verdict in kept.items() if verdict is not None}
+
+    def _open(self, plan: Plan, resume: bool, options: Mapping[str, object] | None) -> bool:
+        """Own the directory; whether there are earlier records to keep."""
         files.check_directory(self.path, "--out")
         if resume and not self.path.is_dir():
             raise UserError(f"nothing to resume in {self.path}: no run.json there")
@@ -296,9 +316,7 @@ class RunDir:
         self.lock()  # before anything is read: what is read stays true while we run
         if resume:
             self._check_same_run(plan, options or {})
-            done = self.load()
-            self.retried = [name for name, r in done.items() if inconclusive(r)]
-            return {name: r for name, r in done.items() if not inconclusive(r)}
+            return True
         if self.results.exists() and self.results.stat().st_size:
             raise UserError(f"{self.path} already holds results: use --resume to finish "
                             "that run, or another --out")
@@ -307,7 +325,7 @@ class RunDir:
             "cases": len(plan.cases), "identity": plan.identity(),
             "options": dict(options or {})}) + "\n")
         self.results.write_text("")
-        return {}
+        return False
 
     def lock(self) -> None:
         """Hold run.lock (flock: the kernel lets go when the holder dies,

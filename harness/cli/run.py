@@ -106,7 +106,7 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Co
     """Every case's record into results.jsonl, those of an earlier run
     resumed kept; False if interrupted.  Only the names and verdicts of the
     records are held: the reports read the records back."""
-    records = dict(rundir.start(the_plan, resume, options))
+    verdicts = rundir.begin(the_plan, resume, options)
     if rundir.retried:
         again = [c.name for c in the_plan.cases if c.name in set(rundir.retried)]
         err.print(f"running again {len(again)} cases that did not finish last time "
@@ -116,10 +116,9 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Co
     if gcov_root is not None and not resume:
         # a fresh run counts its own cases only
         shutil.rmtree(gcov_root, ignore_errors=True)
-    todo = [c for c in the_plan.cases if c.name not in records]
-    counts = Counter(r.verdict for r in records.values())
-    done = set(records)
-    del records
+    todo = [c for c in the_plan.cases if c.name not in verdicts]
+    counts = Counter(verdicts.values())
+    done = set(verdicts)
 
     def running() -> str:
         return " ".join(f"{verdict} {counts[verdict]}" for verdict in Verdict)
