@@ -110,12 +110,13 @@ def test_streamed_reports_are_the_bytes_of_the_whole_ones(tmp_path: Path) -> Non
     records = list(rundir.ordered(plan, where))
     summary = runner.summary_of(records)
     assert summary.cut and summary.counts[Verdict.UNEXPECTED] == 40
-    sink = io.StringIO()
-    run_report.write_run_json(sink, INFO, summary, lambda: rundir.ordered(plan, where), [])
-    assert sink.getvalue() == _whole_json(summary, records)
-    sink = io.StringIO()
-    run_report.write_junit(sink, INFO, summary, rundir.ordered(plan, where))
-    assert sink.getvalue() == _whole_junit(summary, records)
+    with run_report.Parts.of(summary, rundir.ordered(plan, where), junit=True) as parts:
+        sink = io.StringIO()
+        run_report.write_run_json(sink, INFO, summary, parts, [])
+        assert sink.getvalue() == _whole_json(summary, records)
+        sink = io.StringIO()
+        run_report.write_junit(sink, INFO, summary, parts)
+        assert sink.getvalue() == _whole_junit(summary, records)
     ET.fromstring(sink.getvalue())  # and well formed
     empty = runner.Summary()
     assert run_report.junit_xml(INFO, empty, []) == _whole_junit(empty, [])
@@ -145,13 +146,15 @@ def _peak_bytes(tmp_path: Path, n: int, whole: bool = False) -> int:
         if whole:
             rundir.load()
         else:
-            where = rundir.index()
-            summary = runner.summary_of(rundir.ordered(plan, where))
-            with (home / "report.json").open("w") as sink:
-                run_report.write_run_json(sink, INFO, summary,
-                                          lambda: rundir.ordered(plan, where), [])
-            with (home / "junit.xml").open("w") as sink:
-                run_report.write_junit(sink, INFO, summary, rundir.ordered(plan, where))
+            summary = runner.Summary()
+            with run_report.Parts(junit=True) as parts:
+                for record in rundir.ordered(plan, rundir.index()):
+                    summary.add(record)
+                    parts.add(summary, record)
+                with (home / "report.json").open("w") as sink:
+                    run_report.write_run_json(sink, INFO, summary, parts, [])
+                with (home / "junit.xml").open("w") as sink:
+                    run_report.write_junit(sink, INFO, summary, parts)
             run_report.email_text(INFO, summary, [], "test")
         return tracemalloc.get_traced_memory()[1]
     finally:

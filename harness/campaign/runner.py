@@ -610,16 +610,18 @@ class Summary:
         for side, allocator_path in record.paths.items():
             key = f"{record.scenario}: {allocator_path} [{record.outcomes.get(side)}]"
             self.paths.setdefault(side, Counter())[key] += 1
-        for kind in dict.fromkeys(f.kind for f in record.findings):
+        kinds: dict[FindingKind, classify.Finding] = {}
+        for finding in record.findings:
+            kinds.setdefault(finding.kind, finding)
+        for kind, first in kinds.items():
             hits = self.by_kind.get(kind)
             if hits is None:
-                first = next(f for f in record.findings if f.kind == kind)
                 self.by_kind[kind] = KindHits(record.case, first)
             else:
                 hits.cases += 1
-        self.signature_cases.update({f.signature for f in record.findings})
-        self.rule_cases.update({(f.label, f.rule or "") for f in record.findings})
-        self.label_cases.update({f.label for f in record.findings})
+        self.signature_cases.update({kind.signature for kind in kinds})
+        self.rule_cases.update({(kind.verdict, kind.rule or "") for kind in kinds})
+        self.label_cases.update({kind.verdict for kind in kinds})
         if record.findings_file is not None and record.findings_total is not None:
             self.cut[record.case] = (record.findings_total, len(record.findings),
                                      record.findings_file)

@@ -6,7 +6,6 @@ import functools
 import importlib.metadata
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,15 +50,21 @@ def main(request: RunRequest) -> int:
 def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
             rundir: runner.RunDir, out: Console, err: Console) -> int:
     """Coverage, reproducers and the reports: the exit status.  The records
-    are read back from results.jsonl in case order for each report, one at
-    a time: the run never holds them all."""
+    are read back from results.jsonl once, in case order, one at a time,
+    into the summary and the reports' parts: the run never holds them all."""
+    summary = runner.Summary()
+    with run_report.Parts(junit=request.junit is not None) as parts:
+        for record in rundir.ordered(the_plan, rundir.index()):
+            summary.add(record)
+            parts.add(summary, record)
+        return _judge_and_report(request, the_plan, chosen, rundir, summary, parts, out, err)
+
+
+def _judge_and_report(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
+                      rundir: runner.RunDir, summary: runner.Summary, parts: run_report.Parts,
+                      out: Console, err: Console) -> int:
+    """Coverage, reproducers, the reports and the exit status of a summed-up run."""
     covered = coverage.run_coverage(the_plan, _gcov_root(rundir)) if the_plan.coverage else []
-    where = rundir.index()
-
-    def records() -> Iterator[runner.CaseRecord]:
-        return rundir.ordered(the_plan, where)
-
-    summary = runner.summary_of(records())
     reproducers = reproduce.find_reproducers(
         the_plan, summary, limit=request.max_reproducers, budget=request.shrink_budget,
         command=functools.partial(reproduce.repro_command, request.sources.words()),
@@ -72,7 +77,7 @@ def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
     unjudged = reproduce.unjudged(
         the_plan, summary.unjudged,
         functools.partial(reproduce.repro_command, request.sources.words()))
-    _report(request, rundir, info, summary, records, reproducers, out, covered, unjudged)
+    _report(request, rundir, info, summary, parts, reproducers, out, covered, unjudged)
     totals = summary.to_json()
     if totals["unexpected"]:
         return 1
@@ -150,7 +155,7 @@ def _gcov_root(rundir: runner.RunDir) -> Path:
 
 
 def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo,
-            summary: runner.Summary, records: run_report.Records,
+            summary: runner.Summary, parts: run_report.Parts,
             reproducers: list[reproduce.Reproducer], out: Console,
             covered: list[coverage.SideCoverage],
             unjudged: list[reproduce.Unjudged]) -> None:
@@ -159,7 +164,7 @@ def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo
     the email is."""
     report_json = rundir.path / "report.json"
     files.write_atomic_with(report_json, functools.partial(
-        run_report.write_run_json, info=info, summary=summary, records=records,
+        run_report.write_run_json, info=info, summary=summary, parts=parts,
         reproducers=reproducers, coverage=covered, unjudged=unjudged))
     unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
     for n, text in enumerate(unique, 1):
@@ -169,7 +174,7 @@ def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo
             files.write_atomic_with(request.json, functools.partial(shutil.copyfileobj, source))
     if request.junit:
         files.write_atomic_with(request.junit, lambda sink: run_report.write_junit(
-            sink, info, summary, records()))
+            sink, info, summary, parts))
     if request.email:
         text = run_report.email_text(info, summary, reproducers, _version())
         if request.email == "-":

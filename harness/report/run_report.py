@@ -3,10 +3,10 @@ plain-text email for a patch review reply.
 
 Everything here is built from the run's records (in case order) and the
 reproducers, so an interrupted-and-resumed run reports exactly what an
-uninterrupted one would.  The records come one at a time (a Records
-function reads them again for each pass) and the long reports are written
-a piece at a time: a report of any size holds its summary (which grows with
-the kinds of findings) and one record, never every record.
+uninterrupted one would.  The records pass once, one at a time, into the
+summary (which grows with the kinds of findings, not the cases) and into
+Parts, the pieces of the long reports kept in temporary files: no report
+holds every record.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import functools
 import io
 import json
 import re
+import shutil
+import tempfile
 import textwrap
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -56,10 +58,6 @@ class RunInfo:
     declared_file: str | None
     nr_cpus: Sequence[int]
     scenarios: Sequence[str]
-
-
-# The records of a run in case order, read again at each call.
-Records = Callable[[], Iterable[runner.CaseRecord]]
 
 
 @dataclass(frozen=True)
@@ -186,18 +184,77 @@ def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.Ca
              unjudged: Sequence[Unjudged] = ()) -> str:
     """report.json as text (write_run_json writes it without the text whole)."""
     sink = io.StringIO()
-    write_run_json(sink, info, summary, lambda: records, reproducers, coverage, unjudged)
+    with Parts.of(summary, records, junit=False, in_memory=True) as parts:
+        write_run_json(sink, info, summary, parts, reproducers, coverage, unjudged)
     return sink.getvalue()
 
 
 _dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
 
 
-def write_run_json(sink: TextIO, info: RunInfo, summary: runner.Summary, records: Records,
+class Parts:
+    """What of report.json and the JUnit file grows with the cases - each
+    case's verdict, its findings, its <testcase> - written to temporary
+    files as the records pass once, in case order: the reports put them
+    between a head that needs the whole summary and a tail that needs the
+    reproducers, and no report holds every record."""
+
+    def __init__(self, junit: bool, in_memory: bool = False) -> None:
+        def part() -> TextIO:
+            return io.StringIO() if in_memory else \
+                tempfile.TemporaryFile("w+", encoding="utf-8", prefix="percpu-diff-report-")
+
+        self.verdicts, self.differences = part(), part()
+        self.junit = part() if junit else None
+        self._started: set[int] = set()
+
+    @staticmethod
+    def of(summary: runner.Summary, records: Iterable[runner.CaseRecord], *, junit: bool,
+           in_memory: bool = False) -> Parts:
+        parts = Parts(junit, in_memory)
+        for record in records:
+            parts.add(summary, record)
+        return parts
+
+    def __enter__(self) -> Parts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for part in (self.verdicts, self.differences, self.junit):
+            if part is not None:
+                part.close()
+
+    def add(self, summary: runner.Summary, record: runner.CaseRecord) -> None:
+        """The next record in case order; `summary` has had it added (the
+        JUnit failure names where a cut case's findings are kept)."""
+        self._put(self.verdicts, f"{_dumps(record.case)}:{_dumps(record.verdict)}")
+        for finding in record.findings:
+            self._put(self.differences, _dumps({"case": record.case, **finding.to_json()}))
+        if self.junit is not None:
+            # siblings in the suite, indented as ET.indent indents them
+            self._put(self.junit, _junit_case(summary, record), between="\n    ")
+
+    def _put(self, part: TextIO, text: str, between: str = ",") -> None:
+        if id(part) in self._started:
+            part.write(between)
+        self._started.add(id(part))
+        part.write(text)
+
+    def has_cases(self) -> bool:
+        return id(self.verdicts) in self._started
+
+    @staticmethod
+    def copy(part: TextIO | None, sink: TextIO) -> None:
+        if part is not None:
+            part.seek(0)
+            shutil.copyfileobj(part, sink)
+
+
+def write_run_json(sink: TextIO, info: RunInfo, summary: runner.Summary, parts: Parts,
                    reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = (),
                    unjudged: Sequence[Unjudged] = ()) -> None:
-    """report.json, a record at a time: the bytes one json.dumps of the
-    whole report would give."""
+    """report.json from its parts: the bytes one json.dumps of the whole
+    report would give."""
     # only a --coverage run has the key: the reports of other runs stay as they were
     extra: dict[str, object] = {"coverage": {c.side: c.to_json() for c in coverage}
                                 } if coverage else {}
@@ -213,19 +270,12 @@ def write_run_json(sink: TextIO, info: RunInfo, summary: runner.Summary, records
             "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra}}
     sink.write("{" + "".join(f"{_dumps(key)}:{_dumps(value)}," for key, value in head.items()))
     sink.write('"verdicts":{')
-    _write_joined(sink, (f"{_dumps(r.case)}:{_dumps(r.verdict)}" for r in records()))
+    Parts.copy(parts.verdicts, sink)
     sink.write('},"differences":[')
-    _write_joined(sink, (_dumps({"case": record.case, **finding.to_json()})
-                         for record in records() for finding in record.findings))
+    Parts.copy(parts.differences, sink)
     tail = {"reproducers": [r.to_json() for r in reproducers], **extra}
     sink.write("]" + "".join(f",{_dumps(key)}:{_dumps(value)}" for key, value in tail.items())
                + "}\n")
-
-
-def _write_joined(sink: TextIO, items: Iterable[str]) -> None:
-    """`items` separated by commas, one at a time."""
-    for n, item in enumerate(items):
-        sink.write("," + item if n else item)
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -239,17 +289,17 @@ def junit_xml(info: RunInfo, summary: runner.Summary,
               records: Sequence[runner.CaseRecord]) -> str:
     """The run as JUnit XML (write_junit writes it without the text whole)."""
     sink = io.StringIO()
-    write_junit(sink, info, summary, records)
+    with Parts.of(summary, records, junit=True, in_memory=True) as parts:
+        write_junit(sink, info, summary, parts)
     return sink.getvalue()
 
 
-def write_junit(sink: TextIO, info: RunInfo, summary: runner.Summary,
-                records: Iterable[runner.CaseRecord]) -> None:
+def write_junit(sink: TextIO, info: RunInfo, summary: runner.Summary, parts: Parts) -> None:
     """The run as JUnit XML, built by ElementTree, which escapes markup;
     text XML 1.0 cannot carry at all (most control characters) is
-    written as a visible escape.  One <testcase> is built at a time, inside
-    the suites' own opening and closing text, indented as ET.indent would
-    indent the whole tree."""
+    written as a visible escape.  The <testcase> elements come from the
+    parts, each built alone; around them, the suites' own opening and
+    closing text, indented as ET.indent indents the whole tree."""
     totals = summary.to_json()
     counts = {"tests": str(totals["cases"]), "failures": str(totals["unexpected"]),
               "errors": str(totals["failed"]),
@@ -257,9 +307,7 @@ def write_junit(sink: TextIO, info: RunInfo, summary: runner.Summary,
     suites = ET.Element("testsuites", {"name": "percpu-diff", **counts})
     suite = ET.SubElement(suites, "testsuite", {"name": _xml_text(" -> ".join(info.sides)),
                                                 **counts})
-    cases_xml = (_junit_case(summary, r) for r in records)
-    first = next(cases_xml, None)
-    if first is None:
+    if not parts.has_cases():
         ET.indent(suites, space="  ")
         sink.write(ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
         return
@@ -267,9 +315,8 @@ def write_junit(sink: TextIO, info: RunInfo, summary: runner.Summary,
     ET.indent(suites, space="  ")
     head, tail = ET.tostring(suites, encoding="unicode", xml_declaration=True).split(
         "<placeholder />")
-    sink.write(head + first)
-    for case in cases_xml:
-        sink.write("\n    " + case)
+    sink.write(head)
+    Parts.copy(parts.junit, sink)
     sink.write(tail + "\n")
 
 
