@@ -190,6 +190,8 @@ def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.Ca
 
 
 _dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
+# The same encoding, one encoder for every record (json.dumps makes one a call).
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class Parts:
@@ -227,9 +229,13 @@ class Parts:
     def add(self, summary: runner.Summary, record: runner.CaseRecord) -> None:
         """The next record in case order; `summary` has had it added (the
         JUnit failure names where a cut case's findings are kept)."""
-        self._put(self.verdicts, f"{_dumps(record.case)}:{_dumps(record.verdict)}")
-        for finding in record.findings:
-            self._put(self.differences, _dumps({"case": record.case, **finding.to_json()}))
+        # a one-key object and a list without their brackets: a case's entries
+        # as the whole report's json.dumps writes them, at one call a case
+        self._put(self.verdicts, _encode({record.case: record.verdict})[1:-1])
+        if record.findings:
+            self._put(self.differences, _encode(
+                [{"case": record.case, **finding.to_json()} for finding in record.findings]
+            )[1:-1])
         if self.junit is not None:
             # siblings in the suite, indented as ET.indent indents them
             self._put(self.junit, _junit_case(summary, record), between="\n    ")
