@@ -183,12 +183,13 @@ def _regular_runs(cells: list[list[_Cell]]) -> list[tuple[int, int]]:
 def _follows(before: _Cell, cell: _Cell) -> bool:
     """Whether `cell` continues the run `before` is in (one unit on)."""
     if before is None or cell is None:
-        return before is cell
-    if before[0] != cell[0]:
+        return before is None and cell is None
+    (group, cpu), (next_group, next_cpu) = before, cell
+    if group != next_group:
         return False
-    if before[1] is None or cell[1] is None:
-        return before[1] is cell[1]
-    return cell[1] == before[1] + 1
+    if cpu is None or next_cpu is None:
+        return cpu is None and next_cpu is None
+    return next_cpu == cpu + 1
 
 
 def _state_table(labels: list[str], results: Sequence[BootResult]) -> Table:
