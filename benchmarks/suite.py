@@ -7,10 +7,12 @@
 Each row runs percpu-diff as a user would (a fresh process, wall time, the
 sources and shims cached) and prints its figure beside the issue's goal.
 The raw shim rate goes through one fork server in this process, like
-benchmarks/bench_shim.py.  The QEMU rows boot Debian's own image with
-`percpu-diff oracle` and put its boot time beside the shim's time for the
-very machines it booted; they are left out, with the reason printed, when
-QEMU or a Debian source is missing.
+benchmarks/bench_shim.py.  The memory rows are the peak RSS of a run of
+10,000 cases (at full size) and of the big case's show, each under a bound.
+The QEMU rows boot Debian's own image with `percpu-diff oracle` and put its
+boot time beside the shim's time for the very machines it booted; they
+are left out, with the reason printed, when QEMU or a Debian source is
+missing.
 
 A small own module rather than asv or pytest-benchmark: every figure is an
 end-to-end command taking seconds, run once per size (asv's and
@@ -49,10 +51,20 @@ class Sizes:
     agree_count: int
     shim_cases: int
     boots: int  # QEMU machines booted; 0 leaves the QEMU rows out
+    memory_cases: int  # the run whose peak RSS is measured
 
 
-QUICK = Sizes(run_cases=200, agree_count=300, shim_cases=500, boots=1)
-FULL = Sizes(run_cases=1000, agree_count=1000, shim_cases=2000, boots=3)
+QUICK = Sizes(run_cases=200, agree_count=300, shim_cases=500, boots=1, memory_cases=1000)
+FULL = Sizes(run_cases=1000, agree_count=1000, shim_cases=2000, boots=3, memory_cases=10000)
+
+# Bounds on the main process's peak RSS, from measurement with headroom
+# (README, Speed).  A run's peak is its largest boots judged whole (the
+# 4096-cpu results, a worker each), reached at the end of any mixed run: 221
+# MiB at 2,000 cases, 237 MiB at 10,000 (273 MiB when every record was held
+# for the reports), on a run that sits near 60 MiB until its biggest cases.
+# The big show peaked at 37 MiB (60 MiB with its 2,048-row table).
+RUN_RSS_MIB = 300.0
+SHOW_RSS_MIB = 64.0
 
 
 # The issue's "today" column (quiet machine, same sources) beside each
@@ -66,7 +78,7 @@ class Row:
     key: str
     work: str
     figure: float
-    unit: str  # "cases/s", "s" or "x"
+    unit: str  # "cases/s", "s", "x" or "MiB"
     goal: float | None  # None: shown for reference, no goal
     detail: str = ""
 
@@ -74,8 +86,8 @@ class Row:
     def met(self) -> bool | None:
         if self.goal is None:
             return None
-        # seconds: less is better; rates and ratios: more is better
-        return self.figure < self.goal if self.unit == "s" else self.figure >= self.goal
+        # seconds and memory: less is better; rates and ratios: more is better
+        return self.figure < self.goal if self.unit in BOUNDS else self.figure >= self.goal
 
     @property
     def issue(self) -> float | None:
@@ -83,6 +95,10 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "met": self.met, "issue": self.issue}
+
+
+# Units whose goal is a bound: the figure must stay under it.
+BOUNDS = ("s", "MiB")
 
 
 @dataclass
@@ -124,6 +140,50 @@ def percpu_diff(*args: str, ok: Sequence[int] = (0,), fresh: Path | None = None
         if shims_cached() == before:
             break
     return seconds, done.stdout
+
+
+# Runs percpu-diff as the -m entry point does, then writes the peak RSS
+# (KiB) of this process and of its largest child (a shim server or boot;
+# Linux counts a child's RSS from before its exec, so a child forked late
+# from a large main process shows that size too) to the file in argv[1].
+_PEAK_RSS_MAIN = """
+import json, resource, sys
+from harness.cli.app import main
+out = sys.argv.pop(1)
+try:
+    status = main(sys.argv[1:])
+finally:
+    with open(out, "w") as sink:
+        json.dump({"main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                   "child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}, sink)
+sys.exit(status)
+"""
+
+
+def peak_rss(suite: Suite, *args: str, ok: Sequence[int] = (0,)) -> tuple[float, float]:
+    """Peak RSS in MiB of one percpu-diff process and of its largest child."""
+    out = suite.scratch / "peak-rss.json"
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS_MAIN, str(out), *args],
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+    if done.returncode not in ok:
+        raise RuntimeError(f"{' '.join(args)}: exit {done.returncode}\n{done.stderr[-2000:]}")
+    usage = json.loads(out.read_text())
+    return usage["main"] / 1024, usage["child"] / 1024
+
+
+def bench_memory(suite: Suite) -> None:
+    """Peak RSS of a run of N cases and of the big case's show, under bounds."""
+    out = suite.scratch / "memory"
+    shutil.rmtree(out, ignore_errors=True)
+    n = suite.sizes.memory_cases
+    main, child = peak_rss(suite, "run", *suite.sources, "--cases", str(n), "--no-corpus",
+                           "--timeout-ms", TIMEOUT_MS, "--out", str(out), ok=(0, 1))
+    suite.add(Row("memory_run", "peak RSS: run --cases N --no-corpus, main process", main,
+                  "MiB", RUN_RSS_MIB, f"{n} cases; largest child {child:.0f} MiB"))
+    main, child = peak_rss(suite, "show", *suite.sources, "--case", str(suite.show_case),
+                           "--model", "auto", "--timeout-ms", TIMEOUT_MS, ok=(0, 1))
+    suite.add(Row("memory_show", "peak RSS: show --case BIG, main process", main, "MiB",
+                  SHOW_RSS_MIB, f"largest child {child:.0f} MiB (a shim boot)"))
 
 
 def bench_run(suite: Suite, key: str, work: str, goal: float, *extra: str) -> None:
@@ -263,6 +323,7 @@ BENCHES: dict[str, Callable[[Suite], None]] = {
     "agree8": lambda s: bench_agree(s, 8, 2000.0),
     "agree64": lambda s: bench_agree(s, 64, 1000.0),
     "show": bench_show,
+    "memory": bench_memory,
     "shim": lambda s: bench_shim(s, 64),
     "qemu": lambda s: bench_qemu(s, next((r.figure for r in s.rows if r.key == "run_mixed"),
                                          None)),
@@ -270,7 +331,7 @@ BENCHES: dict[str, Callable[[Suite], None]] = {
 
 
 def format_row(row: Row) -> str:
-    goal = "-" if row.goal is None else (f"< {row.goal:g} s" if row.unit == "s"
+    goal = "-" if row.goal is None else (f"< {row.goal:g} {row.unit}" if row.unit in BOUNDS
                                          else f">= {row.goal:,.0f} {row.unit}")
     met = {True: "met", False: "NOT met", None: ""}[row.met]
     figure, issue = (show(value, row.unit) for value in (row.figure, row.issue))
@@ -309,6 +370,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--agree-count", type=int)
     ap.add_argument("--shim-cases", type=int)
     ap.add_argument("--boots", type=int, help="QEMU machines (0: no QEMU rows)")
+    ap.add_argument("--memory-cases", type=int, help="cases of the run whose peak RSS "
+                    "is measured")
     ap.add_argument("--case", type=Path, default=HUGE_CASE,
                     help="the one big case to show (an embed case: the modern model runs it)")
     ap.add_argument("--only", action="append", choices=list(BENCHES),
@@ -321,8 +384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     base = QUICK if args.quick else FULL
     sizes = Sizes(*(given if given is not None else default for given, default in zip(
-        (args.run_cases, args.agree_count, args.shim_cases, args.boots),
-        (base.run_cases, base.agree_count, base.shim_cases, base.boots), strict=True)))
+        (args.run_cases, args.agree_count, args.shim_cases, args.boots, args.memory_cases),
+        (base.run_cases, base.agree_count, base.shim_cases, base.boots, base.memory_cases),
+        strict=True)))
     sources = tuple(args.source or DEBIAN_SOURCES)
     load = machine_load()
     with tempfile.TemporaryDirectory(prefix="percpu-diff-bench-") as scratch:

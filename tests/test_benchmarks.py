@@ -48,12 +48,14 @@ def test_suite_measures_every_row_on_fixture_kernels(tmp_path: Path,
     fixtures = [f"dir:{kernel(name)}" for name in ("alloc_info", "alloc_info")]
     status = suite.main([*(f"--source={s}" for s in fixtures), "--run-cases", "6",
                          "--agree-count", "6", "--shim-cases", "6", "--boots", "0",
+                         "--memory-cases", "6",
                          "--case", str(case), "--json", str(report)])
     assert status == 0
     data = json.loads(report.read_text())
     keys = [row["key"] for row in data["rows"]]
     assert keys == ["run_mixed", "run_8", "agree_embed_8", "agree_embed_64", "show_case",
-                    "show_case_json", "model_alone", "shim_embed_64"], keys
+                    "show_case_json", "model_alone", "memory_run", "memory_show",
+                    "shim_embed_64"], keys
     for row in data["rows"]:
         assert row["figure"] > 0, row
         assert set(row) == {"key", "work", "figure", "unit", "goal", "detail", "met",
@@ -67,7 +69,12 @@ def test_suite_measures_every_row_on_fixture_kernels(tmp_path: Path,
     assert rates["run_8"]["detail"].startswith("6 cases in "), rates["run_8"]
     assert rates["agree_embed_64"]["detail"].startswith("6 cases in "), rates
     assert data["skipped"] == ["QEMU rows: no boots asked for (--boots 0)"], data["skipped"]
-    assert data["sizes"] == {"run_cases": 6, "agree_count": 6, "shim_cases": 6, "boots": 0}
+    assert data["sizes"] == {"run_cases": 6, "agree_count": 6, "shim_cases": 6, "boots": 0,
+                             "memory_cases": 6}
+    memory = {row["key"]: row for row in data["rows"] if row["unit"] == "MiB"}
+    # a Python process with the harness loaded: more than 10 MiB, under its bound
+    assert all(10 < row["figure"] < row["goal"] for row in memory.values()), memory
+    assert memory["memory_run"]["detail"].startswith("6 cases; largest child "), memory
     table = capsys.readouterr().out
     for row in data["rows"]:
         assert row["work"] in table, table
@@ -82,6 +89,9 @@ def test_suite_row_goals_are_judged_the_right_way_round() -> None:
     assert suite.Row("s", "w", 3.0, "s", 1.0).met is False
     assert suite.Row("x", "w", 400.0, "x", 1000.0).met is False
     assert suite.Row("n", "w", 1.0, "s", None).met is None
+    assert suite.Row("m", "w", 120.0, "MiB", 200.0).met is True
+    assert suite.Row("m", "w", 250.0, "MiB", 200.0).met is False
+    assert "< 200 MiB" in suite.format_row(suite.Row("m", "w", 120.0, "MiB", 200.0))
 
 
 def test_suite_qemu_rows_put_each_boot_beside_the_shim_on_its_machine(

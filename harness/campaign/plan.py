@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.campaign import generate, runner
+from harness.campaign import runner
 from harness.compile import shims
 from harness.core import cases, kernel_files, paths
 from harness.core.errors import UserError
@@ -36,6 +36,8 @@ def nr_cpus_menu(asked: Sequence[int]) -> Sequence[tuple[int, int]]:
     bad = [n for n in asked if not 1 <= n <= 8192]
     if bad:
         raise UserError(f"--nr-cpus {bad[0]} is out of range: NR_CPUS runs from 1 to 8192")
+    from harness.campaign import generate  # hypothesis: show and repro never generate
+
     return [(1, n) for n in asked] if asked else generate.NR_CPUS_MENU
 
 
@@ -77,6 +79,8 @@ def run_cases(count: int, seed: int, scenarios: Sequence[str],
               matrix: bool) -> RunCases:
     """A run's cases: `count` generated, the corpus, the files and the
     matrix, each in the scenarios the run covers; names must be unique."""
+    from harness.campaign import generate
+
     generated = generate.generate_mixed(count, seed, scenarios=scenarios,
                                         nr_cpus_menu=menu) if count else []
     named = [c for c in corpus_cases() if c.scenario in scenarios] if corpus else []

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NotRequired, TypedDict
@@ -285,6 +285,26 @@ class RunDir:
         fresh run; on resume, the earlier run's final ones (a timeout or a
         harness failure is not final: the case runs again).  `options`:
         the command line's, to name the one that differs."""
+        if not self._open(plan, resume, options):
+            return {}
+        done = self.load()
+        self.retried = [name for name, r in done.items() if inconclusive(r)]
+        return {name: r for name, r in done.items() if not inconclusive(r)}
+
+    def begin(self, plan: Plan, resume: bool,
+              options: Mapping[str, object] | None = None) -> dict[str, Verdict]:
+        """start() for a run that reads its records back for its reports:
+        the verdict of each record kept, never every record at once."""
+        if not self._open(plan, resume, options):
+            return {}
+        kept: dict[str, Verdict | None] = {}
+        for _, record in self._scan():
+            kept[record.case] = None if inconclusive(record) else record.verdict
+        self.retried = [name for name, verdict in kept.items() if verdict is None]
+        return {name: verdict for name, verdict in kept.items() if verdict is not None}
+
+    def _open(self, plan: Plan, resume: bool, options: Mapping[str, object] | None) -> bool:
+        """Own the directory; whether there are earlier records to keep."""
         files.check_directory(self.path, "--out")
         if resume and not self.path.is_dir():
             raise UserError(f"nothing to resume in {self.path}: no run.json there")
@@ -296,9 +316,7 @@ class RunDir:
         self.lock()  # before anything is read: what is read stays true while we run
         if resume:
             self._check_same_run(plan, options or {})
-            done = self.load()
-            self.retried = [name for name, r in done.items() if inconclusive(r)]
-            return {name: r for name, r in done.items() if not inconclusive(r)}
+            return True
         if self.results.exists() and self.results.stat().st_size:
             raise UserError(f"{self.path} already holds results: use --resume to finish "
                             "that run, or another --out")
@@ -307,7 +325,7 @@ class RunDir:
             "cases": len(plan.cases), "identity": plan.identity(),
             "options": dict(options or {})}) + "\n")
         self.results.write_text("")
-        return {}
+        return False
 
     def lock(self) -> None:
         """Hold run.lock (flock: the kernel lets go when the holder dies,
@@ -365,22 +383,67 @@ class RunDir:
         """The records on disk; a line torn by a kill is dropped from the
         file too, so that the next record starts a line of its own."""
         done: dict[str, CaseRecord] = {}
-        if not self.results.exists():
-            return done
-        data = self.results.read_bytes()
-        complete = data[:data.rfind(b"\n") + 1]
-        if len(complete) < len(data):
-            if _record(data[len(complete):]) is not None:
-                with self.results.open("ab") as sink:  # whole, but for its newline
-                    sink.write(b"\n")
-                complete = data + b"\n"
-            else:
-                os.truncate(self.results, len(complete))
-        for line in complete.splitlines():
-            record = _record(line)
-            if record is not None:  # else a line torn by an older version
-                done[record.case] = record
+        for _, record in self._scan():
+            done[record.case] = record
         return done
+
+    def index(self) -> dict[str, int]:
+        """Where in results.jsonl the record of each case starts (its last
+        line: a case run again on resume wrote a later one), without
+        holding the records: what ordered() reads them back by."""
+        return {record.case: offset for offset, record in self._scan()}
+
+    def ordered(self, plan: Plan, where: Mapping[str, int]) -> Iterator[CaseRecord]:
+        """The records of `where` (an index()) in the plan's case order, read
+        one at a time: a report of any size holds one record at once."""
+        with self.results.open("rb") as source:
+            for case in plan.cases:
+                offset = where.get(case.name)
+                if offset is None:
+                    continue
+                source.seek(offset)
+                record = _record(source.readline())
+                if record is not None:
+                    yield record
+
+    def _scan(self) -> Iterator[tuple[int, CaseRecord]]:
+        """(offset, record) of every whole record on disk, in file order;
+        a torn last line is repaired first."""
+        if not self.results.exists():
+            return
+        self._repair()
+        offset = 0
+        with self.results.open("rb") as source:
+            for line in source:
+                record = _record(line)
+                if record is not None:  # else a line torn by an older version
+                    yield offset, record
+                offset += len(line)
+
+    def _repair(self) -> None:
+        """A last line a kill cut short: ended if it is whole but for its
+        newline, else dropped, so that the next record starts a line of its own."""
+        with self.results.open("rb") as source:
+            size = source.seek(0, os.SEEK_END)
+            start = size
+            while start > 0:  # back to the last newline, a block at a time
+                step = min(start, 1 << 16)
+                source.seek(start - step)
+                block = source.read(step)
+                newline = block.rfind(b"\n")
+                if newline >= 0:
+                    start = start - step + newline + 1
+                    break
+                start -= step
+            if start == size:
+                return
+            source.seek(start)
+            tail = source.read()
+        if _record(tail) is not None:
+            with self.results.open("ab") as sink:  # whole, but for its newline
+                sink.write(b"\n")
+        else:
+            os.truncate(self.results, start)
 
     def append(self, record: CaseRecord) -> None:
         with self.results.open("a") as sink:
@@ -510,15 +573,60 @@ def execute(plan: Plan, todo: Sequence[cases.Case],
 
 
 @dataclass
+class KindHits:
+    """One kind of finding across a run, as the reports show it: where it
+    was first seen and in how many cases; not every hit, which would hold
+    every finding of the run in memory."""
+
+    first_case: str
+    first: classify.Finding
+    cases: int = 1
+
+
+@dataclass
 class Summary:
+    """What the reports say of a run's records, built one record at a time
+    in case order: its size grows with the kinds of findings, not with the
+    cases."""
+
     counts: Counter[Verdict] = field(default_factory=Counter)
-    # Every finding of the run, by kind, with the case it was found in.
-    by_kind: dict[FindingKind, list[tuple[str, classify.Finding]]] = field(default_factory=dict)
+    # Every kind of finding of the run, in the order first seen.
+    by_kind: dict[FindingKind, KindHits] = field(default_factory=dict)
     # side -> "scenario: path [outcome]" -> cases, for the arch flows
     paths: dict[str, Counter[str]] = field(default_factory=dict)
     # The cases whose findings the records hold cut to size: case -> (how
     # many it had, how many the record holds, the file keeping them whole).
     cut: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    # Cases with a finding of this signature; of this (label, rule); of this label.
+    signature_cases: Counter[str] = field(default_factory=Counter)
+    rule_cases: Counter[tuple[Verdict, str]] = field(default_factory=Counter)
+    label_cases: Counter[Verdict] = field(default_factory=Counter)
+    # The records the run could not judge (they hold no findings).
+    unjudged: list[CaseRecord] = field(default_factory=list)
+
+    def add(self, record: CaseRecord) -> None:
+        """One more record, the next in case order."""
+        self.counts[record.verdict] += 1
+        for side, allocator_path in record.paths.items():
+            key = f"{record.scenario}: {allocator_path} [{record.outcomes.get(side)}]"
+            self.paths.setdefault(side, Counter())[key] += 1
+        kinds: dict[FindingKind, classify.Finding] = {}
+        for finding in record.findings:
+            kinds.setdefault(finding.kind, finding)
+        for kind, first in kinds.items():
+            hits = self.by_kind.get(kind)
+            if hits is None:
+                self.by_kind[kind] = KindHits(record.case, first)
+            else:
+                hits.cases += 1
+        self.signature_cases.update({kind.signature for kind in kinds})
+        self.rule_cases.update({(kind.verdict, kind.rule or "") for kind in kinds})
+        self.label_cases.update({kind.verdict for kind in kinds})
+        if record.findings_file is not None and record.findings_total is not None:
+            self.cut[record.case] = (record.findings_total, len(record.findings),
+                                     record.findings_file)
+        if record.verdict in (Verdict.INCONCLUSIVE, Verdict.FAILED):
+            self.unjudged.append(record)
 
     def to_json(self) -> dict[str, int]:
         return {"cases": sum(self.counts.values()),
@@ -528,28 +636,25 @@ class Summary:
         return {side: dict(sorted(counter.items())) for side, counter in self.paths.items()}
 
 
+def summary_of(records: Iterable[CaseRecord]) -> Summary:
+    """The summary of records given in case order."""
+    summary = Summary()
+    for record in records:
+        summary.add(record)
+    return summary
+
+
 def summarize(plan: Plan, records: Mapping[str, CaseRecord]) -> tuple[Summary, list[CaseRecord]]:
     """Records in case order, their counts, and every finding grouped by signature."""
     ordered = [records[c.name] for c in plan.cases if c.name in records]
-    summary = Summary()
-    for record in ordered:
-        summary.counts[record.verdict] += 1
-        for side, allocator_path in record.paths.items():
-            key = f"{record.scenario}: {allocator_path} [{record.outcomes.get(side)}]"
-            summary.paths.setdefault(side, Counter())[key] += 1
-        for finding in record.findings:
-            summary.by_kind.setdefault(finding.kind, []).append((record.case, finding))
-        if record.findings_file is not None and record.findings_total is not None:
-            summary.cut[record.case] = (record.findings_total, len(record.findings),
-                                        record.findings_file)
-    return summary, ordered
+    return summary_of(ordered), ordered
 
 
 def unexpected_signatures(summary: Summary) -> Iterator[tuple[str, str, classify.Finding]]:
     """(signature, first case, first finding) of every unexpected difference."""
     for kind, hits in summary.by_kind.items():
         if kind.verdict is Verdict.UNEXPECTED:
-            yield kind.signature, hits[0][0], hits[0][1]
+            yield kind.signature, hits.first_case, hits.first
 
 
 def boot_kernels(plan: Plan, case: cases.Case) -> dict[str, BootResult]:

@@ -18,10 +18,7 @@ from pathlib import Path
 from harness.campaign import plan, runner
 from harness.core import cases
 from harness.core.verdict import Comparison, FindingKind, Verdict
-from harness.judge import classify
 from harness.run import server
-
-Hits = Sequence[tuple[str, classify.Finding]]
 
 
 @dataclass(frozen=True)
@@ -107,18 +104,21 @@ _GRAVITY = (Verdict.UNEXPECTED, Verdict.TRIAGED, Verdict.DECLARED)
 
 def first_changes(results: Sequence[StepResult]) -> list[FirstChange]:
     """Each changed field of the real code, where it first changed, in order."""
-    by_field: dict[str, dict[int, list[tuple[FindingKind, Hits]]]] = {}
+    by_field: dict[str, dict[int, list[tuple[FindingKind, runner.KindHits]]]] = {}
+    cases_at: dict[tuple[str, int], int] = {}
     for result in results:
         for kind, hits in result.summary.by_kind.items():
-            if hits and hits[0][1].comparison is Comparison.KERNELS_OLD_VS_NEW:
+            if hits.first.comparison is Comparison.KERNELS_OLD_VS_NEW:
                 steps_of = by_field.setdefault(kind.signature, {})
                 steps_of.setdefault(result.step.index, []).append((kind, hits))
+                cases_at[kind.signature, result.step.index] = \
+                    result.summary.signature_cases[kind.signature]
     out = []
     for signature, steps_of in by_field.items():
         first = min(steps_of)
         kinds = sorted(steps_of[first], key=lambda k: _GRAVITY.index(k[0].verdict))
-        names = {case for _, found in kinds for case, _ in found}
         gravest, example = kinds[0]
-        out.append(FirstChange(signature, first, gravest.verdict, gravest.rule, len(names),
-                               example[0][0], len(steps_of) - 1))
+        out.append(FirstChange(signature, first, gravest.verdict, gravest.rule,
+                               cases_at[signature, first], example.first_case,
+                               len(steps_of) - 1))
     return sorted(out, key=lambda c: (c.step, c.signature))

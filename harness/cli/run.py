@@ -42,18 +42,29 @@ def main(request: RunRequest) -> int:
     # The directory is this run's from before its state is read until the
     # last report is written.
     with runner.RunDir(request.out) as rundir:
-        records = _execute(the_plan, rundir, request.resume, err, _identity_options(request))
-        if records is None:
+        if not _execute(the_plan, rundir, request.resume, err, _identity_options(request)):
             return 130
-        return _finish(request, the_plan, chosen, rundir, records, out, err)
+        return _finish(request, the_plan, chosen, rundir, out, err)
 
 
 def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
-            rundir: runner.RunDir, records: dict[str, runner.CaseRecord], out: Console,
-            err: Console) -> int:
-    """Coverage, reproducers and the reports: the exit status."""
+            rundir: runner.RunDir, out: Console, err: Console) -> int:
+    """Coverage, reproducers and the reports: the exit status.  The records
+    are read back from results.jsonl once, in case order, one at a time,
+    into the summary and the reports' parts: the run never holds them all."""
+    summary = runner.Summary()
+    with run_report.Parts(junit=request.junit is not None) as parts:
+        for record in rundir.ordered(the_plan, rundir.index()):
+            summary.add(record)
+            parts.add(summary, record)
+        return _judge_and_report(request, the_plan, chosen, rundir, summary, parts, out, err)
+
+
+def _judge_and_report(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
+                      rundir: runner.RunDir, summary: runner.Summary, parts: run_report.Parts,
+                      out: Console, err: Console) -> int:
+    """Coverage, reproducers, the reports and the exit status of a summed-up run."""
     covered = coverage.run_coverage(the_plan, _gcov_root(rundir)) if the_plan.coverage else []
-    summary, ordered = runner.summarize(the_plan, records)
     reproducers = reproduce.find_reproducers(
         the_plan, summary, limit=request.max_reproducers, budget=request.shrink_budget,
         command=functools.partial(reproduce.repro_command, request.sources.words()),
@@ -64,8 +75,9 @@ def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
         len(chosen.corpus), len(chosen.given), _shown_path(declared),
         sorted({c.nr_cpus for c in the_plan.cases}), sorted({c.scenario for c in the_plan.cases}))
     unjudged = reproduce.unjudged(
-        the_plan, ordered, functools.partial(reproduce.repro_command, request.sources.words()))
-    _report(request, rundir, info, summary, ordered, reproducers, out, covered, unjudged)
+        the_plan, summary.unjudged,
+        functools.partial(reproduce.repro_command, request.sources.words()))
+    _report(request, rundir, info, summary, parts, reproducers, out, covered, unjudged)
     totals = summary.to_json()
     if totals["unexpected"]:
         return 1
@@ -95,9 +107,11 @@ def _identity_options(request: RunRequest) -> dict[str, object]:
 
 
 def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Console,
-             options: dict[str, object]) -> dict[str, runner.CaseRecord] | None:
-    """Every case's record, those of an earlier run resumed included; None if interrupted."""
-    records = rundir.start(the_plan, resume, options)
+             options: dict[str, object]) -> bool:
+    """Every case's record into results.jsonl, those of an earlier run
+    resumed kept; False if interrupted.  Only the names and verdicts of the
+    records are held: the reports read the records back."""
+    verdicts = rundir.begin(the_plan, resume, options)
     if rundir.retried:
         again = [c.name for c in the_plan.cases if c.name in set(rundir.retried)]
         err.print(f"running again {len(again)} cases that did not finish last time "
@@ -107,32 +121,33 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Co
     if gcov_root is not None and not resume:
         # a fresh run counts its own cases only
         shutil.rmtree(gcov_root, ignore_errors=True)
-    todo = [c for c in the_plan.cases if c.name not in records]
-    counts = Counter(r.verdict for r in records.values())
+    todo = [c for c in the_plan.cases if c.name not in verdicts]
+    counts = Counter(verdicts.values())
+    done = set(verdicts)
 
     def running() -> str:
         return " ".join(f"{verdict} {counts[verdict]}" for verdict in Verdict)
 
     with console.progress(err, "cases", len(the_plan.cases), running) as advance:
-        for _ in records:
+        for _ in done:
             advance()
 
         def on_record(record: runner.CaseRecord) -> None:
             # judged whole; stored, held and reported cut to size
             record = keep.bounded(record, rundir.path)
             rundir.append(record)
-            records[record.case] = record
+            done.add(record.case)
             counts[record.verdict] += 1
             advance()
 
         try:
             runner.execute(the_plan, todo, on_record, gcov_root)
         except KeyboardInterrupt:
-            err.print(f"interrupted: {len(records)} of {len(the_plan.cases)} cases are in "
+            err.print(f"interrupted: {len(done)} of {len(the_plan.cases)} cases are in "
                       f"{rundir.results}; finish with the same command and --resume",
                       markup=False)
-            return None
-    return records
+            return False
+    return True
 
 
 def _gcov_root(rundir: runner.RunDir) -> Path:
@@ -140,22 +155,26 @@ def _gcov_root(rundir: runner.RunDir) -> Path:
 
 
 def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo,
-            summary: runner.Summary, ordered: list[runner.CaseRecord],
+            summary: runner.Summary, parts: run_report.Parts,
             reproducers: list[reproduce.Reproducer], out: Console,
             covered: list[coverage.SideCoverage],
             unjudged: list[reproduce.Unjudged]) -> None:
     """report.json and repro-N.toml in the run directory; --json, --junit,
     --email where asked; the summary (and coverage) on the console unless
     the email is."""
-    report_json = run_report.run_json(info, summary, ordered, reproducers, covered, unjudged)
-    files.write_atomic(rundir.path / "report.json", report_json)
+    report_json = rundir.path / "report.json"
+    files.write_atomic_with(report_json, functools.partial(
+        run_report.write_run_json, info=info, summary=summary, parts=parts,
+        reproducers=reproducers, coverage=covered, unjudged=unjudged))
     unique = list(dict.fromkeys(cases.case_to_toml(r.case) for r in reproducers))
     for n, text in enumerate(unique, 1):
         files.write_atomic(rundir.path / f"repro-{n}.toml", text)
     if request.json:
-        files.write_atomic(request.json, report_json)
+        with report_json.open(encoding="utf-8") as source:
+            files.write_atomic_with(request.json, functools.partial(shutil.copyfileobj, source))
     if request.junit:
-        files.write_atomic(request.junit, run_report.junit_xml(info, summary, ordered))
+        files.write_atomic_with(request.junit, lambda sink: run_report.write_junit(
+            sink, info, summary, parts))
     if request.email:
         text = run_report.email_text(info, summary, reproducers, _version())
         if request.email == "-":

@@ -6,11 +6,12 @@ import functools
 import json
 import shutil
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 import py_impl
-from harness.campaign import agree, coverage, plan
+from harness.campaign import agree, plan
 from harness.cli import sources
 from harness.cli.requests import ShowRequest
 from harness.compile import shims
@@ -19,8 +20,11 @@ from harness.core.errors import UserError
 from harness.core.generation import GenerationName
 from harness.core.result import BootResult
 from harness.judge import triage
-from harness.report import console, coverage_report
+from harness.report import console
 from harness.run import server
+
+if TYPE_CHECKING:
+    from harness.campaign import coverage
 
 
 @dataclass
@@ -78,7 +82,11 @@ def main(request: ShowRequest) -> int:
                          indent=2))
     else:
         _print(out, case, shown)
-        coverage_report.show(out, shown.covered)
+        if shown.covered:
+            # imported only here: gcov's modules are start-up time of every show
+            from harness.report import coverage_report
+
+            coverage_report.show(out, shown.covered)
     return 0
 
 
@@ -87,6 +95,8 @@ def _boot(shim: shims.Shim, case: cases.Case, request: ShowRequest, side: str,
     """One boot; with --coverage, what of the kernel code it ran into `shown`."""
     if not request.build.coverage:
         return server.run_one(shim, case, request.build.limits())
+    from harness.campaign import coverage
+
     gcov_dir = scratch.make("show-gcov")
     try:
         # every result read, so the server has ended before gcov reads its counters

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TextIO
 
 from harness.core.errors import UserError
 
@@ -21,13 +23,27 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     """`text` (UTF-8, or bytes as they are) into `path` by a temporary file
     beside it and a rename: a reader sees the old file or the new one, and a
     failure leaves neither a half-written file nor the temporary behind."""
+    if isinstance(text, bytes):
+        _write_atomic(path, lambda sink: sink.write(text), binary=True)
+    else:
+        write_atomic_with(path, lambda sink: sink.write(text))
+
+
+def write_atomic_with(path: Path, write: Callable[[TextIO], object]) -> None:
+    """What `write` writes into its sink, into `path` as write_atomic does:
+    for a report written a piece at a time, never whole in memory."""
+    _write_atomic(path, write, binary=False)
+
+
+def _write_atomic(path: Path, write: Callable[[Any], object], binary: bool) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise UserError(f"cannot write {path} ({err.strerror}): pick a writable place") from None
     try:
-        with os.fdopen(fd, "wb") as sink:
-            sink.write(text.encode("utf-8") if isinstance(text, str) else text)
+        with (os.fdopen(fd, "wb") if binary else
+              os.fdopen(fd, "w", encoding="utf-8")) as sink:
+            write(sink)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as err:

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from harness.core import attempts
@@ -99,11 +99,24 @@ STATE_FIELDS = ("nr_units", "unit_size", "unit_pages", "chunk_size", "first_unit
 
 def show(console: Console, labels: list[str], results: Sequence[BootResult]) -> None:
     """One case on one or two sources, for a person."""
-    console.print(_layout_table(labels, [unit_layout(r) for r in results]))
+    # not cropped: a long table of ranges may be wider than the terminal, never cut
+    console.print(_layout_table(labels, [unit_layout(r) for r in results]), crop=False)
     console.print(_state_table(labels, results))
     for label, result in zip(labels, results, strict=True):
         console.rule(label)
         _show_one(console, result)
+
+
+# A unit layout of more units than this draws each run of regular rows as
+# one row: the 2,048 rows of a 4096-cpu machine are seconds of drawing and
+# pages of scrolling, while a reviewer looks for where the pattern breaks.
+LAYOUT_ROWS_IN_FULL = 128
+# A run shorter than this is drawn row by row: a range would not be shorter.
+_SHORTEST_RUN = 3
+
+# One column's cell of a unit row: (group, cpu), cpu None for an empty
+# slot; None where the layout has no such unit.
+_Cell = tuple[str, int | None] | None
 
 
 def _layout_table(labels: list[str], layouts: list[list[Unit]]) -> Table:
@@ -113,18 +126,70 @@ def _layout_table(labels: list[str], layouts: list[list[Unit]]) -> Table:
         table.add_column(f"{label}\ngroup", justify="right")
         table.add_column("cpu", justify="right")
     rows = max((len(lay) for lay in layouts), default=0)
-    for u in range(rows):
-        row = [str(u)]
-        for lay in layouts:
-            if u < len(lay):
-                cpu = lay[u].cpu
-                row += [lay[u].group, "--" if cpu is None else str(cpu)]
-            else:
-                row += ["", ""]
-        if len(layouts) == 2 and _differs(layouts, u):
+    cells = [[(lay[u].group, lay[u].cpu) if u < len(lay) else None for lay in layouts]
+             for u in range(rows)]
+    runs = _regular_runs(cells) if rows > LAYOUT_ROWS_IN_FULL else \
+        [(u, u) for u in range(rows)]
+    texts = []
+    for first, last in runs:
+        row = [str(first) if first == last else f"{first}-{last}"]
+        for cell, end in zip(cells[first], cells[last], strict=True):
+            row += _cell_texts(cell, end)
+        texts.append(row)
+    for (first, _), row in zip(runs, texts, strict=True):
+        if len(layouts) == 2 and _differs(layouts, first):
             row = [f"[bold yellow]{cell}[/]" for cell in row]
         table.add_row(*row)
+    if len(runs) < rows:
+        # a range cut to "0-20…" would say the wrong thing: the ranges stay whole
+        # and the group columns give way, their labels cut as they were before
+        for n, column in enumerate(table.columns):
+            column.min_width = max((len(row[n]) for row in texts if "-" in row[n]),
+                                   default=None)
+            column.max_width = 5 if n % 2 else None
+        table.caption = ("unit a-b, cpu c-d: unit a serves cpu c, unit a+1 cpu c+1, and so "
+                         "on (--json: every unit)")
     return table
+
+
+def _cell_texts(cell: _Cell, end: _Cell) -> list[str]:
+    """A column's group and cpu text for a run from `cell` to `end`."""
+    if cell is None or end is None:
+        return ["", ""]
+    group, cpu = cell
+    if cpu is None:
+        return [group, "--"]
+    return [group, str(cpu) if cpu == end[1] else f"{cpu}-{end[1]}"]
+
+
+def _regular_runs(cells: list[list[_Cell]]) -> list[tuple[int, int]]:
+    """(first, last) unit of each row drawn: the longest runs over which every
+    column keeps its group and either keeps an empty slot, has no unit, or
+    serves the next cpu at the next unit; a run too short to gain is split."""
+    runs: list[tuple[int, int]] = []
+    first = 0
+    for u in range(1, len(cells) + 1):
+        if u < len(cells) and all(_follows(a, b) for a, b in
+                                  zip(cells[u - 1], cells[u], strict=True)):
+            continue
+        if u - first >= _SHORTEST_RUN:
+            runs.append((first, u - 1))
+        else:
+            runs += [(v, v) for v in range(first, u)]
+        first = u
+    return runs
+
+
+def _follows(before: _Cell, cell: _Cell) -> bool:
+    """Whether `cell` continues the run `before` is in (one unit on)."""
+    if before is None or cell is None:
+        return before is None and cell is None
+    (group, cpu), (next_group, next_cpu) = before, cell
+    if group != next_group:
+        return False
+    if cpu is None or next_cpu is None:
+        return cpu is None and next_cpu is None
+    return next_cpu == cpu + 1
 
 
 def _state_table(labels: list[str], results: Sequence[BootResult]) -> Table:
@@ -152,7 +217,12 @@ def _show_one(console: Console, result: BootResult) -> None:
         say("per-cpu offsets from the chunk base: " + " ".join(shown[:16])
             + (" ..." if len(shown) > 16 else ""))
     dump = dump_text(result.get("log", ""))
-    say(dump if dump else "(no allocation dump printed)")
+    if dump and max(map(cell_len, dump.splitlines())) <= console.width:
+        # what wrapping would print, without rich wrapping every line of
+        # the dump of thousands of units (a second at 2,048)
+        say(dump, soft_wrap=True)
+    else:
+        say(dump if dump else "(no allocation dump printed)")
     memory = _memory_line(result)
     if memory:
         say(memory)
@@ -240,6 +310,9 @@ def progress(console: Console, what: str, total: int,
              status: Callable[[], str] | None = None) -> Iterator[Callable[[], None]]:
     """A progress bar on stderr; yields the function that advances it.
     `status`, if given, is shown after the bar (running counts, say)."""
+    # imported here: rich.progress is a tenth of show's start-up, and show has no bar
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
     with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), "{task.fields[status]}", console=console,
                   transient=True) as bar:

@@ -3,18 +3,25 @@ plain-text email for a patch review reply.
 
 Everything here is built from the run's records (in case order) and the
 reproducers, so an interrupted-and-resumed run reports exactly what an
-uninterrupted one would.
+uninterrupted one would.  The records pass once, one at a time, into the
+summary (which grows with the kinds of findings, not the cases) and into
+Parts, the pieces of the long reports kept in temporary files: no report
+holds every record.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import json
 import re
+import shutil
+import tempfile
 import textwrap
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import jinja2
 from rich.console import Console
@@ -26,7 +33,7 @@ from harness.campaign.reproduce import Reproducer, Unjudged
 from harness.core import cases
 from harness.core.paths import TEMPLATES
 from harness.core.verdict import Comparison, FindingKind, Verdict
-from harness.judge import classify, compare
+from harness.judge import compare
 
 
 @dataclass
@@ -58,11 +65,11 @@ class KindRow:
     """One kind of finding of a run: where and what, and the cases it hit."""
 
     kind: FindingKind
-    hits: Sequence[tuple[str, classify.Finding]]
+    hits: runner.KindHits
 
     @property
     def comparison(self) -> Comparison:
-        return self.hits[0][1].comparison
+        return self.hits.first.comparison
 
     @property
     def field(self) -> str:
@@ -70,7 +77,7 @@ class KindRow:
 
     @property
     def cases(self) -> int:
-        return len({case for case, _ in self.hits})
+        return self.hits.cases
 
 
 @dataclass(frozen=True)
@@ -88,14 +95,11 @@ def _rows(summary: runner.Summary, verdict: Verdict) -> list[KindRow]:
 
 
 def _rule_counts(summary: runner.Summary, verdict: Verdict) -> list[RuleCount]:
-    per_rule: dict[str, set[str]] = {}
     fields: dict[str, list[str]] = {}
     for row in _rows(summary, verdict):
-        rule = row.kind.rule or ""
-        per_rule.setdefault(rule, set()).update(case for case, _ in row.hits)
-        fields.setdefault(rule, []).append(row.field)
-    return [RuleCount(rule, len(names), ", ".join(sorted(set(fields[rule]))))
-            for rule, names in per_rule.items()]
+        fields.setdefault(row.kind.rule or "", []).append(row.field)
+    return [RuleCount(rule, summary.rule_cases[verdict, rule], ", ".join(sorted(set(names))))
+            for rule, names in fields.items()]
 
 
 def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
@@ -178,10 +182,85 @@ def _show_unjudged(console: Console, unjudged: Sequence[Unjudged]) -> None:
 def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.CaseRecord],
              reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = (),
              unjudged: Sequence[Unjudged] = ()) -> str:
-    differences = [
-        {"case": record.case, **finding.to_json()}
-        for record in records for finding in record.findings
-    ]
+    """report.json as text (write_run_json writes it without the text whole)."""
+    sink = io.StringIO()
+    with Parts.of(summary, records, junit=False, in_memory=True) as parts:
+        write_run_json(sink, info, summary, parts, reproducers, coverage, unjudged)
+    return sink.getvalue()
+
+
+_dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
+# The same encoding, one encoder for every record (json.dumps makes one a call).
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+class Parts:
+    """What of report.json and the JUnit file grows with the cases - each
+    case's verdict, its findings, its <testcase> - written to temporary
+    files as the records pass once, in case order: the reports put them
+    between a head that needs the whole summary and a tail that needs the
+    reproducers, and no report holds every record."""
+
+    def __init__(self, junit: bool, in_memory: bool = False) -> None:
+        def part() -> TextIO:
+            return io.StringIO() if in_memory else \
+                tempfile.TemporaryFile("w+", encoding="utf-8", prefix="percpu-diff-report-")
+
+        self.verdicts, self.differences = part(), part()
+        self.junit = part() if junit else None
+        self._started: set[int] = set()
+
+    @staticmethod
+    def of(summary: runner.Summary, records: Iterable[runner.CaseRecord], *, junit: bool,
+           in_memory: bool = False) -> Parts:
+        parts = Parts(junit, in_memory)
+        for record in records:
+            parts.add(summary, record)
+        return parts
+
+    def __enter__(self) -> Parts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for part in (self.verdicts, self.differences, self.junit):
+            if part is not None:
+                part.close()
+
+    def add(self, summary: runner.Summary, record: runner.CaseRecord) -> None:
+        """The next record in case order; `summary` has had it added (the
+        JUnit failure names where a cut case's findings are kept)."""
+        # a one-key object and a list without their brackets: a case's entries
+        # as the whole report's json.dumps writes them, at one call a case
+        self._put(self.verdicts, _encode({record.case: record.verdict})[1:-1])
+        if record.findings:
+            self._put(self.differences, _encode(
+                [{"case": record.case, **finding.to_json()} for finding in record.findings]
+            )[1:-1])
+        if self.junit is not None:
+            # siblings in the suite, indented as ET.indent indents them
+            self._put(self.junit, _junit_case(summary, record), between="\n    ")
+
+    def _put(self, part: TextIO, text: str, between: str = ",") -> None:
+        if id(part) in self._started:
+            part.write(between)
+        self._started.add(id(part))
+        part.write(text)
+
+    def has_cases(self) -> bool:
+        return id(self.verdicts) in self._started
+
+    @staticmethod
+    def copy(part: TextIO | None, sink: TextIO) -> None:
+        if part is not None:
+            part.seek(0)
+            shutil.copyfileobj(part, sink)
+
+
+def write_run_json(sink: TextIO, info: RunInfo, summary: runner.Summary, parts: Parts,
+                   reproducers: Sequence[Reproducer], coverage: Sequence[SideCoverage] = (),
+                   unjudged: Sequence[Unjudged] = ()) -> None:
+    """report.json from its parts: the bytes one json.dumps of the whole
+    report would give."""
     # only a --coverage run has the key: the reports of other runs stay as they were
     extra: dict[str, object] = {"coverage": {c.side: c.to_json() for c in coverage}
                                 } if coverage else {}
@@ -192,17 +271,17 @@ def run_json(info: RunInfo, summary: runner.Summary, records: Sequence[runner.Ca
                         for case, (total, shown, file) in summary.cut.items()}
     if unjudged:
         extra["unjudged"] = [u.to_json() for u in unjudged]
-    return json.dumps({
-        "summary": summary.to_json(),
-        "sides": list(info.sides),
-        "allocator_paths": summary.paths_json(),
-        "seed": info.seed,
-        "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra},
-        "verdicts": {record.case: record.verdict for record in records},
-        "differences": differences,
-        "reproducers": [r.to_json() for r in reproducers],
-        **extra,
-    }, separators=(",", ":"), default=str) + "\n"
+    head = {"summary": summary.to_json(), "sides": list(info.sides),
+            "allocator_paths": summary.paths_json(), "seed": info.seed,
+            "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra}}
+    sink.write("{" + "".join(f"{_dumps(key)}:{_dumps(value)}," for key, value in head.items()))
+    sink.write('"verdicts":{')
+    Parts.copy(parts.verdicts, sink)
+    sink.write('},"differences":[')
+    Parts.copy(parts.differences, sink)
+    tail = {"reproducers": [r.to_json() for r in reproducers], **extra}
+    sink.write("]" + "".join(f",{_dumps(key)}:{_dumps(value)}" for key, value in tail.items())
+               + "}\n")
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -214,9 +293,19 @@ def _environment(autoescape: bool) -> jinja2.Environment:
 
 def junit_xml(info: RunInfo, summary: runner.Summary,
               records: Sequence[runner.CaseRecord]) -> str:
+    """The run as JUnit XML (write_junit writes it without the text whole)."""
+    sink = io.StringIO()
+    with Parts.of(summary, records, junit=True, in_memory=True) as parts:
+        write_junit(sink, info, summary, parts)
+    return sink.getvalue()
+
+
+def write_junit(sink: TextIO, info: RunInfo, summary: runner.Summary, parts: Parts) -> None:
     """The run as JUnit XML, built by ElementTree, which escapes markup;
     text XML 1.0 cannot carry at all (most control characters) is
-    written as a visible escape."""
+    written as a visible escape.  The <testcase> elements come from the
+    parts, each built alone; around them, the suites' own opening and
+    closing text, indented as ET.indent indents the whole tree."""
     totals = summary.to_json()
     counts = {"tests": str(totals["cases"]), "failures": str(totals["unexpected"]),
               "errors": str(totals["failed"]),
@@ -224,26 +313,40 @@ def junit_xml(info: RunInfo, summary: runner.Summary,
     suites = ET.Element("testsuites", {"name": "percpu-diff", **counts})
     suite = ET.SubElement(suites, "testsuite", {"name": _xml_text(" -> ".join(info.sides)),
                                                 **counts})
-    for r in records:
-        case = ET.SubElement(suite, "testcase", {
-            "classname": _xml_text(f"{r.scenario}.nr_cpus_{r.nr_cpus}"),
-            "name": _xml_text(r.case)})
-        if r.verdict == Verdict.UNEXPECTED:
-            unexpected = _junit_cut(summary, r, [
-                f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
-                f"{compare.short(f.right)}" for f in r.findings if f.label is Verdict.UNEXPECTED])
-            failure = ET.SubElement(case, "failure", {
-                "message": f"{len(unexpected)} unexpected difference(s)"})
-            failure.text = _xml_text("".join(line + "\n" for line in unexpected))
-        elif r.verdict == Verdict.INCONCLUSIVE:
-            ET.SubElement(case, "skipped", {"message": _xml_text(
-                "inconclusive: a boot was stopped by a limit that says nothing of the "
-                f"kernel code: {_outcomes(r)}")})
-        elif r.verdict == Verdict.FAILED:
-            ET.SubElement(case, "error", {
-                "message": _xml_text(f"the shim did not finish: {_outcomes(r)}")})
+    if not parts.has_cases():
+        ET.indent(suites, space="  ")
+        sink.write(ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
+        return
+    ET.SubElement(suite, "placeholder")
     ET.indent(suites, space="  ")
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    head, tail = ET.tostring(suites, encoding="unicode", xml_declaration=True).split(
+        "<placeholder />")
+    sink.write(head)
+    Parts.copy(parts.junit, sink)
+    sink.write(tail + "\n")
+
+
+def _junit_case(summary: runner.Summary, r: runner.CaseRecord) -> str:
+    """One <testcase>, indented for its place in the suite, without its tail."""
+    case = ET.Element("testcase", {
+        "classname": _xml_text(f"{r.scenario}.nr_cpus_{r.nr_cpus}"),
+        "name": _xml_text(r.case)})
+    if r.verdict == Verdict.UNEXPECTED:
+        unexpected = _junit_cut(summary, r, [
+            f"{f.comparison.description}: {f.field}: {compare.short(f.left)} vs "
+            f"{compare.short(f.right)}" for f in r.findings if f.label is Verdict.UNEXPECTED])
+        failure = ET.SubElement(case, "failure", {
+            "message": f"{len(unexpected)} unexpected difference(s)"})
+        failure.text = _xml_text("".join(line + "\n" for line in unexpected))
+    elif r.verdict == Verdict.INCONCLUSIVE:
+        ET.SubElement(case, "skipped", {"message": _xml_text(
+            "inconclusive: a boot was stopped by a limit that says nothing of the "
+            f"kernel code: {_outcomes(r)}")})
+    elif r.verdict == Verdict.FAILED:
+        ET.SubElement(case, "error", {
+            "message": _xml_text(f"the shim did not finish: {_outcomes(r)}")})
+    ET.indent(case, space="  ", level=2)
+    return ET.tostring(case, encoding="unicode")
 
 
 def _outcomes(record: runner.CaseRecord) -> str:
@@ -275,8 +378,8 @@ def _wrap_command(command: str, width: int = 70) -> list[str]:
     return [line + " \\" for line in lines[:-1]] + lines[-1:]
 
 
-def _example(hits: Sequence[tuple[str, classify.Finding]]) -> list[str]:
-    case, finding = hits[0]
+def _example(hits: runner.KindHits) -> list[str]:
+    case, finding = hits.first_case, hits.first
     kernel_vs_model = finding.comparison in (Comparison.OLD_KERNEL_VS_MODEL,
                                              Comparison.NEW_KERNEL_VS_MODEL)
     left, right = ("kernel", "model") if kernel_vs_model else ("old", "new")
