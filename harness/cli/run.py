@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import shutil
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -42,22 +43,29 @@ def main(request: RunRequest) -> int:
     # The directory is this run's from before its state is read until the
     # last report is written.
     with runner.RunDir(request.out) as rundir:
+        started = time.monotonic()
         records = _execute(the_plan, rundir, request.resume, err, _identity_options(request))
         if records is None:
             return 130
-        return _finish(request, the_plan, chosen, rundir, records, out, err)
+        return _finish(request, the_plan, chosen, rundir, records, out, err,
+                       time.monotonic() - started)
 
 
 def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
             rundir: runner.RunDir, records: dict[str, runner.CaseRecord], out: Console,
-            err: Console) -> int:
-    """Coverage, reproducers and the reports: the exit status."""
+            err: Console, run_seconds: float) -> int:
+    """Coverage, reproducers and the reports: the exit status.  The
+    reproducer search takes --shrink-seconds, else as long as the cases took
+    (`run_seconds`), but at least reproduce.FLOOR_SECONDS."""
     covered = coverage.run_coverage(the_plan, _gcov_root(rundir)) if the_plan.coverage else []
     summary, ordered = runner.summarize(the_plan, records)
+    seconds = request.shrink_seconds if request.shrink_seconds is not None \
+        else max(run_seconds, reproduce.FLOOR_SECONDS)
     reproducers = reproduce.find_reproducers(
-        the_plan, summary, limit=request.max_reproducers, budget=request.shrink_budget,
+        the_plan, summary, limit=request.max_reproducers,
+        budget=reproduce.Budget(request.shrink_budget, seconds),
         command=functools.partial(reproduce.repro_command, request.sources.words()),
-        progress=functools.partial(console.progress, err))
+        progress=functools.partial(console.steps, err))
     declared = plan.declared_file(request.declared, the_plan.sides, request.sources.patches)
     info = run_report.RunInfo(
         [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
