@@ -132,9 +132,9 @@ def find_reproducers(plan: runner.Plan, summary: runner.Summary, *, limit: int,
                      budget: Budget, command: Callable[[cases.Case], str], progress: Progress,
                      clock: Callable[[], float] = time.monotonic) -> list[Reproducer]:
     """A reproducer for each of the first `limit` unexpected signatures, each
-    shrunk from the smallest case that shows it, within `budget`: each
-    signature gets an equal share of the time still left when its shrink
-    starts, so time a quick one leaves over goes to those after it."""
+    shrunk from the smallest case that shows it, within `budget`: each shrink
+    gets an equal share of the time still left when it starts, among the
+    shrinks still ahead, so time a quick one leaves over goes to those after it."""
     todo = list(starts(plan, summary))[:limit]
     deadline = None if budget.seconds is None else clock() + budget.seconds
     out: list[Reproducer] = []
@@ -157,13 +157,21 @@ def find_reproducers(plan: runner.Plan, summary: runner.Summary, *, limit: int,
                                   start.case.name, earlier.stopped, earlier.cut_short))
             continue
         share = None if deadline is None else \
-            clock() + max(0.0, deadline - clock()) / (len(todo) - n)
+            clock() + max(0.0, deadline - clock()) / _shrinks_ahead(todo[n:], out)
         result = _shrink_one(start, budget, share, shows, progress, clock)
         cut = _cut_short(result.stopped, budget)
         out.append(Reproducer(start.signature, start.first_case, start.finding, result.case,
                               result.attempts, command(result.case), start.case.name,
                               result.stopped if cut else None, cut))
     return out
+
+
+def _shrinks_ahead(todo: Sequence[Start], done: Sequence[Reproducer]) -> int:
+    """How many shrinks the signatures still to do will likely take: one per
+    case they start from, less those shrunk already (signatures from one
+    start usually share its reproducer)."""
+    shrunk = {r.shrunk_from for r in done}
+    return max(1, len({s.case.name for s in todo} - shrunk))
 
 
 @dataclass
