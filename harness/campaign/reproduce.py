@@ -63,8 +63,8 @@ class Reproducer:
         if not self.cut_short:
             return ""
         option = "--shrink-seconds" if self.stopped == "time" else "--shrink-budget"
-        return (f"cut short {self.cut_short}: a larger {option} goes further (with "
-                "--resume, the run's cases are not booted again)")
+        return (f"cut short {self.cut_short}: a larger {option} goes further, and with "
+                "--resume the run's cases are not booted again")
 
     def to_json(self) -> ReproducerJson:
         return {"signature": self.signature, "first_case": self.first_case,

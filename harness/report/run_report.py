@@ -133,7 +133,7 @@ def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
                       highlight=False)
         console.print(f"  {repro.command}", markup=False, highlight=False, soft_wrap=True)
         if repro.further():
-            console.print(f"  ({repro.further()})", markup=False, highlight=False,
+            console.print(f"  {repro.further()}", markup=False, highlight=False,
                           soft_wrap=True)
 
 
