@@ -158,6 +158,8 @@ BAD_RUN_OPTIONS = {
     "timeout-zero": (["--timeout-ms", "0"], "--timeout-ms 0 is out of range"),
     "jobs-zero": (["--jobs", "0"], "--jobs 0 is out of range"),
     "shrink-budget-negative": (["--shrink-budget", "-1"], "--shrink-budget -1 is out of range"),
+    "shrink-seconds-negative": (["--shrink-seconds", "-3"],
+                                "--shrink-seconds -3 is out of range"),
     "max-reproducers-negative": (["--max-reproducers", "-2"],
                                  "--max-reproducers -2 is out of range"),
     "nr-cpus-letters": (["--nr-cpus", "x"], "--nr-cpus x is not a whole number"),

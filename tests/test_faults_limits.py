@@ -191,8 +191,9 @@ def test_a_timed_out_case_is_inconclusive_named_and_never_shrunk(
 
     monkeypatch.setattr(runner, "boot", counting_boot)
     found = reproduce.find_reproducers(
-        plan, summary, limit=20, budget=4, command=lambda c: f"repro {c.name}",
-        progress=lambda what, total: console.progress(Console(file=io.StringIO()), what, total))
+        plan, summary, limit=20, budget=reproduce.Budget(4), command=lambda c: f"repro {c.name}",
+        progress=lambda what, total, status: console.steps(Console(file=io.StringIO()), what,
+                                                           total, status))
     assert not [r for r in found if r.first_case == "waits"]
     assert not [name for name in boots if name.startswith("waits")]
     unjudged = reproduce.unjudged(plan, ordered, lambda c: f"percpu-diff repro {c.name}")

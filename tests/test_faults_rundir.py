@@ -38,7 +38,9 @@ OLD_NEW = ("--dir", str(kernel("unit_map")), "--dir", str(kernel("alloc_info")))
 NEW_OLD = ("--dir", str(kernel("alloc_info")), "--dir", str(kernel("unit_map")))
 CASES = 12
 OPTIONS = ("--cases", str(CASES), "--nr-cpus", "8", "--no-corpus", "--jobs", "2",
-           "--shrink-budget", "8", "--max-reproducers", "2", "--timeout-ms", "60000")
+           "--shrink-budget", "8", "--max-reproducers", "2", "--timeout-ms", "60000",
+           # reports are compared whole: no time budget, which load could cut short
+           "--shrink-seconds", "3600")
 
 
 def run_args(sources: Sequence[str] = OLD_NEW, *more: str) -> list[str]:

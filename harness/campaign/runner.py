@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NotRequired, TypedDict
 
-from harness.campaign import agree
+from harness.campaign import agree, shrink
 from harness.compile import shims
 from harness.core import attempts, cases, files, generation
 from harness.core.errors import UserError
@@ -581,6 +581,10 @@ class KindHits:
     first_case: str
     first: classify.Finding
     cases: int = 1
+    # The smallest case showing it, by the Summary's size_of (the first
+    # when it has none): where its reproducer starts shrinking.
+    smallest_case: str = ""
+    smallest: classify.Finding | None = None
 
 
 @dataclass
@@ -603,6 +607,8 @@ class Summary:
     label_cases: Counter[Verdict] = field(default_factory=Counter)
     # The records the run could not judge (they hold no findings).
     unjudged: list[CaseRecord] = field(default_factory=list)
+    # A case's size by its name, to keep each kind's smallest showing case.
+    size_of: Callable[[str], tuple[int, ...]] | None = field(default=None, compare=False)
 
     def add(self, record: CaseRecord) -> None:
         """One more record, the next in case order."""
@@ -616,9 +622,13 @@ class Summary:
         for kind, first in kinds.items():
             hits = self.by_kind.get(kind)
             if hits is None:
-                self.by_kind[kind] = KindHits(record.case, first)
-            else:
-                hits.cases += 1
+                self.by_kind[kind] = KindHits(record.case, first, 1, record.case, first)
+                continue
+            hits.cases += 1
+            # Strictly smaller: of equals, the first in case order stays.
+            if self.size_of is not None and \
+                    self.size_of(record.case) < self.size_of(hits.smallest_case):
+                hits.smallest_case, hits.smallest = record.case, first
         self.signature_cases.update({kind.signature for kind in kinds})
         self.rule_cases.update({(kind.verdict, kind.rule or "") for kind in kinds})
         self.label_cases.update({kind.verdict for kind in kinds})
@@ -636,18 +646,28 @@ class Summary:
         return {side: dict(sorted(counter.items())) for side, counter in self.paths.items()}
 
 
-def summary_of(records: Iterable[CaseRecord]) -> Summary:
-    """The summary of records given in case order."""
-    summary = Summary()
+def summary_of(records: Iterable[CaseRecord], plan: Plan | None = None) -> Summary:
+    """The summary of records given in case order (of `plan`'s cases: with
+    each kind's smallest showing case)."""
+    summary = empty_summary(plan)
     for record in records:
         summary.add(record)
     return summary
 
 
+def empty_summary(plan: Plan | None = None) -> Summary:
+    """A summary to add records to; with `plan`, it keeps each kind's
+    smallest showing case by shrink.start_key, where reproducers start."""
+    if plan is None:
+        return Summary()
+    by_name = {case.name: case for case in plan.cases}
+    return Summary(size_of=lambda name: shrink.start_key(by_name[name]))
+
+
 def summarize(plan: Plan, records: Mapping[str, CaseRecord]) -> tuple[Summary, list[CaseRecord]]:
     """Records in case order, their counts, and every finding grouped by signature."""
     ordered = [records[c.name] for c in plan.cases if c.name in records]
-    return summary_of(ordered), ordered
+    return summary_of(ordered, plan), ordered
 
 
 def unexpected_signatures(summary: Summary) -> Iterator[tuple[str, str, classify.Finding]]:

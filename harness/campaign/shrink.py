@@ -54,6 +54,18 @@ round keeps nothing or the budget is spent):
     7. sizes towards canonical values (for the arch flows, which choose the
        reserved, dynamic and atom sizes themselves, the static size only)
     8. bootmem and vmalloc sizes back to the defaults
+
+Where a shrink starts, and when it stops: a difference seen in many cases
+is shrunk from the one with the smallest `start_key` -- NR_CPUS first, then
+the number of possible cpus, then `size_key` -- because a boot costs about
+what NR_CPUS and the possible cpus make it cost (a 2048-cpu case of an
+NR_CPUS=4096 build boots for about a second, a 4-cpu one in milliseconds),
+and the nearer the start is to the reproducer the fewer boots it takes.
+The search stops when a round keeps nothing, when `budget` boots are spent,
+or when `out_of_time()` says so (checked before each boot; a boot under way
+is finished).  Time only decides how far the search gets, never whether a
+candidate is kept: that is its boot's say, so a busy machine may stop a
+shrink earlier, but the case it returns still showed the difference.
 """
 
 from __future__ import annotations
@@ -73,7 +85,7 @@ from harness.core.cases import (
 )
 from harness.core.errors import UserError
 
-__all__ = ["PASSES", "ShrinkResult", "canonical_atom", "shrink", "size_key"]
+__all__ = ["PASSES", "ShrinkResult", "canonical_atom", "shrink", "size_key", "start_key"]
 
 REMOTE_DISTANCE = 20
 CANONICAL_STATIC = 40960
@@ -101,6 +113,9 @@ class ShrinkResult:
     case: Case  # the smallest case found that still fails (the input if nothing smaller does)
     attempts: int  # how many times still_fails was called
     accepted: int  # how many candidates were kept
+    # What ended the search before a round kept nothing: "boots" (the
+    # budget), "time" (out_of_time), or None (it ran to its end).
+    stopped: str | None = None
 
 
 def canonical_atom(scenario: str) -> int:
@@ -176,6 +191,13 @@ def size_key(case: Case) -> tuple[int, ...]:
         unaligned,
         size_distance,
     )
+
+
+def start_key(case: Case) -> tuple[int, ...]:
+    """Which of the cases that show a difference a shrink starts from: the
+    smallest (see the module docstring).  NR_CPUS and the possible cpus lead
+    because they are what a boot costs; `size_key` settles the rest."""
+    return (case.nr_cpus, len(case.possible), *size_key(case))
 
 
 # ------------------------------------------------------------ the passes
@@ -426,7 +448,8 @@ def _booted_fields(case: Case) -> tuple[object, ...]:
 
 class _Search:
     def __init__(self, start: Case, still_fails: Callable[[Case], bool], budget: int,
-                 progress: Callable[[int, Case], None] | None) -> None:
+                 progress: Callable[[int, Case], None] | None,
+                 out_of_time: Callable[[], bool] | None) -> None:
         self.best = start
         self.best_key = size_key(start)
         self.still_fails = still_fails
@@ -434,11 +457,18 @@ class _Search:
         self.progress = progress
         # The input is known to fail: never boot it again.
         self.tried = {_booted_fields(start)}
+        self.out_of_time = out_of_time
         self.attempts = 0
         self.accepted = 0
+        self.stopped: str | None = None
 
     def spent(self) -> bool:
-        return self.attempts >= self.budget
+        if self.stopped is None:
+            if self.attempts >= self.budget:
+                self.stopped = "boots"
+            elif self.out_of_time is not None and self.out_of_time():
+                self.stopped = "time"
+        return self.stopped is not None
 
     def attempt(self, candidate: Case) -> bool:
         """Boot the candidate if it is new, valid and smaller; True if it is kept."""
@@ -486,25 +516,28 @@ class _Search:
 
 
 def shrink(case: Case, still_fails: Callable[[Case], bool], *, budget: int = DEFAULT_BUDGET,
-           progress: Callable[[int, Case], None] | None = None) -> ShrinkResult:
+           progress: Callable[[int, Case], None] | None = None,
+           out_of_time: Callable[[], bool] | None = None) -> ShrinkResult:
     """The smallest case (by `size_key`) found that `still_fails`, greedily.
 
     `case` is taken to fail already and is never passed to `still_fails`;
     candidates keep its name, description and expect so the predicate sees
     them as variants of it.  At most `budget` calls are made, never twice
     for the same booted fields, never on a case that does not validate.
-    `progress(attempts, best)` is called after each call.
+    `progress(attempts, best)` is called after each call.  `out_of_time()`,
+    asked before each call, ends the search when it says so (the result's
+    `stopped` is then "time"; "boots" when the budget ended it).
 
     If some candidate still failed, the result is named f"{name}-min" and
     its description says what it was shrunk from; otherwise the result's
     case is `case` itself.  Raises UserError if `case` does not validate.
     """
     case.validate()
-    search = _Search(case, still_fails, budget, progress)
+    search = _Search(case, still_fails, budget, progress, out_of_time)
     search.run()
     if not search.accepted:
-        return ShrinkResult(case, search.attempts, 0)
+        return ShrinkResult(case, search.attempts, 0, search.stopped)
     origin = f"shrunk from {case.name} in {search.attempts} attempts"
     description = f"{origin}: {case.description}" if case.description else origin
     smallest = replace(search.best, name=f"{case.name}-min", description=description)
-    return ShrinkResult(smallest, search.attempts, search.accepted)
+    return ShrinkResult(smallest, search.attempts, search.accepted, search.stopped)

@@ -85,7 +85,7 @@ def _run(ns: argparse.Namespace) -> RunRequest:
         matrix=ns.matrix, scenarios=tuple(ns.scenario or ()), declared=ns.declared,
         triage=ns.triage, out=ns.out, resume=ns.resume, jobs=ns.jobs, json=ns.json,
         junit=ns.junit, email=ns.email, shrink_budget=ns.shrink_budget,
-        max_reproducers=ns.max_reproducers)
+        shrink_seconds=ns.shrink_seconds, max_reproducers=ns.max_reproducers)
 
 
 def _repro(ns: argparse.Namespace) -> ReproRequest:
@@ -318,6 +318,9 @@ def _add_run(sub: Subparsers) -> None:
                    help="plain-text report for a review reply (to FILE, or stdout)")
     p.add_argument("--shrink-budget", type=_number("--shrink-budget", 0), default=150,
                    help="boots per reproducer")
+    p.add_argument("--shrink-seconds", type=_number("--shrink-seconds", 0),
+                   help="seconds for the whole reproducer search (default: as long as the "
+                   "cases took, at least 10; 0: no shrinking)")
     p.add_argument("--max-reproducers", type=_number("--max-reproducers", 0), default=20)
 
 

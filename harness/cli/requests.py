@@ -160,6 +160,7 @@ class RunRequest:
     junit: Path | None = None
     email: str | None = None  # a file, or "-": stdout
     shrink_budget: int = 150
+    shrink_seconds: int | None = None  # None: as long as the cases took (see cli/run.py)
     max_reproducers: int = 20
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import shutil
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -42,33 +43,40 @@ def main(request: RunRequest) -> int:
     # The directory is this run's from before its state is read until the
     # last report is written.
     with runner.RunDir(request.out) as rundir:
+        started = time.monotonic()
         if not _execute(the_plan, rundir, request.resume, err, _identity_options(request)):
             return 130
-        return _finish(request, the_plan, chosen, rundir, out, err)
+        return _finish(request, the_plan, chosen, rundir, out, err, time.monotonic() - started)
 
 
 def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
-            rundir: runner.RunDir, out: Console, err: Console) -> int:
+            rundir: runner.RunDir, out: Console, err: Console, run_seconds: float) -> int:
     """Coverage, reproducers and the reports: the exit status.  The records
     are read back from results.jsonl once, in case order, one at a time,
     into the summary and the reports' parts: the run never holds them all."""
-    summary = runner.Summary()
+    summary = runner.empty_summary(the_plan)
     with run_report.Parts(junit=request.junit is not None) as parts:
         for record in rundir.ordered(the_plan, rundir.index()):
             summary.add(record)
             parts.add(summary, record)
-        return _judge_and_report(request, the_plan, chosen, rundir, summary, parts, out, err)
+        return _judge_and_report(request, the_plan, chosen, rundir, summary, parts, out, err,
+                                 run_seconds)
 
 
 def _judge_and_report(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
                       rundir: runner.RunDir, summary: runner.Summary, parts: run_report.Parts,
-                      out: Console, err: Console) -> int:
-    """Coverage, reproducers, the reports and the exit status of a summed-up run."""
+                      out: Console, err: Console, run_seconds: float) -> int:
+    """Coverage, reproducers, the reports and the exit status of a summed-up
+    run.  The reproducer search takes --shrink-seconds, else as long as the
+    cases took (`run_seconds`), but at least reproduce.FLOOR_SECONDS."""
     covered = coverage.run_coverage(the_plan, _gcov_root(rundir)) if the_plan.coverage else []
+    seconds = request.shrink_seconds if request.shrink_seconds is not None \
+        else max(run_seconds, reproduce.FLOOR_SECONDS)
     reproducers = reproduce.find_reproducers(
-        the_plan, summary, limit=request.max_reproducers, budget=request.shrink_budget,
+        the_plan, summary, limit=request.max_reproducers,
+        budget=reproduce.Budget(request.shrink_budget, seconds),
         command=functools.partial(reproduce.repro_command, request.sources.words()),
-        progress=functools.partial(console.progress, err))
+        progress=functools.partial(console.steps, err))
     declared = plan.declared_file(request.declared, the_plan.sides, request.sources.patches)
     info = run_report.RunInfo(
         [s.label for s in the_plan.sides], request.seed, len(chosen.generated),

@@ -324,6 +324,22 @@ def progress(console: Console, what: str, total: int,
         yield advance
 
 
+@contextmanager
+def steps(console: Console, what: str, total: int,
+          status: Callable[[], str]) -> Iterator[Callable[[], None]]:
+    """progress() on a terminal; elsewhere (a log, a pipe) a plain line when
+    the work starts and one when it ends, each with `status()`, rather than
+    a bar nobody sees redrawn."""
+    if console.is_terminal:
+        with progress(console, what, total, status) as advance:
+            yield advance
+        return
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    say(f"{what}: {status()}")
+    yield lambda: None
+    say(f"{what}: done, {status()}")
+
+
 def show_dump(console: Console, table: DumpTable) -> None:
     """A parsed dump: header sizes, then which cpu each unit serves."""
     alloc = f" alloc {table.alloc_size}" if table.alloc_size is not None else ""

@@ -133,9 +133,12 @@ def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
         console.print(paths)
     _show_cut(console, summary)
     for n, repro in enumerate(reproducers, 1):
-        console.print(f"reproducer {n} ({repro.signature}, shrunk from {repro.first_case} in "
-                      f"{repro.attempts} boots):", markup=False, highlight=False)
+        console.print(f"reproducer {n} ({repro.signature}, {repro.note()}):", markup=False,
+                      highlight=False)
         console.print(f"  {repro.command}", markup=False, highlight=False, soft_wrap=True)
+        if repro.further():
+            console.print(f"  {repro.further()}", markup=False, highlight=False,
+                          soft_wrap=True)
 
 
 def cut_note(case: str, cut: tuple[int, int, str]) -> str:
@@ -413,8 +416,7 @@ def email_text(info: RunInfo, summary: runner.Summary,
             example=_example(row.hits),
             repro=_wrap_command(repro.command) if repro else [],
             toml=cases.case_to_toml(repro.case).splitlines() if repro else [],
-            shrink_note=f"shrunk from {repro.first_case} in {repro.attempts} boots"
-            if repro else ""))
+            shrink_note=repro.note() if repro else ""))
         group.fields.append(f"{row.comparison.description}: {row.field} ({row.cases} case"
                                f"{'s' if row.cases != 1 else ''})")
     unexpected = list(groups.values())
