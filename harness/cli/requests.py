@@ -132,6 +132,8 @@ class AgreeRequest:
     triage: Path | None = None
     out: Path | None = None
     json: bool = False
+    jobs: int | None = None  # none: one per core
+    scheduler: str | None = None  # a Dask scheduler's address, or "local"
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ class RunRequest:
     email: str | None = None  # a file, or "-": stdout
     shrink_budget: int = 150
     max_reproducers: int = 20
+    scheduler: str | None = None  # a Dask scheduler's address, or "local"
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ class TimelineRequest:
     resume: bool = False
     jobs: int | None = None
     json: Path | None = None
+    scheduler: str | None = None  # a Dask scheduler's address, or "local"
 
     def specs(self) -> list[snapshot.SourceSpec]:
         if self.rev_range is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.campaign import coverage, keep, plan, reproduce, runner
+from harness.campaign import coverage, executor, keep, plan, reproduce, runner
 from harness.cli import sources
 from harness.cli.requests import RunRequest
 from harness.core import cases, files
@@ -40,9 +40,11 @@ def main(request: RunRequest) -> int:
         triage_file=request.triage, sanitize=request.build.sanitize,
         limits=request.build.limits(), jobs=request.jobs, coverage=request.build.coverage)
     # The directory is this run's from before its state is read until the
-    # last report is written.
-    with runner.RunDir(request.out) as rundir:
-        records = _execute(the_plan, rundir, request.resume, err, _identity_options(request))
+    # last report is written; a scheduler that does not answer leaves it untouched.
+    with executor.connect(request.scheduler, the_plan.jobs) as workers, \
+            runner.RunDir(request.out) as rundir:
+        records = _execute(the_plan, rundir, request.resume, err, _identity_options(request),
+                           workers)
         if records is None:
             return 130
         return _finish(request, the_plan, chosen, rundir, records, out, err)
@@ -76,6 +78,7 @@ def _check_outputs(request: RunRequest) -> None:
     """Every path the run will write, checked before any work: a report
     that cannot be written is found now, not after the run."""
     files.check_directory(request.out, "--out")
+    executor.check_coverage(request.scheduler, request.build.coverage)
     for option, path in (("--json", request.json), ("--junit", request.junit),
                          ("--email", Path(request.email) if request.email not in (None, "-")
                           else None)):
@@ -95,7 +98,8 @@ def _identity_options(request: RunRequest) -> dict[str, object]:
 
 
 def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Console,
-             options: dict[str, object]) -> dict[str, runner.CaseRecord] | None:
+             options: dict[str, object], workers: executor.Workers
+             ) -> dict[str, runner.CaseRecord] | None:
     """Every case's record, those of an earlier run resumed included; None if interrupted."""
     records = rundir.start(the_plan, resume, options)
     if rundir.retried:
@@ -126,7 +130,7 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Co
             advance()
 
         try:
-            runner.execute(the_plan, todo, on_record, gcov_root)
+            runner.execute(the_plan, todo, on_record, gcov_root, workers)
         except KeyboardInterrupt:
             err.print(f"interrupted: {len(records)} of {len(the_plan.cases)} cases are in "
                       f"{rundir.results}; finish with the same command and --resume",
