@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TypedDict
 
@@ -166,13 +166,22 @@ def shims_for(snap: Snapshot, rendered: shims.Rendered, scenario: str, batch: Se
     """The shim each case of the batch boots on, with its cases: one for a
     generic scenario; an arch flow's cases are built with or without
     CONFIG_NUMA as each asks."""
+    for this, config, group in builds_for(snap, rendered, scenario, batch, nr_cpus, sanitize,
+                                          coverage):
+        yield shims.build(this, config), group
+
+
+def builds_for(snap: Snapshot, rendered: shims.Rendered, scenario: str, batch: Sequence[Case],
+               nr_cpus: int, sanitize: bool, coverage: bool = False
+               ) -> Iterator[tuple[shims.Rendered, shims.BuildConfig, list[Case]]]:
+    """What shims_for builds, unbuilt: the rendering and configuration of
+    each shim, with its cases."""
     label, generation = snap.label, rendered.api.generation
     if scenario not in ARCH_SCENARIOS:
         if scenario not in rendered.extraction.scenarios:
             raise UserError(f"{label} ({generation}) has no {scenario} scenario: "
                             f"use one of {', '.join(rendered.extraction.scenarios)}")
-        yield shims.build(rendered, shims.config_for(nr_cpus, 12, sanitize, coverage=coverage)), \
-            list(batch)
+        yield rendered, shims.config_for(nr_cpus, 12, sanitize, coverage=coverage), list(batch)
         return
     if scenario not in arch_flows(snap, rendered):
         raise UserError(f"{label} ({generation}) has no {scenario} flow: it needs "
@@ -183,7 +192,52 @@ def shims_for(snap: Snapshot, rendered: shims.Rendered, scenario: str, batch: Se
         if group:
             config = shims.config_for(nr_cpus, group[0].page_size.bit_length() - 1, sanitize,
                                       scenario, numa, coverage)
-            yield shims.build(arch_rendered, config), group
+            yield arch_rendered, config, group
+
+
+@dataclass(frozen=True)
+class Judging:
+    """What every batch of an agree shares, shipped once to each worker."""
+
+    generation: GenerationName
+    source: str
+    entries: tuple[triage.TriageEntry, ...]
+    limits: server.Limits
+    renderings: dict[str, shims.Rendered]  # by arch, "generic" too
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Cases that boot on one shim, judged together wherever a worker is."""
+
+    arch: str
+    config: shims.BuildConfig
+    cases: tuple[Case, ...]
+    # A coverage shim's counters go to gcov_root/<shim key>.
+    gcov_root: Path | None = None
+
+
+# Cases per batch at most (runner.BATCH_CASES says why).
+BATCH_CASES = 50
+
+
+def batches(config: shims.BuildConfig, group: Sequence[Case], jobs: int,
+            gcov_root: Path | None = None) -> list[Batch]:
+    """The cases of one shim in slices every worker gets a share of."""
+    size = max(1, min(BATCH_CASES, -(-len(group) // max(1, jobs))))
+    return [Batch(config.arch, config, tuple(group[at:at + size]), gcov_root)
+            for at in range(0, len(group), size)]
+
+
+def judge_batch(judging: Judging, batch: Batch) -> list[Judged]:
+    """Boot a batch on its shim (built here, or found in this machine's
+    cache) and judge each case: the work a worker does.  The compared
+    fields stay behind: nothing after the verdict reads them."""
+    shim = shims.build(judging.renderings[batch.arch], batch.config)
+    gcov_dir = batch.gcov_root / shim.key if batch.gcov_root is not None else None
+    return [replace(judged, kernel_fields={}, model_fields={})
+            for judged in agree(shim, judging.generation, judging.source, batch.cases,
+                                judging.entries, judging.limits, gcov_dir)]
 
 
 def arch_flows(snap: Snapshot, rendered: shims.Rendered) -> tuple[str, ...]:

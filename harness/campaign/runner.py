@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import os
-import queue
 import re
 import shlex
 import socket
@@ -24,12 +23,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NotRequired, TypedDict
 
-from harness.campaign import agree, shrink
+from harness.campaign import agree, executor, shrink
 from harness.compile import shims
 from harness.core import attempts, cases, files, generation
 from harness.core.errors import UserError
@@ -521,55 +520,76 @@ def shims_for(plan: Plan, key: ShimKey) -> dict[str, shims.Shim]:
     return {side.name: shims.build(side.rendering(arch), config) for side in plan.sides}
 
 
-def execute(plan: Plan, todo: Sequence[cases.Case],
-            on_record: Callable[[CaseRecord], None], gcov_root: Path | None = None) -> None:
-    """Boot every case on every side, `plan.jobs` shim servers per side at
-    once; records arrive in completion order.  Coverage shims add their
-    counters under gcov_root/<side>/<shim key>/."""
-    records: queue.Queue[CaseRecord | BaseException | None] = queue.Queue()
+@dataclass(frozen=True)
+class Batch:
+    """Cases that boot on the same shims, run together wherever a worker is."""
+
+    key: ShimKey
+    cases: tuple[cases.Case, ...]
+    # Coverage shims add their counters under gcov_root/<side>/<shim key>/.
+    gcov_root: Path | None = None
+
+
+# Cases per batch at most: few enough that a lost worker loses little and
+# progress moves smoothly, enough that starting two shim servers is cheap
+# beside booting them.
+BATCH_CASES = 50
+
+
+def batches(todo: Sequence[cases.Case], jobs: int, gcov_root: Path | None = None
+            ) -> list[Batch]:
+    """The cases by shim key, in slices every worker gets a share of; the
+    biggest machines first, so the slowest batches do not come last."""
     groups: dict[ShimKey, list[cases.Case]] = {}
     for case in todo:
         groups.setdefault(shim_key(case), []).append(case)
-    work: list[tuple[dict[str, shims.Shim], list[cases.Case]]] = []
-    for key, group in sorted(groups.items()):
-        shims = shims_for(plan, key)
-        for j in range(plan.jobs):
-            chunk = group[j::plan.jobs]
-            if chunk:
-                work.append((shims, chunk))
-    lock = threading.Lock()
+    out = []
+    for key, group in sorted(groups.items(), key=lambda item: (-item[0][0], item[0])):
+        size = max(1, min(BATCH_CASES, -(-len(group) // max(1, jobs))))
+        out += [Batch(key, tuple(group[at:at + size]), gcov_root)
+                for at in range(0, len(group), size)]
+    return out
 
-    def worker() -> None:
-        try:
-            while True:
-                with lock:
-                    if not work:
-                        break
-                    shims, chunk = work.pop(0)
-                streams = {side.name: server.run_cases(
-                    shims[side.name], [side.case_for(c) for c in chunk], plan.limits,
-                    gcov_root / side.name / shims[side.name].key if gcov_root else None)
-                           for side in plan.sides}
-                for case in chunk:
-                    kernels = {name: next(stream) for name, stream in streams.items()}
-                    records.put(evaluate(case, kernels, plan))
-        except BaseException as err:  # surfaced in the main thread
-            records.put(err)
-        finally:
-            records.put(None)
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(plan.jobs)]
-    for t in threads:
-        t.start()
-    finished = 0
-    while finished < len(threads):
-        item = records.get()
-        if item is None:
-            finished += 1
-        elif isinstance(item, BaseException):
-            raise item
-        else:
-            on_record(item)
+def run_batch(plan: Plan, batch: Batch) -> list[CaseRecord]:
+    """Boot a batch on every side's shim (built here, or found in this
+    machine's cache) and judge each case: the work a worker does."""
+    shims = shims_for(plan, batch.key)
+    streams = {side.name: server.run_cases(
+        shims[side.name], [side.case_for(c) for c in batch.cases], plan.limits,
+        batch.gcov_root / side.name / shims[side.name].key if batch.gcov_root else None)
+               for side in plan.sides}
+    try:
+        return [evaluate(case, {name: next(stream) for name, stream in streams.items()}, plan)
+                for case in batch.cases]
+    finally:
+        for stream in streams.values():
+            if isinstance(stream, Generator):
+                stream.close()  # ends its shim server, now
+
+
+def shipped(plan: Plan, todo: Sequence[cases.Case]) -> Plan:
+    """The plan as workers get it: every arch flow the cases boot rendered
+    here, once, and no source: a worker needs no kernel tree, only the
+    rendered text it compiles."""
+    arches = sorted({case.arch for case in todo} - {"generic"})
+    sides = tuple(dataclasses.replace(side, snapshot=None, arch_renders={
+        arch: side.rendering(arch) for arch in arches}) for side in plan.sides)
+    return dataclasses.replace(plan, sides=sides)
+
+
+def execute(plan: Plan, todo: Sequence[cases.Case],
+            on_record: Callable[[CaseRecord], None], gcov_root: Path | None = None,
+            workers: executor.Workers | None = None) -> None:
+    """Boot every case on every side, in batches on `workers` (by default
+    `plan.jobs` processes here); records arrive here, in completion order.
+    Coverage shims add their counters under gcov_root/<side>/<shim key>/."""
+    work = batches(todo, plan.jobs, gcov_root)
+    if workers is None:
+        workers = executor.Processes(plan.jobs)
+    for _, records in workers.stream(run_batch, shipped(plan, todo), work):
+        for record in records:
+            on_record(record)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.campaign import plan, runner
+from harness.campaign import executor, plan, runner
 from harness.core import cases
 from harness.core.verdict import Comparison, FindingKind, Verdict
 from harness.run import server
@@ -80,7 +80,8 @@ def steps(sides: Sequence[runner.Side], run_cases: Sequence[cases.Case], *,
 
 
 def run_step(step: Step, out: Path, resume: bool,
-             on_record: Callable[[runner.CaseRecord], None]) -> StepResult:
+             on_record: Callable[[runner.CaseRecord], None],
+             workers: executor.Workers | None = None) -> StepResult:
     """One step, each record kept in its run directory as it comes."""
     rundir = runner.RunDir(step.directory(out))
     records = rundir.start(step.plan, resume)
@@ -92,7 +93,8 @@ def run_step(step: Step, out: Path, resume: bool,
         records[record.case] = record
         on_record(record)
 
-    runner.execute(step.plan, [c for c in step.plan.cases if c.name not in records], keep)
+    runner.execute(step.plan, [c for c in step.plan.cases if c.name not in records], keep,
+                   workers=workers)
     summary, ordered = runner.summarize(step.plan, records)
     return StepResult(step, summary, ordered)
 

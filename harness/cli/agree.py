@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
-from harness.campaign import agree, coverage, generate
+from harness.campaign import agree, coverage, executor, generate
 from harness.cli import sources
 from harness.cli.requests import AgreeRequest
 from harness.compile import shims
@@ -34,10 +35,12 @@ def main(request: AgreeRequest) -> int:
     snap = sources.load(specs[0], err)
     rendered = shims.render(snap)
     generation = rendered.api.generation
+    executor.check_coverage(request.scheduler, request.build.coverage)
     gcov_root = scratch.make("agree-gcov") \
         if request.build.coverage else None
     try:
-        summaries = _judge(request, snap, rendered, entries, err, gcov_root)
+        with executor.connect(request.scheduler, _jobs(request)) as workers:
+            summaries = _judge(request, snap, rendered, entries, err, workers, gcov_root)
         covered = [coverage.side_coverage("new", snap.label, sorted(gcov_root.iterdir()))] \
             if gcov_root is not None else []
     finally:
@@ -58,11 +61,14 @@ def main(request: AgreeRequest) -> int:
 
 
 def _judge(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered,
-           entries: Sequence[triage.TriageEntry], err: Console,
+           entries: Sequence[triage.TriageEntry], err: Console, workers: executor.Workers,
            gcov_root: Path | None = None) -> dict[str, agree.Summary]:
     """A summary per scenario; verdicts not in plain agreement also to --out;
-    a coverage shim's counters under gcov_root/<shim key>."""
-    generation = rendered.api.generation
+    a coverage shim's counters under gcov_root/<shim key>.  Batches run on
+    `workers`; their verdicts are taken in case order."""
+    judging = agree.Judging(rendered.api.generation, snap.label, tuple(entries),
+                            request.build.limits(), {"generic": rendered})
+    jobs = _jobs(request)
     summaries: dict[str, agree.Summary] = {}
     sink = request.out.open("w") if request.out else None
     try:
@@ -71,22 +77,28 @@ def _judge(request: AgreeRequest, snap: Snapshot, rendered: shims.Rendered,
             batch = _on_successor(rendered, snap.label, err, list(generate.generate(
                 request.count, request.seed, scenario, request.nr_cpus)))
             summary = summaries.setdefault(scenario, agree.Summary())
+            booted = batch[0].scenario if batch else scenario
+            work: list[agree.Batch] = []
+            for this, config, group in agree.builds_for(snap, rendered, booted, batch,
+                                                        request.nr_cpus, request.build.sanitize,
+                                                        request.build.coverage):
+                judging.renderings[config.arch] = this
+                work += agree.batches(config, group, jobs, gcov_root)
             with console.progress(err, f"{scenario}", request.count) as advance:
-                booted = batch[0].scenario if batch else scenario
-                for shim, group in agree.shims_for(snap, rendered, booted, batch,
-                                                   request.nr_cpus, request.build.sanitize,
-                                                   request.build.coverage):
-                    gcov_dir = gcov_root / shim.key if gcov_root is not None else None
-                    for verdict in agree.agree(shim, generation, snap.label, group, entries,
-                                               request.build.limits(), gcov_dir):
-                        summary.add(verdict)
-                        if sink:
-                            agree.write_verdict(sink, verdict)
-                        advance()
+                for verdict in executor.in_order(workers.stream(agree.judge_batch, judging,
+                                                                work)):
+                    summary.add(verdict)
+                    if sink:
+                        agree.write_verdict(sink, verdict)
+                    advance()
     finally:
         if sink:
             sink.close()
     return summaries
+
+
+def _jobs(request: AgreeRequest) -> int:
+    return max(1, request.jobs or os.cpu_count() or 1)
 
 
 def _on_successor(rendered: shims.Rendered, label: str, err: Console,

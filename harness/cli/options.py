@@ -69,7 +69,8 @@ def _show(ns: argparse.Namespace) -> ShowRequest:
 def _agree(ns: argparse.Namespace) -> AgreeRequest:
     return AgreeRequest(
         _sources(ns), _build(ns), scenarios=tuple(ns.scenario or ()), count=ns.count,
-        seed=ns.seed, nr_cpus=ns.nr_cpus, triage=ns.triage, out=ns.out, json=ns.json)
+        seed=ns.seed, nr_cpus=ns.nr_cpus, triage=ns.triage, out=ns.out, json=ns.json,
+        jobs=ns.jobs, scheduler=ns.scheduler)
 
 
 def _dump(ns: argparse.Namespace) -> DumpRequest:
@@ -85,7 +86,8 @@ def _run(ns: argparse.Namespace) -> RunRequest:
         matrix=ns.matrix, scenarios=tuple(ns.scenario or ()), declared=ns.declared,
         triage=ns.triage, out=ns.out, resume=ns.resume, jobs=ns.jobs, json=ns.json,
         junit=ns.junit, email=ns.email, shrink_budget=ns.shrink_budget,
-        shrink_seconds=ns.shrink_seconds, max_reproducers=ns.max_reproducers)
+        shrink_seconds=ns.shrink_seconds, max_reproducers=ns.max_reproducers,
+        scheduler=ns.scheduler)
 
 
 def _repro(ns: argparse.Namespace) -> ReproRequest:
@@ -107,7 +109,7 @@ def _timeline(ns: argparse.Namespace) -> TimelineRequest:
         _sources(ns), _build(ns), rev_range=ns.range, cases=ns.cases, seed=ns.seed,
         nr_cpus=tuple(ns.nr_cpus or ()), corpus=not ns.no_corpus,
         scenarios=tuple(ns.scenario or ()), triage=ns.triage, out=ns.out, resume=ns.resume,
-        jobs=ns.jobs, json=ns.json)
+        jobs=ns.jobs, json=ns.json, scheduler=ns.scheduler)
 
 
 def _bisect(ns: argparse.Namespace) -> BisectRequest:
@@ -228,6 +230,15 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
                    help="per-boot memory limit, the simulated memory included")
 
 
+def _add_worker_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--jobs", type=_number("--jobs", 1),
+                   help=f"{what} at once: worker processes, or the workers of --scheduler "
+                   "local (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the cases on a Dask cluster: its scheduler's address "
+                   "(tcp://host:8786), or 'local' for a cluster of --jobs workers here")
+
+
 def _add_coverage_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coverage", action="store_true",
                    help="build the kernel code with gcov and report which of its lines and "
@@ -278,6 +289,7 @@ def _add_agree(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, help="JSON lines, one per case that is not in "
                    "plain agreement, written as the run goes")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_worker_options(p, "batches of cases")
 
 
 def _add_dump(sub: Subparsers) -> None:
@@ -310,8 +322,7 @@ def _add_run(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("percpu-diff-run"),
                    help="run directory: results.jsonl, report.json, repro-N.toml")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run")
-    p.add_argument("--jobs", type=_number("--jobs", 1),
-                   help="shim servers per side (default: all cores)")
+    _add_worker_options(p, "batches of cases")
     p.add_argument("--json", type=Path, help="write the JSON report here too")
     p.add_argument("--junit", type=Path, help="write a JUnit XML report")
     p.add_argument("--email", nargs="?", const="-",
@@ -368,8 +379,7 @@ def _add_timeline(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("percpu-diff-timeline"),
                    help="timeline directory: a run directory per step, timeline.json")
     p.add_argument("--resume", action="store_true", help="finish an interrupted timeline")
-    p.add_argument("--jobs", type=_number("--jobs", 1),
-                   help="shim servers per side (default: all cores)")
+    _add_worker_options(p, "batches of cases")
     p.add_argument("--json", type=Path, help="write timeline.json here too")
 
 

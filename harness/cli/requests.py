@@ -132,6 +132,8 @@ class AgreeRequest:
     triage: Path | None = None
     out: Path | None = None
     json: bool = False
+    jobs: int | None = None  # none: one per core
+    scheduler: str | None = None  # a Dask scheduler's address, or "local"
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class RunRequest:
     shrink_budget: int = 150
     shrink_seconds: int | None = None  # None: as long as the cases took (see cli/run.py)
     max_reproducers: int = 20
+    scheduler: str | None = None  # a Dask scheduler's address, or "local"
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ class TimelineRequest:
     resume: bool = False
     jobs: int | None = None
     json: Path | None = None
+    scheduler: str | None = None  # a Dask scheduler's address, or "local"
 
     def specs(self) -> list[snapshot.SourceSpec]:
         if self.rev_range is None:

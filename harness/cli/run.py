@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.campaign import coverage, keep, plan, reproduce, runner
+from harness.campaign import coverage, executor, keep, plan, reproduce, runner
 from harness.cli import sources
 from harness.cli.requests import RunRequest
 from harness.core import cases, files
@@ -41,10 +41,12 @@ def main(request: RunRequest) -> int:
         triage_file=request.triage, sanitize=request.build.sanitize,
         limits=request.build.limits(), jobs=request.jobs, coverage=request.build.coverage)
     # The directory is this run's from before its state is read until the
-    # last report is written.
-    with runner.RunDir(request.out) as rundir:
+    # last report is written; a scheduler that does not answer leaves it untouched.
+    with executor.connect(request.scheduler, the_plan.jobs) as workers, \
+            runner.RunDir(request.out) as rundir:
         started = time.monotonic()
-        if not _execute(the_plan, rundir, request.resume, err, _identity_options(request)):
+        if not _execute(the_plan, rundir, request.resume, err, _identity_options(request),
+                        workers):
             return 130
         return _finish(request, the_plan, chosen, rundir, out, err, time.monotonic() - started)
 
@@ -96,6 +98,7 @@ def _check_outputs(request: RunRequest) -> None:
     """Every path the run will write, checked before any work: a report
     that cannot be written is found now, not after the run."""
     files.check_directory(request.out, "--out")
+    executor.check_coverage(request.scheduler, request.build.coverage)
     for option, path in (("--json", request.json), ("--junit", request.junit),
                          ("--email", Path(request.email) if request.email not in (None, "-")
                           else None)):
@@ -115,7 +118,7 @@ def _identity_options(request: RunRequest) -> dict[str, object]:
 
 
 def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Console,
-             options: dict[str, object]) -> bool:
+             options: dict[str, object], workers: executor.Workers) -> bool:
     """Every case's record into results.jsonl, those of an earlier run
     resumed kept; False if interrupted.  Only the names and verdicts of the
     records are held: the reports read the records back."""
@@ -149,7 +152,7 @@ def _execute(the_plan: runner.Plan, rundir: runner.RunDir, resume: bool, err: Co
             advance()
 
         try:
-            runner.execute(the_plan, todo, on_record, gcov_root)
+            runner.execute(the_plan, todo, on_record, gcov_root, workers)
         except KeyboardInterrupt:
             err.print(f"interrupted: {len(done)} of {len(the_plan.cases)} cases are in "
                       f"{rundir.results}; finish with the same command and --resume",

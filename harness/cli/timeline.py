@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.campaign import plan, timeline
+from harness.campaign import executor, plan, timeline
 from harness.cli import sources
 from harness.cli.requests import TimelineRequest
 from harness.core import cases, files
@@ -33,7 +33,8 @@ def main(request: TimelineRequest) -> int:
     steps = timeline.steps(sides, chosen.all, triage_file=request.triage,
                            sanitize=request.build.sanitize, limits=request.build.limits(),
                            jobs=request.jobs)
-    results = _run_steps(steps, request.out, request.resume, err)
+    with executor.connect(request.scheduler, steps[0].plan.jobs) as workers:
+        results = _run_steps(steps, request.out, request.resume, err, workers)
     if results is None:
         return 130
     changes = timeline.first_changes(results)
@@ -49,15 +50,16 @@ def main(request: TimelineRequest) -> int:
     return 2 if any(t["failed"] or t["inconclusive"] for t in totals) else 0
 
 
-def _run_steps(steps: list[timeline.Step], out: Path, resume: bool,
-               err: Console) -> list[timeline.StepResult] | None:
+def _run_steps(steps: list[timeline.Step], out: Path, resume: bool, err: Console,
+               workers: executor.Workers) -> list[timeline.StepResult] | None:
     """Every step in turn behind one progress bar; None if interrupted."""
     total = sum(len(step.plan.cases) for step in steps)
     results = []
     with console.progress(err, "boots", total) as advance:
         try:
             for step in steps:
-                results.append(timeline.run_step(step, out, resume, lambda _record: advance()))
+                results.append(timeline.run_step(step, out, resume, lambda _record: advance(),
+                                                 workers))
         except KeyboardInterrupt:
             err.print(f"interrupted after step {len(results)} of {len(steps)}; every finished "
                       f"case is in {out}: finish with the same command and --resume",
