@@ -143,18 +143,27 @@ def percpu_diff(*args: str, ok: Sequence[int] = (0,), fresh: Path | None = None
 
 
 # Runs percpu-diff as the -m entry point does, then writes the peak RSS
-# (KiB) of this process and of its largest child (a shim server or boot;
-# Linux counts a child's RSS from before its exec, so a child forked late
-# from a large main process shows that size too) to the file in argv[1].
+# (KiB) of this process and of its largest child (a worker, a shim server or
+# a boot) to the file in argv[1].  This process's own is VmHWM, the peak of
+# the memory it has had since its exec: getrusage's ru_maxrss would count
+# the RSS of the process that forked it too (the suite's, or pytest's), as
+# Linux records the old memory's peak at exec.  The child figure has that
+# flaw: a child forked late from a large main process shows that size.
 _PEAK_RSS_MAIN = """
-import json, resource, sys
+import json, re, resource, sys
 from harness.cli.app import main
 out = sys.argv.pop(1)
+
+def own_peak_kib():
+    with open("/proc/self/status") as status:
+        found = re.search(r"^VmHWM:\\s+(\\d+) kB", status.read(), re.M)
+    return int(found.group(1)) if found else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 try:
     status = main(sys.argv[1:])
 finally:
     with open(out, "w") as sink:
-        json.dump({"main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        json.dump({"main": own_peak_kib(),
                    "child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}, sink)
 sys.exit(status)
 """
