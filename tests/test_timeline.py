@@ -143,3 +143,19 @@ def test_bisect_skips_a_revision_it_cannot_build(history: tuple[Path, list[str]]
     subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True, timeout=60)
     broken = commit_fixture(clone, "unknown_api", "an API percpu-diff does not know")
     assert bisect(clone, "--good", a, "--rev", broken) == 125
+
+
+def test_a_timeline_on_a_local_cluster_is_the_timeline_run_here(
+        history: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """--scheduler local: the same timeline.json as worker processes here."""
+    repo, (a, _, _, d) = history
+    here = run_timeline(repo, f"{a}..{d}", tmp_path / "here", "--jobs", "2")
+    there = run_timeline(repo, f"{a}..{d}", tmp_path / "there", "--jobs", "2",
+                         "--scheduler", "local")
+    assert here == there and here in (0, 1)
+    report = json.loads((tmp_path / "here" / "timeline.json").read_text())
+    assert report["steps"][0]["summary"]["cases"] == 12
+    # The same but for where each example case was written (its --out).
+    there_text = (tmp_path / "there" / "timeline.json").read_text()
+    assert json.loads(there_text.replace(str(tmp_path / "there"), str(tmp_path / "here"))) \
+        == report
