@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, TypedDict
 
 import py_impl
+from harness.campaign import executor
 from harness.compile import shims
 from harness.compile.shims import Shim
 from harness.core import bounds, kernel_files
@@ -217,16 +218,11 @@ class Batch:
     gcov_root: Path | None = None
 
 
-# Cases per batch at most (runner.BATCH_CASES says why).
-BATCH_CASES = 50
-
-
 def batches(config: shims.BuildConfig, group: Sequence[Case], jobs: int,
             gcov_root: Path | None = None) -> list[Batch]:
     """The cases of one shim in slices every worker gets a share of."""
-    size = max(1, min(BATCH_CASES, -(-len(group) // max(1, jobs))))
-    return [Batch(config.arch, config, tuple(group[at:at + size]), gcov_root)
-            for at in range(0, len(group), size)]
+    return [Batch(config.arch, config, tuple(part), gcov_root)
+            for part in executor.slices(group, jobs, config.nr_cpus)]
 
 
 def judge_batch(judging: Judging, batch: Batch) -> list[Judged]:

@@ -47,6 +47,22 @@ CONNECT_SECONDS = 5
 # How often the caller looks for a worker that died while it waits.
 _POLL_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
+# Cases per batch at most: few enough that a lost worker loses little and
+# progress moves smoothly, enough that starting a batch's shim servers is
+# cheap beside booting them...
+BATCH_CASES = 50
+# ...and at most this many cpus' worth of NR_CPUS: a batch's results come
+# back whole, before they are cut to size, and a 4096-cpu case's findings
+# are megabytes, so big machines travel a few at a time.
+BATCH_CPUS = 16384
+
+
+def slices(items: Sequence[Item], jobs: int, nr_cpus: int) -> list[Sequence[Item]]:
+    """The cases of one shim in batches every one of `jobs` workers gets a
+    share of, within BATCH_CASES and BATCH_CPUS."""
+    size = max(1, min(BATCH_CASES, BATCH_CPUS // max(1, nr_cpus),
+                      -(-len(items) // max(1, jobs))))
+    return [items[at:at + size] for at in range(0, len(items), size)]
 
 
 class Workers(Protocol):

@@ -530,16 +530,6 @@ class Batch:
     gcov_root: Path | None = None
 
 
-# Cases per batch at most: few enough that a lost worker loses little and
-# progress moves smoothly, enough that starting two shim servers is cheap
-# beside booting them.
-BATCH_CASES = 50
-# ...and at most this many possible cpus' worth of NR_CPUS: a batch's
-# records come back whole, before they are cut to size, and a 4096-cpu
-# case's findings are megabytes, so big machines travel a few at a time.
-BATCH_CPUS = 16384
-
-
 def batches(todo: Sequence[cases.Case], jobs: int, gcov_root: Path | None = None
             ) -> list[Batch]:
     """The cases by shim key, in slices every worker gets a share of; the
@@ -549,9 +539,8 @@ def batches(todo: Sequence[cases.Case], jobs: int, gcov_root: Path | None = None
         groups.setdefault(shim_key(case), []).append(case)
     out = []
     for key, group in sorted(groups.items(), key=lambda item: (-item[0][0], item[0])):
-        size = max(1, min(BATCH_CASES, BATCH_CPUS // key[0], -(-len(group) // max(1, jobs))))
-        out += [Batch(key, tuple(group[at:at + size]), gcov_root)
-                for at in range(0, len(group), size)]
+        out += [Batch(key, tuple(part), gcov_root)
+                for part in executor.slices(group, jobs, key[0])]
     return out
 
 
