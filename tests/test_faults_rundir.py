@@ -162,7 +162,10 @@ def test_timed_out_cases_run_again_on_resume(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """A timeout is not a result: --resume with the same limits runs it again."""
     out = tmp_path / "r"
-    tiny = [*run_args(), "--out", str(out), "--timeout-ms", "1", "--max-reproducers", "0"]
+    # Half the cases at NR_CPUS=4096, whose boots take tens of ms of CPU: an
+    # NR_CPUS=8 boot may now end within the 1 ms.
+    tiny = [*run_args(), "--nr-cpus", "4096", "--out", str(out), "--timeout-ms", "1",
+            "--max-reproducers", "0"]
     status, _, _ = run_cli(capsys, *tiny)
     first = records(out)
     timed_out = [r["case"] for r in first if "timeout" in r["outcomes"].values()]  # type: ignore[union-attr]
