@@ -162,14 +162,19 @@ def test_timed_out_cases_run_again_on_resume(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """A timeout is not a result: --resume with the same limits runs it again."""
     out = tmp_path / "r"
-    # Half the cases at NR_CPUS=4096, whose boots take tens of ms of CPU: an
-    # NR_CPUS=8 boot may now end within the 1 ms.
-    tiny = [*run_args(), "--nr-cpus", "4096", "--out", str(out), "--timeout-ms", "1",
+    # A 64 MiB static area: the shim's own code writes its two images (128 MiB,
+    # tens of ms of CPU) before any kernel code runs, so a 1 ms limit runs
+    # out there - a timeout - however fast the machine (generated cases may
+    # end within 1 ms).
+    slow = tmp_path / "static-64m.toml"
+    slow.write_text('name = "static-64m"\nscenario = "embed"\nnr_cpus = 8\n'
+                    'possible = "0-1"\nstatic_size = 67108864\n')
+    tiny = [*run_args(), "--case", str(slow), "--out", str(out), "--timeout-ms", "1",
             "--max-reproducers", "0"]
     status, _, _ = run_cli(capsys, *tiny)
     first = records(out)
     timed_out = [r["case"] for r in first if "timeout" in r["outcomes"].values()]  # type: ignore[union-attr]
-    assert timed_out and status in (1, 2)
+    assert "static-64m" in timed_out and status in (1, 2), first
     status, _, err = run_cli(capsys, *tiny, "--resume")
     assert f"running again {len(timed_out)} cases" in err
     again = records(out)[len(first):]
