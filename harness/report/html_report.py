@@ -356,28 +356,30 @@ class _RunGroup:
 def _run_groups(summary: runner.Summary, reproducers: Sequence[Reproducer]
                 ) -> list[_RunGroup]:
     """A group per declared change, per triage entry, and per unexpected
-    difference (those that shrink to one reproducer are one): unexpected
-    first, then the most cases first."""
+    difference, those with one example case being one (the fields a
+    reproducer shrank to, or those first seen in the same case): one
+    drawing each.  Unexpected first, then the most cases first."""
     by_signature = {r.signature: r for r in reproducers}
     groups: dict[tuple[Verdict, str], _RunGroup] = {}
     for kind, hits in summary.by_kind.items():
         if kind.verdict not in (Verdict.DECLARED, Verdict.TRIAGED, Verdict.UNEXPECTED):
             continue
-        repro = by_signature.get(kind.signature) if kind.verdict is Verdict.UNEXPECTED \
-            else None
-        heading = (repro.command if repro else kind.signature) \
-            if kind.verdict is Verdict.UNEXPECTED else kind.rule or "-"
-        group = groups.setdefault((kind.verdict, heading), _RunGroup(
-            kind.verdict, kind.signature if kind.verdict is Verdict.UNEXPECTED else heading,
-            hits.first_case, repro, fields=[]))
-        if kind.verdict is Verdict.UNEXPECTED:
-            group.cases = max(group.cases, hits.cases)
-        else:
-            group.cases = summary.rule_cases[kind.verdict, kind.rule or ""]
+        unexpected = kind.verdict is Verdict.UNEXPECTED
+        repro = by_signature.get(kind.signature) if unexpected else None
+        key = (repro.command if repro else f"case {hits.first_case}") if unexpected \
+            else kind.rule or "-"
+        group = groups.setdefault((kind.verdict, key), _RunGroup(
+            kind.verdict, kind.signature if unexpected else key, hits.first_case, repro,
+            fields=[]))
+        group.cases = max(group.cases, hits.cases) if unexpected \
+            else summary.rule_cases[kind.verdict, kind.rule or ""]
         assert group.fields is not None
         field = kind.signature.split(":", 1)[1]
         group.fields.append(f"{hits.first.comparison.description}: {field} ({hits.cases} "
                             f"case{'s' if hits.cases != 1 else ''})")
+    for group in groups.values():
+        if group.label is Verdict.UNEXPECTED and group.fields and len(group.fields) > 1:
+            group.heading += f" and {len(group.fields) - 1} more field(s)"
     order = {Verdict.UNEXPECTED: 0, Verdict.DECLARED: 1, Verdict.TRIAGED: 2}
     return sorted(groups.values(), key=lambda g: (order[g.label], -g.cases))
 
@@ -404,18 +406,19 @@ def run_page(plan: runner.Plan, summary: runner.Summary, reproducers: Sequence[R
     when there is one, else the first case that showed it)."""
     by_name = {case.name: case for case in plan.cases}
     sections = []
+    drawn: dict[str, CaseView] = {}
     examples: list[Case] = []
     for group in _run_groups(summary, reproducers):
         case = group.reproducer.case if group.reproducer else by_name.get(group.first_case)
         note = group.reproducer.note() if group.reproducer else \
             f"first seen in {group.first_case}"
-        example = None
-        if case is not None and len(examples) < DRAWN_EXAMPLES:
+        example = None if case is None else drawn.get(case.name)
+        if case is not None and example is None and len(drawn) < DRAWN_EXAMPLES:
+            example = drawn[case.name] = _example(
+                plan, case, group.reproducer.command if group.reproducer else command(case))
             examples.append(case)
-            example = _example(plan, case, group.reproducer.command if group.reproducer
-                               else command(case))
-        elif case is not None:
-            note += f" (not drawn: a page draws {DRAWN_EXAMPLES} examples; " \
+        elif case is not None and example is None:
+            note += f" (not drawn: a page draws {DRAWN_EXAMPLES} example cases; " \
                 f"see it with: {command(case)})"
         sections.append(SectionView(str(group.label), group.heading, group.cases,
                                     tuple(group.fields or ()), example, note))
