@@ -63,7 +63,7 @@ def _build(ns: argparse.Namespace) -> BuildOptions:
 
 def _show(ns: argparse.Namespace) -> ShowRequest:
     return ShowRequest(_sources(ns), _case(ns), _build(ns), json=ns.json, show_tu=ns.show_tu,
-                       model=ns.model, triage=ns.triage)
+                       model=ns.model, triage=ns.triage, html=ns.html)
 
 
 def _agree(ns: argparse.Namespace) -> AgreeRequest:
@@ -85,14 +85,14 @@ def _run(ns: argparse.Namespace) -> RunRequest:
         nr_cpus=tuple(ns.nr_cpus or ()), case_files=tuple(ns.case), corpus=not ns.no_corpus,
         matrix=ns.matrix, scenarios=tuple(ns.scenario or ()), declared=ns.declared,
         triage=ns.triage, out=ns.out, resume=ns.resume, jobs=ns.jobs, json=ns.json,
-        junit=ns.junit, email=ns.email, shrink_budget=ns.shrink_budget,
+        junit=ns.junit, email=ns.email, html=ns.html, shrink_budget=ns.shrink_budget,
         shrink_seconds=ns.shrink_seconds, max_reproducers=ns.max_reproducers,
         scheduler=ns.scheduler)
 
 
 def _repro(ns: argparse.Namespace) -> ReproRequest:
     return ReproRequest(_sources(ns), _case(ns), _build(ns), declared=ns.declared,
-                        triage=ns.triage, jobs=ns.jobs, json=ns.json)
+                        triage=ns.triage, jobs=ns.jobs, json=ns.json, html=ns.html)
 
 
 def _extract(ns: argparse.Namespace) -> ExtractRequest:
@@ -256,6 +256,9 @@ def _command(sub: Subparsers, name: str, summary: str,
     return p
 
 
+HTML_HELP = "write a page drawing the unit layouts, old and new side by side"
+
+
 def _add_show(sub: Subparsers) -> None:
     p = _command(sub, "show", "run one case on one or two sources and print it", _show)
     _add_source_options(p)
@@ -270,6 +273,7 @@ def _add_show(sub: Subparsers) -> None:
                    "without a source, run the model alone")
     p.add_argument("--triage", type=Path,
                    help="triage file labelling known model/kernel differences")
+    p.add_argument("--html", type=Path, help=HTML_HELP)
 
 
 def _add_agree(sub: Subparsers) -> None:
@@ -327,6 +331,7 @@ def _add_run(sub: Subparsers) -> None:
     p.add_argument("--junit", type=Path, help="write a JUnit XML report")
     p.add_argument("--email", nargs="?", const="-",
                    help="plain-text report for a review reply (to FILE, or stdout)")
+    p.add_argument("--html", type=Path, help=HTML_HELP + ": an example of each difference")
     p.add_argument("--shrink-budget", type=_number("--shrink-budget", 0), default=150,
                    help="boots per reproducer")
     p.add_argument("--shrink-seconds", type=_number("--shrink-seconds", 0),
@@ -344,6 +349,7 @@ def _add_repro(sub: Subparsers) -> None:
     p.add_argument("--triage", type=Path)
     p.add_argument("--jobs", type=_number("--jobs", 1), default=1)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--html", type=Path, help=HTML_HELP)
 
 
 def _add_inspect(sub: Subparsers) -> None:

@@ -12,7 +12,7 @@ from harness.campaign import plan, runner
 from harness.cli import sources
 from harness.cli.requests import ReproRequest
 from harness.core import case_kinds
-from harness.report import console
+from harness.report import console, html_report
 
 
 def main(request: ReproRequest) -> int:
@@ -31,6 +31,8 @@ def main(request: ReproRequest) -> int:
         results += [kernels[side.name],
                     py_impl.run_model(side.generation, side.case_for(case),
                                       kernels[side.name].get("constants"))]
+    if request.html:
+        html_report.write_repro(request.html, case, labels, results, record)
     if request.json:
         print(json.dumps({"results": results, "record": record.to_json()}, indent=1,
                          default=str))

@@ -119,6 +119,7 @@ class ShowRequest:
     show_tu: bool = False
     model: str | None = None  # a generation, or "auto": the source's
     triage: Path | None = None
+    html: Path | None = None  # a page drawing the layout (report/html_report.py)
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ class RunRequest:
     json: Path | None = None
     junit: Path | None = None
     email: str | None = None  # a file, or "-": stdout
+    html: Path | None = None
     shrink_budget: int = 150
     shrink_seconds: int | None = None  # None: as long as the cases took (see cli/run.py)
     max_reproducers: int = 20
@@ -176,6 +178,7 @@ class ReproRequest:
     triage: Path | None = None
     jobs: int | None = 1
     json: bool = False
+    html: Path | None = None
 
 
 @dataclass(frozen=True)

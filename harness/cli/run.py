@@ -17,7 +17,7 @@ from harness.cli import sources
 from harness.cli.requests import RunRequest
 from harness.core import cases, files
 from harness.core.verdict import Verdict
-from harness.report import console, coverage_report, run_report
+from harness.report import console, coverage_report, html_report, run_report
 
 # What `run` compares when no source is named: Debian's two supported kernels.
 DEFAULT_SOURCES = ("debian:6.1", "debian:6.12")
@@ -88,6 +88,9 @@ def _judge_and_report(request: RunRequest, the_plan: runner.Plan, chosen: plan.R
         the_plan, summary.unjudged,
         functools.partial(reproduce.repro_command, request.sources.words()))
     _report(request, rundir, info, summary, parts, reproducers, out, covered, unjudged)
+    if request.html:
+        html_report.write_run(request.html, the_plan, summary, reproducers, functools.partial(
+            reproduce.repro_command, request.sources.words()))
     totals = summary.to_json()
     if totals["unexpected"]:
         return 1
@@ -100,6 +103,7 @@ def _check_outputs(request: RunRequest) -> None:
     files.check_directory(request.out, "--out")
     executor.check_coverage(request.scheduler, request.build.coverage)
     for option, path in (("--json", request.json), ("--junit", request.junit),
+                         ("--html", request.html),
                          ("--email", Path(request.email) if request.email not in (None, "-")
                           else None)):
         if path is not None:

@@ -20,7 +20,7 @@ from harness.core.errors import UserError
 from harness.core.generation import GenerationName
 from harness.core.result import BootResult
 from harness.judge import triage
-from harness.report import console
+from harness.report import console, html_report
 from harness.run import server
 
 if TYPE_CHECKING:
@@ -75,6 +75,9 @@ def main(request: ShowRequest) -> int:
             shown.labels.append(f"model:{generation}")
             shown.results.append(verdict.model)
             shown.differences.append(verdict.to_json()["differences"])
+    if request.html:
+        html_report.write_show(request.html, case, shown.labels, shown.results,
+                               shown.differences, models=bool(request.model))
     if request.json:
         results = shown.results
         print(json.dumps({"results": results, "differences": shown.differences}
