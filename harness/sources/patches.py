@@ -812,11 +812,14 @@ def _apply_hunks(base_text: str | None, fd: FileDiff, label: str, fuzz: int) -> 
 def _place(splicer: _Splicer, path: str, number: int, hunk: Hunk,
            fuzz: int) -> tuple[int, Placement]:
     """Where the hunk goes, as git apply (fuzz 0) or GNU patch would put it."""
-    kinds = [line.kind for line in hunk.lines if line.kind != "+"]
-    prefix, suffix = placing.context_counts(kinds)
+    # Context before the first change and after the last, '+' lines
+    # included, as both git and patch count it.
+    prefix, suffix = placing.context_counts([line.kind for line in hunk.lines])
     pattern = placing.Pattern(hunk.old_lines, prefix, suffix)
     base, lowest = splicer.base, splicer.cursor
-    if fuzz == 0:
+    # A hunk the input cut short has lost its trailing context: it is
+    # placed exactly, never with fuzz, whose rules count that context.
+    if fuzz == 0 or not hunk.complete:
         # git expects the hunk at its new-side line of the text patched so far.
         expected = (hunk.new_start - 1 if hunk.new_start else 0) - len(splicer.out) + lowest
         begin, end = hunk.old_start <= 1, hunk.complete and suffix == 0
@@ -890,17 +893,28 @@ def _three_way(base_text: str | None, fd: FileDiff, label: str, options: ApplyOp
 
 def _hint(base_text: str | None, fd: FileDiff, miss: _HunkMiss, options: ApplyOptions) -> str:
     """What to try when a hunk has no place: more fuzz, --3way, or nothing."""
-    if miss.hunk.complete:
-        for fuzz in range(options.fuzz + 1, _MAX_HINT_FUZZ + 1):
-            try:
-                _apply_hunks(base_text, fd, "", fuzz)
-            except (UserError, _HunkMiss):
-                continue
-            return f"its context matches with fuzz {fuzz}: try --fuzz {fuzz}"
+    found, tries = [], []
+    fuzz = _fuzz_that_applies(base_text, fd, options.fuzz) if miss.hunk.complete else None
+    if fuzz is not None:
+        found.append(f"its context matches with fuzz {fuzz}")
+        tries.append(f"--fuzz {fuzz}")
     if fd.blobs is not None and options.read_blob is not None and not options.three_way \
             and options.read_blob(fd.blobs[0]) is not None:
-        return f"the tree has its pre-image blob {fd.blobs[0]}: try --3way"
-    return f"the hunk's context is not in the base: {_BASE_FIX}"
+        found.append(f"the tree has its pre-image blob {fd.blobs[0]}")
+        tries.append("--3way")
+    if not found:
+        return f"the hunk's context is not in the base: {_BASE_FIX}"
+    return f"{' and '.join(found)}: try {' or '.join(tries)}"
+
+
+def _fuzz_that_applies(base_text: str | None, fd: FileDiff, tried: int) -> int | None:
+    for fuzz in range(tried + 1, _MAX_HINT_FUZZ + 1):
+        try:
+            _apply_hunks(base_text, fd, "", fuzz)
+        except (UserError, _HunkMiss):
+            continue
+        return fuzz
+    return None
 
 
 _MAX_HINT_FUZZ = 3  # patch's own default is 2; more than 3 lines ignored is not a match

@@ -1,0 +1,291 @@
+"""Patches applied as kernel developers apply them: offsets as `git apply`,
+--fuzz N as GNU patch, --3way from the index line's blob, mbox series as
+git am / b4 take them, a patch on standard input, and --new A..B.
+
+The fixtures (fixtures/patches/frob-*) are an invented toy pool, not kernel
+code, stored as mm/percpu.c so that sources take them for the file the shim
+is built from.  Every result is compared byte for byte with what the real
+`git apply` or `patch` makes of the same input.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.cli.requests import SourceOptions
+from harness.core.errors import UserError
+from harness.sources import patches, snapshot
+from harness.sources.patches import ApplyOptions, apply_series, parse_patch_series
+
+FIXTURES = Path(__file__).parent / "fixtures" / "patches"
+PERCPU_C = "mm/percpu.c"
+PERCPU_H = "include/linux/percpu.h"
+BOTH = "frob-both.patch"  # two hunks, made against frob-orig.c
+TAKE = "frob: check the pool before taking from it"
+LEFT = "frob: never report a negative amount left"
+
+needs_tools = pytest.mark.skipif(
+    shutil.which("git") is None or shutil.which("patch") is None,
+    reason="git and GNU patch are needed to compare with")
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def git(repo: Path, *args: str, stdin: str | None = None) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          check=True, input=stdin).stdout
+
+
+@pytest.fixture(autouse=True)
+def hermetic_git(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{key}_NAME", "Toy Author")
+        monkeypatch.setenv(f"{key}_EMAIL", "toy@example.invalid")
+        monkeypatch.setenv(f"{key}_DATE", "2024-01-01T00:00:00+0000")
+
+
+def by_tool(tmp_path: Path, base: str, patch: str, command: list[str]) -> str:
+    """mm/percpu.c as `command` (git apply, patch) leaves it, run on a copy of base."""
+    work = tmp_path / f"by-{command[0]}"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "mm").mkdir(parents=True)
+    (work / PERCPU_C).write_text(base)
+    subprocess.run(command, cwd=work, input=patch, text=True, check=True, capture_output=True)
+    return (work / PERCPU_C).read_text()
+
+
+def apply_text(base: str, patch: str, options: ApplyOptions | None = None) -> patches.Applied:
+    return apply_series({PERCPU_C: base}, parse_patch_series(patch.encode(), BOTH),
+                        options or ApplyOptions())
+
+
+# --- offsets and fuzz ----------------------------------------------------------
+
+
+@needs_tools
+def test_offset_as_git_apply(tmp_path: Path) -> None:
+    base, patch = fixture("frob-shifted.c"), fixture(BOTH)
+
+    applied = apply_text(base, patch)
+
+    assert applied.files[PERCPU_C] == by_tool(tmp_path, base, patch, ["git", "apply", "-"])
+    subject = "frob: check the pool first and never report a negative amount left"
+    assert applied.notes == [f'patch {BOTH} ("{subject}"): mm/percpu.c hunk 1 applied at '
+                             "offset 5 lines; mm/percpu.c hunk 2 applied at offset 5 lines"]
+
+
+@needs_tools
+def test_fuzz_1_as_patch_F1_and_refused_without_it(tmp_path: Path) -> None:
+    base, patch = fixture("frob-fuzzed.c"), fixture(BOTH)
+
+    with pytest.raises(UserError) as excinfo:
+        apply_text(base, patch)
+    assert str(excinfo.value).endswith(
+        "does not apply: mm/percpu.c hunk 1 (@@ -20,9 +20,9 @@): its context matches with "
+        "fuzz 1: try --fuzz 1")
+    applied = apply_text(base, patch, ApplyOptions(fuzz=1))
+
+    expected = by_tool(tmp_path, base, patch, ["patch", "-p1", "-F1", "--no-backup-if-mismatch"])
+    assert applied.files[PERCPU_C] == expected
+    assert applied.notes[0].endswith(
+        "(--fuzz 1): mm/percpu.c hunk 1 applied at offset 5 lines with fuzz 1; "
+        "mm/percpu.c hunk 2 applied at offset 5 lines")
+
+
+def test_a_hunk_whose_context_is_gone_says_so() -> None:
+    base = fixture("frob-orig.c").replace("frob_pool_used += n;", "frob_pool_used += n * 2;")
+
+    with pytest.raises(UserError) as excinfo:
+        apply_text(base, fixture(BOTH), ApplyOptions(fuzz=3))
+
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert message.endswith("does not apply: mm/percpu.c hunk 1 (@@ -20,9 +20,9 @@): the "
+                            "hunk's context is not in the base: rebase the patch or pick the "
+                            "base it was made against")
+
+
+# --- 3-way ----------------------------------------------------------------------
+
+
+def make_repo(tmp_path: Path, head_text: str) -> Path:
+    """A toy kernel whose history has frob-orig.c (the patch's pre-image blob)
+    and whose HEAD has head_text, with a work tree that differs from HEAD."""
+    repo = tmp_path / "linux"
+    (repo / "mm").mkdir(parents=True)
+    (repo / "include/linux").mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / PERCPU_H).write_text(fixture("toy-base-percpu.h"))
+    for message, text in (("frob: the toy pool", fixture("frob-orig.c")),
+                          ("frob: the pool moved on", head_text)):
+        (repo / PERCPU_C).write_text(text)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    (repo / PERCPU_C).write_text(head_text + "/* uncommitted work */\n")
+    return repo
+
+
+def repo_state(repo: Path) -> dict[str, bytes]:
+    """Everything of the user's tree --3way must leave alone."""
+    files = {str(p.relative_to(repo)): p.read_bytes() for p in repo.rglob("*")
+             if p.is_file() and ".git/objects" not in str(p)}
+    return {**files, "refs": git(repo, "for-each-ref").encode(),
+            "status": git(repo, "status", "--porcelain").encode()}
+
+
+def three_way_spec(repo: Path, patch_file: Path) -> snapshot.SourceSpec:
+    return snapshot.SourceSpec("patch", repo, "HEAD", (patch_file,), three_way=True)
+
+
+@needs_tools
+def test_3way_merges_as_git_apply_3way_and_leaves_the_tree_alone(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, fixture("frob-fuzzed.c"))
+    before = repo_state(repo)
+
+    snap = snapshot.load_snapshot(three_way_spec(repo, FIXTURES / BOTH))
+
+    assert repo_state(repo) == before
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    git(clone, "apply", "--3way", str(FIXTURES / BOTH))
+    assert snap.read(PERCPU_C) == (clone / PERCPU_C).read_text()
+    assert snap.applied[-1].endswith(": mm/percpu.c merged 3-way from blob 10eaa2f")
+
+
+def test_3way_conflict_is_one_line(tmp_path: Path) -> None:
+    head = fixture("frob-orig.c").replace("frob_pool_used += n;", "frob_pool_used += n * 2;")
+    repo = make_repo(tmp_path, head)
+    before = repo_state(repo)
+
+    with pytest.raises(UserError) as excinfo:
+        snapshot.load_snapshot(three_way_spec(repo, FIXTURES / BOTH))
+
+    assert repo_state(repo) == before
+    assert str(excinfo.value).endswith(
+        "does not apply: mm/percpu.c hunk 1 (@@ -20,9 +20,9 @@), and the 3-way merge with its "
+        "pre-image blob 10eaa2f conflicts: rebase the patch onto the base and resolve the "
+        "conflict")
+
+
+def test_without_3way_a_tree_source_suggests_it(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, fixture("frob-fuzzed.c"))
+    spec = snapshot.SourceSpec("patch", repo, "HEAD", (FIXTURES / BOTH,))
+
+    with pytest.raises(UserError) as excinfo:
+        snapshot.load_snapshot(spec)
+
+    assert str(excinfo.value).endswith(
+        "mm/percpu.c hunk 1 (@@ -20,9 +20,9 @@): its context matches with fuzz 1 and the tree "
+        "has its pre-image blob 10eaa2f: try --fuzz 1 or --3way")
+
+
+# --- series -----------------------------------------------------------------------
+
+
+@needs_tools
+def test_mbox_series_skips_the_cover_and_orders_by_number(tmp_path: Path) -> None:
+    mbox = fixture("frob-series.mbox")
+    assert mbox.index("[PATCH 2/2]") < mbox.index("[PATCH 1/2]")
+
+    series = parse_patch_series(mbox.encode(), "s.mbox")
+
+    assert [(p.name, p.subject) for p in series] == [("s.mbox#1", TAKE), ("s.mbox#2", LEFT)]
+    applied = apply_series({PERCPU_C: fixture("frob-shifted.c")}, series)
+
+    # The two patches in order are the one-commit patch, which git applies.
+    expected = by_tool(tmp_path, fixture("frob-shifted.c"), fixture(BOTH), ["git", "apply", "-"])
+    assert applied.files[PERCPU_C] == expected
+
+
+@pytest.mark.parametrize("tag", ["PATCH v2", "RFC PATCH", "RFC PATCH v3"])
+def test_series_numbers_with_version_and_rfc_tags(tag: str) -> None:
+    mbox = fixture("frob-series.mbox").replace("[PATCH ", f"[{tag} ")
+
+    series = parse_patch_series(mbox.encode(), "s.mbox")
+
+    assert [p.subject for p in series] == [TAKE, LEFT]
+
+
+def test_stdin_patch_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path, fixture("frob-shifted.c"))
+    data = fixture("frob-series.mbox").encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    monkeypatch.setattr(patches, "_stdin_data", [])
+
+    snap = snapshot.load_snapshot(snapshot.SourceSpec("patch", repo, "HEAD", (Path("-"),)))
+
+    assert snap.label.endswith("+stdin")
+    assert snap.subjects == [TAKE, LEFT]
+    assert patches.subject_of(Path("-")) == "*** SUBJECT HERE ***"
+    expected = apply_series({PERCPU_C: fixture("frob-shifted.c")},
+                            parse_patch_series(data, "s")).files[PERCPU_C]
+    assert snap.read(PERCPU_C) == expected
+
+
+# --- --new A..B -------------------------------------------------------------------
+
+
+@pytest.fixture
+def branches(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """orig -> take -> left (a branch), and orig -> shifted (upstream moved on)."""
+    repo = make_repo(tmp_path, fixture("frob-orig.c"))
+    git(repo, "checkout", "-q", "--", ".")
+    revs = {"orig": git(repo, "rev-parse", "HEAD").strip()}
+    for patch in parse_patch_series(fixture("frob-series.mbox").encode(), "s"):
+        text = apply_series({PERCPU_C: (repo / PERCPU_C).read_text()}, [patch]).files[PERCPU_C]
+        (repo / PERCPU_C).write_text(text or "")
+        git(repo, "commit", "-q", "-am", patch.subject)
+    revs["left"] = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", "upstream", revs["orig"])
+    (repo / PERCPU_C).write_text(fixture("frob-shifted.c"))
+    git(repo, "commit", "-q", "-am", "upstream moved on")
+    revs["shifted"] = git(repo, "rev-parse", "HEAD").strip()
+    yield repo, revs
+
+
+@needs_tools
+def test_new_range_applies_its_commits_on_the_old_side(
+        branches: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    repo, revs = branches
+    options = SourceOptions(tree=repo, old=revs["shifted"], new=f"{revs['orig']}..{revs['left']}")
+
+    old, new = options.specs()
+
+    assert (old.kind, old.rev, new.kind, new.commits) == (
+        "tree", revs["shifted"], "patch", f"{revs['orig']}..{revs['left']}")
+    snap = snapshot.load_snapshot(new)
+    assert snap.subjects == [TAKE, LEFT]
+    expected = by_tool(tmp_path, fixture("frob-shifted.c"), fixture(BOTH), ["git", "apply", "-"])
+    assert snap.read(PERCPU_C) == expected
+
+
+def test_new_range_from_the_old_side_is_the_tree_at_its_end(
+        branches: tuple[Path, dict[str, str]]) -> None:
+    repo, revs = branches
+
+    old, new = SourceOptions(tree=repo, new=f"{revs['orig']}..{revs['left']}").specs()
+
+    assert (old.rev, new.kind, new.rev) == (revs["orig"], "tree", revs["left"])
+
+
+def test_new_range_whose_start_is_not_an_ancestor_is_refused(
+        branches: tuple[Path, dict[str, str]]) -> None:
+    repo, revs = branches
+
+    with pytest.raises(UserError) as excinfo:
+        SourceOptions(tree=repo, new=f"{revs['shifted']}..{revs['left']}").specs()
+
+    assert "\n" not in str(excinfo.value)
+    assert str(excinfo.value).startswith(f"{revs['shifted']} is not an ancestor of {revs['left']}")
