@@ -10,6 +10,7 @@ is built from.  Every result is compared byte for byte with what the real
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
@@ -289,3 +290,122 @@ def test_new_range_whose_start_is_not_an_ancestor_is_refused(
 
     assert "\n" not in str(excinfo.value)
     assert str(excinfo.value).startswith(f"{revs['shifted']} is not an ancestor of {revs['left']}")
+
+
+# --- the two upstream patches on the seed (a real 2009 tree) -------------------------
+
+TREE = os.environ.get("PERCPU_DIFF_TREE")
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_f7d4c1c3ef532e76.txt"
+SEED_BASE, SEED_COMMIT = "fd1e8a1fe2b5^", "fd1e8a1fe2b5"
+def upstream_patch(tmp_path: Path, commit: str) -> Path:
+    """`git format-patch -1 commit` of the tree, made now (never committed here)."""
+    assert TREE is not None
+    target = tmp_path / f"{commit}.patch"
+    target.write_bytes(subprocess.run(
+        ["git", "--git-dir", TREE, "format-patch", "-1", "--stdout", commit],
+        capture_output=True, check=True).stdout)
+    return target
+
+
+def seeded_percpu_c() -> str:
+    """mm/percpu.c with the seed applied: the seed commit's own file (the
+    seed patch rebuilds it byte for byte, tests/test_tree.py)."""
+    assert TREE is not None
+    return subprocess.run(["git", "--git-dir", TREE, "show", f"{SEED_COMMIT}:{PERCPU_C}"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def seed_spec(*more: Path, fuzz: int = 0) -> snapshot.SourceSpec:
+    assert TREE is not None
+    return snapshot.SourceSpec("patch", Path(TREE), SEED_BASE, (SEED, *more), fuzz=fuzz)
+
+
+@pytest.mark.tree
+@pytest.mark.skipif(not TREE, reason="PERCPU_DIFF_TREE not set: no kernel tree to read")
+def test_upstream_patch_after_the_seed_applies_at_git_applys_offset(tmp_path: Path) -> None:
+    patch = upstream_patch(tmp_path, "fb59e72e7e1")
+    base = seeded_percpu_c()
+    work = tmp_path / "by-git"
+    (work / "mm").mkdir(parents=True)
+    (work / PERCPU_C).write_text(base)
+    said = subprocess.run(["git", "apply", "-v", str(patch)], cwd=work, capture_output=True,
+                          text=True, check=True).stderr
+    assert "Hunk #1 succeeded at 1338 (offset -9 lines)." in said
+
+    snap = snapshot.load_snapshot(seed_spec(patch))
+
+    assert snap.read(PERCPU_C) == (work / PERCPU_C).read_text()
+    assert snap.applied[-1].endswith(": mm/percpu.c hunk 1 applied at offset -9 lines")
+    assert snap.subjects[-1] == "percpu: make pcpu_build_alloc_info() clear static buffers"
+
+
+@pytest.mark.tree
+@pytest.mark.skipif(not TREE, reason="PERCPU_DIFF_TREE not set: no kernel tree to read")
+def test_upstream_patch_needing_fuzz_applies_as_gnu_patch(tmp_path: Path) -> None:
+    patch = upstream_patch(tmp_path, "ffe0d5a5754")
+    base = seeded_percpu_c()
+    # patch -F1 takes hunks 1 and 2 with fuzz 1 but not hunk 3, which
+    # needs fuzz 2: percpu-diff refuses at --fuzz 1 alike, and says so.
+    with pytest.raises(subprocess.CalledProcessError):
+        by_tool(tmp_path, base, patch.read_text(),
+                ["patch", "-p1", "-F1", "--dry-run", "--no-backup-if-mismatch"])
+    with pytest.raises(UserError) as excinfo:
+        snapshot.load_snapshot(seed_spec(patch, fuzz=1))
+    assert str(excinfo.value).endswith(
+        "does not apply: mm/percpu.c hunk 3 (@@ -1632,7 +1632,7 @@): its context matches with "
+        "fuzz 2 and the tree has its pre-image blob 43d8cacfdaa: try --fuzz 2 or --3way")
+
+    snap = snapshot.load_snapshot(seed_spec(patch, fuzz=2))
+
+    expected = by_tool(tmp_path, base, patch.read_text(),
+                       ["patch", "-p1", "-F2", "--no-backup-if-mismatch"])
+    assert snap.read(PERCPU_C) == expected
+    assert snap.applied[-1].endswith(
+        "(--fuzz 2): mm/percpu.c hunk 1 applied at offset -13 lines with fuzz 1; mm/percpu.c "
+        "hunk 2 applied at offset -16 lines with fuzz 1; mm/percpu.c hunk 3 applied at offset "
+        "-18 lines with fuzz 2")
+
+
+@pytest.mark.tree
+@pytest.mark.skipif(not TREE, reason="PERCPU_DIFF_TREE not set: no kernel tree to read")
+def test_show_and_run_with_the_upstream_patches(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import app
+
+    assert TREE is not None
+    first, second = upstream_patch(tmp_path, "fb59e72e7e1"), upstream_patch(tmp_path, "ffe0d5a5754")
+    sources = ["--tree", TREE, "--base", SEED_BASE, "--patch", str(SEED), "--patch", str(first)]
+    status = app.main(["show", *sources, "--scenario", "embed", "--possible", "0-3",
+                       "--nr-cpus", "8", "--timeout-ms", "60000"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "mm/percpu.c hunk 1 applied at offset -9 lines" in captured.err
+    status = app.main(["run", *sources, "--patch", str(second), "--fuzz", "2", "--cases", "20",
+                       "--timeout-ms", "60000", "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert status in (0, 1), captured.err  # 1: the seed's unexpected differences
+    # After fb59e72e7e1, whose hunk took 9 lines out, the offsets are smaller.
+    assert "hunk 3 applied at offset -14 lines with fuzz 2" in captured.err
+
+
+@pytest.mark.tree
+@pytest.mark.skipif(not TREE, reason="PERCPU_DIFF_TREE not set: no kernel tree to read")
+def test_upstream_patch_merges_3way_as_git_apply_3way(tmp_path: Path) -> None:
+    assert TREE is not None
+    patch = upstream_patch(tmp_path, "ffe0d5a5754")
+    repo = tmp_path / "by-git-3way"
+    (repo / "mm").mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / PERCPU_C).write_text(seeded_percpu_c())
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the seed")
+    # The patch's pre-image, which git apply --3way looks up by its blob id.
+    pre = subprocess.run(["git", "--git-dir", TREE, "show", f"ffe0d5a5754^:{PERCPU_C}"],
+                         capture_output=True, text=True, check=True).stdout
+    git(repo, "hash-object", "-w", "--stdin", stdin=pre)
+    git(repo, "apply", "--3way", str(patch))
+
+    snap = snapshot.load_snapshot(dataclasses.replace(seed_spec(patch), three_way=True))
+
+    assert snap.read(PERCPU_C) == (repo / PERCPU_C).read_text()
+    assert snap.applied[-1].endswith(": mm/percpu.c merged 3-way from blob 43d8cacfdaa")
