@@ -268,6 +268,9 @@ def test_new_range_applies_its_commits_on_the_old_side(
         "tree", revs["shifted"], "patch", f"{revs['orig']}..{revs['left']}")
     snap = snapshot.load_snapshot(new)
     assert snap.subjects == [TAKE, LEFT]
+    # Each commit of the range goes by its id in the notes and refusals.
+    commits = git(repo, "rev-list", "--reverse", f"{revs['orig']}..{revs['left']}").split()
+    assert [note.split(" ")[1] for note in snap.applied] == [c[:12] for c in commits]
     expected = by_tool(tmp_path, fixture("frob-shifted.c"), fixture(BOTH), ["git", "apply", "-"])
     assert snap.read(PERCPU_C) == expected
 
@@ -409,3 +412,43 @@ def test_upstream_patch_merges_3way_as_git_apply_3way(tmp_path: Path) -> None:
 
     assert snap.read(PERCPU_C) == (repo / PERCPU_C).read_text()
     assert snap.applied[-1].endswith(": mm/percpu.c merged 3-way from blob 43d8cacfdaa")
+
+
+# --- the command line -------------------------------------------------------------
+
+
+def test_fuzz_and_3way_options_reach_the_patch_source_and_the_repro_words() -> None:
+    from harness.cli import options
+    from harness.cli.requests import RunRequest
+
+    request = options.parse(["run", "--tree", "t", "--base", "b", "--patch", "-", "--fuzz", "1",
+                             "--3way"])
+
+    assert isinstance(request, RunRequest)
+    old, new = request.sources.specs()
+    assert (old.kind, old.fuzz, new.kind, new.fuzz, new.three_way, new.patches) == (
+        "tree", 0, "patch", 1, True, (Path("-"),))
+    assert request.sources.words() == ["--tree", "t", "--base", "b", "--patch", "-",
+                                       "--fuzz", "1", "--3way"]
+
+
+@pytest.mark.parametrize("flags", [["--fuzz", "1"], ["--3way"]])
+def test_fuzz_and_3way_without_a_patch_are_refused(flags: list[str]) -> None:
+    from harness.cli import options
+    from harness.cli.requests import ShowRequest
+
+    request = options.parse(["show", "--tree", "t", "--rev", "a", "--rev", "b", *flags])
+
+    assert isinstance(request, ShowRequest)
+    with pytest.raises(UserError) as excinfo:
+        request.sources.specs()
+    assert str(excinfo.value) == ("--fuzz and --3way are for patches: add --base REV --patch "
+                                  "FILE, or --new A..B")
+
+
+def test_a_negative_fuzz_is_refused() -> None:
+    from harness.cli import options
+
+    with pytest.raises(UserError) as excinfo:
+        options.parse(["show", "--tree", "t", "--base", "b", "--patch", "p", "--fuzz", "-1"])
+    assert str(excinfo.value).startswith("--fuzz -1 is out of range")

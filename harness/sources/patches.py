@@ -37,7 +37,7 @@ _LINE_KINDS: dict[str, LineKind] = {" ": " ", "-": "-", "+": "+"}
 
 _HUNK_RE = re.compile(r"(@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@)(.*)")
 _INDEX_RE = re.compile(r"index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})\b")
-_MBOX_FROM_RE = re.compile(r"From [0-9a-f]{40} Mon Sep 17 00:00:00 2001\n?")
+_MBOX_FROM_RE = re.compile(r"From ([0-9a-f]{40}) Mon Sep 17 00:00:00 2001\n?")
 _GIT_VERSION_RE = re.compile(r"[0-9][0-9A-Za-z.+~_-]*\n?")
 _HEADER_FIELD_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*:")
 _SUBJECT_TAG_RE = re.compile(r"^(?:\[[^\]]*\]\s*)+")
@@ -143,6 +143,8 @@ class Patch:
     name: str
     subject: str
     files: tuple[FileDiff, ...]
+    commit: str | None = None  # format-patch's "From <commit>" line
+
 
     @property
     def truncated(self) -> bool:
@@ -169,7 +171,7 @@ def parse_patch_series(data: bytes, name: str) -> list[Patch]:
     text = _decode_patch(data, name)
     lines = split_lines(text)
     segments = _split_mbox(lines)
-    found: list[tuple[int | None, str, tuple[FileDiff, ...]]] = []
+    found: list[tuple[int | None, Patch]] = []
     for index, (first_line, segment) in enumerate(segments):
         body, had_signature = _strip_signature(segment)
         ends_input = index == len(segments) - 1 and not had_signature
@@ -177,19 +179,21 @@ def parse_patch_series(data: bytes, name: str) -> list[Patch]:
         files = parser.parse()
         number = _series_number(segment)
         if files and number != 0:  # a cover letter or an empty commit carries no diff
-            found.append((number, _subject(segment), files))
+            from_line = _MBOX_FROM_RE.fullmatch(segment[0]) if segment else None
+            commit = from_line.group(1) if from_line else None
+            found.append((number, Patch(name, _subject(segment), files, commit)))
     if not found:
         raise UserError(
             f"{name} contains no diff: pass a unified diff (diff -u, git diff) "
             "or git format-patch output"
         )
     if len(found) == 1:
-        return [Patch(name, found[0][1], found[0][2])]
-    numbers = [number for number, _, _ in found]
+        return [found[0][1]]
+    numbers = [number for number, _ in found]
     if all(number is not None for number in numbers) and len(set(numbers)) == len(numbers):
         found.sort(key=lambda entry: entry[0] or 0)
-        return [Patch(f"{name}#{number}", subj, files) for number, subj, files in found]
-    return [Patch(f"{name}#{k}", subj, files) for k, (_, subj, files) in enumerate(found, 1)]
+        return [dataclasses.replace(patch, name=f"{name}#{number}") for number, patch in found]
+    return [dataclasses.replace(patch, name=f"{name}#{k}") for k, (_, patch) in enumerate(found, 1)]
 
 
 def _series_number(lines: list[str]) -> int | None:

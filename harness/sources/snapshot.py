@@ -33,6 +33,7 @@ safe to point at while they work in it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -337,7 +338,9 @@ def _load_patched(spec: SourceSpec, wanted: list[str]) -> Snapshot:
     commit = repo.resolve(spec.rev)
     patches = [patch for pf in spec.patches for patch in _read_patch(pf)]
     if spec.commits is not None:
-        patches += parse_patch_series(repo.format_patch(spec.commits), spec.commits)
+        # Each commit of the range goes by its own id.
+        patches += [dataclasses.replace(patch, name=(patch.commit or patch.name)[:12])
+                    for patch in parse_patch_series(repo.format_patch(spec.commits), spec.commits)]
     for warning in idle_patches(patches, wanted):
         _note(f"warning: {warning}")
     touched = touched_paths(patches)
