@@ -7,10 +7,14 @@ intact and reports, as PatchLoss records, exactly what was lost.
 
 Accepted input: `diff -u` / `git diff` output, one `git format-patch` file,
 or an mbox series of them (each starting with the format-patch
-"From <40-hex> Mon Sep 17 00:00:00 2001" line), applied in order.  Paths are
-stripped of their first component (-p1, the a/ and b/ prefixes).  Matching
-is exact: a hunk is tried at its declared position (moved by the offset of
-the hunks before it) and then at the nearest positions outward, with no fuzz.
+"From <40-hex> Mon Sep 17 00:00:00 2001" line), applied in [PATCH n/N]
+order with the cover letter skipped, as git am and b4 take a series.  Paths
+are stripped of their first component (-p1, the a/ and b/ prefixes).
+
+Hunks are placed as `git apply` places them (fuzz 0: exact, at the nearest
+match) or, with a fuzz, as GNU patch does (placing.py); a file whose hunks
+do not apply may be 3-way merged from the pre-image blob its index line
+names, as `git apply --3way` does (threeway.py, the one use of git here).
 
 All text is handled as lists of lines that keep their own endings, so CRLF
 lines and a missing final newline survive application unchanged.

@@ -14,8 +14,11 @@ A source is named on the command line as one of:
     patch:PATH@BASE:FILE[,FILE...]
         The git tree PATH at revision BASE with the patch files applied in
         memory, in order.  Each FILE is a unified diff, a git format-patch
-        file or an mbox series of them.  The patched files are written to a
-        fresh scratch directory (Snapshot.scratch_dir) for inspection.
+        file or an mbox series of them ('-': standard input).  The patched
+        files are written to a fresh scratch directory
+        (Snapshot.scratch_dir) for inspection.  On the command line,
+        --fuzz N and --3way say how hunks are placed (patches.py), and
+        --new A..B makes such a source of a range's commits (range_spec).
     PATH
         An existing directory: one containing mm/percpu.c is read as
         dir:PATH; a git repository needs a revision, PATH@REV.
