@@ -452,3 +452,16 @@ def test_a_negative_fuzz_is_refused() -> None:
     with pytest.raises(UserError) as excinfo:
         options.parse(["show", "--tree", "t", "--base", "b", "--patch", "p", "--fuzz", "-1"])
     assert str(excinfo.value).startswith("--fuzz -1 is out of range")
+
+
+def test_a_hunk_at_line_1_must_match_the_start_as_in_git() -> None:
+    # git apply: "error: patch failed: f.c:1"; patch takes it one line down.
+    fd = parse_patch_series(b"--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@\n x\n-y\n+Y\n z\n",
+                            "p.patch")[0].files[0]
+
+    with pytest.raises(UserError) as excinfo:
+        patches.apply_file_diff("new top\nx\ny\nz\n", fd, patch_name="p.patch")
+
+    assert str(excinfo.value) == ("patch p.patch does not apply: f.c hunk 1 (@@ -1,3 +1,3 @@): "
+                                  "its context matches with fuzz 1: try --fuzz 1")
+    assert patches.apply_file_diff("new top\nx\ny\nz\n", fd, fuzz=1)[0] == "new top\nx\nY\nz\n"

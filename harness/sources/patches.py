@@ -832,7 +832,7 @@ def _place(splicer: _Splicer, path: str, number: int, hunk: Hunk,
         expected = (hunk.new_start - 1 if hunk.new_start else 0) - len(splicer.out) + lowest
         begin, end = hunk.old_start <= 1, hunk.complete and suffix == 0
         pos = placing.git_place(base, pattern, expected, lowest, begin, end)
-        if pos is None and (begin or end):
+        if pos is None and prefix == suffix == 0:
             # git needs --unidiff-zero for hunks without context; take them anyway.
             pos = placing.git_place(base, pattern, expected, lowest, False, False)
         if pos is None:
