@@ -137,8 +137,9 @@ def test_series_out_of_order_does_not_apply() -> None:
         apply_patches(toy_base(), [second, first])
 
     assert user_error(excinfo) == (
-        "patch s.mbox#2 does not apply: mm/percpu.c hunk 1 (@@ -18,7 +18,7 @@) does not match "
-        "the base: rebase the patch or pick the base it was made against"
+        'patch s.mbox#2 ("toy: halve the atom and reset it") does not apply: mm/percpu.c '
+        "hunk 1 (@@ -18,7 +18,7 @@): the hunk's context is not in the base: rebase the "
+        "patch or pick the base it was made against"
     )
 
 
@@ -358,11 +359,22 @@ def test_hunks_follow_the_offset_of_earlier_hunks() -> None:
 
 def test_nearest_match_wins_when_context_repeats() -> None:
     base = "x\ny\nx\ny\nx\ny\n"
+    text = "--- a/f.c\n+++ b/f.c\n@@ -3,3 +3,3 @@\n x\n-y\n+Y\n x\n"
+
+    result, _ = apply_file_diff("a\n" + base, parse_one(text).files[0])
+
+    # Line 3 is one off from both x-y-x; git tries the later line first.
+    assert result == "a\nx\ny\nx\nY\nx\ny\n"
+
+
+def test_a_hunk_without_trailing_context_goes_to_the_end_as_in_git() -> None:
+    base = "x\ny\nx\ny\nx\ny\n"
     text = "--- a/f.c\n+++ b/f.c\n@@ -4,1 +4,1 @@\n-y\n+Y\n"
 
     result, _ = apply_file_diff(base, parse_one(text).files[0])
 
-    assert result == "x\ny\nx\nY\nx\ny\n"
+    # git apply: "Hunk #1 succeeded at 6 (offset 2 lines)".
+    assert result == "x\ny\nx\ny\nx\nY\n"
 
 
 def test_hunks_may_not_overlap_or_go_backwards() -> None:
@@ -494,8 +506,9 @@ def test_patch_that_does_not_match_the_base() -> None:
         apply_patches(toy_base(), patches)
 
     assert user_error(excinfo) == (
-        "patch does-not-apply.patch does not apply: mm/percpu.c hunk 1 (@@ -26,8 +26,8 @@) "
-        "does not match the base: rebase the patch or pick the base it was made against"
+        "patch does-not-apply.patch does not apply: mm/percpu.c hunk 1 (@@ -26,8 +26,8 @@): "
+        "the hunk's context is not in the base: rebase the patch or pick the base it was made "
+        "against"
     )
 
 

@@ -452,7 +452,8 @@ def test_separate_patch_files_apply_in_the_order_given(kernel: ToyKernel) -> Non
 
     with pytest.raises(UserError) as excinfo:
         load_snapshot(patch_spec(kernel, second, first))
-    assert error_message(excinfo).startswith(f"patch {second} does not apply: mm/percpu.c hunk 1")
+    assert error_message(excinfo).startswith(
+        f'patch {second} ("toy: halve the atom and reset it") does not apply: mm/percpu.c hunk 1')
 
 
 def test_patch_on_a_bare_clone(kernel: ToyKernel, tmp_path: Path) -> None:
@@ -523,8 +524,8 @@ def bad_patch(kernel: ToyKernel, name: str, data: bytes | None = None) -> Path:
     [
         (
             "does-not-apply.patch",
-            "patch {path} does not apply: mm/percpu.c hunk 1 (@@ -26,8 +26,8 @@) does not "
-            "match the base: rebase the patch or pick the base it was made against",
+            "patch {path} does not apply: mm/percpu.c hunk 1 (@@ -26,8 +26,8 @@): the hunk's "
+            "context is not in the base: rebase the patch or pick the base it was made against",
         ),
         (
             "escape-dotdot.patch",

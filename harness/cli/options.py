@@ -39,7 +39,7 @@ from harness.core.errors import UserError
 
 def _sources(ns: argparse.Namespace) -> SourceOptions:
     return SourceOptions(tuple(ns.sources), ns.tree, tuple(ns.rev), ns.old, ns.new, ns.base,
-                         tuple(ns.patch), tuple(ns.dir))
+                         tuple(ns.patch), tuple(ns.dir), ns.fuzz, ns.three_way)
 
 
 def _dest(row: cases.CaseField) -> str:
@@ -202,10 +202,18 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tree", type=Path, help="kernel git tree (work tree or bare git dir)")
     p.add_argument("--rev", action="append", default=[], help="revision in --tree (repeatable)")
     p.add_argument("--old", help="the old side's revision in --tree (same as a first --rev)")
-    p.add_argument("--new", help="the new side's revision in --tree (same as a second --rev)")
+    p.add_argument("--new", help="the new side's revision in --tree (same as a second --rev), "
+                   "or a commit range A..B: the old side with A..B's commits applied")
     p.add_argument("--base", help="base revision in --tree for --patch")
     p.add_argument("--patch", action="append", type=Path, default=[],
-                   help="patch file or mbox series applied on --base (repeatable, in order)")
+                   help="patch file or mbox series applied on --base (repeatable, in order; "
+                   "- reads standard input)")
+    p.add_argument("--fuzz", type=_number("--fuzz", 0), default=0,
+                   help="ignore up to N context lines at a hunk's ends, as GNU patch -F N "
+                   "(default 0: exact, as git apply)")
+    p.add_argument("--3way", dest="three_way", action="store_true",
+                   help="3-way merge a file whose hunks do not apply from the pre-image blob "
+                   "its index line names, as git apply --3way (the tree is not touched)")
     p.add_argument("--dir", action="append", type=Path, default=[],
                    help="plain directory holding mm/percpu.c and include/linux/percpu.h")
 

@@ -4,6 +4,7 @@ KunitRequest dataclasses), so that no command sees argparse."""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class SourceOptions:
     base: str | None = None
     patches: tuple[Path, ...] = ()
     dirs: tuple[Path, ...] = ()
+    fuzz: int = 0
+    three_way: bool = False
 
     def given(self) -> bool:
         return bool(self.sources or self.tree or self.dirs or self.patches)
@@ -44,7 +47,11 @@ class SourceOptions:
         elif self.base is not None:
             raise UserError("--base is for --patch: use --rev to name a single revision")
         revs = list(self.revs)
-        if self.old or self.new:
+        ranged = bool(self.new and ".." in self.new)
+        if ranged:
+            specs += self._range_specs(revs)
+            revs = revs if self.old else revs[1:]
+        elif self.old or self.new:
             if not (self.old and self.new):
                 raise UserError("--old and --new go together: --tree T --old REV --new REV")
             revs = [self.old, self.new, *revs]
@@ -52,12 +59,32 @@ class SourceOptions:
             if self.tree is None:
                 raise UserError("--rev needs --tree: name the kernel git tree with --tree PATH")
             specs += [snapshot.SourceSpec("tree", self.tree, rev) for rev in revs]
-        elif self.tree is not None and not self.patches:
+        elif self.tree is not None and not self.patches and not ranged:
             raise UserError("--tree needs --rev REV (or --base REV --patch FILE)")
         specs += [snapshot.SourceSpec("dir", d) for d in self.dirs]
         if not specs:
             raise UserError("no source given: use --tree PATH --rev REV, --dir PATH, or SOURCE")
-        return specs
+        return self._patching(specs)
+
+    def _range_specs(self, revs: list[str]) -> list[snapshot.SourceSpec]:
+        """--new A..B: the old side (--old, else a first --rev, else A), and
+        the new side, the range's commits on it (snapshot.range_spec)."""
+        assert self.new is not None
+        if self.tree is None:
+            raise UserError("--new A..B needs --tree: name the kernel git tree with --tree PATH")
+        old = self.old or (revs[0] if revs else self.new.partition("..")[0])
+        return [snapshot.SourceSpec("tree", self.tree, old),
+                snapshot.range_spec(self.tree, old, self.new, self.fuzz, self.three_way)]
+
+    def _patching(self, specs: list[snapshot.SourceSpec]) -> list[snapshot.SourceSpec]:
+        """--fuzz and --3way laid over every patch source."""
+        if not (self.fuzz or self.three_way):
+            return specs
+        if not any(spec.kind == "patch" for spec in specs):
+            raise UserError("--fuzz and --3way are for patches: add --base REV --patch FILE, "
+                            "or --new A..B")
+        return [dataclasses.replace(spec, fuzz=self.fuzz, three_way=self.three_way)
+                if spec.kind == "patch" else spec for spec in specs]
 
     def words(self) -> list[str]:
         """The options again, quoted for a shell: a repro command's sources."""
@@ -70,6 +97,12 @@ class SourceOptions:
                 words += ["--patch", shlex.quote(str(patch))]
         if self.old and self.new:
             words += ["--old", shlex.quote(self.old), "--new", shlex.quote(self.new)]
+        elif self.new:
+            words += ["--new", shlex.quote(self.new)]
+        if self.fuzz:
+            words += ["--fuzz", str(self.fuzz)]
+        if self.three_way:
+            words += ["--3way"]
         for rev in self.revs:
             words += ["--rev", shlex.quote(rev)]
         for d in self.dirs:

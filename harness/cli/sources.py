@@ -16,6 +16,9 @@ def load(spec: snapshot.SourceSpec, err: Console) -> snapshot.Snapshot:
         # The patched files are in memory; the scratch copy is for inspection
         # during the run only.
         atexit.register(shutil.rmtree, snap.scratch_dir, True)
+    for note in snap.applied:
+        # Offsets, fuzz and merges change nothing silently: say what was applied how.
+        err.print(f"note: {snap.label}: {note}", markup=False, highlight=False, soft_wrap=True)
     for loss in snap.losses:
         err.print(f"warning: {snap.label}: patch truncated: {loss.describe()}", style="yellow",
                   markup=False, highlight=False)

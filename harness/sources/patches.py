@@ -7,10 +7,14 @@ intact and reports, as PatchLoss records, exactly what was lost.
 
 Accepted input: `diff -u` / `git diff` output, one `git format-patch` file,
 or an mbox series of them (each starting with the format-patch
-"From <40-hex> Mon Sep 17 00:00:00 2001" line), applied in order.  Paths are
-stripped of their first component (-p1, the a/ and b/ prefixes).  Matching
-is exact: a hunk is tried at its declared position (moved by the offset of
-the hunks before it) and then at the nearest positions outward, with no fuzz.
+"From <40-hex> Mon Sep 17 00:00:00 2001" line), applied in [PATCH n/N]
+order with the cover letter skipped, as git am and b4 take a series.  Paths
+are stripped of their first component (-p1, the a/ and b/ prefixes).
+
+Hunks are placed as `git apply` places them (fuzz 0: exact, at the nearest
+match) or, with a fuzz, as GNU patch does (placing.py); a file whose hunks
+do not apply may be 3-way merged from the pre-image blob its index line
+names, as `git apply --3way` does (threeway.py, the one use of git here).
 
 All text is handled as lists of lines that keep their own endings, so CRLF
 lines and a missing final newline survive application unchanged.
@@ -18,14 +22,17 @@ lines and a missing final newline survive application unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from harness.core.case_kinds import shown
 from harness.core.errors import UserError
+from harness.sources import placing, threeway
 
 LineKind = Literal[" ", "-", "+"]
 # Builds the UserError for a bad path or quoting, worded for where it was found.
@@ -33,10 +40,13 @@ _ErrorFactory = Callable[[], UserError]
 _LINE_KINDS: dict[str, LineKind] = {" ": " ", "-": "-", "+": "+"}
 
 _HUNK_RE = re.compile(r"(@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@)(.*)")
-_MBOX_FROM_RE = re.compile(r"From [0-9a-f]{40} Mon Sep 17 00:00:00 2001\n?")
+_INDEX_RE = re.compile(r"index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})\b")
+_MBOX_FROM_RE = re.compile(r"From ([0-9a-f]{40}) Mon Sep 17 00:00:00 2001\n?")
 _GIT_VERSION_RE = re.compile(r"[0-9][0-9A-Za-z.+~_-]*\n?")
 _HEADER_FIELD_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*:")
 _SUBJECT_TAG_RE = re.compile(r"^(?:\[[^\]]*\]\s*)+")
+# "n/N" closing a tag of the subject: [PATCH 2/3], [PATCH v2 2/3], [RFC PATCH 2/3].
+_SERIES_RE = re.compile(r"\b(\d+)/\d+\]")
 # `git show` headers and the chatter of `diff -r` / quilt, none of them a subject.
 _NOT_A_SUBJECT_RE = re.compile(
     r"commit [0-9a-f]{7,}|(?:Author|AuthorDate|Commit|CommitDate|Date|Merge): "
@@ -122,6 +132,8 @@ class FileDiff:
     old_path: str | None  # None: the patch creates the file (/dev/null)
     new_path: str | None  # None: the patch deletes the file
     hunks: tuple[Hunk, ...]
+    # The pre- and post-image blob ids of git's "index abc..def" line, if any.
+    blobs: tuple[str, str] | None = None
 
     @property
     def path(self) -> str:
@@ -135,6 +147,8 @@ class Patch:
     name: str
     subject: str
     files: tuple[FileDiff, ...]
+    commit: str | None = None  # format-patch's "From <commit>" line
+
 
     @property
     def truncated(self) -> bool:
@@ -154,26 +168,44 @@ def split_lines(text: str) -> list[str]:
 
 
 def parse_patch_series(data: bytes, name: str) -> list[Patch]:
-    """Parse a diff, a format-patch file or an mbox series; patches come in file order."""
+    """Parse a diff, a format-patch file or an mbox series.  A series'
+    cover letter ([PATCH 0/N], or any message without a diff) is skipped and
+    its patches are ordered by their [PATCH n/N] numbers, as b4 and git am
+    take them; unnumbered patches come in file order."""
     text = _decode_patch(data, name)
     lines = split_lines(text)
     segments = _split_mbox(lines)
-    patches: list[tuple[str, tuple[FileDiff, ...]]] = []
+    found: list[tuple[int | None, Patch]] = []
     for index, (first_line, segment) in enumerate(segments):
         body, had_signature = _strip_signature(segment)
         ends_input = index == len(segments) - 1 and not had_signature
         parser = _SegmentParser(body, name, first_line, ends_input)
         files = parser.parse()
-        if files:  # a cover letter or an empty commit carries no diff
-            patches.append((_subject(segment), files))
-    if not patches:
+        number = _series_number(segment)
+        if files and number != 0:  # a cover letter or an empty commit carries no diff
+            from_line = _MBOX_FROM_RE.fullmatch(segment[0]) if segment else None
+            commit = from_line.group(1) if from_line else None
+            found.append((number, Patch(name, _subject(segment), files, commit)))
+    if not found:
         raise UserError(
             f"{name} contains no diff: pass a unified diff (diff -u, git diff) "
             "or git format-patch output"
         )
-    if len(patches) == 1:
-        return [Patch(name, patches[0][0], patches[0][1])]
-    return [Patch(f"{name}#{k}", subj, files) for k, (subj, files) in enumerate(patches, 1)]
+    if len(found) == 1:
+        return [found[0][1]]
+    numbers = [number for number, _ in found]
+    if all(number is not None for number in numbers) and len(set(numbers)) == len(numbers):
+        found.sort(key=lambda entry: entry[0] or 0)
+        return [dataclasses.replace(patch, name=f"{name}#{number}") for number, patch in found]
+    return [dataclasses.replace(patch, name=f"{name}#{k}") for k, (_, patch) in enumerate(found, 1)]
+
+
+def _series_number(lines: list[str]) -> int | None:
+    """n of a "[PATCH n/N]" (or [PATCH v2 n/N], [RFC PATCH n/N]) subject; None if unnumbered."""
+    subject = _raw_mail_subject(lines)
+    tags = _SUBJECT_TAG_RE.match(subject or "")
+    match = _SERIES_RE.search(tags.group(0)) if tags else None
+    return None if match is None else int(match.group(1))
 
 
 def _decode_patch(data: bytes, name: str) -> str:
@@ -214,10 +246,23 @@ def subject_of(path: Path) -> str:
     as parse_patch_series reads it; "" for a plain diff or a file that
     cannot be read."""
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        text = read_input(path).decode("utf-8", errors="replace")
     except OSError:
         return ""
     return _subject(_split_mbox(split_lines(text))[0][1])
+
+
+STDIN = Path("-")
+_stdin_data: list[bytes] = []  # standard input, once read: every reader sees it whole
+
+
+def read_input(path: Path) -> bytes:
+    """The bytes of a patch file, or of standard input for '-' (read once)."""
+    if path != STDIN:
+        return path.read_bytes()
+    if not _stdin_data:
+        _stdin_data.append(sys.stdin.buffer.read())
+    return _stdin_data[0]
 
 
 def _subject(lines: list[str]) -> str:
@@ -232,6 +277,12 @@ def _subject(lines: list[str]) -> str:
 
 def _mail_subject(lines: list[str]) -> str | None:
     """The Subject header, unfolded, [PATCH] tags removed; None if there is none."""
+    subject = _raw_mail_subject(lines)
+    return None if subject is None else _SUBJECT_TAG_RE.sub("", subject, count=1).strip()
+
+
+def _raw_mail_subject(lines: list[str]) -> str | None:
+    """The Subject header, unfolded, tags and all; None if there is none."""
     subject: list[str] | None = None
     start = 1 if lines and _MBOX_FROM_RE.fullmatch(lines[0]) else 0
     for line in lines[start:]:
@@ -243,9 +294,7 @@ def _mail_subject(lines: list[str]) -> str | None:
             break
         if line.lower().startswith("subject:"):
             subject = [line[len("subject:") :].strip()]
-    if subject is None:
-        return None
-    return _SUBJECT_TAG_RE.sub("", " ".join(subject), count=1).strip()
+    return None if subject is None else " ".join(subject)
 
 
 def _message_subject(lines: list[str]) -> str:
@@ -303,6 +352,7 @@ class _SegmentParser:
     def _git_section(self, i: int) -> tuple[FileDiff | None, int]:
         git_names = _split_git_names(self.lines[i][len("diff --git ") :].rstrip("\r\n"))
         creates = deletes = saw_index = False
+        blobs: tuple[str, str] | None = None
         i += 1
         while i < len(self.lines):
             line = self.lines[i]
@@ -318,11 +368,13 @@ class _SegmentParser:
                     "which percpu-diff cannot apply: drop the binary change from the patch"
                 )
             if line.startswith("--- "):
-                return self._git_content(i)
+                fd, i = self._git_content(i)
+                return (fd if fd is None else dataclasses.replace(fd, blobs=blobs)), i
             if line.startswith("new file mode "):
                 creates = True
             elif line.startswith("index "):
                 saw_index = True
+                blobs = _index_blobs(line)
             elif line.startswith("deleted file mode "):
                 deletes = True
             elif not line.startswith(
@@ -442,6 +494,11 @@ class _SegmentParser:
             _mark_no_newline(body)
             i += 1
         return body, None, i
+
+
+def _index_blobs(line: str) -> tuple[str, str] | None:
+    match = _INDEX_RE.match(line)
+    return None if match is None else (match.group(1), match.group(2))
 
 
 def _count(text: str | None) -> int:
@@ -600,63 +657,275 @@ def _paths(paths: Sequence[str], most: int = 4) -> str:
     named = ", ".join(_plain(path) for path in paths[:most])
     return named + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
+@dataclass(frozen=True)
+class Placement:
+    """A hunk that did not apply where it said: how far off, and with what fuzz."""
+
+    file: str
+    hunk: int
+    offset: int
+    fuzz: int = 0
+
+    def describe(self) -> str:
+        lines = "line" if abs(self.offset) == 1 else "lines"
+        text = f"{self.file} hunk {self.hunk} applied"
+        if self.offset:
+            text += f" at offset {self.offset} {lines}"
+        return text + (f" with fuzz {self.fuzz}" if self.fuzz else "")
+
+
+# Reads a blob of the source's repository by (abbreviated) id; None if absent.
+BlobReader = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How hunks are placed: exactly at the nearest match as `git apply`
+    does (fuzz 0), or as GNU patch does with fuzz N; and whether a file
+    whose hunks do not apply is 3-way merged from its pre-image blob."""
+
+    fuzz: int = 0
+    three_way: bool = False
+    # The tree's object database: --3way needs it; without it no 3-way is offered.
+    read_blob: BlobReader | None = None
+
+
+@dataclass
+class Applied:
+    """What a series of patches made: the files, what truncation lost, and
+    one note per patch that did not apply exactly as written."""
+
+    files: dict[str, str | None]
+    losses: list[PatchLoss] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def patch_label(patch: Patch) -> str:
+    """The patch as messages name it: its file (and #n in a series) and subject."""
+    name = _plain(patch.name)
+    return f'{name} ("{_plain(patch.subject)}")' if patch.subject else name
+
 
 def apply_patches(
-    files: Mapping[str, str | None], patches: Sequence[Patch]
+    files: Mapping[str, str | None], patches: Sequence[Patch],
+    options: ApplyOptions = ApplyOptions(),
 ) -> tuple[dict[str, str | None], list[PatchLoss]]:
     """Apply patches in order to files (None: absent); touched paths must be keys."""
-    state = dict(files)
-    losses: list[PatchLoss] = []
+    applied = apply_series(files, patches, options)
+    return applied.files, applied.losses
+
+
+def apply_series(files: Mapping[str, str | None], patches: Sequence[Patch],
+                 options: ApplyOptions = ApplyOptions()) -> Applied:
+    """apply_patches, with the notes on offsets, fuzz and 3-way merges."""
+    applied = Applied(dict(files))
     for patch in patches:
+        label = patch_label(patch)
+        placed: list[str] = []
         for fd in patch.files:
-            if fd.path not in state:
+            if fd.path not in applied.files:
                 raise KeyError(f"base text for {fd.path} was not supplied")
-            text, lost = apply_file_diff(state[fd.path], fd, patch_name=patch.name)
-            state[fd.path] = text
-            losses.extend(lost)
-    return state, losses
+            result = _apply_file(applied.files[fd.path], fd, label, options)
+            applied.files[fd.path] = result.text
+            applied.losses.extend(result.losses)
+            placed += result.notes
+        if placed:
+            fuzz = f" (--fuzz {options.fuzz})" if options.fuzz else ""
+            applied.notes.append(f"patch {label}{fuzz}: {'; '.join(placed)}")
+    return applied
 
 
 def apply_file_diff(
-    base_text: str | None, fd: FileDiff, *, patch_name: str = "patch"
+    base_text: str | None, fd: FileDiff, *, patch_name: str = "patch", fuzz: int = 0
 ) -> tuple[str | None, list[PatchLoss]]:
     """Apply one file's hunks to base_text (None: the file does not exist).
 
     Returns the new text (None if the patch deleted the file) and the losses
     of hunks the input cut short, whose intact prefix was applied.
     """
-    _check_existence(base_text, fd, patch_name)
-    base = split_lines(base_text or "")
-    out: list[str] = []
+    result = _apply_file(base_text, fd, _plain(patch_name), ApplyOptions(fuzz))
+    return result.text, result.losses
+
+
+@dataclass(frozen=True)
+class _FileResult:
+    text: str | None
+    losses: list[PatchLoss]
+    notes: list[str]
+
+
+class _HunkMiss(Exception):
+    """A hunk found no place in the base."""
+
+    def __init__(self, number: int, hunk: Hunk) -> None:
+        super().__init__(number)
+        self.number = number
+        self.hunk = hunk
+
+
+@dataclass
+class _Splicer:
+    """Builds the patched text hunk by hunk, as patch does: base lines up to
+    each change are copied out, context lines are the base's own."""
+
+    base: list[str]
+    out: list[str] = field(default_factory=list)
+    cursor: int = 0  # base lines copied out or removed
+    carried: int = 0  # patch's offset, carried to later hunks
+
+    def splice(self, pos: int, ops: Sequence[HunkLine]) -> None:
+        at = pos
+        for op in ops:
+            if op.kind == " ":
+                at += 1
+                continue
+            self.out.extend(self.base[self.cursor : at])
+            if op.kind == "-":
+                self.cursor = at = at + 1
+            else:
+                self.cursor = at
+                self.out.append(op.text)
+
+    def finish(self) -> list[str]:
+        return [*self.out, *self.base[self.cursor :]]
+
+
+def _apply_file(base_text: str | None, fd: FileDiff, label: str,
+                options: ApplyOptions) -> _FileResult:
+    _check_existence(base_text, fd, label)
+    try:
+        return _apply_hunks(base_text, fd, label, options.fuzz)
+    except _HunkMiss as miss:
+        merged = _three_way(base_text, fd, label, options, miss)
+        return _FileResult(merged, [], [f"{fd.path} merged 3-way from blob {_blob(fd, 0)}"])
+
+
+def _apply_hunks(base_text: str | None, fd: FileDiff, label: str, fuzz: int) -> _FileResult:
+    splicer = _Splicer(split_lines(base_text or ""))
     losses: list[PatchLoss] = []
-    cursor = drift = 0  # base lines consumed; where hunks landed minus where they said
+    notes: list[str] = []
     for number, hunk in enumerate(fd.hunks, 1):
-        declared = hunk.old_start - 1 if hunk.old_count else hunk.old_start
-        old, new = hunk.old_lines, hunk.new_lines
-        pos = _find(base, old, declared + drift, cursor)
-        if pos is None:
-            raise UserError(
-                f"patch {patch_name} does not apply: {fd.path} hunk {number} ({hunk.header}) "
-                f"does not match the base: {_BASE_FIX}"
-            )
-        _accept_cut_line(hunk.cut_line, base, pos + len(old), old, new)
-        out.extend(base[cursor:pos])
-        out.extend(new)
-        cursor, drift = pos + len(old), pos - declared
+        pos, placement = _place(splicer, fd.path, number, hunk, fuzz)
+        old, new = _splice_hunk(splicer, hunk, pos)
+        if placement.offset or placement.fuzz:
+            notes.append(placement.describe())
         # Report every hunk the input ended in, even one whose cut-off last
         # line proved whole: the user must learn that the file was damaged.
         if not hunk.complete:
-            losses.append(
-                PatchLoss(
-                    fd.path,
-                    number,
-                    hunk.header,
-                    hunk.old_count - len(old),
-                    hunk.new_count - len(new),
-                )
-            )
-    out.extend(base[cursor:])
-    return _result(out, fd, losses, patch_name), losses
+            losses.append(PatchLoss(fd.path, number, hunk.header,
+                                    hunk.old_count - old, hunk.new_count - new))
+    return _FileResult(_result(splicer.finish(), fd, losses, label), losses, notes)
+
+
+def _place(splicer: _Splicer, path: str, number: int, hunk: Hunk,
+           fuzz: int) -> tuple[int, Placement]:
+    """Where the hunk goes, as git apply (fuzz 0) or GNU patch would put it."""
+    # Context before the first change and after the last, '+' lines
+    # included, as both git and patch count it.
+    prefix, suffix = placing.context_counts([line.kind for line in hunk.lines])
+    pattern = placing.Pattern(hunk.old_lines, prefix, suffix)
+    base, lowest = splicer.base, splicer.cursor
+    # A hunk the input cut short has lost its trailing context: it is
+    # placed exactly, never with fuzz, whose rules count that context.
+    if fuzz == 0 or not hunk.complete:
+        # git expects the hunk at its new-side line of the text patched so far.
+        expected = (hunk.new_start - 1 if hunk.new_start else 0) - len(splicer.out) + lowest
+        begin, end = hunk.old_start <= 1, hunk.complete and suffix == 0
+        pos = placing.git_place(base, pattern, expected, lowest, begin, end)
+        if pos is None and prefix == suffix == 0:
+            # git needs --unidiff-zero for hunks without context; take them anyway.
+            pos = placing.git_place(base, pattern, expected, lowest, False, False)
+        if pos is None:
+            raise _HunkMiss(number, hunk)
+        return pos, Placement(path, number, pos - expected)
+    first_guess = (hunk.old_start - 1 if hunk.old_count else hunk.old_start) + splicer.carried
+    for used in range(min(fuzz, max(prefix, suffix)) + 1):
+        pos = placing.patch_place(base, pattern, first_guess, hunk.old_start, lowest, used)
+        if pos is not None:
+            splicer.carried += pos - first_guess
+            return pos, Placement(path, number, splicer.carried, used)
+    raise _HunkMiss(number, hunk)
+
+
+def _splice_hunk(splicer: _Splicer, hunk: Hunk, pos: int) -> tuple[int, int]:
+    """Apply the placed hunk; returns its old and new line counts as applied."""
+    ops = list(hunk.lines)
+    cut = _confirmed_cut(hunk.cut_line, splicer.base, pos + len(hunk.old_lines))
+    if cut is not None:
+        ops.append(cut)
+    splicer.splice(pos, ops)
+    return (sum(op.kind != "+" for op in ops), sum(op.kind != "-" for op in ops))
+
+
+def _confirmed_cut(cut: HunkLine | None, base: list[str], index: int) -> HunkLine | None:
+    """A cut-off final line, kept only when the base shows it was complete.
+
+    A context or removed line is confirmed if it equals the base line it
+    would match (less that line's ending); added lines cannot be confirmed.
+    """
+    if cut is None or cut.kind == "+" or index >= len(base):
+        return None
+    line = base[index]
+    if line in (cut.text, cut.text + "\n", cut.text + "\r\n"):
+        return HunkLine(cut.kind, line)
+    return None
+
+
+def _blob(fd: FileDiff, side: int) -> str:
+    return fd.blobs[side] if fd.blobs is not None else "?"
+
+
+def _three_way(base_text: str | None, fd: FileDiff, label: str, options: ApplyOptions,
+               miss: _HunkMiss) -> str:
+    """The file 3-way merged as `git apply --3way` does, or the refusal."""
+    where = f"patch {label} does not apply: {fd.path} hunk {miss.number} ({miss.hunk.header})"
+    if not options.three_way or options.read_blob is None or base_text is None:
+        raise UserError(f"{where}: {_hint(base_text, fd, miss, options)}")
+    pre_id = _blob(fd, 0)
+    pre = options.read_blob(pre_id) if fd.blobs is not None else None
+    if pre is None:
+        raise UserError(f"{where}, and --3way cannot help: the patch's pre-image blob {pre_id} "
+                        "is not in the tree: rebase the patch or pick the base it was made "
+                        "against")
+    try:
+        theirs = _apply_hunks(pre, fd, label, 0).text
+    except (UserError, _HunkMiss):
+        raise UserError(f"{where}, and it does not apply to its own pre-image blob {pre_id} "
+                        "either: regenerate the patch") from None
+    merged = threeway.merge(base_text, pre, theirs or "")
+    if merged is None:
+        raise UserError(f"{where}, and the 3-way merge with its pre-image blob {pre_id} "
+                        f"conflicts: rebase the patch onto the base and resolve the conflict")
+    return merged
+
+
+def _hint(base_text: str | None, fd: FileDiff, miss: _HunkMiss, options: ApplyOptions) -> str:
+    """What to try when a hunk has no place: more fuzz, --3way, or nothing."""
+    found, tries = [], []
+    fuzz = _fuzz_that_applies(base_text, fd, options.fuzz) if miss.hunk.complete else None
+    if fuzz is not None:
+        found.append(f"its context matches with fuzz {fuzz}")
+        tries.append(f"--fuzz {fuzz}")
+    if fd.blobs is not None and options.read_blob is not None and not options.three_way \
+            and options.read_blob(fd.blobs[0]) is not None:
+        found.append(f"the tree has its pre-image blob {fd.blobs[0]}")
+        tries.append("--3way")
+    if not found:
+        return f"the hunk's context is not in the base: {_BASE_FIX}"
+    return f"{' and '.join(found)}: try {' or '.join(tries)}"
+
+
+def _fuzz_that_applies(base_text: str | None, fd: FileDiff, tried: int) -> int | None:
+    for fuzz in range(tried + 1, _MAX_HINT_FUZZ + 1):
+        try:
+            _apply_hunks(base_text, fd, "", fuzz)
+        except (UserError, _HunkMiss):
+            continue
+        return fuzz
+    return None
+
+
+_MAX_HINT_FUZZ = 3  # patch's own default is 2; more than 3 lines ignored is not a match
 
 
 def _check_existence(base_text: str | None, fd: FileDiff, patch_name: str) -> None:
@@ -682,35 +951,3 @@ def _result(out: list[str], fd: FileDiff, losses: list[PatchLoss], patch_name: s
             f"not remove: {_BASE_FIX}"
         )
     return None
-
-
-def _find(base: list[str], old: list[str], expected: int, lowest: int) -> int | None:
-    """Index where old matches base exactly, nearest to expected first; None if nowhere."""
-    highest = len(base) - len(old)
-    if highest < lowest:
-        return None
-    if not old:  # pure insertion: nothing to confirm the place, so take it as declared
-        return expected if lowest <= expected <= len(base) else None
-    expected = min(max(expected, lowest), highest)
-    for distance in range(max(expected - lowest, highest - expected) + 1):
-        for pos in (expected - distance, expected + distance):
-            if lowest <= pos <= highest and base[pos : pos + len(old)] == old:
-                return pos
-    return None
-
-
-def _accept_cut_line(
-    cut: HunkLine | None, base: list[str], index: int, old: list[str], new: list[str]
-) -> None:
-    """Keep a cut-off final line only when the base shows it was complete.
-
-    A context or removed line is confirmed if it equals the base line it
-    would match (less that line's ending); added lines cannot be confirmed.
-    """
-    if cut is None or cut.kind == "+" or index >= len(base):
-        return
-    line = base[index]
-    if line in (cut.text, cut.text + "\n", cut.text + "\r\n"):
-        old.append(line)
-        if cut.kind == " ":
-            new.append(line)

@@ -14,8 +14,11 @@ A source is named on the command line as one of:
     patch:PATH@BASE:FILE[,FILE...]
         The git tree PATH at revision BASE with the patch files applied in
         memory, in order.  Each FILE is a unified diff, a git format-patch
-        file or an mbox series of them.  The patched files are written to a
-        fresh scratch directory (Snapshot.scratch_dir) for inspection.
+        file or an mbox series of them ('-': standard input).  The patched
+        files are written to a fresh scratch directory
+        (Snapshot.scratch_dir) for inspection.  On the command line,
+        --fuzz N and --3way say how hunks are placed (patches.py), and
+        --new A..B makes such a source of a range's commits (range_spec).
     PATH
         An existing directory: one containing mm/percpu.c is read as
         dir:PATH; a git repository needs a revision, PATH@REV.
@@ -33,6 +36,7 @@ safe to point at while they work in it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -57,11 +61,14 @@ from harness.core.kernel_files import (
 )
 from harness.sources import debian
 from harness.sources.patches import (
+    STDIN,
+    ApplyOptions,
     Patch,
     PatchLoss,
-    apply_patches,
+    apply_series,
     idle_patches,
     parse_patch_series,
+    read_input,
     touched_paths,
 )
 
@@ -73,6 +80,7 @@ __all__ = [
     "is_ancestor",
     "load_snapshot",
     "parse_source_arg",
+    "range_spec",
     "resolve_commit",
 ]
 
@@ -115,6 +123,13 @@ class SourceSpec:
     rev: str | None = None  # revision for tree; base revision for patch
     patches: tuple[Path, ...] = ()  # for kind "patch": patch files or mbox series, in order
     package: debian.DebianSpec | None = None  # for kind "debian"
+    # For kind "patch": GNU patch's fuzz (0: exact, as git apply), and
+    # whether a hunk that does not apply is 3-way merged (git apply --3way).
+    fuzz: int = 0
+    three_way: bool = False
+    # For kind "patch": a commit range A..B whose commits are applied on
+    # rev in order, after the patch files (git format-patch A..B).
+    commits: str | None = None
 
 
 @dataclass
@@ -124,6 +139,10 @@ class Snapshot:
     files: dict[str, str]  # path -> text, for every requested path the source has
     losses: list[PatchLoss] = field(default_factory=list)
     patched_files: list[str] = field(default_factory=list)
+    # Patch sources: the subject of each patch applied, in order, and one
+    # note per patch that applied at an offset, with fuzz or by a 3-way merge.
+    subjects: list[str] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
     # Patch sources only: where the patched files were written.  The caller
     # owns it and removes it when done with the snapshot.
     scratch_dir: Path | None = None
@@ -236,7 +255,7 @@ def load_snapshot(spec: SourceSpec, paths: Sequence[str] = OPTIONAL_PATHS) -> Sn
         assert spec.rev is not None
         return _load_tree(spec.path, spec.rev, wanted)
     assert spec.rev is not None
-    return _load_patched(spec.path, spec.rev, spec.patches, wanted)
+    return _load_patched(spec, wanted)
 
 
 def _wanted_paths(paths: Sequence[str]) -> list[str]:
@@ -261,7 +280,7 @@ def _check_spec(spec: SourceSpec) -> None:
         raise UserError(f"{spec.kind} source {spec.path} names no revision: {_SYNTAX}")
     if spec.kind == "tree" and spec.patches:
         raise UserError(f"tree source {spec.path} takes no patches: {_SYNTAX}")
-    if spec.kind == "patch" and not spec.patches:
+    if spec.kind == "patch" and not spec.patches and not spec.commits:
         raise UserError(f"patch source {spec.path} names no patch file: {_SYNTAX}")
 
 
@@ -316,12 +335,15 @@ def _load_tree(root: Path, rev: str, wanted: list[str]) -> Snapshot:
     return Snapshot(label=label, commit=commit, files=files)
 
 
-def _load_patched(
-    root: Path, base_rev: str, patch_files: Sequence[Path], wanted: list[str]
-) -> Snapshot:
-    repo = _GitRepo.open(root)
-    commit = repo.resolve(base_rev)
-    patches = [patch for pf in patch_files for patch in _read_patch(pf)]
+def _load_patched(spec: SourceSpec, wanted: list[str]) -> Snapshot:
+    assert spec.rev is not None
+    repo = _GitRepo.open(spec.path)
+    commit = repo.resolve(spec.rev)
+    patches = [patch for pf in spec.patches for patch in _read_patch(pf)]
+    if spec.commits is not None:
+        # Each commit of the range goes by its own id.
+        patches += [dataclasses.replace(patch, name=(patch.commit or patch.name)[:12])
+                    for patch in parse_patch_series(repo.format_patch(spec.commits), spec.commits)]
     for warning in idle_patches(patches, wanted):
         _note(f"warning: {warning}")
     touched = touched_paths(patches)
@@ -329,12 +351,14 @@ def _load_patched(
     # applies nowhere we look is still caught.
     needed = list(dict.fromkeys([*wanted, *touched]))
     base = repo.read_files(commit, needed)
-    label = commit[:12] + "".join(f"+{pf.name}" for pf in patch_files)
-    where = f"{root} at {base_rev} with the patches applied ({label})"
+    names = [("stdin" if pf == STDIN else pf.name) for pf in spec.patches]
+    label = commit[:12] + "".join(f"+{name}" for name in [*names, *filter(None, [spec.commits])])
+    where = f"{spec.path} at {spec.rev} with the patches applied ({label})"
+    options = ApplyOptions(spec.fuzz, spec.three_way, repo.read_blob)
     scratch = _make_scratch_dir()
     try:
-        result, losses = apply_patches({path: base.get(path) for path in needed}, patches)
-        present = {path: text for path, text in result.items() if text is not None}
+        applied = apply_series({path: base.get(path) for path in needed}, patches, options)
+        present = {path: text for path, text in applied.files.items() if text is not None}
         _write_tree(scratch, present)
         # Read back what was written, so files are exactly what can be inspected.
         files = {path: _decode(_read_bytes(scratch / path)) for path in present}
@@ -342,17 +366,14 @@ def _load_patched(
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    return Snapshot(
-        label=label,
-        commit=commit,
-        files=files,
-        losses=losses,
-        patched_files=touched,
-        scratch_dir=scratch,
-    )
+    return Snapshot(label=label, commit=commit, files=files, losses=applied.losses,
+                    patched_files=touched, scratch_dir=scratch,
+                    subjects=[patch.subject for patch in patches], applied=applied.notes)
 
 
 def _read_patch(patch_file: Path) -> list[Patch]:
+    if patch_file == STDIN:
+        return parse_patch_series(read_input(STDIN), "stdin")
     if not patch_file.is_file():
         raise UserError(
             f"patch file {patch_file} not found: check the FILE part of patch:PATH@BASE:FILE"
@@ -494,6 +515,38 @@ class _GitRepo:
         return _parse_batch_output(result.stdout, paths)
 
 
+    def read_blob(self, blob: str) -> str | None:
+        """The text of the blob an (abbreviated) id names; None if the tree lacks it."""
+        if not all(ch in "0123456789abcdef" for ch in blob) or not 4 <= len(blob) <= 64:
+            return None
+        found = self._git("rev-parse", "--verify", "--quiet", f"{blob}^{{blob}}")
+        if found.returncode != 0:
+            return None
+        result = self._git("cat-file", "blob", found.stdout.decode().strip())
+        return _decode(result.stdout) if result.returncode == 0 else None
+
+    def format_patch(self, commits: str) -> bytes:
+        """The commits of A..B as one mbox, oldest first (git format-patch
+        --stdout): a range whose start is not an ancestor of its end is refused."""
+        start, dots, end = commits.partition("..")
+        if not dots or not start or not end or end.startswith("."):
+            raise UserError(f"bad commit range '{commits}': write it A..B, e.g. v6.1..my-branch")
+        first, last = self.resolve(start), self.resolve(end)
+        if self._git("merge-base", "--is-ancestor", first, last).returncode != 0:
+            raise UserError(f"{start} is not an ancestor of {end} in {self.path}: name a range "
+                            "A..B of B's own history, e.g. its base branch..B")
+        result = self._git("format-patch", "--stdout", "--no-renames",
+                           f"{first}..{last}")
+        if result.returncode != 0:
+            raise UserError(f"git cannot format {commits} in {self.path} "
+                            f"({_first_line(result.stderr)}): check the range with "
+                            f"'git -C {self.path} log --oneline {commits}'")
+        if not result.stdout.strip():
+            raise UserError(f"{commits} has no commit with changes in {self.path}: "
+                            "name a range that holds the commits to test")
+        return result.stdout
+
+
 def _parse_batch_output(out: bytes, paths: Sequence[str]) -> dict[str, str]:
     """Split `git cat-file --batch` output: "<oid> <type> <size>\\n<data>\\n" per object."""
     files: dict[str, str] = {}
@@ -562,6 +615,24 @@ def source_arg(spec: SourceSpec, label: str) -> str:
         return f"tree:{spec.path}@{spec.rev}"
     if spec.kind == "dir":
         return f"dir:{spec.path}"
-    if spec.kind == "patch":
+    if spec.kind == "patch" and spec.patches:
         return f"patch:{spec.path}@{spec.rev}:{','.join(str(p) for p in spec.patches)}"
     return label  # debian: the label is debian:X.Y=VERSION, pinned
+
+
+def range_spec(tree: Path, old: str, commits: str, fuzz: int = 0,
+               three_way: bool = False) -> SourceSpec:
+    """The new side of `--old OLD --new A..B`: the tree at B when A is OLD
+    (the branch as it stands), else OLD with each commit of A..B applied in
+    order, as `git cherry-pick A..B` onto OLD would make it."""
+    repo = _GitRepo.open(tree)
+    start, dots, end = commits.partition("..")
+    if not dots or not start or not end or end.startswith("."):
+        raise UserError(f"bad commit range '{commits}': write it A..B, e.g. v6.1..my-branch")
+    first, last = repo.resolve(start), repo.resolve(end)
+    if repo._git("merge-base", "--is-ancestor", first, last).returncode != 0:
+        raise UserError(f"{start} is not an ancestor of {end} in {tree}: name a range A..B of "
+                        "B's own history, e.g. its base branch..B")
+    if repo.resolve(old) == first:
+        return SourceSpec("tree", tree, end)
+    return SourceSpec("patch", tree, old, fuzz=fuzz, three_way=three_way, commits=commits)
