@@ -105,7 +105,8 @@ def open_run(path: Path) -> KeptRun:
     if not meta_file.is_file():
         what = "does not exist" if not path.exists() else \
             f"holds no run ({META_FILE} is not there)"
-        raise UserError(f"{path} {what}: give --run the --out of a run (ls {path})")
+        look = path if path.exists() else path.parent
+        raise UserError(f"{path} {what}: give --run the --out of a run (ls {look})")
     try:
         meta = json.loads(meta_file.read_text())
         if not isinstance(meta, dict):
