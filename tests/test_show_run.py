@@ -141,12 +141,12 @@ def test_a_damaged_or_older_run_dir_is_named(run_dir: Path, tmp_path: Path) -> N
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
     (copy / kept_cases.CASES_FILE).unlink()
-    with pytest.raises(UserError, match="keeps no cases.*older percpu-diff"):
+    with pytest.raises(UserError, match=r"keeps no cases.*older percpu-diff"):
         kept_cases.open_run(copy).case("run-s1-00001")
     rows = kept(run_dir)
     lines = "".join(json.dumps(list(row)) + "\n" for row in rows[:-1])
     (copy / kept_cases.CASES_FILE).write_bytes(gzip.compress(lines.encode()))
-    with pytest.raises(UserError, match="does not hold the cases run.json was written for"):
+    with pytest.raises(UserError, match=r"does not hold the cases run\.json was written for"):
         kept_cases.open_run(copy).case("run-s1-00001")
 
 
@@ -229,6 +229,21 @@ def test_a_missing_header_is_named_where_the_tree_includes_it(
     assert (f"1 compiler error, first: mm/percpu.c:{line}:11: fatal error: asm/fx-no-such.h: "
             "No such file or directory (full log: ") in err
     assert ".build-" not in err and "shim_tu.c" not in err
+
+
+def test_a_missing_header_after_pr_fmt_is_named_by_its_own_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], shim_cache: Path) -> None:
+    # The unit's includes follow the pr_fmt item's #line, so gcc names them
+    # by a line of mm/percpu.c that is not theirs (a blank one, on 6.6).
+    root = broken(tmp_path, "#include <linux/bootmem.h>",
+                  '#define pr_fmt(fmt) "fx: " fmt\n#include <linux/bootmem.h>')
+    source = root / "mm" / "percpu.c"
+    source.write_text(source.read_text() + "\n\n#include <asm/fx-late.h>\n")
+    line = line_of(source, "fx-late")
+    status, _, err = cli(capsys, "show", "--dir", str(root), "--possible", "0-1")
+    assert status == 2
+    assert (f"first: mm/percpu.c:{line}:10: fatal error: asm/fx-late.h: No such file or "
+            "directory") in err
 
 
 def test_an_error_in_a_function_is_named_by_its_tree_line(

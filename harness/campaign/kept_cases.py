@@ -33,9 +33,11 @@ CASES_FILE = "cases.jsonl.gz"
 META_FILE = "run.json"
 
 
-def write(directory: Path, run_cases: Sequence[cases.Case]) -> None:
-    """Every case of the run, in its order, into the run directory."""
-    lines = "".join(json.dumps([c.name, cases.case_to_toml(c)]) + "\n" for c in run_cases)
+def write(directory: Path, run_cases: Sequence[cases.Case], tomls: Sequence[str]) -> None:
+    """Every case of the run, in its order, into the run directory; `tomls`:
+    each case's cases.case_to_toml()."""
+    lines = "".join(json.dumps([c.name, text]) + "\n"
+                    for c, text in zip(run_cases, tomls, strict=True))
     # mtime 0: the same cases make the same bytes
     files.write_atomic(directory / CASES_FILE, gzip.compress(lines.encode(), mtime=0))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -116,7 +117,7 @@ class Plan:
             "sources": [f"{s.name} {s.label} ({s.rendered.api.generation})" for s in self.sides],
             # a --dir's files or a --patch's lines can change under the same label
             "code": code_digests(self.sides),
-            "cases": _digest(*(cases.case_to_toml(c) for c in self.cases)),
+            "cases": _digest(*self.case_tomls),
             "declared": _digest(json.dumps(self.declared, default=_plain, sort_keys=True)),
             "triage": _digest(json.dumps(self.entries, default=_plain, sort_keys=True)),
             "sanitize": self.sanitize,
@@ -124,6 +125,12 @@ class Plan:
             # a case that timed out at 1 ms would pass at 5 s: the limits are part of the run
             **dataclasses.asdict(self.limits),
         }
+
+    @functools.cached_property
+    def case_tomls(self) -> tuple[str, ...]:
+        """Each case's TOML, made once: the identity digests them and the run
+        directory keeps them (a 10,000-case run spends seconds making them)."""
+        return tuple(cases.case_to_toml(c) for c in self.cases)
 
     def fingerprint(self) -> str:
         """What a resumed run must share with the one it continues."""
@@ -329,14 +336,14 @@ class RunDir:
         self.lock()  # before anything is read: what is read stays true while we run
         if resume:
             self._check_same_run(plan, options or {})
-            if not (self.path / kept_cases.CASES_FILE).exists():
-                kept_cases.write(self.path, plan.cases)  # a run of an older version
+            if not (self.path / kept_cases.CASES_FILE).exists():  # an older version's run
+                kept_cases.write(self.path, plan.cases, plan.case_tomls)
             return True
         if self.results.exists() and self.results.stat().st_size:
             raise UserError(f"{self.path} already holds results: use --resume to finish "
                             "that run, or another --out")
         # the cases before run.json: a run.json on disk has its cases beside it
-        kept_cases.write(self.path, plan.cases)
+        kept_cases.write(self.path, plan.cases, plan.case_tomls)
         files.write_atomic(self.meta, json.dumps({
             "fingerprint": plan.fingerprint(), "sides": [s.label for s in plan.sides],
             "cases": len(plan.cases), "identity": plan.identity(),

@@ -852,6 +852,7 @@ def describe_failure(stderr: str, label: str, log: Path, rendered: Rendered | No
     return f"cannot build the shim for {label}: {count}, first: {first} (full log: {log})"
 
 
+_MISSING_HEADER = re.compile(r" fatal error: (\S+): No such file or directory$")
 _DIAGNOSTIC_AT = re.compile(r"^(?P<path>[^:\s][^:]*):(?P<line>\d+):(?P<col>\d+):(?P<rest> .*)$")
 # The scratch files a build writes, by the tree file each stands for.
 _SCRATCH_NAMES = {"include/linux/percpu.h": kernel_files.PERCPU_H,
@@ -868,6 +869,15 @@ def tree_named(diagnostic: str, rendered: Rendered | None, work: Path) -> str:
         return diagnostic.replace(f"{work}/", "")
     path, line = m["path"], int(m["line"])
     inside = path.removeprefix(f"{work}/") if path.startswith(f"{work}/") else None
+    missing = _MISSING_HEADER.match(m["rest"])
+    if missing is not None and rendered is not None:
+        # The units' includes follow the pr_fmt item's #line: gcc names them
+        # by a line of the tree that is not theirs. The header's name is sure.
+        where = next((f"{tree}:{number}:{column}" for unit, name, tree, number, column
+                      in rendered.include_lines
+                      if name[1:-1] == missing[1] and (inside or path) in (unit, tree)), None)
+        if where is not None:
+            return f"{where}:{m['rest']}"
     if inside is None:
         root = f"{STUB_INCLUDE.parent.parent}/"
         return diagnostic.removeprefix(root) if path.startswith(root) else diagnostic
