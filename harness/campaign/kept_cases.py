@@ -61,8 +61,9 @@ class KeptRun:
     def replay(self) -> dict[str, object]:
         replay = self.meta.get("replay")
         if not isinstance(replay, dict):
-            raise UserError(f"{self.path} was written by an older percpu-diff, which did not "
-                            "keep how it ran its cases: run it again to look at its cases")
+            raise UserError(f"{self.path} does not say how its cases were run (run.json has "
+                            "no replay: a timeline step, or a run of an older percpu-diff): "
+                            "look at a case with show --case, or run it again")
         return replay
 
     def code(self) -> list[object]:
