@@ -57,6 +57,23 @@ def run_scenarios(asked: Sequence[str] | None, sides: Sequence[runner.Side]) -> 
     return [s for s in wanted if s not in missing]
 
 
+def successor_notes(scenarios: Sequence[str], sides: Sequence[runner.Side]) -> list[str]:
+    """A line for each scenario a side boots on its successor (lpage on embed
+    after the lpage allocator went): run, show and repro print them alike."""
+    return [f"{side.label}: {scenario} runs on {booted}, its successor in the "
+            f"{side.generation} generation"
+            for scenario in scenarios for side in sides
+            if (booted := side.booted_scenario(scenario)) != scenario]
+
+
+def case_scenario(case: cases.Case, sides: Sequence[runner.Side]) -> list[str]:
+    """What run does with the scenario of one case (show's, repro's): refused
+    in one line if a side cannot boot it (run_scenarios), else the
+    successor_notes of the sides that boot it on its successor."""
+    run_scenarios([case.scenario], sides)
+    return successor_notes([case.scenario], sides)
+
+
 def corpus_cases() -> list[cases.Case]:
     """The named cases of the project's cases/."""
     folder = paths.data_dir()

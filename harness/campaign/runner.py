@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NotRequired, TypedDict
 
-from harness.campaign import agree, executor, shrink
+from harness.campaign import agree, executor, kept_cases, shrink
 from harness.compile import shims
 from harness.core import attempts, cases, files, generation
 from harness.core.errors import UserError
@@ -82,14 +83,19 @@ class Side:
         have = self.rendered.extraction.scenarios
         return scenario in have or self.spec.successors.get(scenario) in have
 
-    def case_for(self, case: cases.Case) -> cases.Case:
-        """The case as this side boots it: on its successor where this
-        generation no longer has the scenario."""
-        successor = self.spec.successors.get(case.scenario)
-        if successor is None or case.scenario in self.rendered.extraction.scenarios or \
+    def booted_scenario(self, scenario: str) -> str:
+        """The scenario this side boots `scenario`'s cases on: its successor
+        where this generation no longer has it."""
+        successor = self.spec.successors.get(scenario)
+        if successor is None or scenario in self.rendered.extraction.scenarios or \
                 successor not in self.rendered.extraction.scenarios:
-            return case
-        return dataclasses.replace(case, scenario=successor)
+            return scenario
+        return successor
+
+    def case_for(self, case: cases.Case) -> cases.Case:
+        """The case as this side boots it (booted_scenario)."""
+        booted = self.booted_scenario(case.scenario)
+        return case if booted == case.scenario else dataclasses.replace(case, scenario=booted)
 
 
 @dataclass(frozen=True)
@@ -110,9 +116,8 @@ class Plan:
         return {
             "sources": [f"{s.name} {s.label} ({s.rendered.api.generation})" for s in self.sides],
             # a --dir's files or a --patch's lines can change under the same label
-            "code": [_digest(s.rendered.tu_text, s.rendered.header_text,
-                             s.rendered.internal_text or "") for s in self.sides],
-            "cases": _digest(*(cases.case_to_toml(c) for c in self.cases)),
+            "code": code_digests(self.sides),
+            "cases": _digest(*self.case_tomls),
             "declared": _digest(json.dumps(self.declared, default=_plain, sort_keys=True)),
             "triage": _digest(json.dumps(self.entries, default=_plain, sort_keys=True)),
             "sanitize": self.sanitize,
@@ -121,10 +126,23 @@ class Plan:
             **dataclasses.asdict(self.limits),
         }
 
+    @functools.cached_property
+    def case_tomls(self) -> tuple[str, ...]:
+        """Each case's TOML, made once: the identity digests them and the run
+        directory keeps them (a 10,000-case run spends seconds making them)."""
+        return tuple(cases.case_to_toml(c) for c in self.cases)
+
     def fingerprint(self) -> str:
         """What a resumed run must share with the one it continues."""
         text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def code_digests(sides: Sequence[Side]) -> list[str]:
+    """Each side's rendered code, digested: what a --dir's files or a --patch
+    change under the same label."""
+    return [_digest(s.rendered.tu_text, s.rendered.header_text, s.rendered.internal_text or "")
+            for s in sides]
 
 
 def _digest(*parts: str) -> str:
@@ -261,10 +279,13 @@ _CHANGED_FILES = {"code": "the sources' files (a --dir or a --patch)",
 
 class RunDir:
     """results.jsonl plus run.json, the identity of the run that wrote it;
-    run.lock, held by the run that owns the directory."""
+    run.lock, held by the run that owns the directory; cases.jsonl.gz, every
+    case the run runs (kept_cases.py).  `replay`: how the run was asked
+    for (sources, build, rule files), kept in run.json for show/repro --run."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, replay: Mapping[str, object] | None = None) -> None:
         self.path = path
+        self.replay = dict(replay) if replay is not None else None
         self.results = path / "results.jsonl"
         self.meta = path / "run.json"
         self.lock_file = path / "run.lock"
@@ -315,14 +336,19 @@ class RunDir:
         self.lock()  # before anything is read: what is read stays true while we run
         if resume:
             self._check_same_run(plan, options or {})
+            if not (self.path / kept_cases.CASES_FILE).exists():  # an older version's run
+                kept_cases.write(self.path, plan.cases, plan.case_tomls)
             return True
         if self.results.exists() and self.results.stat().st_size:
             raise UserError(f"{self.path} already holds results: use --resume to finish "
                             "that run, or another --out")
+        # the cases before run.json: a run.json on disk has its cases beside it
+        kept_cases.write(self.path, plan.cases, plan.case_tomls)
         files.write_atomic(self.meta, json.dumps({
             "fingerprint": plan.fingerprint(), "sides": [s.label for s in plan.sides],
             "cases": len(plan.cases), "identity": plan.identity(),
-            "options": dict(options or {})}) + "\n")
+            "options": dict(options or {}),
+            **({"replay": self.replay} if self.replay is not None else {})}) + "\n")
         self.results.write_text("")
         return False
 

@@ -26,6 +26,7 @@ from harness.cli.requests import (
     OracleRequest,
     ReproRequest,
     Request,
+    RunCase,
     RunRequest,
     ShowRequest,
     SourceOptions,
@@ -62,8 +63,20 @@ def _build(ns: argparse.Namespace) -> BuildOptions:
 
 
 def _show(ns: argparse.Namespace) -> ShowRequest:
+    run = _run_case(ns)
     return ShowRequest(_sources(ns), _case(ns), _build(ns), json=ns.json, show_tu=ns.show_tu,
-                       model=ns.model, triage=ns.triage, html=ns.html)
+                       model=ns.model, triage=ns.triage, html=ns.html, run=run)
+
+
+def _run_case(ns: argparse.Namespace) -> RunCase | None:
+    """--run DIR CASE: the one positional word is the case's name, not a source."""
+    if ns.run is None:
+        return None
+    if len(ns.sources) != 1:
+        raise UserError(f"--run {ns.run} takes the name of one of its cases, e.g. --run "
+                        f"{ns.run} run-s1-00001 (the names are in its results.jsonl)")
+    name = ns.sources.pop()
+    return RunCase(ns.run, name)
 
 
 def _agree(ns: argparse.Namespace) -> AgreeRequest:
@@ -91,8 +104,9 @@ def _run(ns: argparse.Namespace) -> RunRequest:
 
 
 def _repro(ns: argparse.Namespace) -> ReproRequest:
+    run = _run_case(ns)
     return ReproRequest(_sources(ns), _case(ns), _build(ns), declared=ns.declared,
-                        triage=ns.triage, jobs=ns.jobs, json=ns.json, html=ns.html)
+                        triage=ns.triage, jobs=ns.jobs, json=ns.json, html=ns.html, run=run)
 
 
 def _extract(ns: argparse.Namespace) -> ExtractRequest:
@@ -282,6 +296,13 @@ def _add_show(sub: Subparsers) -> None:
     p.add_argument("--triage", type=Path,
                    help="triage file labelling known model/kernel differences")
     p.add_argument("--html", type=Path, help=HTML_HELP)
+    _add_run_case_option(p)
+
+
+def _add_run_case_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", type=Path, metavar="DIR",
+                   help="a run directory (run's --out): the case named by the one "
+                   "positional word, on the run's sources, build and rules")
 
 
 def _add_agree(sub: Subparsers) -> None:
@@ -358,6 +379,7 @@ def _add_repro(sub: Subparsers) -> None:
     p.add_argument("--jobs", type=_number("--jobs", 1), default=1)
     p.add_argument("--json", action="store_true")
     p.add_argument("--html", type=Path, help=HTML_HELP)
+    _add_run_case_option(p)
 
 
 def _add_inspect(sub: Subparsers) -> None:

@@ -116,10 +116,19 @@ class CaseOptions:
 
     file: Path | None = None
     given: Mapping[str, case_kinds.OptionValue] | None = None
+    base: cases.Case | None = None  # a run's case (--run), when no file is given
 
     def case(self) -> cases.Case:
-        base = cases.load_case(self.file) if self.file is not None else None
+        base = cases.load_case(self.file) if self.file is not None else self.base
         return cases.case_from_options(base, self.given or {})
+
+
+@dataclass(frozen=True)
+class RunCase:
+    """`--run DIR CASE`: a case of a run directory, on the run's own sides."""
+
+    directory: Path
+    case: str
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,7 @@ class ShowRequest:
     model: str | None = None  # a generation, or "auto": the source's
     triage: Path | None = None
     html: Path | None = None  # a page drawing the layout (report/html_report.py)
+    run: RunCase | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +222,7 @@ class ReproRequest:
     jobs: int | None = 1
     json: bool = False
     html: Path | None = None
+    run: RunCase | None = None
 
 
 @dataclass(frozen=True)

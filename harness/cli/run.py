@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.campaign import coverage, executor, keep, plan, reproduce, runner
-from harness.cli import sources
+from harness.cli import run_case, sources
 from harness.cli.requests import RunRequest
 from harness.core import cases, files
 from harness.core.verdict import Verdict
@@ -34,6 +34,8 @@ def main(request: RunRequest) -> int:
     load = functools.partial(sources.load, err=err)
     sides = plan.sides(request.sources.specs(), load)
     scenarios = plan.run_scenarios(request.scenarios, sides)
+    for note in plan.successor_notes(scenarios, sides):
+        err.print(note, markup=False)
     chosen = plan.run_cases(request.cases, request.seed, scenarios, menu, corpus=request.corpus,
                             files=request.case_files, matrix=request.matrix)
     the_plan = plan.make_plan(
@@ -43,7 +45,7 @@ def main(request: RunRequest) -> int:
     # The directory is this run's from before its state is read until the
     # last report is written; a scheduler that does not answer leaves it untouched.
     with executor.connect(request.scheduler, the_plan.jobs) as workers, \
-            runner.RunDir(request.out) as rundir:
+            runner.RunDir(request.out, run_case.replay_of(request)) as rundir:
         started = time.monotonic()
         if not _execute(the_plan, rundir, request.resume, err, _identity_options(request),
                         workers):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 import py_impl
-from harness.campaign import agree, plan
-from harness.cli import sources
+from harness.campaign import agree, plan, runner
+from harness.cli import run_case, sources
 from harness.cli.requests import ShowRequest
 from harness.compile import shims
 from harness.core import case_kinds, cases, scratch
@@ -39,42 +40,28 @@ class _Shown:
 
 def main(request: ShowRequest) -> int:
     out, err = Console(), Console(stderr=True)
+    kept = None
+    if request.run is not None:
+        request, kept = run_case.show_request(request)
     named = request.sources
     if request.model not in (None, "auto") and not (named.sources or named.tree or named.dirs):
         return _model_alone(request, out)
-    specs = named.specs()
-    if len(specs) > 2:
-        raise UserError(f"show takes one or two sources, got {len(specs)}")
+    with run_case.sources_at(kept):
+        specs = named.specs()
+        if len(specs) > 2:
+            raise UserError(f"show takes one or two sources, got {len(specs)}")
+        sides = plan.sides(specs, functools.partial(sources.load, err=err))
     case = request.case.case()
-    entries = triage.load_triage(request.triage) if request.model else []
-    config = request.build.config(case.nr_cpus, case.page_size, case.arch, case.numa)
-    shown = _Shown()
-    sides = plan.sides(specs, functools.partial(sources.load, err=err))
-    # What run would do: refuse a scenario a source cannot boot, in one line,
+    if kept is not None:
+        run_case.check_code(kept, sides, err)
+    # What run does: refuse a scenario a source cannot boot, in one line,
     # and boot a dropped scenario on its successor.
-    plan.run_scenarios([case.scenario], sides)
-    for side in sides:
-        snap = side.snapshot
-        assert snap is not None
-        rendered = side.rendering(case.arch)
-        if request.show_tu:
-            _print_tu(rendered)
-            return 0
-        booted = side.case_for(case)
-        if booted.scenario != case.scenario:
-            err.print(f"{side.label}: {case.scenario} runs on {booted.scenario}, its successor "
-                      f"in the {side.generation} generation", markup=False)
-        result = _boot(_shim(rendered, config, err), booted, request, side.name, shown)
-        result["source"] = snap.label
-        shown.labels.append(snap.label)
-        shown.results.append(result)
-        if request.model:
-            generation = rendered.api.generation if request.model == "auto" \
-                else GenerationName(request.model)
-            verdict = agree.judge(booted, result, generation, snap.label, entries)
-            shown.labels.append(f"model:{generation}")
-            shown.results.append(verdict.model)
-            shown.differences.append(verdict.to_json()["differences"])
+    for note in plan.case_scenario(case, sides):
+        err.print(note, markup=False)
+    if request.show_tu:
+        _print_tu(sides[0].rendering(case.arch))
+        return 0
+    shown = _boot_sides(request, case, sides, err)
     if request.html:
         html_report.write_show(request.html, case, shown.labels, shown.results,
                                shown.differences, models=bool(request.model))
@@ -91,6 +78,32 @@ def main(request: ShowRequest) -> int:
 
             coverage_report.show(out, shown.covered)
     return 0
+
+
+def _boot_sides(request: ShowRequest, case: cases.Case, sides: Sequence[runner.Side],
+                err: Console) -> _Shown:
+    """The case booted on each side (on its successor where the side has
+    dropped its scenario), each followed by its model when asked."""
+    entries = triage.load_triage(request.triage) if request.model else []
+    config = request.build.config(case.nr_cpus, case.page_size, case.arch, case.numa)
+    shown = _Shown()
+    for side in sides:
+        snap = side.snapshot
+        assert snap is not None
+        rendered = side.rendering(case.arch)
+        booted = side.case_for(case)
+        result = _boot(_shim(rendered, config, err), booted, request, side.name, shown)
+        result["source"] = snap.label
+        shown.labels.append(snap.label)
+        shown.results.append(result)
+        if request.model:
+            generation = rendered.api.generation if request.model == "auto" \
+                else GenerationName(request.model)
+            verdict = agree.judge(booted, result, generation, snap.label, entries)
+            shown.labels.append(f"model:{generation}")
+            shown.results.append(verdict.model)
+            shown.differences.append(verdict.to_json()["differences"])
+    return shown
 
 
 def _boot(shim: shims.Shim, case: cases.Case, request: ShowRequest, side: str,

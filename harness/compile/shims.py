@@ -122,6 +122,10 @@ class Rendered:
     internal_text: str | None = None
     # The stub contracts the source's files chose (harness/extract/stubs.py).
     stub_defines: tuple[str, ...] = ()
+    # Where each #include of a translation unit is in the tree, as
+    # (unit, include, tree file, line, column): the units carry no #line
+    # before their includes, so a compiler error on one is named by these.
+    include_lines: tuple[tuple[str, str, str, int, int], ...] = ()
 
     @property
     def scenarios(self) -> tuple[str, ...]:
@@ -216,13 +220,32 @@ def _render(snapshot: Snapshot, scenarios: list[str] | None, arch: str) -> Rende
             **detect.facts(api, c_file, h_file, *more.values()),
             **(closure.arch_facts(arch_part[1], c_file) if arch_part is not None else {}),
             **stubs.arch_stub_facts(snapshot.files, arch)}))
+    include_lines = _include_lines("shim_tu.c", kernel_files.PERCPU_C, c_text)
     if arch_part is None:
         return Rendered(snapshot.label, api, extraction, header_text, tu_text,
-                        internal_text=internal_text, stub_defines=stub_defines)
+                        internal_text=internal_text, stub_defines=stub_defines,
+                        include_lines=include_lines)
     arch_text, wraps = _arch_text(env, snapshot.label, arch_part[1], extraction, emit,
                                   stubs.arch_stub_defines(snapshot.files, arch))
+    arch_file = kernel_files.ARCH_FILES[arch]
     return Rendered(snapshot.label, api, extraction, header_text, tu_text, arch, arch_text,
-                    wraps, internal_text, stub_defines)
+                    wraps, internal_text, stub_defines, include_lines
+                    + _include_lines("arch_tu.c", arch_file, snapshot.read(arch_file)))
+
+
+_INCLUDE = re.compile(r"^\s*#\s*include\s*([<\"][^>\"]+[>\"])")
+
+
+def _include_lines(unit: str, path: str, text: str
+                   ) -> tuple[tuple[str, str, str, int, int], ...]:
+    """Each #include of the tree file `path`: (unit, include, path, line, column
+    of the name), as the compiler would have named it there."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _INCLUDE.match(line)
+        if m:
+            found.append((unit, m.group(1), path, number, m.start(1) + 1))
+    return tuple(found)
 
 
 def _arch_extraction(snapshot: Snapshot, arch: str
@@ -652,7 +675,8 @@ def _compile(shims: Path, key: str, rendered: Rendered, config: BuildConfig, cc:
             failed = shims / f"failed-{key}"
             shutil.rmtree(failed, ignore_errors=True)
             work.rename(failed)
-            raise UserError(describe_failure(stderr, rendered.label, failed / "build.log"))
+            raise UserError(describe_failure(stderr, rendered.label, failed / "build.log",
+                                             rendered, work))
         _write_meta(work, rendered, config)
         digest = hashlib.sha256((work / "shim").read_bytes()).hexdigest()
         (work / DIGEST_FILE).write_text(digest + "\n")
@@ -805,7 +829,10 @@ def unresolved_symbols(stderr: str) -> dict[str, list[str]]:
     return found
 
 
-def describe_failure(stderr: str, label: str, log: Path) -> str:
+def describe_failure(stderr: str, label: str, log: Path, rendered: Rendered | None = None,
+                     work: Path | None = None) -> str:
+    """One line: the unresolved symbols, else how many errors and the first,
+    named by the tree's files where the build's scratch `work` had them."""
     symbols = unresolved_symbols(stderr)
     if symbols:
         listed = "; ".join(
@@ -821,7 +848,50 @@ def describe_failure(stderr: str, label: str, log: Path) -> str:
         last = said[-1].strip() if said else "no message"
         return f"cannot build the shim for {label}: the build failed: {last} (full log: {log})"
     count = f"{len(errors)} compiler error{'s' if len(errors) > 1 else ''}"
-    return f"cannot build the shim for {label}: {count}, first: {errors[0]} (full log: {log})"
+    first = tree_named(errors[0], rendered, work) if work is not None else errors[0]
+    return f"cannot build the shim for {label}: {count}, first: {first} (full log: {log})"
+
+
+_MISSING_HEADER = re.compile(r" fatal error: (\S+): No such file or directory$")
+_DIAGNOSTIC_AT = re.compile(r"^(?P<path>[^:\s][^:]*):(?P<line>\d+):(?P<col>\d+):(?P<rest> .*)$")
+# The scratch files a build writes, by the tree file each stands for.
+_SCRATCH_NAMES = {"include/linux/percpu.h": kernel_files.PERCPU_H,
+                  "percpu-internal.h": kernel_files.PERCPU_INTERNAL_H}
+
+
+def tree_named(diagnostic: str, rendered: Rendered | None, work: Path) -> str:
+    """A gcc diagnostic with the build's scratch paths named as the tree's
+    files: an #include of a unit by its place in mm/percpu.c (or the arch
+    file), a generated header by the header it renders, a stub header by its
+    place in the project; any other scratch path relative to the scratch."""
+    m = _DIAGNOSTIC_AT.match(diagnostic)
+    if m is None:
+        return diagnostic.replace(f"{work}/", "")
+    path, line = m["path"], int(m["line"])
+    inside = path.removeprefix(f"{work}/") if path.startswith(f"{work}/") else None
+    missing = _MISSING_HEADER.match(m["rest"])
+    if missing is not None and rendered is not None:
+        # The units' includes follow the pr_fmt item's #line: gcc names them
+        # by a line of the tree that is not theirs. The header's name is sure.
+        where = next((f"{tree}:{number}:{column}" for unit, name, tree, number, column
+                      in rendered.include_lines
+                      if name[1:-1] == missing[1] and (inside or path) in (unit, tree)), None)
+        if where is not None:
+            return f"{where}:{m['rest']}"
+    if inside is None:
+        root = f"{STUB_INCLUDE.parent.parent}/"
+        return diagnostic.removeprefix(root) if path.startswith(root) else diagnostic
+    if inside in ("shim_tu.c", "arch_tu.c") and rendered is not None:
+        unit_text = rendered.tu_text if inside == "shim_tu.c" else rendered.arch_text or ""
+        lines = unit_text.splitlines()
+        include = _INCLUDE.match(lines[line - 1]) if 0 < line <= len(lines) else None
+        where = next((f"{tree}:{number}:{column}" for unit, name, tree, number, column
+                      in rendered.include_lines
+                      if include is not None and unit == inside and name == include[1]), None)
+        if where is not None:
+            return f"{where}:{m['rest']}"
+    named = _SCRATCH_NAMES.get(inside, inside)
+    return f"{named}:{line}:{m['col']}:{m['rest']}"
 
 
 # gcc's and ld's diagnostics: "file:line:col: error: ...", "fatal error:",

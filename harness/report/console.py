@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.core import attempts
-from harness.core.klog import dump_text
+from harness.core.klog import DUMP_PREFIXES, dump_text, split_log
 from harness.core.result import BootResult, laid_out_alloc_info
 from harness.core.verdict import Verdict
 
@@ -216,19 +216,45 @@ def _show_one(console: Console, result: BootResult) -> None:
         shown = [f"{cpu}:{off}" for cpu, off in enumerate(offsets) if off is not None]
         say("per-cpu offsets from the chunk base: " + " ".join(shown[:16])
             + (" ..." if len(shown) > 16 else ""))
-    dump = dump_text(result.get("log", ""))
-    if dump and max(map(cell_len, dump.splitlines())) <= console.width:
+    printed = boot_lines(result.get("log", ""))
+    if printed and max(map(cell_len, printed.splitlines())) <= console.width:
         # what wrapping would print, without rich wrapping every line of
         # the dump of thousands of units (a second at 2,048)
-        say(dump, soft_wrap=True)
-    else:
-        say(dump if dump else "(no allocation dump printed)")
+        say(printed, soft_wrap=True)
+    elif printed:
+        say(printed)
+    if not dump_text(result.get("log", "")):
+        say("(no allocation dump printed)")
     memory = _memory_line(result)
     if memory:
         say(memory)
     copies = result.get("static_copies") or {}
     if copies.get("bad_cpus"):
         console.print(f"static data missing for cpus {copies.get('bad_cpus')}", style="bold red")
+
+
+# The kernel's other lines shown beside its dump: a fixture or a debug
+# build may print without end; --json has the whole log.
+BOOT_LINES_SHOWN = 40
+
+
+def boot_lines(log: str) -> str:
+    """What the kernel printed, in its order, levels stripped: the dump whole
+    (pcpu-alloc:, pcpu-lpage:), its other lines ("percpu: Embedded N
+    pages/cpu ...") up to BOOT_LINES_SHOWN, then how many more there were."""
+    kept: list[str] = []
+    others = 0
+    for line in split_log(log):
+        if line.text.startswith(DUMP_PREFIXES):
+            kept.append(line.text)
+            continue
+        others += 1
+        if others <= BOOT_LINES_SHOWN:
+            kept.append(line.text)
+    if others > BOOT_LINES_SHOWN:
+        kept.append(f"... {others - BOOT_LINES_SHOWN} more lines the kernel printed "
+                    "(--json has the whole log)")
+    return "\n".join(kept)
 
 
 def _memory_line(result: BootResult) -> str | None:
