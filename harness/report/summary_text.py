@@ -254,18 +254,25 @@ def wrap(text: str, width: int, indent: str = "", first: str | None = None) -> l
 def wrap_command(command: str, width: int, indent: str) -> list[str]:
     """A shell command on lines of at most `width` columns where it can be,
     continued with backslashes and broken between words only (a quoted
-    word with spaces stays on one line), so that it pastes as it is."""
+    word with spaces stays whole), an option beside its value, so that it
+    pastes as it is."""
     lexer = shlex.shlex(command, posix=False)
     lexer.whitespace_split = True
-    words = list(lexer)
+    units: list[str] = []
+    for word in lexer:
+        if units and units[-1].startswith("-") and " " not in units[-1] and \
+                not word.startswith("-"):
+            units[-1] += " " + word
+        else:
+            units.append(word)
     lines: list[str] = []
     line = indent
-    for word in words:
-        if line.strip() and len(line) + 1 + len(word) + 2 > width:
+    for unit in units:
+        if line.strip() and len(line) + 1 + len(unit) + 2 > width:
             lines.append(line + " \\")
-            line = indent + "  " + word
+            line = indent + "  " + unit
         else:
-            line = line + (" " if line.strip() else "") + word
+            line = line + (" " if line.strip() else "") + unit
     return [*lines, line]
 
 
