@@ -55,7 +55,8 @@ def main(request: RunRequest) -> int:
         tested = run_report.RunInfo(
             [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
             len(chosen.corpus), len(chosen.given), None, [], [],
-            tested=tested_by.source_ids(the_plan.sides, specs))
+            tested=tested_by.source_ids(the_plan.sides, specs),
+            rerun=tested_by.rerun(request.sources.words(), the_plan.sides, specs))
         return _finish(request, the_plan, chosen, rundir, out, err, time.monotonic() - started,
                        tested)
 
@@ -95,7 +96,6 @@ def _judge_and_report(request: RunRequest, the_plan: runner.Plan, rundir: runner
                    nr_cpus=sorted({c.nr_cpus for c in the_plan.cases}), scenarios=scenarios,
                    triage_file=_shown_path(request.triage or triage.default_triage()),
                    scenario_notes=tested_by.scenario_notes(the_plan.sides, scenarios),
-                   rerun=" ".join(["percpu-diff", "repro", *request.sources.words()]),
                    out=_shown_path(request.out) or "")
     unjudged = reproduce.unjudged(
         the_plan, summary.unjudged,

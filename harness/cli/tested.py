@@ -6,6 +6,7 @@ case of the run."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -76,6 +77,15 @@ def scenario_notes(sides: Sequence[runner.Side], scenarios: Sequence[str]) -> li
         notes += [f"{scenario} runs as {successor} on {', '.join(names)}"
                   for successor, names in by_successor.items()]
     return notes
+
+
+def rerun(words: Sequence[str], sides: Sequence[runner.Side], specs: Sequence[SourceSpec]
+          ) -> str:
+    """'percpu-diff repro SOURCES', which a case's options complete: Debian
+    sources pinned to the versions the run read (apt's candidate moves)."""
+    if specs and all(spec.kind == "debian" for spec in specs):
+        words = [shlex.quote(side.label) for side in sides]
+    return " ".join(["percpu-diff", "repro", *words])
 
 
 def options_of(plan: runner.Plan) -> Callable[[str], str]:
