@@ -106,8 +106,9 @@ ORDER = (Verdict.UNEXPECTED, Verdict.DECLARED, Verdict.TRIAGED)
 
 def entries(summary: runner.Summary, reproducers: Sequence[Reproducer],
             options_of: Callable[[str], str] | None = None) -> list[Entry]:
-    """Unexpected groups first (those sharing a reproducer are one
-    finding), then each declared change and each triage entry, by cases."""
+    """Unexpected groups first (those sharing a reproducer, or without one
+    sharing their smallest case, are one finding), then each declared
+    change and each triage entry, by cases."""
     found = _unexpected(summary, reproducers, options_of)
     for verdict in ORDER[1:]:
         by_rule: dict[str, list[tuple[FindingKind, runner.KindHits]]] = {}
@@ -131,8 +132,9 @@ def _unexpected(summary: runner.Summary, reproducers: Sequence[Reproducer],
     for kind, hits in summary.by_kind.items():
         if kind.verdict is Verdict.UNEXPECTED:
             repro = by_signature.get(kind.signature)
-            groups.setdefault(repro.command if repro else kind.signature, []).append(
-                (kind, hits))
+            # one finding: what shrank to one case, or, unshrunk, shows smallest in one
+            key = f"repro {repro.command}" if repro else f"case {hits.smallest_case}"
+            groups.setdefault(key, []).append((kind, hits))
     found = []
     for n, kinds in enumerate(sorted(groups.values(), key=lambda k: -max(
             h.cases for _, h in k)), 1):
@@ -252,16 +254,18 @@ def wrap(text: str, width: int, indent: str = "", first: str | None = None) -> l
 
 
 def wrap_command(command: str, width: int, indent: str) -> list[str]:
-    """A shell command on lines of at most `width` columns where it can be,
-    continued with backslashes and broken between words only (a quoted
-    word with spaces stays whole), an option beside its value, so that it
-    pastes as it is."""
+    """A shell command on lines of at most `width` columns, continued with
+    backslashes and broken between words (an option beside its value where
+    they fit), so that it pastes as it is.  A word too long for a line is
+    continued on lines of its own from the first column, where the shell
+    joins its pieces again (a quoted piece stays quoted)."""
     lexer = shlex.shlex(command, posix=False)
     lexer.whitespace_split = True
+    room = width - len(indent) - 4
     units: list[str] = []
     for word in lexer:
         if units and units[-1].startswith("-") and " " not in units[-1] and \
-                not word.startswith("-"):
+                not word.startswith("-") and len(units[-1]) + 1 + len(word) <= room:
             units[-1] += " " + word
         else:
             units.append(word)
@@ -270,10 +274,30 @@ def wrap_command(command: str, width: int, indent: str) -> list[str]:
     for unit in units:
         if line.strip() and len(line) + 1 + len(unit) + 2 > width:
             lines.append(line + " \\")
-            line = indent + "  " + unit
-        else:
-            line = line + (" " if line.strip() else "") + unit
+            line = indent + "  "
+        pieces = _pieces(unit, room) if len(unit) > room else [unit]
+        line = line + (" " if line.strip() else "") + pieces[0]
+        for piece in pieces[1:]:
+            lines.append(line + "\\")
+            line = piece
     return [*lines, line]
+
+
+def _pieces(word: str, room: int) -> list[str]:
+    """A long shell word as pieces the shell joins again when each ends in a
+    backslash-newline and the next starts its line: split after a ';', ',' or
+    '/', each piece of a quoted word quoted.  [word] if it cannot be split."""
+    quoted = len(word) > 2 and word[0] == word[-1] == "'" and word.count("'") == 2
+    body = word[1:-1] if quoted else word
+    if not quoted and ("'" in word or '"' in word or "\\" in word):
+        return [word]
+    pieces: list[str] = []
+    for part in re.split(r"(?<=[;,/])", body):
+        if pieces and len(pieces[-1]) + len(part) <= room - 2:
+            pieces[-1] += part
+        else:
+            pieces.append(part)
+    return [f"'{piece}'" if quoted else piece for piece in pieces if piece]
 
 
 _STRING = re.compile(r'(?P<key>[A-Za-z0-9_.]+) = "(?P<body>.*)"')
