@@ -351,8 +351,8 @@ def verdict_line(totals: dict[str, int]) -> str:
 
 
 def footer(info: RunInfo, summary: runner.Summary, verbose: bool = False) -> list[str]:
-    """Whether the allocator paths agree, and where the rest is (the cases
-    whose findings were cut to size are --verbose's and report.json's)."""
+    """Whether the allocator paths agree, and where the rest is (--verbose
+    names the cases whose findings were cut to size)."""
     lines = []
     if summary.paths:
         counters = list(summary.paths.values())
@@ -360,6 +360,9 @@ def footer(info: RunInfo, summary: runner.Summary, verbose: bool = False) -> lis
         lines.append(f"arch flows: {len(set().union(*counters))} allocator paths in "
                      f"{sum(counters[0].values())} cases, "
                      + ("the same on every side" if same else "NOT the same on every side"))
+    if summary.cut and not verbose:
+        lines.append(f"findings of {len(summary.cut)} cases cut to size in report.json, "
+                     "whole in the run directory")
     where = f" {info.out}/report.json" if info.out else " report.json"
     if not verbose:
         lines.append(f"detail: --verbose (each example's options too);{where}")
