@@ -66,9 +66,8 @@ class RunInfo:
     out: str = ""  # the run directory
 
     def cases_text(self, total: int) -> str:
-        given = f" + {self.extra} given" if self.extra else ""
         return (f"{total} = {self.generated} generated (seed {self.seed}) + {self.corpus} "
-                f"named from cases/{given}")
+                f"named from cases/ + {self.extra} given")
 
     def scenarios_text(self) -> str:
         return "; ".join([", ".join(self.scenarios), *self.scenario_notes])
