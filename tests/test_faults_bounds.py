@@ -227,7 +227,7 @@ def test_a_chatty_kernel_makes_bounded_files_and_keeps_its_log_once(tmp_path: Pa
                          "--max-reproducers", "1", *case_files, "--out", str(out),
                          "--json", str(tmp_path / "r.json"),
                          "--junit", str(tmp_path / "r.xml"),
-                         "--email", str(tmp_path / "mail.txt"))
+                         "--email", str(tmp_path / "mail.txt"), "--verbose")
     assert result.returncode == 1, result.stderr  # the fixtures differ: unexpected
     one_log = CHATTER_LINES * len("<6>fixture chatter 99999\n")
     # Every file a run writes about its cases, and what it prints, stays far

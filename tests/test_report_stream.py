@@ -55,6 +55,7 @@ def _whole_json(summary: runner.Summary, records: Sequence[runner.CaseRecord]) -
         "summary": summary.to_json(), "sides": list(INFO.sides),
         "allocator_paths": summary.paths_json(), "seed": INFO.seed,
         "cases": {"generated": INFO.generated, "corpus": INFO.corpus, "given": INFO.extra},
+        "tested": INFO.to_json(),
         "verdicts": {r.case: r.verdict for r in records},
         "differences": [{"case": r.case, **f.to_json()} for r in records for f in r.findings],
         "reproducers": [],

@@ -100,7 +100,7 @@ def _run(ns: argparse.Namespace) -> RunRequest:
         triage=ns.triage, out=ns.out, resume=ns.resume, jobs=ns.jobs, json=ns.json,
         junit=ns.junit, email=ns.email, html=ns.html, shrink_budget=ns.shrink_budget,
         shrink_seconds=ns.shrink_seconds, max_reproducers=ns.max_reproducers,
-        scheduler=ns.scheduler)
+        scheduler=ns.scheduler, verbose=ns.verbose)
 
 
 def _repro(ns: argparse.Namespace) -> ReproRequest:
@@ -367,6 +367,9 @@ def _add_run(sub: Subparsers) -> None:
                    help="seconds for the whole reproducer search (default: as long as the "
                    "cases took, at least 10; 0: no shrinking)")
     p.add_argument("--max-reproducers", type=_number("--max-reproducers", 0), default=20)
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="the summary field by field too: every field of every rule, the "
+                   "allocator paths, every reproducer")
 
 
 def _add_repro(sub: Subparsers) -> None:

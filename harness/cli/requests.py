@@ -210,6 +210,7 @@ class RunRequest:
     shrink_seconds: int | None = None  # None: as long as the cases took (see cli/run.py)
     max_reproducers: int = 20
     scheduler: str | None = None  # a Dask scheduler's address, or "local"
+    verbose: bool = False  # the summary field by field too
 
 
 @dataclass(frozen=True)

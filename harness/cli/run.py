@@ -7,6 +7,7 @@ import importlib.metadata
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from rich.console import Console
 
 from harness.campaign import coverage, executor, keep, plan, reproduce, runner
 from harness.cli import run_case, sources
+from harness.cli import tested as tested_by
 from harness.cli.requests import RunRequest
 from harness.core import cases, files
 from harness.core.verdict import Verdict
+from harness.judge import triage
 from harness.report import console, coverage_report, html_report, run_report
 
 # What `run` compares when no source is named: Debian's two supported kernels.
@@ -32,7 +35,8 @@ def main(request: RunRequest) -> int:
         request = replace(request, sources=replace(request.sources, sources=DEFAULT_SOURCES))
         err.print(f"no source given: comparing {' with '.join(DEFAULT_SOURCES)}")
     load = functools.partial(sources.load, err=err)
-    sides = plan.sides(request.sources.specs(), load)
+    specs = request.sources.specs()
+    sides = plan.sides(specs, load)
     scenarios = plan.run_scenarios(request.scenarios, sides)
     for note in plan.successor_notes(scenarios, sides):
         err.print(note, markup=False)
@@ -50,11 +54,18 @@ def main(request: RunRequest) -> int:
         if not _execute(the_plan, rundir, request.resume, err, _identity_options(request),
                         workers):
             return 130
-        return _finish(request, the_plan, chosen, rundir, out, err, time.monotonic() - started)
+        tested = run_report.RunInfo(
+            [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
+            len(chosen.corpus), len(chosen.given), None, [], [],
+            tested=tested_by.source_ids(the_plan.sides, specs),
+            rerun=tested_by.rerun(request.sources.words(), the_plan.sides, specs))
+        return _finish(request, the_plan, chosen, rundir, out, err, time.monotonic() - started,
+                       tested)
 
 
 def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
-            rundir: runner.RunDir, out: Console, err: Console, run_seconds: float) -> int:
+            rundir: runner.RunDir, out: Console, err: Console, run_seconds: float,
+            tested: run_report.RunInfo) -> int:
     """Coverage, reproducers and the reports: the exit status.  The records
     are read back from results.jsonl once, in case order, one at a time,
     into the summary and the reports' parts: the run never holds them all."""
@@ -63,13 +74,13 @@ def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
         for record in rundir.ordered(the_plan, rundir.index()):
             summary.add(record)
             parts.add(summary, record)
-        return _judge_and_report(request, the_plan, chosen, rundir, summary, parts, out, err,
-                                 run_seconds)
+        return _judge_and_report(request, the_plan, rundir, summary, parts, out, err,
+                                 run_seconds, tested)
 
 
-def _judge_and_report(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
-                      rundir: runner.RunDir, summary: runner.Summary, parts: run_report.Parts,
-                      out: Console, err: Console, run_seconds: float) -> int:
+def _judge_and_report(request: RunRequest, the_plan: runner.Plan, rundir: runner.RunDir,
+                      summary: runner.Summary, parts: run_report.Parts, out: Console,
+                      err: Console, run_seconds: float, tested: run_report.RunInfo) -> int:
     """Coverage, reproducers, the reports and the exit status of a summed-up
     run.  The reproducer search takes --shrink-seconds, else as long as the
     cases took (`run_seconds`), but at least reproduce.FLOOR_SECONDS."""
@@ -82,14 +93,17 @@ def _judge_and_report(request: RunRequest, the_plan: runner.Plan, chosen: plan.R
         command=functools.partial(reproduce.repro_command, request.sources.words()),
         progress=functools.partial(console.steps, err))
     declared = plan.declared_file(request.declared, the_plan.sides, request.sources.patches)
-    info = run_report.RunInfo(
-        [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
-        len(chosen.corpus), len(chosen.given), _shown_path(declared),
-        sorted({c.nr_cpus for c in the_plan.cases}), sorted({c.scenario for c in the_plan.cases}))
+    scenarios = sorted({c.scenario for c in the_plan.cases})
+    info = replace(tested, declared_file=_shown_path(declared),
+                   nr_cpus=sorted({c.nr_cpus for c in the_plan.cases}), scenarios=scenarios,
+                   triage_file=_shown_path(request.triage or triage.default_triage()),
+                   scenario_notes=tested_by.scenario_notes(the_plan.sides, scenarios),
+                   out=_shown_path(request.out) or "")
     unjudged = reproduce.unjudged(
         the_plan, summary.unjudged,
         functools.partial(reproduce.repro_command, request.sources.words()))
-    _report(request, rundir, info, summary, parts, reproducers, out, covered, unjudged)
+    _report(request, rundir, info, summary, parts, reproducers, out, covered, unjudged,
+            tested_by.options_of(the_plan))
     if request.html:
         html_report.write_run(request.html, the_plan, summary, reproducers, functools.partial(
             reproduce.repro_command, request.sources.words()))
@@ -174,8 +188,8 @@ def _gcov_root(rundir: runner.RunDir) -> Path:
 def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo,
             summary: runner.Summary, parts: run_report.Parts,
             reproducers: list[reproduce.Reproducer], out: Console,
-            covered: list[coverage.SideCoverage],
-            unjudged: list[reproduce.Unjudged]) -> None:
+            covered: list[coverage.SideCoverage], unjudged: list[reproduce.Unjudged],
+            options: Callable[[str], str]) -> None:
     """report.json and repro-N.toml in the run directory; --json, --junit,
     --email where asked; the summary (and coverage) on the console unless
     the email is."""
@@ -193,13 +207,14 @@ def _report(request: RunRequest, rundir: runner.RunDir, info: run_report.RunInfo
         files.write_atomic_with(request.junit, lambda sink: run_report.write_junit(
             sink, info, summary, parts))
     if request.email:
-        text = run_report.email_text(info, summary, reproducers, _version())
+        text = run_report.email_text(info, summary, reproducers, _version(), options)
         if request.email == "-":
             print(text, end="")
         else:
             files.write_atomic(Path(request.email), text)
     if request.email != "-":
-        run_report.show_summary(out, info, summary, reproducers, unjudged)
+        run_report.show_summary(out, info, summary, reproducers, unjudged, request.verbose,
+                                options)
         coverage_report.show(out, covered)
 
 

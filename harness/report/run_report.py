@@ -17,10 +17,9 @@ import json
 import re
 import shutil
 import tempfile
-import textwrap
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 import jinja2
@@ -34,30 +33,11 @@ from harness.core import cases
 from harness.core.paths import TEMPLATES
 from harness.core.verdict import Comparison, FindingKind, Verdict
 from harness.judge import compare
+from harness.report import summary_text
+from harness.report.summary_text import RunInfo
 
-
-@dataclass
-class EmailGroup:
-    """Unexpected differences that shrink to one case: one finding, seen
-    from several fields and comparisons."""
-
-    example: list[str]
-    repro: list[str]
-    toml: list[str]
-    shrink_note: str
-    fields: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    sides: Sequence[str]
-    seed: int
-    generated: int
-    corpus: int
-    extra: int
-    declared_file: str | None
-    nr_cpus: Sequence[int]
-    scenarios: Sequence[str]
+__all__ = ["Parts", "RunInfo", "email_text", "junit_xml", "run_json", "show_summary",
+           "write_junit", "write_run_json"]
 
 
 @dataclass(frozen=True)
@@ -80,37 +60,36 @@ class KindRow:
         return self.hits.cases
 
 
-@dataclass(frozen=True)
-class RuleCount:
-    """For the email: a rule, the cases it explained, the fields it covered."""
-
-    rule: str
-    cases: int
-    field: str
-
-
 def _rows(summary: runner.Summary, verdict: Verdict) -> list[KindRow]:
     return [KindRow(kind, hits) for kind, hits in summary.by_kind.items()
             if kind.verdict is verdict]
 
 
-def _rule_counts(summary: runner.Summary, verdict: Verdict) -> list[RuleCount]:
-    fields: dict[str, list[str]] = {}
-    for row in _rows(summary, verdict):
-        fields.setdefault(row.kind.rule or "", []).append(row.field)
-    return [RuleCount(rule, summary.rule_cases[verdict, rule], ", ".join(sorted(set(names))))
-            for rule, names in fields.items()]
-
-
 def show_summary(console: Console, info: RunInfo, summary: runner.Summary,
-                 reproducers: Sequence[Reproducer], unjudged: Sequence[Unjudged] = ()) -> None:
-    counts = summary.to_json()
-    table = Table(title=f"percpu-diff run: {' -> '.join(info.sides)}")
-    for name in ("cases", *Verdict):
-        table.add_column(name, justify="right")
-    table.add_row(*[str(counts[name]) for name in ("cases", *Verdict)])
-    console.print(table)
-    _show_unjudged(console, unjudged)
+                 reproducers: Sequence[Reproducer], unjudged: Sequence[Unjudged] = (),
+                 verbose: bool = False, options_of: Callable[[str], str] | None = None
+                 ) -> None:
+    """The run for a reviewer: what was tested, the verdict, a few lines a
+    finding (summary_text); with `verbose`, every field of every rule too.
+    `options_of` gives a case's options by its name, for its examples."""
+    found = summary_text.entries(summary, reproducers, options_of)
+    text = summary_text.terminal_text(info, summary, found, console.width, verbose)
+    for line in text.splitlines():
+        alarm = line.startswith(("unexpected #", "verdict: UNEXPECTED"))
+        console.print(line, markup=False, highlight=False, soft_wrap=True,
+                      style="bold red" if alarm else "")
+    _show_unjudged(console, unjudged if verbose else unjudged[:CUT_SHOWN])
+    if len(unjudged) > CUT_SHOWN and not verbose:
+        console.print(f"and {len(unjudged) - CUT_SHOWN} more not judged: --verbose, or "
+                      "report.json's \"unjudged\"", markup=False, highlight=False)
+    if verbose:
+        _show_detail(console, summary, reproducers)
+
+
+def _show_detail(console: Console, summary: runner.Summary,
+                 reproducers: Sequence[Reproducer]) -> None:
+    """run --verbose: each field of each rule, the allocator paths, the
+    cases whose findings were cut, and every reproducer."""
     detail = Table(title="differences by kind")
     for column in ("label", "where", "field", "rule", "cases"):
         detail.add_column(column, overflow="fold")
@@ -276,7 +255,9 @@ def write_run_json(sink: TextIO, info: RunInfo, summary: runner.Summary, parts: 
         extra["unjudged"] = [u.to_json() for u in unjudged]
     head = {"summary": summary.to_json(), "sides": list(info.sides),
             "allocator_paths": summary.paths_json(), "seed": info.seed,
-            "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra}}
+            "cases": {"generated": info.generated, "corpus": info.corpus, "given": info.extra},
+            # what was tested, by full ids (an addition: the keys above are unchanged)
+            "tested": info.to_json()}
     sink.write("{" + "".join(f"{_dumps(key)}:{_dumps(value)}," for key, value in head.items()))
     sink.write('"verdicts":{')
     Parts.copy(parts.verdicts, sink)
@@ -375,60 +356,35 @@ def _junit_cut(summary: runner.Summary, record: runner.CaseRecord,
     return [*lines[:-1], f"{lines[-1]}\n{cut_note(record.case, cut)} (in the run directory)"]
 
 
-def _wrap_command(command: str, width: int = 70) -> list[str]:
-    """A shell command on lines under `width`, continued with backslashes."""
-    lines = textwrap.wrap(command, width - 2, break_long_words=False, break_on_hyphens=False)
-    return [line + " \\" for line in lines[:-1]] + lines[-1:]
+# The email's width: a reply quotes it ("> ") and stays under 80 columns.
+EMAIL_WIDTH = 72
 
 
-def _example(hits: runner.KindHits) -> list[str]:
-    case, finding = hits.first_case, hits.first
-    kernel_vs_model = finding.comparison in (Comparison.OLD_KERNEL_VS_MODEL,
-                                             Comparison.NEW_KERNEL_VS_MODEL)
-    left, right = ("kernel", "model") if kernel_vs_model else ("old", "new")
-    return textwrap.wrap(f"first seen in {case}: {left} {compare.short(finding.left, 50)}, "
-                         f"{right} {compare.short(finding.right, 50)}", 74)
-
-
-def _path_lines(summary: runner.Summary) -> list[str]:
-    """Allocator path counts, one column per side, wrapped under 80 columns."""
+def _path_lines(summary: runner.Summary, width: int = EMAIL_WIDTH) -> list[str]:
+    """Allocator path counts, one column per side, wrapped at `width`."""
     sides = list(summary.paths)
     lines: list[str] = []
     for key in sorted(set().union(*summary.paths.values())) if sides else []:
         counts = "".join(f"{summary.paths[side].get(key, 0):>6}" for side in sides)
-        width = 76 - len(counts)
-        wrapped = textwrap.wrap(key, width, subsequent_indent="  ", break_on_hyphens=False)
-        lines.append(f"{counts}  {wrapped[0]}")
-        lines += [" " * len(counts) + "  " + more for more in wrapped[1:]]
+        lines += summary_text.wrap(key, width, " " * (len(counts) + 4), f"{counts}  ")
     return lines
 
 
 def email_text(info: RunInfo, summary: runner.Summary,
-               reproducers: Sequence[Reproducer], version: str) -> str:
-    by_signature = {r.signature: r for r in reproducers}
-    # Differences that shrink to the same case are one finding, seen from
-    # several fields and comparisons: report them together.
-    groups: dict[str, EmailGroup] = {}
-    for row in sorted(_rows(summary, Verdict.UNEXPECTED), key=lambda r: -r.cases):
-        repro = by_signature.get(row.kind.signature)
-        key = repro.command if repro else row.kind.signature
-        group = groups.setdefault(key, EmailGroup(
-            example=_example(row.hits),
-            repro=_wrap_command(repro.command) if repro else [],
-            toml=cases.case_to_toml(repro.case).splitlines() if repro else [],
-            shrink_note=repro.note() if repro else ""))
-        group.fields.append(f"{row.comparison.description}: {row.field} ({row.cases} case"
-                               f"{'s' if row.cases != 1 else ''})")
-    unexpected = list(groups.values())
-    text = _environment(False).get_template("email.txt.j2").render(
-        version=version, sides=info.sides, summary=summary.to_json(), seed=info.seed,
-        generated=info.generated, corpus=info.corpus, extra=info.extra,
-        declared_file=info.declared_file, nr_cpus=info.nr_cpus, scenarios=info.scenarios,
-        declared=_rule_counts(summary, Verdict.DECLARED),
-        triaged=_rule_counts(summary, Verdict.TRIAGED),
-        unexpected=unexpected, path_sides=list(summary.paths), path_lines=_path_lines(summary))
-    # The TOML of a reproducer can hold a long description: keep the promise.
-    return "\n".join(line if len(line) < 80 else line[:76] + "..."
-                     for line in text.splitlines()) + "\n"
-
-
+               reproducers: Sequence[Reproducer], version: str,
+               options_of: Callable[[str], str] | None = None) -> str:
+    """Plain text for a review reply: what was tested, exactly (each
+    source by its full ids, the patches' subjects, the cases, NR_CPUS, the
+    scenarios), the verdict and each finding; wrapped at 72 columns, never
+    cut."""
+    found = summary_text.entries(summary, reproducers, options_of)
+    toml = {r.command: cases.case_to_toml(r.case) for r in reproducers}
+    totals = summary.to_json()
+    return summary_text.environment().get_template("email.txt.j2").render(
+        version=version, info=info, summary=totals, width=EMAIL_WIDTH,
+        verdict=summary_text.verdict_line(totals), cases_text=info.cases_text(totals["cases"]),
+        scenarios_text=info.scenarios_text(), judged_by=info.judged_by(),
+        unexpected=[e for e in found if e.verdict is Verdict.UNEXPECTED],
+        declared=[e for e in found if e.verdict is Verdict.DECLARED],
+        triaged=[e for e in found if e.verdict is Verdict.TRIAGED], toml=toml,
+        path_sides=list(summary.paths), path_lines=_path_lines(summary))
