@@ -360,3 +360,29 @@ def test_scratch_of_a_killed_run_is_cleaned_at_start_up(tmp_path: Path,
         assert live.is_dir() and foreign.is_dir()
     finally:
         shutil.rmtree(live)
+
+
+def test_a_patch_from_stdin_is_kept_for_show_run(tmp_path: Path) -> None:
+    """`--patch -` exists nowhere else: the run keeps it as stdin.patch, and
+    show --run boots the run's case from that file, not from a '-' that
+    would wait for input."""
+    repo, patch = _toy_patch_tree(tmp_path)
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.app", "run", "--tree", str(repo),
+                             "--base", "HEAD~1", "--patch", "-", *OPTIONS, "--out", str(out)],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _, err = proc.communicate(patch.read_text(), timeout=900)
+    assert proc.returncode in (0, 1), err  # the fixture kernel has unexpected findings
+    assert (out / "stdin.patch").read_bytes() == patch.read_bytes()
+    commands = [r["command"] for r in json.loads((out / "report.json").read_text())["reproducers"]]
+    assert commands and all(f"--patch {(out / 'stdin.patch').absolute()}" in c
+                            for c in commands), commands
+    replay = json.loads((out / "run.json").read_text())["replay"]
+    assert replay["sources"]["patches"] == [str((out / "stdin.patch").absolute())]
+    case = records(out)[0]["case"]
+    shown = subprocess.run([sys.executable, "-m", "harness.cli.app", "show", "--run", str(out),
+                            str(case), "--json"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=900, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert [r["outcome"]["kind"] for r in json.loads(shown.stdout)] == ["ok", "ok"]

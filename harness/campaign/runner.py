@@ -281,11 +281,15 @@ class RunDir:
     """results.jsonl plus run.json, the identity of the run that wrote it;
     run.lock, held by the run that owns the directory; cases.jsonl.gz, every
     case the run runs (kept_cases.py).  `replay`: how the run was asked
-    for (sources, build, rule files), kept in run.json for show/repro --run."""
+    for (sources, build, rule files), kept in run.json for show/repro --run;
+    `kept_files`: inputs that exist nowhere else (a patch read from standard
+    input), written beside run.json by a fresh run."""
 
-    def __init__(self, path: Path, replay: Mapping[str, object] | None = None) -> None:
+    def __init__(self, path: Path, replay: Mapping[str, object] | None = None,
+                 kept_files: Mapping[str, bytes] | None = None) -> None:
         self.path = path
         self.replay = dict(replay) if replay is not None else None
+        self.kept_files = dict(kept_files or {})
         self.results = path / "results.jsonl"
         self.meta = path / "run.json"
         self.lock_file = path / "run.lock"
@@ -344,6 +348,8 @@ class RunDir:
                             "that run, or another --out")
         # the cases before run.json: a run.json on disk has its cases beside it
         kept_cases.write(self.path, plan.cases, plan.case_tomls)
+        for name, data in self.kept_files.items():
+            files.write_atomic(self.path / name, data)
         files.write_atomic(self.meta, json.dumps({
             "fingerprint": plan.fingerprint(), "sides": [s.label for s in plan.sides],
             "cases": len(plan.cases), "identity": plan.identity(),

@@ -21,6 +21,10 @@ from harness.core import cases, files
 from harness.core.verdict import Verdict
 from harness.judge import triage
 from harness.report import console, coverage_report, html_report, run_report
+from harness.sources import patches
+
+# A patch read from standard input, kept in the run directory under this name.
+STDIN_PATCH = "stdin.patch"
 
 # What `run` compares when no source is named: Debian's two supported kernels.
 DEFAULT_SOURCES = ("debian:6.1", "debian:6.12")
@@ -48,11 +52,12 @@ def main(request: RunRequest) -> int:
         limits=request.build.limits(), jobs=request.jobs, coverage=request.build.coverage)
     # The directory is this run's from before its state is read until the
     # last report is written; a scheduler that does not answer leaves it untouched.
+    identity = _identity_options(request)
+    request, kept_files = _keeping_stdin(request)
     with executor.connect(request.scheduler, the_plan.jobs) as workers, \
-            runner.RunDir(request.out, run_case.replay_of(request)) as rundir:
+            runner.RunDir(request.out, run_case.replay_of(request), kept_files) as rundir:
         started = time.monotonic()
-        if not _execute(the_plan, rundir, request.resume, err, _identity_options(request),
-                        workers):
+        if not _execute(the_plan, rundir, request.resume, err, identity, workers):
             return 130
         tested = run_report.RunInfo(
             [s.label for s in the_plan.sides], request.seed, len(chosen.generated),
@@ -61,6 +66,19 @@ def main(request: RunRequest) -> int:
             rerun=tested_by.rerun(request.sources.words(), the_plan.sides, specs))
         return _finish(request, the_plan, chosen, rundir, out, err, time.monotonic() - started,
                        tested)
+
+
+def _keeping_stdin(request: RunRequest) -> tuple[RunRequest, dict[str, bytes]]:
+    """A patch read from standard input exists nowhere else: the run keeps
+    it (STDIN_PATCH), and its reproducers, show --run and repro --run name
+    that file instead of a '-' that would wait for input."""
+    named = request.sources
+    if patches.STDIN not in named.patches:
+        return request, {}
+    kept = (request.out / STDIN_PATCH).absolute()
+    mapped = tuple(kept if p == patches.STDIN else p for p in named.patches)
+    return (replace(request, sources=replace(named, patches=mapped)),
+            {STDIN_PATCH: patches.read_input(patches.STDIN)})
 
 
 def _finish(request: RunRequest, the_plan: runner.Plan, chosen: plan.RunCases,
