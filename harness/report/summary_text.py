@@ -367,6 +367,9 @@ def footer(info: RunInfo, summary: runner.Summary, verbose: bool = False) -> lis
         lines.append(f"detail: --verbose (each example's options too);{where}")
     else:
         lines.append(f"everything:{where}")
+    if info.out:
+        lines.append(f"any case: percpu-diff show --run {shlex.quote(info.out)} CASE (repro --run, "
+                     "--html FILE)")
     return lines
 
 
