@@ -58,12 +58,18 @@ def run_scenarios(asked: Sequence[str] | None, sides: Sequence[runner.Side]) -> 
 
 
 def successor_notes(scenarios: Sequence[str], sides: Sequence[runner.Side]) -> list[str]:
-    """A line for each scenario a side boots on its successor (lpage on embed
-    after the lpage allocator went): run, show and repro print them alike."""
-    return [f"{side.label}: {scenario} runs on {booted}, its successor in the "
-            f"{side.generation} generation"
-            for scenario in scenarios for side in sides
-            if (booted := side.booted_scenario(scenario)) != scenario]
+    """A line for each scenario booted on its successor (lpage on embed after
+    the lpage allocator went), naming every side that does so alike: run,
+    show and repro print them the same."""
+    labels: dict[str, list[str]] = {}
+    for scenario in scenarios:
+        for side in sides:
+            booted = side.booted_scenario(scenario)
+            if booted != scenario:
+                what = f"{scenario} runs on {booted}, its successor in the {side.generation} " \
+                       "generation"
+                labels.setdefault(what, []).append(side.label)
+    return [f"{', '.join(names)}: {what}" for what, names in labels.items()]
 
 
 def case_scenario(case: cases.Case, sides: Sequence[runner.Side]) -> list[str]:

@@ -29,7 +29,7 @@ def main(request: ReproRequest) -> int:
     # run's rule: a scenario a side cannot boot refused in one line, a
     # dropped one booted on its successor
     for note in plan.case_scenario(case, sides):
-        err.print(note, markup=False)
+        err.print(note, markup=False, soft_wrap=True)
     the_plan = plan.make_plan(
         sides, [case], declared=request.declared, patch_files=request.sources.patches,
         triage_file=request.triage, sanitize=request.build.sanitize,

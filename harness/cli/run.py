@@ -41,9 +41,8 @@ def main(request: RunRequest) -> int:
     load = functools.partial(sources.load, err=err)
     specs = request.sources.specs()
     sides = plan.sides(specs, load)
+    # a dropped scenario's successor is in the summary's header (scenario_notes)
     scenarios = plan.run_scenarios(request.scenarios, sides)
-    for note in plan.successor_notes(scenarios, sides):
-        err.print(note, markup=False)
     chosen = plan.run_cases(request.cases, request.seed, scenarios, menu, corpus=request.corpus,
                             files=request.case_files, matrix=request.matrix)
     the_plan = plan.make_plan(

@@ -57,7 +57,7 @@ def main(request: ShowRequest) -> int:
     # What run does: refuse a scenario a source cannot boot, in one line,
     # and boot a dropped scenario on its successor.
     for note in plan.case_scenario(case, sides):
-        err.print(note, markup=False)
+        err.print(note, markup=False, soft_wrap=True)
     if request.show_tu:
         _print_tu(sides[0].rendering(case.arch))
         return 0

@@ -359,17 +359,13 @@ def footer(info: RunInfo, summary: runner.Summary, verbose: bool = False) -> lis
         lines.append(f"arch flows: {len(set().union(*counters))} allocator paths in "
                      f"{sum(counters[0].values())} cases, "
                      + ("the same on every side" if same else "NOT the same on every side"))
-    if summary.cut and not verbose:
-        lines.append(f"findings of {len(summary.cut)} cases cut to size in report.json, "
-                     "whole in the run directory")
     where = f" {info.out}/report.json" if info.out else " report.json"
-    if not verbose:
-        lines.append(f"detail: --verbose (each example's options too);{where}")
-    else:
+    if verbose:
         lines.append(f"everything:{where}")
-    if info.out:
-        lines.append(f"any case: percpu-diff show --run {shlex.quote(info.out)} CASE (repro --run, "
-                     "--html FILE)")
+        return lines
+    look = (f"; any case: percpu-diff show --run {shlex.quote(info.out)} CASE"
+            if info.out else "")
+    lines.append(f"detail: --verbose;{where}{look}")
     return lines
 
 
