@@ -178,7 +178,7 @@ def test_timed_out_cases_run_again_on_resume(tmp_path: Path,
     status, _, err = run_cli(capsys, *tiny, "--resume")
     assert f"running again {len(timed_out)} cases" in err
     again = records(out)[len(first):]
-    assert sorted(r["case"] for r in again) == sorted(timed_out)  # type: ignore[type-var]
+    assert sorted(r["case"] for r in again) == sorted(timed_out), (status, err)  # type: ignore[type-var]
 
 
 def test_a_busy_machines_timeout_is_replaced_on_resume(tmp_path: Path,
