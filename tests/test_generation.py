@@ -156,3 +156,29 @@ def test_generations_compare_across_vocabularies_only() -> None:
     assert renames["state.first_unit_cpu"] == "state.low_unit_cpu"
     assert "bootmem.maps" in dropped
     assert generation.cross_vocabulary("unit_map", "alloc_info") == ({}, ())
+
+
+def test_x86_attempts_compare_across_generations_by_success_not_return() -> None:
+    """2009's setup_pcpu_*() returned the unit size and took `chosen`;
+    today's pcpu_*_first_chunk() return 0 and the flow has no `chosen`:
+    across generations an attempt is its allocator, reason and success."""
+    from harness.judge import compare
+
+    renames, dropped = generation.cross_vocabulary("alloc_info", "modern")
+    old = {"attempts": [{"allocator": "lpage", "chosen": False, "return": -22,
+                         "reason": "not-numa"},
+                        {"allocator": "embed", "chosen": False, "return": 2097152,
+                         "reason": "ok"}]}
+    new = {"attempts": [{"allocator": "lpage", "chosen": None, "return": -22,
+                         "reason": "not-numa"},
+                        {"allocator": "embed", "chosen": None, "return": 0, "reason": "ok"}]}
+    a = compare.cross_generation(old, renames, dropped)
+    assert a == compare.cross_generation(new, renames, dropped)
+    assert a["attempts"] == [
+        {"allocator": "lpage", "reason": "not-numa", "ok": False, "errno": -22},
+        {"allocator": "embed", "reason": "ok", "ok": True, "errno": None}]
+    # A failure still differs from a success, and a changed reason shows.
+    failed = {"attempts": [{"allocator": "embed", "chosen": None, "return": -22,
+                            "reason": "too-spread"}]}
+    assert compare.cross_generation(failed, renames, dropped)["attempts"] == [
+        {"allocator": "embed", "reason": "too-spread", "ok": False, "errno": -22}]

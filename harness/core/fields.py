@@ -50,6 +50,8 @@ DERIVED: dict[str, str] = {
     # cross_generation(): 2009 against today
     "return.ok": "success, whatever the API returns on it",
     "return.errno": "the error returned, if any",
+    "attempts[*].ok": "an x86 allocator's success, whatever it returned on it",
+    "attempts[*].errno": "the error an x86 allocator returned, if any",
     "state.first_chunk.present": "whether there is a first chunk",
     "state.reserved_chunk.present": "whether there is a reserved chunk",
 }

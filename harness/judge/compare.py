@@ -280,7 +280,8 @@ def cross_generation(flat: Fields, renames: Mapping[str, str], dropped: tuple[st
                      ) -> Fields:
     """A neutral result in the vocabulary two generations share: fields
     renamed and dropped as their specs say (generation.cross_vocabulary()),
-    success as a flag (2009 returned the unit size, today 0), the
+    success as a flag (2009 returned the unit size, today 0), the x86
+    flow's attempts likewise and without 2009's `chosen` argument, the
     messages as their kinds (prefix case, addresses and numbers aside: the
     sizes are compared on their own), the chunks' presence."""
     out: Fields = {}
@@ -290,8 +291,10 @@ def cross_generation(flat: Fields, renames: Mapping[str, str], dropped: tuple[st
         out[renames.get(name, name)] = value
     if "return" in out:
         value = out.pop("return")
-        out["return.ok"] = isinstance(value, int) and value >= 0
-        out["return.errno"] = value if isinstance(value, int) and value < 0 else None
+        out["return.ok"] = _succeeded(value)
+        out["return.errno"] = _errno(value)
+    if isinstance(out.get("attempts"), list):
+        out["attempts"] = [_cross_attempt(a) for a in out["attempts"]]
     if isinstance(out.get("messages"), str):
         out["messages"] = "\n".join(sorted({_message_kind(line)
                                              for line in out["messages"].splitlines()}))
@@ -299,6 +302,31 @@ def cross_generation(flat: Fields, renames: Mapping[str, str], dropped: tuple[st
         for chunk in ("first_chunk", "reserved_chunk"):
             out[f"state.{chunk}.present"] = any(n.startswith(f"state.{chunk}.") for n in flat)
             out.pop(f"state.{chunk}", None)
+    return out
+
+
+def _succeeded(value: object) -> bool:
+    return isinstance(value, int) and value >= 0
+
+
+def _errno(value: object) -> object:
+    return value if isinstance(value, int) and value < 0 else None
+
+
+def _cross_attempt(attempt: object) -> object:
+    """An x86 allocator attempt in the shared vocabulary.  Its return is a
+    flag like the setup's: 2009's setup_pcpu_*() returned the unit size,
+    today's pcpu_*_first_chunk() 0.  `chosen` goes: it is the argument of
+    2009's setup_pcpu_lpage/embed(bool chosen), which today's flow (one
+    pcpu_embed_first_chunk() call in setup_per_cpu_areas(), 4518e6a0c03)
+    does not have, so it is None on every modern attempt; which allocator
+    percpu_alloc= named is compared on its own (arch.percpu_alloc)."""
+    if not isinstance(attempt, Mapping):
+        return attempt
+    out = {k: v for k, v in attempt.items() if k not in ("chosen", "return")}
+    if "return" in attempt:
+        out["ok"] = _succeeded(attempt["return"])
+        out["errno"] = _errno(attempt["return"])
     return out
 
 
