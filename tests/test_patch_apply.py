@@ -23,8 +23,9 @@ import pytest
 
 from harness.cli.requests import SourceOptions
 from harness.core.errors import UserError
-from harness.sources import patches, snapshot
-from harness.sources.patches import ApplyOptions, apply_series, parse_patch_series
+from harness.sources import applying, patches, snapshot
+from harness.sources.applying import ApplyOptions, apply_series
+from harness.sources.patches import parse_patch_series
 
 FIXTURES = Path(__file__).parent / "fixtures" / "patches"
 PERCPU_C = "mm/percpu.c"
@@ -67,7 +68,7 @@ def by_tool(tmp_path: Path, base: str, patch: str, command: list[str]) -> str:
     return (work / PERCPU_C).read_text()
 
 
-def apply_text(base: str, patch: str, options: ApplyOptions | None = None) -> patches.Applied:
+def apply_text(base: str, patch: str, options: ApplyOptions | None = None) -> applying.Applied:
     return apply_series({PERCPU_C: base}, parse_patch_series(patch.encode(), BOTH),
                         options or ApplyOptions())
 
@@ -460,8 +461,8 @@ def test_a_hunk_at_line_1_must_match_the_start_as_in_git() -> None:
                             "p.patch")[0].files[0]
 
     with pytest.raises(UserError) as excinfo:
-        patches.apply_file_diff("new top\nx\ny\nz\n", fd, patch_name="p.patch")
+        applying.apply_file_diff("new top\nx\ny\nz\n", fd, patch_name="p.patch")
 
     assert str(excinfo.value) == ("patch p.patch does not apply: f.c hunk 1 (@@ -1,3 +1,3 @@): "
                                   "its context matches with fuzz 1: try --fuzz 1")
-    assert patches.apply_file_diff("new top\nx\ny\nz\n", fd, fuzz=1)[0] == "new top\nx\nY\nz\n"
+    assert applying.apply_file_diff("new top\nx\ny\nz\n", fd, fuzz=1)[0] == "new top\nx\nY\nz\n"

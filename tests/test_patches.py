@@ -11,17 +11,15 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import UserError
+from harness.sources.applying import apply_file_diff, apply_patches, touched_paths
 from harness.sources.patches import (
     FileDiff,
     Patch,
     PatchLoss,
-    apply_file_diff,
-    apply_patches,
     parse_patch_series,
     split_lines,
     strip_path,
     subject_of,
-    touched_paths,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "patches"

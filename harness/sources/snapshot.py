@@ -60,17 +60,8 @@ from harness.core.kernel_files import (
     X86_KCONFIG,
 )
 from harness.sources import debian
-from harness.sources.patches import (
-    STDIN,
-    ApplyOptions,
-    Patch,
-    PatchLoss,
-    apply_series,
-    idle_patches,
-    parse_patch_series,
-    read_input,
-    touched_paths,
-)
+from harness.sources.applying import ApplyOptions, apply_series, idle_patches, touched_paths
+from harness.sources.patches import STDIN, Patch, PatchLoss, parse_patch_series, read_input
 
 __all__ = [
     "REQUIRED_PATHS",
