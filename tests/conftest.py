@@ -37,6 +37,15 @@ def shim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cache
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """percpu-diff's main on argv in this process: (exit status, stdout, stderr)."""
+    from harness.cli import app  # the commands' imports, only for tests that run them
+
+    status = app.main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
 def kernel(name: str) -> Path:
     """Path of a fixture kernel directory, e.g. kernel("unit_map")."""
     path = KERNELS / name

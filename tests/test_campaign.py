@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import kernel
+from conftest import kernel, run_cli
 
 import py_impl
 from harness.campaign import agree, runner
-from harness.cli import app
 from harness.core import cases as cases_mod
 from harness.core.cases import Case
 from harness.core.errors import UserError
@@ -130,12 +129,6 @@ RUN = ("run", *FIXTURES, "--cases", "12", "--nr-cpus", "8", "--no-corpus", "--jo
        "--shrink-budget", "8", "--max-reproducers", "2",
        # reports are compared whole: no time budget, which load could cut short
        "--shrink-seconds", "3600")
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = app.main(list(argv))
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 @pytest.fixture(autouse=True)

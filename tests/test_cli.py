@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import kernel
+from conftest import kernel, run_cli
 
 from harness.campaign import reproduce
-from harness.cli import app, options, requests
+from harness.cli import options, requests
 from harness.core import cases
 
 UNIT_MAP = kernel("unit_map")
@@ -22,12 +22,6 @@ SHOW = ["show", "--possible", "0,2,4", "--nr-cpus", "8"]
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rich sizes its output from COLUMNS: make room for long fixture paths."""
     monkeypatch.setenv("COLUMNS", "240")
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = app.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def assert_one_line_error(status: int, out: str, err: str, *needles: str) -> None:

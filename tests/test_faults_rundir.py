@@ -23,10 +23,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import kernel
+from conftest import kernel, run_cli
 
 from harness.campaign import runner
-from harness.cli import app
 from harness.core import files
 from harness.core.cases import Case
 from harness.core.verdict import Comparison, Verdict
@@ -58,12 +57,6 @@ def start(args: Sequence[str], **env: str) -> subprocess.Popen[str]:
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=900)
     return proc.returncode, out, err
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = app.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def records(out: Path) -> list[dict[str, object]]:

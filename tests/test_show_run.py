@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import kernel
+from conftest import run_cli as cli
 
 from harness.campaign import kept_cases
 from harness.cli import app
@@ -34,12 +35,6 @@ OPTIONS = ("--nr-cpus", "8", "--no-corpus", "--jobs", "1", "--shrink-seconds", "
 def wide(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lines as long as they are: rich wraps at the terminal's width."""
     monkeypatch.setenv("COLUMNS", "400")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = app.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

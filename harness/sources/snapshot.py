@@ -516,9 +516,9 @@ class _GitRepo:
         result = self._git("cat-file", "blob", found.stdout.decode().strip())
         return _decode(result.stdout) if result.returncode == 0 else None
 
-    def format_patch(self, commits: str) -> bytes:
-        """The commits of A..B as one mbox, oldest first (git format-patch
-        --stdout): a range whose start is not an ancestor of its end is refused."""
+    def commit_range(self, commits: str) -> tuple[str, str]:
+        """The full hashes of A and B in `A..B`; a range whose start is not an
+        ancestor of its end is refused."""
         start, dots, end = commits.partition("..")
         if not dots or not start or not end or end.startswith("."):
             raise UserError(f"bad commit range '{commits}': write it A..B, e.g. v6.1..my-branch")
@@ -526,6 +526,11 @@ class _GitRepo:
         if self._git("merge-base", "--is-ancestor", first, last).returncode != 0:
             raise UserError(f"{start} is not an ancestor of {end} in {self.path}: name a range "
                             "A..B of B's own history, e.g. its base branch..B")
+        return first, last
+
+    def format_patch(self, commits: str) -> bytes:
+        """The commits of A..B as one mbox, oldest first (git format-patch --stdout)."""
+        first, last = self.commit_range(commits)
         result = self._git("format-patch", "--stdout", "--no-renames",
                            f"{first}..{last}")
         if result.returncode != 0:
@@ -617,13 +622,7 @@ def range_spec(tree: Path, old: str, commits: str, fuzz: int = 0,
     (the branch as it stands), else OLD with each commit of A..B applied in
     order, as `git cherry-pick A..B` onto OLD would make it."""
     repo = _GitRepo.open(tree)
-    start, dots, end = commits.partition("..")
-    if not dots or not start or not end or end.startswith("."):
-        raise UserError(f"bad commit range '{commits}': write it A..B, e.g. v6.1..my-branch")
-    first, last = repo.resolve(start), repo.resolve(end)
-    if repo._git("merge-base", "--is-ancestor", first, last).returncode != 0:
-        raise UserError(f"{start} is not an ancestor of {end} in {tree}: name a range A..B of "
-                        "B's own history, e.g. its base branch..B")
+    first, _ = repo.commit_range(commits)
     if repo.resolve(old) == first:
-        return SourceSpec("tree", tree, end)
+        return SourceSpec("tree", tree, commits.partition("..")[2])
     return SourceSpec("patch", tree, old, fuzz=fuzz, three_way=three_way, commits=commits)
