@@ -26,4 +26,5 @@
 #include "get_page.c"
 #include "notes.c"
 #include "case.c"
+#include "limits.c"
 #include "forkserver.c"

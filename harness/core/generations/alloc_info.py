@@ -59,8 +59,10 @@ MEMBLOCK_ALLOCATORS = ("memblock_virt_alloc_from_nopanic", "memblock_virt_alloc_
 
 def _facts(source: RevisionView) -> Mapping[str, int]:
     """Which of the generation's documented changes a revision has."""
-    chunk = source.fields("pcpu_chunk") or ()
-    embed = source.params("pcpu_embed_first_chunk") or ()
+    return {**_variable_facts(source), **_embed_facts(source), **_message_and_chunk_facts(source)}
+
+
+def _variable_facts(source: RevisionView) -> dict[str, int]:
     return {
         # "percpu: add pcpu_unit_offsets[]": 0 or -errno instead of the unit size
         "setup_returns_unit_size": int(source.returns(SETUP) != "int"),
@@ -71,6 +73,12 @@ def _facts(source: RevisionView) -> Mapping[str, int]:
         # "cpus with the lowest and highest unit addresses" (low/high), or
         # "... unit numbers" (first/last)
         "unit_cpu_by_address": int(source.defines("pcpu_low_unit_cpu")),
+    }
+
+
+def _embed_facts(source: RevisionView) -> dict[str, int]:
+    embed = source.params("pcpu_embed_first_chunk") or ()
+    return {
         # "percpu: update embedding first chunk allocator to handle sparse
         # units": embed allocates each group with the arch's callback
         "embed_allocates_per_group": int(any("alloc_fn" in ctype for ctype, _ in embed)),
@@ -98,6 +106,12 @@ def _facts(source: RevisionView) -> Mapping[str, int]:
         # down, as the file's own pcpu_dfl_fc_alloc() calls it) or bootmem
         "boot_allocator_top_down": int(any(source.uses("pcpu_dfl_fc_alloc", name)
                                            for name in MEMBLOCK_ALLOCATORS)),
+    }
+
+
+def _message_and_chunk_facts(source: RevisionView) -> dict[str, int]:
+    chunk = source.fields("pcpu_chunk") or ()
+    return {
         # "percpu: make pcpu_setup_first_chunk() failures more verbose"
         "setup_failures_verbose": int(source.says(SETUP, "failed to initialize")),
         # whether that first line ends in a newline (the printk stream runs
