@@ -13,12 +13,19 @@ Skipped, visibly, without PERCPU_DIFF_TREES:
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from pathlib import Path
 
 import pytest
 from sweep import bad_scenarios, verdicts
 
+from harness.campaign import agree
+from harness.compile import shims
+from harness.core import cases, kernel_files
+from harness.judge import triage
+from harness.run import server
 from harness.sources import snapshot
 
 TREES = os.environ.get("PERCPU_DIFF_TREES")
@@ -59,3 +66,43 @@ def test_every_tree_builds_boots_and_agrees(tree: Path, rev: str, nr_cpus: int,
     assert counts, f"{tree}@{rev}: no scenario built"
     bad = bad_scenarios(counts)
     assert bad == {}, f"{tree}@{rev} at NR_CPUS={nr_cpus}: {bad}"
+
+
+# --- a fix no stored tree holds, replayed: bitmap-first-chunk-populated-overrun-crash ---
+
+# The allocation of pcpu_alloc_first_chunk() in 4.14 - 5.8 and its fix,
+# b3b33d3c43bb ("percpu: fix first chunk size calculation for populated
+# bitmap"): the populated bitmap's size multiplied by sizeof(unsigned long).
+SHORT_BITMAP = re.compile(r"(BITS_TO_LONGS\(region_size >> PAGE_SHIFT\))(,)")
+OVERRUN_CASE = Path(__file__).resolve().parents[1] / "cases" / "bitmap-populated-overrun-crash.toml"
+
+
+def short_bitmap_trees() -> list[tuple[Path, str]]:
+    return [(tree, rev) for tree, rev in listed_trees()
+            if SHORT_BITMAP.search(snapshot.load_snapshot(
+                snapshot.SourceSpec("tree", tree, rev)).read(kernel_files.PERCPU_C))]
+
+
+@pytest.mark.parametrize(("tree", "rev"), short_bitmap_trees(), ids=lambda v: _tree_id(v))
+def test_the_populated_bitmap_fix_clears_the_overrun_crash(tree: Path, rev: str,
+                                                           tmp_path: Path) -> None:
+    snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", tree, rev))
+    old = snap.read(kernel_files.PERCPU_C)
+    new = SHORT_BITMAP.sub(r"\1 * sizeof(unsigned long)\2", old, count=1)
+    patch = tmp_path / "fix.patch"
+    patch.write_text("".join(difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True),
+        f"a/{kernel_files.PERCPU_C}", f"b/{kernel_files.PERCPU_C}")))
+    case = cases.load_case(OVERRUN_CASE)
+    outcomes = []
+    for side in (snap, snapshot.load_snapshot(snapshot.SourceSpec("patch", tree, rev,
+                                                                  patches=(patch,)))):
+        rendered = shims.render(side)
+        shim = shims.build(rendered, shims.config_for(case.nr_cpus, case.page_shift, False))
+        result = server.run_one(shim, case)
+        verdict = agree.judge(case, result, rendered.api.generation, side.label,
+                              triage.load_triage())
+        ids = {i.entry.id if i.entry else i.difference.describe() for i in verdict.labelled}
+        outcomes.append((result["outcome"]["kind"], ids))
+    assert outcomes == [("crash", {"bitmap-first-chunk-populated-overrun-crash"}),
+                        ("ok", set())], tree

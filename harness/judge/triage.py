@@ -221,13 +221,21 @@ def _cpu_ids_have_holes(subject: Subject) -> bool:
 
 def _kernel_groups_overlap(subject: Subject) -> bool:
     """Two of the kernel's groups share address space: the ranges its
-    pcpu_group_offsets[] and pcpu_group_sizes[] describe intersect."""
+    pcpu_group_offsets[] and pcpu_group_sizes[] describe intersect, or,
+    where setup was never reached (embed gave up after placing its
+    groups), the first chunk allocations the groups were placed in do."""
     state = subject.kernel.get("state") or {}
     offsets, sizes = state.get("group_offsets"), state.get("group_sizes")
-    if not isinstance(offsets, list) or not isinstance(sizes, list):
-        return False
-    spans = sorted(zip(offsets, sizes, strict=False))
-    return any(start + size > after for (start, size), (after, _) in itertools.pairwise(spans))
+    if isinstance(offsets, list) and isinstance(sizes, list):
+        return _intersect(list(zip(offsets, sizes, strict=False)))
+    placed = (subject.kernel.get("bootmem") or {}).get("fc_spans") or []
+    return _intersect([(start, size) for start, size in placed])
+
+
+def _intersect(spans: list[tuple[int, int]]) -> bool:
+    """Whether any two [start, start + size) ranges share an address."""
+    ordered = sorted(spans)
+    return any(start + size > after for (start, size), (after, _) in itertools.pairwise(ordered))
 
 
 def _area_starts_odd(subject: Subject) -> bool:
@@ -275,6 +283,22 @@ def _page_returned_positive(subject: Subject) -> bool:
     return tried[0][:-1] == tried[1][:-1]
 
 
+def _populated_fill_crashed(subject: Subject) -> bool:
+    """The kernel faulted on an all-ones address, what bitmap_fill() leaves
+    where it overruns, in a boot whose first chunk (by the model) has more
+    pages than one long of its populated bitmap holds."""
+    outcome = subject.kernel.get("outcome") or {}
+    if outcome.get("kind") != "crash" or outcome.get("fault_addr") != ALL_ONES:
+        return False
+    first_chunk = (subject.model.get("state") or {}).get("first_chunk")
+    pages = first_chunk.get("nr_pages") if isinstance(first_chunk, dict) else None
+    return isinstance(pages, int) and pages > BITS_PER_LONG
+
+
+ALL_ONES = "0xffffffffffffffff"
+BITS_PER_LONG = 64
+
+
 PREDICATES: Mapping[str, Callable[[Subject], object]] = {
     "cpu_ids_have_holes": _cpu_ids_have_holes,
     "locality_not_transitive": _locality_not_transitive,
@@ -289,6 +313,7 @@ PREDICATES: Mapping[str, Callable[[Subject], object]] = {
     "units_reach_nr_cpus": _units_reach_nr_cpus,
     "unaligned_without_dyn": _unaligned_without_dyn,
     "kernel_groups_overlap": _kernel_groups_overlap,
+    "populated_fill_crashed": _populated_fill_crashed,
     "area_starts_odd": _area_starts_odd,
     "embed_group_alloc_failed": _embed_group_alloc_failed,
     "page_returned_positive": _page_returned_positive,

@@ -13,6 +13,10 @@ void shim_count_pcpu_fc_alloc(unsigned int cpu, size_t size, size_t align, const
 	(void)align;
 	if (!got)
 		return;
+	if (bm.nr_fc_spans < MAX_FC_SPANS) {
+		bm.fc_spans[bm.nr_fc_spans].phys = shim_pa(got);
+		bm.fc_spans[bm.nr_fc_spans++].size = size;
+	}
 	bm.fc_allocs++;
 	bm.fc_alloc_bytes += size;
 	if (node >= 0 && node < SHIM_MAX_NODES)

@@ -100,6 +100,11 @@ struct shim_json {
 
 struct range { unsigned long start, end; };
 
+/* The first chunk allocations whose places are reported: an embed
+ * chunk's groups (one per node at most); a page chunk's pages past these
+ * are counted, not placed. */
+#define MAX_FC_SPANS 64
+
 struct bootmem_state {
 	unsigned long limit;		/* simulated memory size */
 	/* each node's memory, in address order (node 0 lowest), covering
@@ -121,6 +126,10 @@ struct bootmem_state {
 	unsigned long node_bytes[SHIM_MAX_NODES];	/* __alloc_bootmem_node() */
 	bool node_directed;
 	long fc_alloc_calls;
+	/* where the first allocations of the first chunk callbacks landed:
+	 * the evidence of groups that share address space */
+	int nr_fc_spans;
+	struct { unsigned long phys, size; } fc_spans[MAX_FC_SPANS];
 };
 
 static struct shared_area *shared;

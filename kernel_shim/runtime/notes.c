@@ -100,6 +100,20 @@ static void json_kv_per_node(struct shim_json *w, const char *key, const unsigne
 	shim_json_arr_end(w);
 }
 
+/* [phys, size] of each placed first chunk allocation, in call order. */
+static void emit_fc_spans(struct shim_json *w)
+{
+	shim_json_key(w, "fc_spans");
+	shim_json_arr_begin(w);
+	for (int i = 0; i < bm.nr_fc_spans; i++) {
+		shim_json_arr_begin(w);
+		shim_json_u64(w, bm.fc_spans[i].phys);
+		shim_json_u64(w, bm.fc_spans[i].size);
+		shim_json_arr_end(w);
+	}
+	shim_json_arr_end(w);
+}
+
 static void emit_bootmem(void)
 {
 	struct shim_json *w = shim_section_begin("bootmem");
@@ -122,6 +136,7 @@ static void emit_bootmem(void)
 	json_kv_u64(w, "fc_frees", bm.fc_frees);
 	json_kv_u64(w, "fc_free_bytes", bm.fc_free_bytes);
 	json_kv_per_node(w, "fc_alloc_bytes_by_node", bm.fc_alloc_bytes_on_node);
+	emit_fc_spans(w);
 	if (bm.node_directed)
 		json_kv_per_node(w, "node_bytes", bm.node_bytes);
 	json_kv_u64(w, "maps", bm.maps);
