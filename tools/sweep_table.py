@@ -66,7 +66,8 @@ def run_cell(line: str, scenario: str, count: int, nr_cpus: int) -> Cell:
         return cell
     if done.returncode not in (0, 1):
         error = (done.stderr.strip().splitlines() or ["exit status"])[-1]
-        cell.status = "absent" if "has no " + scenario + " scenario" in error else error
+        absent = any(f"has no {scenario} {what}" in error for what in ("scenario", "flow"))
+        cell.status = "absent" if absent else error
         return cell
     try:
         summary = json.loads(done.stdout)
