@@ -3,7 +3,7 @@ names (one per line: PATH, or PATH@REV for a revision other than HEAD;
 blank lines and # comments allowed) builds, boots every scenario its code
 has, and agrees with the model of its generation over generated cases:
 no unexpected difference, no failed case.  Plain at NR_CPUS 8, 64 and
-4096, sanitized at 64.  PERCPU_DIFF_SWEEP_CASES sets the cases per
+4096, and sanitized at each.  PERCPU_DIFF_SWEEP_CASES sets the cases per
 scenario (default 50).
 
 Skipped, visibly, without PERCPU_DIFF_TREES:
@@ -57,8 +57,9 @@ def _tree_id(value: object) -> str:
 
 
 @pytest.mark.parametrize(("nr_cpus", "sanitize"), [(8, False), (64, False), (4096, False),
-                                                   (64, True)],
-                         ids=["8", "64", "4096", "64-sanitized"])
+                                                   (8, True), (64, True), (4096, True)],
+                         ids=["8", "64", "4096", "8-sanitized", "64-sanitized",
+                              "4096-sanitized"])
 @pytest.mark.parametrize(("tree", "rev"), listed_trees(), ids=lambda v: _tree_id(v))
 def test_every_tree_builds_boots_and_agrees(tree: Path, rev: str, nr_cpus: int,
                                             sanitize: bool) -> None:
