@@ -99,6 +99,22 @@ def test_the_timeline_names_the_step_each_field_first_changed(
     assert json.loads((tmp_path / "tl" / "timeline.json").read_text()) == report
 
 
+def test_the_timeline_report_fits_a_terminal(history: tuple[Path, list[str]], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Sources are numbered once, so the step table fits 80 columns however
+    long a tree's label is; each first change is a line of its own."""
+    repo, (a, _, c, d) = history
+    run_timeline(repo, f"{a}..{d}", tmp_path / "tl")
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["sources, in order:", f"   0  {repo.name}@{a[:12]}",
+                       f"   1  {repo.name}@{c[:12]}"]
+    steps = out[3:out.index("where each field of the real code first changed:")]
+    assert [line.split()[:4] for line in steps if line.strip().startswith("1 ")] == [
+        ["1", "0", "->", "1"]]
+    assert max(map(len, steps)) <= 80
+    assert " step 1:" in out
+
+
 def test_a_timeline_of_one_source_is_refused(tmp_path: Path) -> None:
     assert app.main(["timeline", "--dir", str(kernel("unit_map")), "--out",
                      str(tmp_path / "x")]) == 2

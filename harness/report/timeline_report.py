@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -14,34 +15,60 @@ from harness.core.verdict import Verdict
 
 def show(console: Console, results: Sequence[StepResult], changes: Sequence[FirstChange],
          commands: Sequence[str]) -> None:
-    """Each step's verdicts, then each field's first change with a command to see it."""
-    steps = Table(title="percpu-diff timeline: each step, old -> new")
-    for column in ("step", "old -> new", "declared changes", "cases", *Verdict):
-        steps.add_column(column, overflow="fold")
-    for result in results:
-        counts = result.summary.to_json()
-        declared = result.step.declared.name if result.step.declared else "-"
-        steps.add_row(str(result.step.index), f"{result.step.old} -> {result.step.new}",
-                      declared, str(counts["cases"]), *(str(counts[v]) for v in Verdict),
-                      style="bold red" if counts["unexpected"] else "")
-    console.print(steps)
+    """The sources in order, each step's verdicts, then each field's first
+    change with a command to see it."""
+    # Sources are numbered and listed once: a tree's label is long, and in
+    # a table column at 80 columns it would wrap a few letters a line.
+    number = _numbered_sources(results)
+    console.print("sources, in order:", markup=False)
+    for label, n in number.items():
+        console.print(f"  {n:2}  {label}", markup=False, highlight=False, soft_wrap=True)
+    console.print(_steps_table(results, number))
     if not changes:
         console.print("the real code's results never changed along the timeline", markup=False)
         return
-    first = Table(title="where each field of the real code first changed")
-    for column in ("step", "field", "judged", "rule", "cases", "changed again", "example"):
-        first.add_column(column, overflow="fold")
-    for change in changes:
-        first.add_row(str(change.step), change.signature.split(":", 1)[1], change.verdict,
-                      change.rule or "-", str(change.cases), str(change.again), change.example,
-                      style="bold red" if change.verdict is Verdict.UNEXPECTED else "")
-    console.print(first)
+    # A line per field, not a table: field and rule names are long, and a
+    # table at 80 columns folds them a few letters a line.
+    console.print("where each field of the real code first changed:", markup=False)
+    for step in dict.fromkeys(c.step for c in changes):
+        console.print(f" step {step}:", markup=False, highlight=False)
+        for change in (c for c in changes if c.step == step):
+            rule = f" ({change.rule})" if change.rule else ""
+            console.print(f"  {change.signature.split(':', 1)[1]}: {change.verdict}{rule}, "
+                          f"{change.cases} cases, changed again {change.again} times, "
+                          f"e.g. {change.example}", markup=False, highlight=False,
+                          soft_wrap=True,
+                          style="bold red" if change.verdict is Verdict.UNEXPECTED else None)
     shown = dict.fromkeys((c.step, c.example, command) for c, command in zip(
         changes, commands, strict=True))
     console.print("to see a change on its step's two sources:", markup=False)
     for step, example, command in shown:
         console.print(f"  step {step}, {example}: {command}", markup=False, highlight=False,
                       soft_wrap=True)
+
+
+def _steps_table(results: Sequence[StepResult], number: dict[str, int]) -> Table:
+    """A row per step; of the verdicts, those some step has (all are in
+    timeline.json), so the table fits 80 columns."""
+    counts = [r.summary.to_json() for r in results]
+    shown = [v for v in Verdict
+             if v in (Verdict.AGREE, Verdict.UNEXPECTED) or any(c[v] for c in counts)]
+    steps = Table(title="percpu-diff timeline: each step, old -> new", box=box.SIMPLE_HEAD)
+    for column in ("step", "old -> new", "declared changes", "cases", *shown):
+        steps.add_column(column, overflow="fold", no_wrap=column != "declared changes")
+    for result, count in zip(results, counts, strict=True):
+        declared = result.step.declared.name if result.step.declared else "-"
+        steps.add_row(str(result.step.index),
+                      f"{number[result.step.old]} -> {number[result.step.new]}",
+                      declared, str(count["cases"]), *(str(count[v]) for v in shown),
+                      style="bold red" if count["unexpected"] else "")
+    return steps
+
+
+def _numbered_sources(results: Sequence[StepResult]) -> dict[str, int]:
+    """Each source's label and its number, in timeline order."""
+    labels = [label for r in results for label in (r.step.old, r.step.new)]
+    return {label: n for n, label in enumerate(dict.fromkeys(labels))}
 
 
 def timeline_json(results: Sequence[StepResult], changes: Sequence[FirstChange],
