@@ -93,6 +93,10 @@ X86_OWN_PERCPU_ALLOC = "x86_own_percpu_alloc"
 # first chunk allocator to page"), the word that chooses it and the size
 # a failed choice falls back to.
 X86_PAGE_NAMED_4K = "x86_page_named_4k"
+# ... and that its lpage path hands pcpu_lpage_first_chunk() one large page
+# per cpu (before "percpu: teach large page allocator about sparse unit
+# mapping"), checking the vmalloc space before PSE.
+X86_LPAGE_PER_CPU = "x86_lpage_per_cpu"
 
 # What "%016lx" of a physical address prints; the comparison masks it.
 _ADDRESS = "0" * 16
@@ -585,6 +589,8 @@ class X86:
         if not record.numa:
             # Compiled out: the large-page allocator needs multiple-node support.
             return self.attempts.end(entry, -EINVAL, "not-built")
+        if self.boot.constants.get(X86_LPAGE_PER_CPU):
+            return self.lpage_per_cpu(entry, chosen)
         if not chosen and not self.need_numa():
             return self.attempts.end(entry, -EINVAL, "not-numa")
         if not self.case.pse:
@@ -608,6 +614,27 @@ class X86:
                                      f"{layout.chunk_bytes >> 20}MB for large page remap")
             return self.attempts.end(entry, -EINVAL, "vmalloc-limit")
         ret = self.lpage_first_chunk(layout, info)
+        return self.attempts.end(entry, ret, "ok" if ret >= 0 else "alloc-failed")
+
+    def lpage_per_cpu(self, entry: result.Attempt, chosen: bool) -> int:
+        """The first lpage path: unless chosen, NUMA and the chunk - a large
+        page per possible cpu - within a fifth of the vmalloc area; then
+        PSE; then pcpu_lpage_first_chunk(), whose unit is one large page."""
+        record = self.record
+        if not chosen:
+            if not self.need_numa():
+                return self.attempts.end(entry, -EINVAL, "not-numa")
+            chunk_bytes = record.machine.nr_possible * X86_PMD_SIZE
+            if 5 * chunk_bytes > self.case.vmalloc_size:
+                record.printk(KERN_INFO, f"PERCPU: too large chunk size {chunk_bytes >> 20}MB "
+                                         "for large page remap")
+                return self.attempts.end(entry, -EINVAL, "vmalloc-limit")
+        if not self.case.pse:
+            record.printk(KERN_WARNING, "PERCPU: lpage allocator requires PSE")
+            return self.attempts.end(entry, -EINVAL, "no-pse")
+        ret = lpage_per_cpu_first_chunk(self.boot, area_sizes(
+            self.case.static_size, X86_FIRST_CHUNK_RESERVE, X86_DYN_SIZE,
+            record.machine.page_size))
         return self.attempts.end(entry, ret, "ok" if ret >= 0 else "alloc-failed")
 
     @property
@@ -655,6 +682,33 @@ class X86:
             return unit_map.setup_first_chunk(self.boot, sizes, layout.unit_size, "vmalloc",
                                               units)
         return alloc_info.setup_first_chunk(self.boot, info, "vmalloc")
+
+
+def lpage_per_cpu_first_chunk(boot: Boot, sizes: AreaSizes) -> int:
+    """pcpu_lpage_first_chunk() before the unit map reached it: "A large
+    page is allocated for each cpu", of which the static + reserved +
+    dynamic bytes (at least a minimum unit) stay and the rest goes back,
+    mapped at cpu * large page into a vm area of a large page per possible
+    cpu, and the first chunk set up with a NULL ("sequential") unit map."""
+    record = boot.record
+    machine = record.machine
+    kept = min_unit_size(sizes, machine.page_size)
+    if kept > X86_PMD_SIZE:
+        record.printk(KERN_WARNING, "PERCPU: static data is larger than large page, "
+                                    "can't use large page")
+        return -EINVAL
+    for done, cpu in enumerate(machine.possible):
+        if not record.fc_alloc(cpu, X86_PMD_SIZE):
+            record.printk(KERN_WARNING, f"PERCPU: failed to allocate large page for cpu{cpu}")
+            for _ in range(done):
+                record.fc_free(kept)  # each page's head; its tail went back already
+            return -ENOMEM
+        record.fc_free(X86_PMD_SIZE - kept)
+    record.register_vm(machine.nr_possible * X86_PMD_SIZE, X86_PMD_SIZE)
+    record.maps += machine.nr_possible
+    record.printk(KERN_INFO, f"PERCPU: Remapped at <vmalloc> with large pages, static data "
+                             f"{sizes.static} bytes")
+    return unit_map.setup_first_chunk(boot, sizes, X86_PMD_SIZE, "vmalloc", None)
 
 
 def x86(boot: Boot, generation: GenerationName) -> int:

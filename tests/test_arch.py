@@ -297,6 +297,29 @@ def test_an_arch_with_its_own_parser_says_so() -> None:
     assert closure.arch_facts(arch_x, c_file) == {closure.OWN_PERCPU_ALLOC: 1}
 
 
+def test_an_lpage_path_without_a_unit_map_takes_a_large_page_per_cpu() -> None:
+    """2f39e637ea2's x86 hands pcpu_lpage_first_chunk() no unit map of its
+    own; from a530b795861 it builds one with pcpu_lpage_build_unit_map()."""
+    path = "arch/x86/kernel/setup_percpu.c"
+    c_file = ctext.split("int x;\n", "mm/percpu.c")
+    lpage = ("static long __init setup_pcpu_lpage(unsigned long size)\n"
+             "{\n\treturn pcpu_lpage_first_chunk(size);\n}\n")
+
+    def with_lpage(definition: str) -> str:
+        tried = OWN_PARSER_ARCH.replace("\tsetup_pcpu_4k(1);\n}",
+                                        "\tif (setup_pcpu_lpage(1) < 0)\n\t\tsetup_pcpu_4k(1);\n}")
+        return tried.replace("void __init setup_per_cpu_areas", definition +
+                             "void __init setup_per_cpu_areas")
+
+    arch_x = closure.extract_arch(ctext.split(with_lpage(lpage), path), "x86")
+    assert closure.arch_facts(arch_x, c_file) == {closure.OWN_PERCPU_ALLOC: 1,
+                                                  closure.PAGE_NAMED_4K: 1,
+                                                  closure.LPAGE_PER_CPU: 1}
+    mapped = lpage.replace("\treturn", "\tpcpu_lpage_build_unit_map(size);\n\treturn")
+    arch_x = closure.extract_arch(ctext.split(with_lpage(mapped), path), "x86")
+    assert closure.LPAGE_PER_CPU not in closure.arch_facts(arch_x, c_file)
+
+
 def test_lpage_declining_right_after_finding_numa_is_the_vmalloc_limit() -> None:
     trace = [{"fn": "setup_pcpu_lpage", "depth": 0, "args": {"chosen": 0}, "returned": True,
               "return": -22},

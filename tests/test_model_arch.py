@@ -504,3 +504,36 @@ def test_x86_own_choice_names_the_page_allocator_4k_before_the_rename() -> None:
     page = py_impl.run_model("unit_map", x86_case(percpu_alloc="page"), OWN_CHOICE_4K)
     assert reasons(page) == ["page:ok"]
     assert "<4>PERCPU: page allocator failed (-22), falling back to 4k\n" in page["log"]
+
+
+# x86 on 2f39e637ea2: its lpage path still hands pcpu_lpage_first_chunk() a
+# large page per cpu, checking the vmalloc space before PSE.
+PER_CPU_LPAGE = OWN_CHOICE_4K | {arch_flows.X86_LPAGE_PER_CPU: 1}
+
+
+def test_x86_lpage_per_cpu_takes_one_large_page_per_possible_cpu() -> None:
+    result = py_impl.run_model("unit_map", x86_case(**NUMA2), PER_CPU_LPAGE)
+    assert reasons(result) == ["lpage:ok"]
+    assert result["setup_args"]["unit_size"] == 2 * MB
+    assert result["setup_args"]["unit_map"] is None  # "NULL for sequential mapping"
+    assert result["bootmem"]["fc_allocs"] == 6 and result["bootmem"]["maps"] == 6
+    assert result["bootmem"]["vm_areas"] == [{"size": 12 * MB, "align": 2 * MB}]
+
+
+def test_x86_lpage_per_cpu_declines_what_one_large_page_cannot_hold() -> None:
+    """Static data past a large page is refused where the later path would
+    take two large pages a unit; the page allocator takes over."""
+    big = x86_case(**NUMA2, static_size=2 * MB)
+    assert reasons(py_impl.run_model("unit_map", big, PER_CPU_LPAGE)) == [
+        "lpage:alloc-failed", "embed:numa", "page:ok"]
+    later = py_impl.run_model("unit_map", big, OWN_CHOICE_4K)
+    assert reasons(later)[0] == "lpage:ok"
+
+
+def test_x86_lpage_per_cpu_checks_vmalloc_space_before_pse() -> None:
+    tight = x86_case(**NUMA2, pse=False, vmalloc_size=5 * 6 * 2 * MB)  # exactly a fifth
+    assert reasons(py_impl.run_model("unit_map", tight, PER_CPU_LPAGE))[0] == "lpage:no-pse"
+    tighter = replace(tight, vmalloc_size=tight.vmalloc_size - 1)
+    result = py_impl.run_model("unit_map", tighter, PER_CPU_LPAGE)
+    assert reasons(result)[0] == "lpage:vmalloc-limit"
+    assert "<6>PERCPU: too large chunk size 12MB for large page remap" in result["log"]

@@ -187,13 +187,21 @@ def _arch_numa_facts(arch_x: ArchExtraction) -> dict[str, int]:
 # allocator's older name, "4k" (before 00ae4064b14).
 OWN_PERCPU_ALLOC = "x86_own_percpu_alloc"
 PAGE_NAMED_4K = "x86_page_named_4k"
+LPAGE_PER_CPU = "x86_lpage_per_cpu"
 
 
 def _x86_own_percpu_alloc(arch_x: ArchExtraction) -> dict[str, int]:
     own = {n for it in arch_x.items for n in it.names}
     if "percpu_alloc_setup" not in own:
         return {}
-    return {OWN_PERCPU_ALLOC: 1, **({PAGE_NAMED_4K: 1} if "setup_pcpu_4k" in own else {})}
+    facts = {OWN_PERCPU_ALLOC: 1}
+    if "setup_pcpu_4k" in own:
+        facts[PAGE_NAMED_4K] = 1
+    lpage = [it for it in arch_x.items if it.kind == "function"
+             and "setup_pcpu_lpage" in it.names and "pcpu_lpage_first_chunk" in it.refs]
+    if lpage and "pcpu_lpage_build_unit_map" not in lpage[0].refs:
+        facts[LPAGE_PER_CPU] = 1
+    return facts
 
 
 def arch_facts(arch_x: ArchExtraction, c_file: ctext.SourceFile) -> dict[str, int]:

@@ -81,6 +81,25 @@ pmd_t *shim_x86_populate_extra_pmd(unsigned long vaddr)
 	return &pmds[off >> PMD_SHIFT];
 }
 
+/*
+ * A large page mapped at a vmalloc address.  The shim has no aliasing, so
+ * the bytes the page holds are copied to the address as it is mapped, as
+ * the generic map callback does (shim_fc_map): code that fills a page and
+ * then maps it (the lpage allocator until a530b795861) reads its data back
+ * at the mapped address, as does code that maps first and writes through
+ * the mapping (after).  Writes through the page's own address after it is
+ * mapped would not show at the mapping; no revision makes any.
+ */
+void shim_x86_set_pmd(pmd_t *pmdp, pmd_t v)
+{
+	unsigned long idx = (unsigned long)(pmdp - pmds);
+
+	*pmdp = v;
+	if (idx < SHIM_NR_PMDS && (v.pmd & _PAGE_PSE))
+		shim_copy_held(shim_vmalloc_base + (idx << PMD_SHIFT),
+			       shim_va(v.pmd & PAGE_MASK), PMD_SIZE);
+}
+
 void shim_x86_populate_extra_pte(unsigned long vaddr)
 {
 	shim_fc_populate_pte(vaddr);

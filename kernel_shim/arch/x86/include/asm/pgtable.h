@@ -25,5 +25,6 @@ static inline pmd_t pfn_pmd(unsigned long pfn, pgprot_t prot)
 {
 	return (pmd_t){ (pfn << PAGE_SHIFT) | prot };
 }
-#define set_pmd(pmdp, v) (*(pmdp) = (v))
+void shim_x86_set_pmd(pmd_t *pmdp, pmd_t v);
+#define set_pmd(pmdp, v) shim_x86_set_pmd(pmdp, v)
 #endif
