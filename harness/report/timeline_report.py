@@ -24,6 +24,7 @@ def show(console: Console, results: Sequence[StepResult], changes: Sequence[Firs
     for label, n in number.items():
         console.print(f"  {n:2}  {label}", markup=False, highlight=False, soft_wrap=True)
     console.print(_steps_table(results, number))
+    _show_declared(console, results)
     if not changes:
         console.print("the real code's results never changed along the timeline", markup=False)
         return
@@ -54,15 +55,26 @@ def _steps_table(results: Sequence[StepResult], number: dict[str, int]) -> Table
     shown = [v for v in Verdict
              if v in (Verdict.AGREE, Verdict.UNEXPECTED) or any(c[v] for c in counts)]
     steps = Table(title="percpu-diff timeline: each step, old -> new", box=box.SIMPLE_HEAD)
-    for column in ("step", "old -> new", "declared changes", "cases", *shown):
-        steps.add_column(column, overflow="fold", no_wrap=column != "declared changes")
+    for column in ("step", "old -> new", "cases", *shown):
+        steps.add_column(column, no_wrap=True)
     for result, count in zip(results, counts, strict=True):
-        declared = result.step.declared.name if result.step.declared else "-"
         steps.add_row(str(result.step.index),
                       f"{number[result.step.old]} -> {number[result.step.new]}",
-                      declared, str(count["cases"]), *(str(count[v]) for v in shown),
+                      str(count["cases"]), *(str(count[v]) for v in shown),
                       style="bold red" if count["unexpected"] else "")
     return steps
+
+
+def _show_declared(console: Console, results: Sequence[StepResult]) -> None:
+    """The declared-changes file that judged each step, a line each."""
+    declared = [(r.step.index, r.step.declared.name) for r in results if r.step.declared]
+    if not declared:
+        console.print("no step has a declared-changes file: every change is unexpected",
+                      markup=False)
+        return
+    console.print("declared changes:", markup=False)
+    for index, name in declared:
+        console.print(f"  step {index}: {name}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _numbered_sources(results: Sequence[StepResult]) -> dict[str, int]:
