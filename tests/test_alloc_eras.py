@@ -228,6 +228,35 @@ def test_era_entries_show_on_their_revisions_with_their_example() -> None:
     assert shown == {e.id for e in entries}
 
 
+@pytest.mark.tree
+@pytest.mark.skipif(not TREES, reason="PERCPU_DIFF_TREES not set: no list of kernel trees")
+def test_named_cases_show_what_they_expect_of_a_listed_revision() -> None:
+    """A named case's "generation@commit" key is what it shows on that
+    revision: booted on each listed tree whose commit the key names."""
+    named = [cases.load_case(p) for p in sorted(CASES.glob("*.toml")) if p.name != "triage.toml"]
+    entries = triage.load_triage()
+    checked = 0
+    for tree, rev in listed_trees():
+        snap = snapshot.load_snapshot(snapshot.SourceSpec("tree", tree, rev))
+        rendered = shims.render(snap)
+        commit = snap.label.rsplit("@", 1)[-1]
+        for case in named:
+            want = [ids for key, ids in case.expect.items()
+                    if key.partition("@")[0] == rendered.api.generation
+                    and commit.startswith(key.partition("@")[2] or "-")]
+            if not want:
+                continue
+            shim = shims.build(rendered, shims.config_for(case.nr_cpus, case.page_shift, False))
+            verdict = agree.judge(case, server.run_one(shim, case), rendered.api.generation,
+                                  snap.label, entries)
+            ids = {i.entry.id if i.entry else i.difference.describe() for i in verdict.labelled}
+            assert ids == {v.strip() for v in want[0].split(",")} - {"agree"}, (
+                snap.label, case.name)
+            checked += 1
+    if not checked:
+        pytest.skip("no listed tree is a revision a named case names")
+
+
 def test_an_x86_flow_places_each_group_in_its_nodes_memory() -> None:
     # pcpu_alloc_bootmem() asks for the group's node: bootmem's first fit
     # from __pa(MAX_DMA_ADDRESS) (past percpu's alloc_info and areas array

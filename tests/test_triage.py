@@ -310,3 +310,29 @@ def test_a_second_layout_build_is_seen_in_both_x86_flows() -> None:
     # embed declined before building (no PSE, NUMA) is no build
     assert not triage.Subject(case, {}, {"attempts": lpage_declined["attempts"][1:]}).ask(
         "alloc_info_built_twice")
+
+
+def test_groups_overlap_from_the_state_or_else_from_where_the_callback_placed_them() -> None:
+    case = Case("x", "embed", 8, (0, 1, 2, 3))
+    overlapping: Any = {"state": {"group_offsets": [0, 0x1000], "group_sizes": [0x2000, 0x2000]}}
+    apart: Any = {"state": {"group_offsets": [0, 0x2000], "group_sizes": [0x2000, 0x2000]}}
+    assert triage.Subject(case, overlapping, {}).ask("kernel_groups_overlap")
+    assert not triage.Subject(case, apart, {}).ask("kernel_groups_overlap")
+    # Embed gave up after placing its groups (the vmalloc check): no state,
+    # the shim's record of the callback's allocations still standing.
+    placed: Any = {"bootmem": {"fc_spans": [[0, 0x160000], [0x157000, 0x150000]]}}
+    assert triage.Subject(case, placed, {}).ask("kernel_groups_overlap")
+    given_back: Any = {"bootmem": {"fc_spans": [[0, 0x160000], [0x160000, 0x150000]]}}
+    assert not triage.Subject(case, given_back, {}).ask("kernel_groups_overlap")
+    assert not triage.Subject(case, {}, {}).ask("kernel_groups_overlap")
+
+
+def test_a_populated_fill_crash_is_a_fault_on_ones_past_one_long_of_pages() -> None:
+    case = Case("x", "embed", 8, (0, 2))
+    crash: Any = {"outcome": {"kind": "crash", "fault_addr": "0xffffffffffffffff"}}
+    big: Any = {"state": {"first_chunk": {"nr_pages": 327}}}
+    small: Any = {"state": {"first_chunk": {"nr_pages": 64}}}
+    assert triage.Subject(case, crash, big).ask("populated_fill_crashed")
+    assert not triage.Subject(case, crash, small).ask("populated_fill_crashed")
+    elsewhere: Any = {"outcome": {"kind": "crash", "fault_addr": "0x10"}}
+    assert not triage.Subject(case, elsewhere, big).ask("populated_fill_crashed")

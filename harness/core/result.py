@@ -221,7 +221,7 @@ class Bootmem(TypedDict, total=False):
     fc_frees: int
     fc_free_bytes: int
     fc_alloc_bytes_by_node: list[int]
-    fc_spans: list[list[int]]  # the shim's: [phys, size] of the first placed allocations
+    fc_spans: list[list[int]]  # the shim's: [phys, size] of placed allocations not freed whole
     node_bytes: list[int]
     maps: int
     ptes_populated: int

@@ -25,7 +25,15 @@ void shim_count_pcpu_fc_alloc(unsigned int cpu, size_t size, size_t align, const
 
 void shim_count_pcpu_fc_free(const void *ptr, size_t size)
 {
-	(void)ptr;
+	/* An allocation given back whole no longer places anything: what is
+	 * allocated there later (a fallback's pages) shares no address with
+	 * it.  One given back in part (a unit's tail) still spans its range. */
+	for (int i = 0; i < bm.nr_fc_spans; i++) {
+		if (bm.fc_spans[i].phys == shim_pa(ptr) && bm.fc_spans[i].size == size) {
+			bm.fc_spans[i] = bm.fc_spans[--bm.nr_fc_spans];
+			break;
+		}
+	}
 	bm.fc_frees++;
 	bm.fc_free_bytes += size;
 }

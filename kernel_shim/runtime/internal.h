@@ -126,8 +126,9 @@ struct bootmem_state {
 	unsigned long node_bytes[SHIM_MAX_NODES];	/* __alloc_bootmem_node() */
 	bool node_directed;
 	long fc_alloc_calls;
-	/* where the first allocations of the first chunk callbacks landed:
-	 * the evidence of groups that share address space */
+	/* where the first chunk callbacks' first allocations landed, less
+	 * those given back whole: the evidence of groups that share address
+	 * space (in no order once one is removed) */
 	int nr_fc_spans;
 	struct { unsigned long phys, size; } fc_spans[MAX_FC_SPANS];
 };

@@ -100,7 +100,7 @@ static void json_kv_per_node(struct shim_json *w, const char *key, const unsigne
 	shim_json_arr_end(w);
 }
 
-/* [phys, size] of each placed first chunk allocation, in call order. */
+/* [phys, size] of the first chunk allocations still placed (fc.c). */
 static void emit_fc_spans(struct shim_json *w)
 {
 	shim_json_key(w, "fc_spans");
