@@ -64,7 +64,7 @@ from harness.core.topology import group_cpus
 from py_impl import alloc_info, unit_map
 from py_impl.alloc_era import X86_NO_BOOTMEM
 from py_impl.layout import AreaSizes, area_sizes, min_unit_size, padded, plan_units
-from py_impl.lpage import map_large_pages
+from py_impl.lpage import large_page_per_cpu, map_large_pages
 from py_impl.machine import (
     EINVAL,
     ENOMEM,
@@ -685,29 +685,14 @@ class X86:
 
 
 def lpage_per_cpu_first_chunk(boot: Boot, sizes: AreaSizes) -> int:
-    """pcpu_lpage_first_chunk() before the unit map reached it: "A large
-    page is allocated for each cpu", of which the static + reserved +
-    dynamic bytes (at least a minimum unit) stay and the rest goes back,
-    mapped at cpu * large page into a vm area of a large page per possible
-    cpu, and the first chunk set up with a NULL ("sequential") unit map."""
+    """pcpu_lpage_first_chunk() before the unit map reached it (a large
+    page per cpu, the rest of each given back), then the first chunk set
+    up with a NULL ("sequential") unit map."""
     record = boot.record
-    machine = record.machine
-    kept = min_unit_size(sizes, machine.page_size)
-    if kept > X86_PMD_SIZE:
-        record.printk(KERN_WARNING, "PERCPU: static data is larger than large page, "
-                                    "can't use large page")
-        return -EINVAL
-    for done, cpu in enumerate(machine.possible):
-        if not record.fc_alloc(cpu, X86_PMD_SIZE):
-            record.printk(KERN_WARNING, f"PERCPU: failed to allocate large page for cpu{cpu}")
-            for _ in range(done):
-                record.fc_free(kept)  # each page's head; its tail went back already
-            return -ENOMEM
-        record.fc_free(X86_PMD_SIZE - kept)
-    record.register_vm(machine.nr_possible * X86_PMD_SIZE, X86_PMD_SIZE)
-    record.maps += machine.nr_possible
-    record.printk(KERN_INFO, f"PERCPU: Remapped at <vmalloc> with large pages, static data "
-                             f"{sizes.static} bytes")
+    ret = large_page_per_cpu(record, sizes, min_unit_size(sizes, record.machine.page_size),
+                             X86_PMD_SIZE)
+    if ret < 0:
+        return ret
     return unit_map.setup_first_chunk(boot, sizes, X86_PMD_SIZE, "vmalloc", None)
 
 

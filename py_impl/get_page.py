@@ -63,7 +63,8 @@ from harness.core.arch_sizes import page_align
 from harness.core.result import Chunk, SetupArgs, State
 from py_impl.first_chunk import check_unit_size, setup_state
 from py_impl.layout import MIN_UNIT_SIZE, AreaSizes, area_sizes
-from py_impl.machine import EINVAL, ENOMEM, KERN_INFO, KERN_WARNING, BootRecord, Machine, ModelBug
+from py_impl.lpage import large_page_per_cpu
+from py_impl.machine import ENOMEM, KERN_INFO, KERN_WARNING, BootRecord, Machine, ModelBug
 from py_impl.result import Boot
 
 GENERATION = "get_page"
@@ -297,25 +298,10 @@ def lpage(boot: Boot) -> int:
     case = machine.case
     lpage_size = case.atom_size
     sizes = api.areas(machine)
-    kept = api.unit_for(sizes.used, machine.page_size)
-    if kept > lpage_size:
-        record.printk(KERN_WARNING, "PERCPU: static data is larger than large page, "
-                                    "can't use large page")
-        return -EINVAL
-    for done, cpu in enumerate(machine.possible):
-        # alloc_fn and map_fn are "always called with lpage_size"
-        if not record.fc_alloc(cpu, lpage_size):
-            record.printk(KERN_WARNING, f"PERCPU: failed to allocate large page for cpu{cpu}")
-            for _ in range(done):
-                record.fc_free(kept)
-            return -ENOMEM
-        # One give-back per page, empty or not: free_fn's @size is only
-        # bounded above ("@size <= lpage_size").
-        record.fc_free(lpage_size - kept)
-    record.register_vm(lpage_size * machine.nr_cpu_ids, lpage_size)
-    record.maps += machine.nr_possible
-    record.printk(KERN_INFO, f"PERCPU: Remapped at <vmalloc> with large pages, static data "
-                             f"{case.static_size} bytes")
+    ret = large_page_per_cpu(record, sizes, api.unit_for(sizes.used, machine.page_size),
+                             lpage_size)
+    if ret < 0:
+        return ret
     return setup_first_chunk(boot, api, Call(
         sizes.static, sizes.reserved, sizes.dyn, lpage_size, "vmalloc",
         lpage_size // machine.page_size, populate=False))

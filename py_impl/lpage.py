@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from py_impl.layout import AreaSizes
-from py_impl.machine import KERN_INFO, KERN_WARNING, BootRecord
+from py_impl.machine import EINVAL, ENOMEM, KERN_INFO, KERN_WARNING, BootRecord
 from py_impl.words import LATEST, Words
 
 
@@ -62,3 +62,33 @@ def map_large_pages(
     record.maps += sum(allocated)
     record.printk(KERN_INFO, words.large_pages(sizes, unit_size))
     return True
+
+
+def large_page_per_cpu(record: BootRecord, sizes: AreaSizes, kept: int, lpage_size: int) -> int:
+    """The first form of pcpu_lpage_first_chunk() (until the unit map
+    reached it): "A large page is allocated for each cpu and each is
+    remapped into vmalloc area"; of each, "only part of it is used for the
+    first chunk.  Unused part is returned to the bootmem allocator".  The
+    chunk's units are cpu numbers, so its vm area spans nr_cpu_ids large
+    pages.  0, or -errno after giving back what it took."""
+    machine = record.machine
+    if kept > lpage_size:
+        record.printk(KERN_WARNING, "PERCPU: static data is larger than large page, "
+                                    "can't use large page")
+        return -EINVAL
+    for done, cpu in enumerate(machine.possible):
+        # alloc_fn and map_fn are "always called with lpage_size"
+        if not record.fc_alloc(cpu, lpage_size):
+            record.printk(KERN_WARNING, f"PERCPU: failed to allocate large page for cpu{cpu}")
+            for _ in range(done):
+                record.fc_free(kept)  # each page's head; its tail went back already
+            return -ENOMEM
+        # One give-back per page, empty or not: free_fn's @size is only
+        # bounded above ("@size <= lpage_size").
+        record.fc_free(lpage_size - kept)
+    record.register_vm(lpage_size * machine.nr_cpu_ids, lpage_size)
+    record.maps += machine.nr_possible
+    record.printk(KERN_INFO, f"PERCPU: Remapped at <vmalloc> with large pages, static data "
+                             f"{sizes.static} bytes")
+    return 0
+

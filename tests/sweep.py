@@ -10,6 +10,7 @@ from collections import Counter
 
 from harness.campaign import agree, generate
 from harness.compile import shims
+from harness.core.cases import Case
 from harness.core.verdict import Verdict
 from harness.judge import triage
 from harness.run import server
@@ -43,3 +44,16 @@ def bad_scenarios(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
     """The scenarios with an unexpected difference or a failed case."""
     return {scenario: dict(c) for scenario, c in counts.items()
             if c[Verdict.UNEXPECTED] or c[Verdict.FAILED]}
+
+
+def judged(rendered: shims.Rendered, label: str, case: Case,
+           entries: list[triage.TriageEntry]) -> tuple[str, set[str]]:
+    """One case booted plain on a rendered source and judged against its
+    model: the kernel's outcome, and the triage entries (or, unexplained,
+    the differences) its verdict names."""
+    shim = shims.build(rendered, shims.config_for(case.nr_cpus, case.page_shift, False))
+    result = server.run_one(shim, case)
+    verdict = agree.judge(case, result, rendered.api.generation, label, entries)
+    return result["outcome"]["kind"], {
+        i.entry.id if i.entry else i.difference.describe() for i in verdict.labelled}
+

@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sweep import judged
 
 import py_impl
-from harness.campaign import agree
 from harness.compile import shims
 from harness.core import cases, kernel_files
 from harness.core.cases import Case
 from harness.core.generations import alloc_info
 from harness.extract import ctext, detect
 from harness.judge import triage
-from harness.run import server
 from harness.sources import snapshot
 from py_impl.alloc_era import DMA_GOAL, Era, bootmem_offsets, mask_hex, offsets_map, placed_offsets
 
@@ -217,10 +216,7 @@ def test_era_entries_show_on_their_revisions_with_their_example() -> None:
             if not any(r in snap.label for r in entry.revisions):
                 continue
             case = cases.load_case(CASES / entry.example)
-            shim = shims.build(rendered, shims.config_for(case.nr_cpus, case.page_shift, False))
-            verdict = agree.judge(case, server.run_one(shim, case), rendered.api.generation,
-                                  snap.label, triage.load_triage())
-            ids = {i.entry.id if i.entry else i.difference.describe() for i in verdict.labelled}
+            _, ids = judged(rendered, snap.label, case, triage.load_triage())
             # the example shows the entry, or (where its shape does not reach
             # the bug on that revision) agrees
             assert ids <= {entry.id}, (snap.label, entry.id, ids)
@@ -246,10 +242,7 @@ def test_named_cases_show_what_they_expect_of_a_listed_revision() -> None:
                     and commit.startswith(key.partition("@")[2] or "-")]
             if not want:
                 continue
-            shim = shims.build(rendered, shims.config_for(case.nr_cpus, case.page_shift, False))
-            verdict = agree.judge(case, server.run_one(shim, case), rendered.api.generation,
-                                  snap.label, entries)
-            ids = {i.entry.id if i.entry else i.difference.describe() for i in verdict.labelled}
+            _, ids = judged(rendered, snap.label, case, entries)
             assert ids == {v.strip() for v in want[0].split(",")} - {"agree"}, (
                 snap.label, case.name)
             checked += 1

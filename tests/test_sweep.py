@@ -19,13 +19,11 @@ import re
 from pathlib import Path
 
 import pytest
-from sweep import bad_scenarios, verdicts
+from sweep import bad_scenarios, judged, verdicts
 
-from harness.campaign import agree
 from harness.compile import shims
 from harness.core import cases, kernel_files
 from harness.judge import triage
-from harness.run import server
 from harness.sources import snapshot
 
 TREES = os.environ.get("PERCPU_DIFF_TREES")
@@ -98,12 +96,6 @@ def test_the_populated_bitmap_fix_clears_the_overrun_crash(tree: Path, rev: str,
     outcomes = []
     for side in (snap, snapshot.load_snapshot(snapshot.SourceSpec("patch", tree, rev,
                                                                   patches=(patch,)))):
-        rendered = shims.render(side)
-        shim = shims.build(rendered, shims.config_for(case.nr_cpus, case.page_shift, False))
-        result = server.run_one(shim, case)
-        verdict = agree.judge(case, result, rendered.api.generation, side.label,
-                              triage.load_triage())
-        ids = {i.entry.id if i.entry else i.difference.describe() for i in verdict.labelled}
-        outcomes.append((result["outcome"]["kind"], ids))
+        outcomes.append(judged(shims.render(side), side.label, case, triage.load_triage()))
     assert outcomes == [("crash", {"bitmap-first-chunk-populated-overrun-crash"}),
                         ("ok", set())], tree
